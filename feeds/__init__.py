@@ -1,0 +1,1 @@
+"""clearterm's market-data core: event model, venue codecs, transport, state, simulator."""

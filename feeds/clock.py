@@ -1,0 +1,28 @@
+"""Clocks: every component that needs "now" asks one of these, so replay can run on recorded time."""
+from __future__ import annotations
+
+import time
+
+
+class WallClock:
+    """Real time, integer nanoseconds since the epoch."""
+
+    def now_ns(self) -> int:
+        return time.time_ns()
+
+
+class ManualClock:
+    """A clock that only moves when told: replay sets it to each frame's receive time, tests drive it."""
+
+    def __init__(self, start_ns: int = 0) -> None:
+        self._now = start_ns
+
+    def now_ns(self) -> int:
+        return self._now
+
+    def set(self, now_ns: int) -> None:
+        if now_ns > self._now:
+            self._now = now_ns
+
+    def advance(self, seconds: float) -> None:
+        self._now += int(seconds * 1e9)

@@ -1,0 +1,62 @@
+"""Mapping between venue symbols (``BTCUSDT``, ``BTC-USD``) and unified ones (``BTC/USD``).
+
+A unified symbol is ``BASE/QUOTE``. Treating USDT (and USDC) as USD is an explicit, visible choice
+(``quote_aliases``): the two are different assets, so the UI marks such pairs as approximate.
+"""
+from __future__ import annotations
+
+# Longest first so that "FDUSD" wins over "USD" and "USDT" over "USD".
+KNOWN_QUOTES = (
+    "FDUSD", "USDT", "USDC", "BUSD", "TUSD", "USDP", "DAI", "TRY", "EUR", "GBP", "BRL", "JPY",
+    "AUD", "BTC", "ETH", "BNB", "USD", "XRP", "DOGE", "TRX",
+)
+DEFAULT_QUOTE_ALIASES = {"USDT": "USD", "USDC": "USD"}
+
+
+def split_binance(symbol: str) -> tuple[str, str]:
+    """``"BTCUSDT"`` -> ``("BTC", "USDT")``; unknown quotes give ``(symbol, "")``."""
+    s = symbol.upper()
+    for quote in sorted(KNOWN_QUOTES, key=len, reverse=True):
+        if s.endswith(quote) and len(s) > len(quote):
+            return s[: -len(quote)], quote
+    return s, ""
+
+
+def split_coinbase(product_id: str) -> tuple[str, str]:
+    """``"BTC-USD"`` -> ``("BTC", "USD")``."""
+    base, _, quote = product_id.upper().partition("-")
+    return base, quote
+
+
+class SymbolMap:
+    """Venue symbol -> unified symbol, cached; overrides win over the splitting rules."""
+
+    def __init__(self, quote_aliases: dict[str, str] | None = None,
+                 overrides: dict[tuple[str, str], str] | None = None) -> None:
+        self.quote_aliases = dict(DEFAULT_QUOTE_ALIASES if quote_aliases is None else quote_aliases)
+        self._cache: dict[tuple[str, str], str] = dict(overrides or {})
+
+    def unified(self, venue: str, symbol: str) -> str:
+        key = (venue, symbol)
+        u = self._cache.get(key)
+        if u is None:
+            base, quote = (split_coinbase if "-" in symbol else split_binance)(symbol)
+            u = f"{base}/{self.quote_aliases.get(quote, quote)}" if quote else base
+            self._cache[key] = u
+        return u
+
+    def is_approximate(self, symbol: str) -> bool:
+        """True when the unified quote was reached through an alias (e.g. USDT shown as USD)."""
+        base, quote = (split_coinbase if "-" in symbol else split_binance)(symbol)
+        return quote in self.quote_aliases
+
+    def venue_symbol(self, venue: str, unified: str) -> str:
+        """The venue's own symbol for a unified one, using the aliases backwards where needed."""
+        base, _, quote = unified.upper().partition("/")
+        if venue == "COINBASE":
+            return f"{base}-{quote}"
+        for src, dst in self.quote_aliases.items():
+            if dst == quote and src == "USDT":
+                quote = src
+                break
+        return f"{base}{quote}"
