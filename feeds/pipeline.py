@@ -1,0 +1,187 @@
+"""The pipeline: raw frame -> codec -> guard -> market state -> listeners. Sans-I/O and synchronous.
+
+Live, demo and replay all call ``feed(conn, raw, recv_ns)``; they differ only in where frames come
+from and which clock ``now_ns`` reads. Listeners (strategy, books, library callbacks) hang off it.
+"""
+from __future__ import annotations
+
+from collections import deque
+from typing import Callable
+
+from feeds.events import BookDelta, BookSnapshot, Candle, Control, Quote, Rejected, Ticker, Trade, VenueStatus
+from feeds.guard import Guard
+from feeds.latency import LatencyStats
+from feeds.state import MarketState
+
+EVENT_COUNT_KEYS = ("trade", "candle", "candle_closed", "quote", "ticker", "book")
+
+
+class VenueTelemetry:
+    """Per-venue message counts and latencies (exchange time -> processed; receive -> processed)."""
+
+    __slots__ = ("venue", "messages", "latency", "processing", "last_recv_ns", "last_exch_ns")
+
+    def __init__(self, venue: str) -> None:
+        self.venue = venue
+        self.messages = 0
+        self.latency = LatencyStats()
+        self.processing = LatencyStats()
+        self.last_recv_ns = 0
+        self.last_exch_ns = 0
+
+
+class Pipeline:
+    def __init__(self, clock, interval: str = "1m", max_rejections_kept: int = 1000) -> None:
+        self.clock = clock
+        self.interval = interval
+        self.state = MarketState()
+        self.guard = Guard()
+        self.codecs: dict[str, object] = {}
+        self.venue_of: dict[str, str] = {}
+        self.telemetry: dict[str, VenueTelemetry] = {}
+        self.messages = 0
+        self.events = dict.fromkeys(EVENT_COUNT_KEYS, 0)
+        self.rejected: dict[str, int] = {}
+        self.recent_rejections: deque[tuple[str, Rejected]] = deque(maxlen=max_rejections_kept)
+        self.duplicates = 0
+        self.gaps = 0  # gaps reported by codecs (sequence numbers); the guard counts trade-id gaps
+        self.backfilled_candles = 0
+        # Listeners: plain callables, called synchronously in the order added.
+        self.closed_candle_listeners: list[Callable[[Candle], None]] = []
+        self.control_listeners: list[Callable[[str, Control], None]] = []
+        self.book_listeners: list[Callable[[object], int]] = []  # return book updates applied
+        self.rejection_listeners: list[Callable[[str, Rejected], None]] = []
+        self.event_listeners: list[Callable[[object], None]] = []  # every accepted event (library API)
+
+    # -- sources --------------------------------------------------------------------------------
+    def attach(self, conn: str, venue: str, codec) -> None:
+        """Register the codec that decodes frames of connection ``conn``."""
+        self.codecs[conn] = codec
+        self.venue_of[conn] = venue
+        if venue not in self.telemetry:
+            self.telemetry[venue] = VenueTelemetry(venue)
+
+    def feed(self, conn: str, raw, recv_ns: int) -> None:
+        """Decode and apply one raw frame received on ``conn`` at ``recv_ns``."""
+        self.messages += 1
+        tel = self.telemetry[self.venue_of[conn]]
+        tel.messages += 1
+        tel.last_recv_ns = recv_ns
+        exch_ns = self.apply_all(self.codecs[conn].decode(raw, recv_ns), conn)
+        done_ns = self.clock.now_ns()
+        tel.processing.add((done_ns - recv_ns) * 1e-6)
+        if exch_ns:
+            tel.last_exch_ns = exch_ns
+            tel.latency.add((done_ns - exch_ns) * 1e-6)
+
+    # -- events ---------------------------------------------------------------------------------
+    def apply_all(self, events, conn: str = "") -> int:
+        """Apply decoded events; returns the newest exchange time seen (0 if none)."""
+        now_ns = self.clock.now_ns()
+        guard = self.guard
+        get_state = self.state.get
+        counts = self.events
+        listeners = self.event_listeners
+        newest = 0
+        for ev in events:
+            t = type(ev)
+            if t is Trade:
+                reason = guard.check_trade(ev, now_ns)
+                if reason:
+                    self._refuse(reason, ev, conn)
+                    continue
+                st = get_state(ev.venue, ev.symbol, ev.unified)
+                st.last_trade = ev
+                st.trades += 1
+                st.volume += ev.size
+                counts["trade"] += 1
+            elif t is Quote:
+                reason = guard.check_quote(ev, now_ns)
+                if reason:
+                    self._refuse(reason, ev, conn)
+                    continue
+                st = get_state(ev.venue, ev.symbol, ev.unified)
+                st.quote = ev
+                counts["quote"] += 1
+            elif t is Candle:
+                reason = guard.check_candle(ev, now_ns)
+                if reason:
+                    self._refuse(reason, ev, conn)
+                    continue
+                st = get_state(ev.venue, ev.symbol, ev.unified)
+                outcome = st.series(ev.interval).apply(ev)
+                if outcome == "duplicate":
+                    self.duplicates += 1
+                    continue
+                if outcome == "stale":
+                    continue
+                counts["candle"] += 1
+                if outcome == "closed":
+                    counts["candle_closed"] += 1
+                    if ev.source == "backfill":
+                        self.backfilled_candles += 1
+                    for fn in self.closed_candle_listeners:
+                        fn(ev)
+            elif t is BookDelta or t is BookSnapshot:
+                reason = guard.check_book(ev, now_ns)
+                if reason:
+                    self._refuse(reason, ev, conn)
+                    continue
+                st = get_state(ev.venue, ev.symbol, ev.unified)
+                for fn in self.book_listeners:
+                    counts["book"] += fn(ev)
+            elif t is Ticker:
+                reason = guard.check_ticker(ev, now_ns)
+                if reason:
+                    self._refuse(reason, ev, conn)
+                    continue
+                st = get_state(ev.venue, ev.symbol, ev.unified)
+                st.ticker = ev
+                counts["ticker"] += 1
+            elif t is Rejected:
+                self._reject(ev, conn)
+                continue
+            elif t is Control:
+                if ev.what == "gap":
+                    self.gaps += 1
+                for fn in self.control_listeners:
+                    fn(conn, ev)
+                continue
+            elif t is VenueStatus:
+                continue
+            else:
+                continue
+            # Reached only by accepted market data.
+            st.messages += 1
+            st.last_recv_ns = ev.recv_ns
+            st.version += 1
+            exch = ev.exch_ns
+            if exch:
+                st.last_exch_ns = exch
+                if exch > newest:
+                    newest = exch
+            if listeners:
+                for fn in listeners:
+                    fn(ev)
+        return newest
+
+    def _refuse(self, reason: str, ev, conn: str) -> None:
+        if reason == "duplicate":
+            self.duplicates += 1
+            return
+        self._reject(Rejected(ev.venue, ev.symbol, ev.unified, ev.exch_ns, ev.recv_ns, reason,
+                              f"{type(ev).__name__} failed the {reason} check", repr(ev)[:512]), conn)
+
+    def _reject(self, ev: Rejected, conn: str) -> None:
+        self.rejected[ev.reason] = self.rejected.get(ev.reason, 0) + 1
+        self.recent_rejections.append((conn, ev))
+        for fn in self.rejection_listeners:
+            fn(conn, ev)
+
+    # -- statistics -----------------------------------------------------------------------------
+    @property
+    def total_gaps(self) -> int:
+        return self.gaps + self.guard.gaps
+
+    def rejected_summary(self) -> dict:
+        return {"total": sum(self.rejected.values()), "by_reason": dict(sorted(self.rejected.items()))}

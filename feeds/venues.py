@@ -1,0 +1,65 @@
+"""Venue registry: for each venue, its endpoints, connect URL, subscribe frames and codec.
+
+Adding a venue means one codec module and one entry here.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from feeds import binance
+from feeds.symbols import SymbolMap
+
+
+@dataclass(frozen=True)
+class Venue:
+    name: str
+    endpoints: dict[str, list[str]]  # network name -> WebSocket bases, in failover order
+    connect_url: Callable[[str, list[str], str], str]  # (base, venue symbols, interval) -> URL
+    subscribe_frames: Callable[[list[str], str], list[str]]  # (venue symbols, interval) -> frames
+    make_codec: Callable[[SymbolMap], object]
+    venue_symbol: Callable[[SymbolMap, str], str]  # a user's symbol (BTCUSDT or BTC/USD) -> venue's own
+    subscribed_on_open: bool  # streams named in the URL: no confirmation to wait for
+    sim_path: str = ""  # where the built-in simulator serves this venue
+
+
+def _binance_symbol(symbols: SymbolMap, text: str) -> str:
+    return symbols.venue_symbol("BINANCE", text) if "/" in text or "-" in text else text.upper()
+
+
+BINANCE = Venue(
+    name="BINANCE",
+    endpoints=binance.ENDPOINTS,
+    connect_url=lambda base, syms, interval: binance.combined_url(base, binance.streams_for(syms, interval)),
+    subscribe_frames=lambda syms, interval: [],
+    make_codec=lambda symbols: binance.BinanceCodec(symbols),
+    venue_symbol=_binance_symbol,
+    subscribed_on_open=True,
+)
+
+VENUES: dict[str, Venue] = {"BINANCE": BINANCE}
+
+
+def _register_coinbase() -> None:
+    try:
+        from feeds import coinbase
+    except ImportError:  # the Coinbase codec is optional until it exists
+        return
+
+    def venue_symbol(symbols: SymbolMap, text: str) -> str:
+        unified = text if "/" in text else symbols.unified("BINANCE", text) if "-" not in text else text.replace("-", "/")
+        return symbols.venue_symbol("COINBASE", unified)
+
+    VENUES["COINBASE"] = Venue(
+        name="COINBASE",
+        endpoints=coinbase.ENDPOINTS,
+        connect_url=lambda base, syms, interval: base,
+        subscribe_frames=lambda syms, interval: [coinbase.subscribe_message(syms)],
+        make_codec=lambda symbols: coinbase.CoinbaseCodec(symbols),
+        venue_symbol=venue_symbol,
+        subscribed_on_open=False,
+        sim_path="/coinbase",
+    )
+
+
+_register_coinbase()

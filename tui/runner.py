@@ -1,0 +1,48 @@
+"""Starts and stops what a mode needs around a Session: the simulator for the demo, nothing for live.
+
+Both the Textual app and ``--headless`` go through a Runner, so they run the very same pipeline.
+"""
+from __future__ import annotations
+
+import asyncio
+
+from tui.session import Session, SessionConfig
+
+DEMO_SEED = 7
+
+
+class Runner:
+    def __init__(self, config: SessionConfig, sim_seed: int = DEMO_SEED, sim_options: dict | None = None) -> None:
+        self.config = config
+        self.session = Session(config)
+        self.sim = None
+        self.sim_seed = sim_seed
+        self.sim_options = sim_options or {}
+        self.started = False
+
+    async def start(self) -> None:
+        if self.config.mode == "demo":
+            from feeds.sim.server import Simulator
+            self.sim = Simulator(symbols=tuple(self.session.venue_symbols("BINANCE")), seed=self.sim_seed,
+                                 port=0, intervals=(self.config.interval,), **self.sim_options)
+            await self.sim.start()
+            for venue in self.config.venues:
+                self.config.endpoints[venue] = [self.sim.ws_url(venue)]
+                self.config.rest_endpoints[venue] = self.sim.rest_url(venue)
+        await self.session.start()
+        self.started = True
+
+    async def stop(self) -> None:
+        if self.started:
+            await self.session.stop()
+        if self.sim is not None:
+            await self.sim.stop()
+            self.sim = None
+
+    async def run_for(self, duration_s: float | None, stop_event: asyncio.Event | None = None) -> None:
+        """Run until ``duration_s`` elapsed (None: forever) or ``stop_event`` is set."""
+        stop_event = stop_event or asyncio.Event()
+        try:
+            await asyncio.wait_for(stop_event.wait(), timeout=duration_s)
+        except asyncio.TimeoutError:
+            pass
