@@ -1,0 +1,429 @@
+"""Binance spot market data, pure: endpoints, stream names, URLs, requests, and frames -> events.
+
+Nothing here does I/O. ``BinanceCodec.decode`` turns one WebSocket frame (raw or combined-stream
+form) into a list of events from ``feeds.events``; any frame it cannot accept becomes a ``Rejected``
+with a short reason key, never an exception. The REST helpers parse kline and depth bodies the same way.
+Payload shapes: protocols.md section 1.
+"""
+from __future__ import annotations
+
+from urllib.parse import quote, urlsplit
+
+import orjson
+
+from .events import (BookDelta, BookSnapshot, Candle, Control, Quote, Rejected, Ticker, Trade,
+                     reject)
+from .symbols import SymbolMap
+
+VENUE = "BINANCE"
+
+ENDPOINTS = {
+    # Production market data defaults to the market-data-only host (first entry).
+    "production": ["wss://data-stream.binance.vision", "wss://stream.binance.com:9443",
+                   "wss://stream.binance.com:443"],
+    "testnet": ["wss://stream.testnet.binance.vision"],
+    "us": ["wss://stream.binance.us:9443"],
+}
+REST_BASES = {
+    "production": "https://data-api.binance.vision",
+    "testnet": "https://testnet.binance.vision",
+    "us": "https://api.binance.us",
+}
+
+_MINUTE = 60_000
+_DAY = 1440 * _MINUTE
+INTERVALS = {
+    "1s": 1000, "1m": _MINUTE, "3m": 3 * _MINUTE, "5m": 5 * _MINUTE, "15m": 15 * _MINUTE,
+    "30m": 30 * _MINUTE, "1h": 60 * _MINUTE, "2h": 120 * _MINUTE, "4h": 240 * _MINUTE,
+    "6h": 360 * _MINUTE, "8h": 480 * _MINUTE, "12h": 720 * _MINUTE, "1d": _DAY, "3d": 3 * _DAY,
+    "1w": 7 * _DAY,
+    "1M": 30 * _DAY,  # nominal only: calendar months vary (28-31 days); bar edges come from the venue
+}
+"""Kline interval text -> length in milliseconds."""
+
+DEFAULT_CHANNELS = ("aggTrade", "kline", "bookTicker", "ticker")
+_CHANNEL_SUFFIX = {
+    "aggTrade": "@aggTrade", "trade": "@trade", "bookTicker": "@bookTicker", "ticker": "@ticker",
+    "miniTicker": "@miniTicker", "depth": "@depth@100ms", "depth5": "@depth5@100ms",
+    "depth10": "@depth10@100ms", "depth20": "@depth20@100ms",
+}
+
+
+# --- stream names, URLs, requests -----------------------------------------------------------
+
+def streams_for(symbols, interval: str = "1m", channels=DEFAULT_CHANNELS) -> list[str]:
+    """Stream names for every symbol and channel: ``["btcusdt@aggTrade", "btcusdt@kline_1m", ...]``.
+
+    Channels: aggTrade, trade, kline, bookTicker, ticker, miniTicker, depth (diff, 100 ms),
+    depth5/depth10/depth20 (partial, 100 ms). Raises ValueError on an unknown channel or interval.
+    """
+    if "kline" in channels and interval not in INTERVALS:
+        raise ValueError(f"unknown Binance interval {interval!r}")
+    suffixes = []
+    for channel in channels:
+        if channel == "kline":
+            suffixes.append(f"@kline_{interval}")
+        elif channel in _CHANNEL_SUFFIX:
+            suffixes.append(_CHANNEL_SUFFIX[channel])
+        else:
+            raise ValueError(f"unknown Binance channel {channel!r}")
+    return [symbol.lower() + suffix for symbol in symbols for suffix in suffixes]
+
+
+def _time_unit_query(time_unit: str) -> str:
+    return "timeUnit=MICROSECOND" if time_unit == "us" else ""
+
+
+def raw_url(base: str, stream: str, time_unit: str = "ms") -> str:
+    """``wss://host/ws/<stream>``: frames arrive as bare payloads."""
+    url = f"{base.rstrip('/')}/ws/{stream}"
+    query = _time_unit_query(time_unit)
+    return f"{url}?{query}" if query else url
+
+
+def combined_url(base: str, streams, time_unit: str = "ms") -> str:
+    """``wss://host/stream?streams=a/b/c``: frames arrive wrapped as ``{"stream":..,"data":..}``."""
+    url = f"{base.rstrip('/')}/stream?streams={'/'.join(streams)}"
+    query = _time_unit_query(time_unit)
+    return f"{url}&{query}" if query else url
+
+
+def rest_base_for(ws_base: str) -> str:
+    """The REST base for a WebSocket base.
+
+    A known venue endpoint maps to that venue's REST base (the WebSocket and REST hosts differ);
+    any other URL maps to the same host and port over http(s), e.g. ws://127.0.0.1:8765 ->
+    http://127.0.0.1:8765 for the simulator.
+    """
+    stripped = ws_base.rstrip("/")
+    for name, bases in ENDPOINTS.items():
+        for base in bases:
+            if stripped == base or stripped.startswith(base + "/"):
+                return REST_BASES[name]
+    parts = urlsplit(stripped)
+    scheme = {"ws": "http", "wss": "https"}.get(parts.scheme, parts.scheme)
+    return f"{scheme}://{parts.netloc}"
+
+
+def _request(method: str, req_id: int, params=None) -> str:
+    msg = {"method": method, "params": list(params), "id": req_id} if params is not None \
+        else {"method": method, "id": req_id}
+    return orjson.dumps(msg).decode()
+
+
+def subscribe_message(streams, req_id: int) -> str:
+    return _request("SUBSCRIBE", req_id, streams)
+
+
+def unsubscribe_message(streams, req_id: int) -> str:
+    return _request("UNSUBSCRIBE", req_id, streams)
+
+
+def list_subscriptions_message(req_id: int) -> str:
+    return _request("LIST_SUBSCRIPTIONS", req_id)
+
+
+def klines_path(symbol: str, interval: str, start_ms: int | None = None, end_ms: int | None = None,
+                limit: int = 1000) -> str:
+    """``/api/v3/klines?symbol=BTCUSDT&interval=1m[&startTime=..][&endTime=..]&limit=1000``."""
+    if interval not in INTERVALS:
+        raise ValueError(f"unknown Binance interval {interval!r}")
+    path = f"/api/v3/klines?symbol={quote(symbol.upper(), safe='')}&interval={interval}"
+    if start_ms is not None:
+        path += f"&startTime={int(start_ms)}"
+    if end_ms is not None:
+        path += f"&endTime={int(end_ms)}"
+    return f"{path}&limit={int(limit)}"
+
+
+def depth_path(symbol: str, limit: int = 1000) -> str:
+    """``/api/v3/depth?symbol=BTCUSDT&limit=1000``."""
+    return f"/api/v3/depth?symbol={quote(symbol.upper(), safe='')}&limit={int(limit)}"
+
+
+# --- frame decoding --------------------------------------------------------------------------
+
+_loads = orjson.loads
+_JSONDecodeError = orjson.JSONDecodeError
+# tuple.__new__ builds a NamedTuple without running its Python-level __new__: about half the cost.
+_new = tuple.__new__
+_TIME_MULT = {"ms": 1_000_000, "us": 1_000}
+
+
+def _levels(rows) -> tuple:
+    return tuple([(float(p), float(q)) for p, q in rows])
+
+
+class BinanceCodec:
+    """Decodes Binance spot WebSocket frames into events; keeps only a symbol cache as state.
+
+    ``time_unit="us"`` when the URL asked for ``timeUnit=MICROSECOND``. ``default_symbol`` names the
+    symbol of partial-depth frames on a raw (non-combined) connection, whose payload has none.
+    """
+
+    def __init__(self, symbol_map: SymbolMap, venue: str = VENUE, default_symbol: str = "",
+                 time_unit: str = "ms") -> None:
+        if time_unit not in _TIME_MULT:
+            raise ValueError(f"time_unit must be 'ms' or 'us', not {time_unit!r}")
+        self.symbol_map = symbol_map
+        self.venue = venue
+        self.default_symbol = default_symbol.upper()
+        self._mult = _TIME_MULT[time_unit]
+        self._unified: dict[str, str] = {}
+        self._stream_symbol: dict[str, str] = {}
+        self._by_event = {
+            "aggTrade": self._agg_trade,
+            "trade": self._trade,
+            "kline": self._kline,
+            "24hrTicker": self._ticker,
+            "24hrMiniTicker": self._ticker,
+            "depthUpdate": self._depth_update,
+            "serverShutdown": self._server_shutdown,
+        }
+
+    # The hot path: one JSON parse, at most two dict lookups to unwrap and dispatch.
+    def decode(self, raw: str | bytes, recv_ns: int) -> list:
+        try:
+            msg = _loads(raw)
+        except _JSONDecodeError as exc:
+            return [reject(self.venue, "malformed_json", f"frame is not valid JSON: {exc}", raw, recv_ns)]
+        stream = None
+        try:
+            if msg.__class__ is dict:
+                if "stream" in msg:
+                    stream = msg["stream"]
+                    msg = msg["data"]
+                if msg.__class__ is dict:
+                    e = msg.get("e")
+                    if e is not None:
+                        handler = self._by_event.get(e)
+                        if handler is None:
+                            return [reject(self.venue, "unknown_event", f"unknown event type {e!r}",
+                                           raw, recv_ns)]
+                        return handler(msg, recv_ns)
+                    return self._without_event_type(msg, raw, recv_ns, stream)
+            if msg.__class__ is list:
+                return self._array(msg, raw, recv_ns)
+            return [reject(self.venue, "unknown_event", "frame is not a JSON object or array", raw, recv_ns)]
+        except Exception as exc:  # noqa: BLE001 - bad input never raises
+            return [self._failed(exc, msg, raw, recv_ns)]
+
+    def _symbol(self, s: str) -> str:
+        """Unified symbol for a venue symbol, cached (raises TypeError for a non-string)."""
+        u = self._unified.get(s)
+        if u is None:
+            if s.__class__ is not str:
+                raise TypeError(f"symbol must be a string, not {type(s).__name__}")
+            u = self._unified[s] = self.symbol_map.unified(self.venue, s)
+        return u
+
+    def _agg_trade(self, m: dict, recv_ns: int) -> list:
+        s = m["s"]
+        u = self._unified.get(s) or self._symbol(s)
+        maker = m["m"]
+        if maker is True:  # buyer was the maker, so the aggressor sold
+            side = "sell"
+        elif maker is False:
+            side = "buy"
+        else:
+            raise ValueError(f"'m' must be a boolean, not {maker!r}")
+        return [_new(Trade, (self.venue, s, u, int(m["E"]) * self._mult, recv_ns,
+                             float(m["p"]), float(m["q"]), side, int(m["a"])))]
+
+    def _trade(self, m: dict, recv_ns: int) -> list:
+        s = m["s"]
+        u = self._unified.get(s) or self._symbol(s)
+        maker = m["m"]
+        if maker is True:
+            side = "sell"
+        elif maker is False:
+            side = "buy"
+        else:
+            raise ValueError(f"'m' must be a boolean, not {maker!r}")
+        return [_new(Trade, (self.venue, s, u, int(m["E"]) * self._mult, recv_ns,
+                             float(m["p"]), float(m["q"]), side, int(m["t"])))]
+
+    def _kline(self, m: dict, recv_ns: int) -> list:
+        s = m["s"]
+        u = self._unified.get(s) or self._symbol(s)
+        k = m["k"]
+        interval = k["i"]
+        closed = k["x"]
+        if interval.__class__ is not str:
+            raise ValueError(f"kline interval must be a string, not {interval!r}")
+        if closed.__class__ is not bool:
+            raise ValueError(f"kline 'x' must be a boolean, not {closed!r}")
+        mult = self._mult
+        return [_new(Candle, (self.venue, s, u, int(m["E"]) * mult, recv_ns, interval,
+                              int(k["t"]) * mult, float(k["o"]), float(k["h"]), float(k["l"]),
+                              float(k["c"]), float(k["v"]), int(k["n"]), closed, "live"))]
+
+    def _ticker(self, m: dict, recv_ns: int) -> list:
+        s = m["s"]
+        u = self._unified.get(s) or self._symbol(s)
+        return [_new(Ticker, (self.venue, s, u, int(m["E"]) * self._mult, recv_ns, float(m["c"]),
+                              float(m["o"]), float(m["h"]), float(m["l"]), float(m["v"]),
+                              float(m["q"])))]
+
+    def _depth_update(self, m: dict, recv_ns: int) -> list:
+        s = m["s"]
+        u = self._unified.get(s) or self._symbol(s)
+        return [_new(BookDelta, (self.venue, s, u, int(m["E"]) * self._mult, recv_ns,
+                                 _levels(m["b"]), _levels(m["a"]), int(m["U"]), int(m["u"])))]
+
+    def _server_shutdown(self, m: dict, recv_ns: int) -> list:
+        return [Control(self.venue, "", "", int(m["E"]) * self._mult, recv_ns, "shutdown",
+                        "server announced a shutdown")]
+
+    def _book_ticker(self, m: dict, recv_ns: int) -> list:
+        s = m["s"]
+        u = self._unified.get(s) or self._symbol(s)
+        return [_new(Quote, (self.venue, s, u, 0, recv_ns, float(m["b"]), float(m["B"]),
+                             float(m["a"]), float(m["A"]), int(m["u"])))]
+
+    def _partial_depth(self, m: dict, raw, recv_ns: int, stream) -> list:
+        if stream is not None:
+            s = self._stream_symbol.get(stream)
+            if s is None:
+                s = self._stream_symbol[stream] = stream.partition("@")[0].upper()
+        else:
+            s = self.default_symbol
+        if not s:
+            return [reject(self.venue, "missing_field",
+                           "partial depth frame names no symbol (raw stream and no default_symbol)",
+                           raw, recv_ns)]
+        u = self._symbol(s)
+        return [BookSnapshot(self.venue, s, u, 0, recv_ns, _levels(m["bids"]), _levels(m["asks"]),
+                             int(m["lastUpdateId"]))]
+
+    def _without_event_type(self, m: dict, raw, recv_ns: int, stream) -> list:
+        """Payloads with no ``e``: bookTicker, partial depth, request replies and errors."""
+        if "u" in m and "s" in m:
+            return self._book_ticker(m, recv_ns)
+        if "lastUpdateId" in m:
+            return self._partial_depth(m, raw, recv_ns, stream)
+        venue = self.venue
+        if "result" in m:
+            return [Control(venue, "", "", 0, recv_ns, "response", "", (m.get("id"), m["result"]))]
+        if "error" in m:
+            err = m["error"]
+            return [Control(venue, "", "", 0, recv_ns, "error", str(err.get("msg", "")),
+                            (m.get("id"), err["code"]))]
+        if "code" in m:
+            return [Control(venue, "", "", 0, recv_ns, "error", str(m.get("msg", "")),
+                            (m.get("id"), m["code"]))]
+        return [reject(venue, "unknown_event", "object with no event type and no known shape", raw, recv_ns)]
+
+    def _array(self, items: list, raw, recv_ns: int) -> list:
+        """An array of payloads (``!miniTicker@arr``): each element decoded on its own."""
+        out = []
+        for item in items:
+            try:
+                if item.__class__ is not dict:
+                    raise ValueError("array element is not an object")
+                handler = self._by_event.get(item.get("e"))
+                if handler is None:
+                    out.append(reject(self.venue, "unknown_event",
+                                      f"unknown event type {item.get('e')!r} in array", raw, recv_ns))
+                else:
+                    out.extend(handler(item, recv_ns))
+            except Exception as exc:  # noqa: BLE001
+                out.append(self._failed(exc, item, raw, recv_ns))
+        return out
+
+    def _failed(self, exc: Exception, msg, raw, recv_ns: int) -> Rejected:
+        """The Rejected for an exception raised while reading a parsed frame."""
+        what = "frame"
+        symbol = unified = ""
+        if msg.__class__ is dict:
+            e = msg.get("e")
+            if e.__class__ is str:
+                what = f"{e} frame"
+            s = msg.get("s")
+            if s.__class__ is str:
+                symbol, unified = s, self._unified.get(s, "")
+        if exc.__class__ is KeyError:
+            return reject(self.venue, "missing_field", f"{what} lacks field {exc.args[0]!r}", raw,
+                          recv_ns, symbol, unified)
+        return reject(self.venue, "bad_field", f"{what} has a bad field: {exc.__class__.__name__}: {exc}",
+                      raw, recv_ns, symbol, unified)
+
+    # --- REST bodies, with this codec's venue and symbol cache ---
+
+    def parse_klines(self, body, symbol: str, interval: str, recv_ns: int, server_now_ms: int):
+        return parse_klines(body, symbol, interval, recv_ns, server_now_ms, venue=self.venue,
+                            unified=self._symbol(symbol))
+
+    def parse_depth_snapshot(self, body, symbol: str, recv_ns: int):
+        return parse_depth_snapshot(body, symbol, recv_ns, venue=self.venue, unified=self._symbol(symbol))
+
+
+# --- REST bodies -----------------------------------------------------------------------------
+
+_DEFAULT_SYMBOLS = SymbolMap()
+
+
+def _rest_error(m, venue, body, recv_ns, symbol, unified) -> Rejected | None:
+    """A Binance REST error body ``{"code":-1121,"msg":"Invalid symbol."}`` as a Rejected."""
+    if m.__class__ is dict and "code" in m and "msg" in m:
+        return reject(venue, "venue_error", f"venue error {m['code']}: {m['msg']}", body, recv_ns,
+                      symbol, unified)
+    return None
+
+
+def parse_klines(body: bytes | str, symbol: str, interval: str, recv_ns: int, server_now_ms: int,
+                 venue: str = VENUE, unified: str = "") -> tuple[list[Candle], list[Rejected]]:
+    """A ``/api/v3/klines`` body -> (candles oldest first, rejected rows); never raises.
+
+    Rows are ``[open_ms, o, h, l, c, volume, close_ms, quote_vol, trades, ...]``. A row is closed
+    only when its close time is before the server's now; ``exch_ns`` is the bar's close time.
+    """
+    unified = unified or _DEFAULT_SYMBOLS.unified(venue, symbol)
+    try:
+        rows = _loads(body)
+    except _JSONDecodeError as exc:
+        return [], [reject(venue, "malformed_json", f"klines body is not valid JSON: {exc}", body,
+                           recv_ns, symbol, unified)]
+    if rows.__class__ is not list:
+        err = _rest_error(rows, venue, body, recv_ns, symbol, unified)
+        return [], [err or reject(venue, "bad_field", "klines body is not a JSON array", body, recv_ns,
+                                  symbol, unified)]
+    candles, rejected = [], []
+    for row in rows:
+        try:
+            if row.__class__ is not list or len(row) < 9:
+                raise ValueError("kline row is not an array of at least 9 elements")
+            close_ms = int(row[6])
+            candles.append(Candle(venue, symbol, unified, close_ms * 1_000_000, recv_ns, interval,
+                                  int(row[0]) * 1_000_000, float(row[1]), float(row[2]),
+                                  float(row[3]), float(row[4]), float(row[5]), int(row[8]),
+                                  close_ms < server_now_ms, "backfill"))
+        except Exception as exc:  # noqa: BLE001
+            rejected.append(reject(venue, "bad_field", f"bad kline row: {exc}", orjson.dumps(row),
+                                   recv_ns, symbol, unified))
+    return candles, rejected
+
+
+def parse_depth_snapshot(body: bytes | str, symbol: str, recv_ns: int, venue: str = VENUE,
+                         unified: str = "") -> BookSnapshot | Rejected:
+    """A ``/api/v3/depth`` body -> BookSnapshot (update_id = lastUpdateId, exch_ns 0), or a Rejected."""
+    unified = unified or _DEFAULT_SYMBOLS.unified(venue, symbol)
+    try:
+        m = _loads(body)
+    except _JSONDecodeError as exc:
+        return reject(venue, "malformed_json", f"depth body is not valid JSON: {exc}", body, recv_ns,
+                      symbol, unified)
+    err = _rest_error(m, venue, body, recv_ns, symbol, unified)
+    if err is not None:
+        return err
+    try:
+        if m.__class__ is not dict:
+            raise ValueError("depth body is not a JSON object")
+        return BookSnapshot(venue, symbol, unified, 0, recv_ns, _levels(m["bids"]), _levels(m["asks"]),
+                            int(m["lastUpdateId"]))
+    except KeyError as exc:
+        return reject(venue, "missing_field", f"depth body lacks field {exc.args[0]!r}", body, recv_ns,
+                      symbol, unified)
+    except Exception as exc:  # noqa: BLE001
+        return reject(venue, "bad_field", f"depth body has a bad field: {exc}", body, recv_ns,
+                      symbol, unified)
