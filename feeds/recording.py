@@ -1,0 +1,214 @@
+"""Session recorder: every raw frame and control event, appended to a JSON Lines file.
+
+File layout (format "clearterm-recording", version 1)::
+
+    {"format":"clearterm-recording","version":1,"venues":[...],"symbols":[...],"started_ns":...,"part":0,...}
+    {"t":1700000000123456789,"c":"BINANCE#1","k":"recv","p":"{\\"e\\":\\"trade\\",...}"}
+    ...
+
+Line 1 is the header (the caller's extra keys are kept). Every further line is one `Record`:
+``t`` the receive time in integer ns, ``c`` the connection ("BINANCE#1": venue before the '#'),
+``k`` the kind and ``p`` the payload text exactly as it came (JSON escaping makes it one line).
+
+Kinds: "open" (payload: the URL), "send", "recv", "close" (JSON {"code", "reason"}), "rest" (JSON
+{"url", "status", "body"}), and operator/control events "halt", "resume", "key", "toggle", "note"
+(JSON text). Readers must pass unknown kinds through: the set grows.
+
+Durability: `write` only appends to a list; the batch goes to the OS in one ``os.write`` on a file
+opened with O_APPEND when ``flush_interval_s`` has passed on the injected clock, or when `flush` is
+called (the app also calls it from a timer). A process killed with SIGKILL loses the unflushed batch
+and leaves at most one partial last line, which the reader skips with a warning.
+
+Rotation: when a part reaches ``rotate_bytes`` (checked after each flush, so a part overshoots by at
+most one batch) the recorder continues in ``<stem>-001.jsonl``, ``<stem>-002.jsonl``... next to
+``<stem>.jsonl`` (the same for ``.jsonl.gz``); each part starts with its own header carrying
+``"part": N``. `recording_parts` lists a session's parts in order.
+
+Compression (``compress=True``, use a ``.jsonl.gz`` name): a gzip stream written with Z_SYNC_FLUSH
+at every flush. A gzip file cut by SIGKILL has no trailer and is readable only up to the last
+complete flushed block; the sync flush makes every flushed batch recoverable.
+"""
+from __future__ import annotations
+
+import os
+import zlib
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import NamedTuple
+
+import orjson
+
+from feeds.clock import WallClock
+
+FORMAT = "clearterm-recording"
+VERSION = 1
+
+
+class Record(NamedTuple):
+    """One recorded line: receive time (ns), connection ("BINANCE#1"), kind, payload text."""
+
+    recv_ns: int
+    conn: str
+    kind: str
+    payload: str
+
+
+_SUFFIXES = (".jsonl.gz", ".jsonl", ".gz")
+_OPT_LINE = orjson.OPT_APPEND_NEWLINE
+
+
+def part_path(path: str | os.PathLike, part: int) -> Path:
+    """The file of rotated part ``part`` of the recording started at ``path`` (part 0 is ``path``)."""
+    path = Path(path)
+    if part == 0:
+        return path
+    name = path.name
+    for suffix in _SUFFIXES:
+        if name.endswith(suffix) and len(name) > len(suffix):
+            return path.with_name(f"{name[: -len(suffix)]}-{part:03d}{suffix}")
+    return path.with_name(f"{name}-{part:03d}")
+
+
+def recording_parts(path: str | os.PathLike) -> list[Path]:
+    """``path`` followed by its rotated parts that exist on disk, in part order."""
+    parts = [Path(path)]
+    while (nxt := part_path(path, len(parts))).exists():
+        parts.append(nxt)
+    return parts
+
+
+def default_recording_path(now: datetime | None = None) -> Path:
+    """$XDG_DATA_HOME (or ~/.local/share)/clearterm/recordings/session-YYYYmmdd-HHMMSS.jsonl.
+
+    ``now`` defaults to the current UTC time; a given datetime is formatted as it is.
+    """
+    if now is None:
+        now = datetime.now(timezone.utc)
+    base = os.environ.get("XDG_DATA_HOME", "")
+    # The XDG spec says a relative value is invalid and must be ignored.
+    data_home = Path(base) if os.path.isabs(base) else Path.home() / ".local" / "share"
+    return data_home / "clearterm" / "recordings" / f"session-{now:%Y%m%d-%H%M%S}.jsonl"
+
+
+class Recorder:
+    """Appends Records to a JSON Lines recording, flushing in batches (see the module docstring)."""
+
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        header: dict,
+        flush_interval_s: float = 0.1,
+        rotate_bytes: int = 256 * 1024 * 1024,
+        compress: bool = False,
+        clock=None,
+    ) -> None:
+        self.path = Path(path)
+        self._clock = clock if clock is not None else WallClock()
+        self._flush_interval_ns = int(flush_interval_s * 1e9)
+        self._rotate_bytes = rotate_bytes
+        self._compress = compress
+        extras = {k: v for k, v in header.items() if k not in ("format", "version")}
+        self._header = {
+            "format": FORMAT,
+            "version": VERSION,
+            "venues": list(header.get("venues", [])),
+            "symbols": list(header.get("symbols", [])),
+            "started_ns": header.get("started_ns", self._clock.now_ns()),
+            **extras,
+        }
+        self._pending: list[tuple[int, str, str, str]] = []
+        self._fd: int | None = None
+        self._zip = None
+        self.part = 0
+        self.parts: list[Path] = []
+        self.records_written = 0
+        self.bytes_written = 0  # bytes that reached the files, all parts, after compression
+        self._part_bytes = 0
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._open_part()
+        self._last_flush_ns = self._clock.now_ns()
+
+    def write(self, recv_ns: int, conn: str, kind: str, payload: str) -> None:
+        """Queue one record; the queue goes to the file once flush_interval_s has passed."""
+        self._pending.append((recv_ns, conn, kind, payload))
+        if self._clock.now_ns() - self._last_flush_ns >= self._flush_interval_ns:
+            self.flush()
+
+    def flush(self) -> None:
+        """Hand every queued record to the OS now (one write), then rotate if the part is full."""
+        if self._fd is None:
+            raise ValueError("recorder is closed")
+        pending = self._pending
+        if pending:
+            self._pending = []
+            self._write_bytes(_encode(pending))
+            self.records_written += len(pending)
+        self._last_flush_ns = self._clock.now_ns()
+        if self._part_bytes >= self._rotate_bytes:
+            self._close_part()
+            self.part += 1
+            self._open_part()
+
+    def close(self) -> None:
+        """Flush and close; further calls do nothing."""
+        if self._fd is None:
+            return
+        self.flush()
+        self._close_part()
+
+    def __enter__(self) -> Recorder:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _open_part(self) -> None:
+        path = part_path(self.path, self.part)
+        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        self.parts.append(path)
+        self._part_bytes = 0
+        if self._compress:
+            self._zip = zlib.compressobj(6, zlib.DEFLATED, 31)  # wbits 31: gzip container
+        header = dict(self._header, part=self.part)
+        self._write_bytes(orjson.dumps(header, option=_OPT_LINE))
+
+    def _close_part(self) -> None:
+        if self._zip is not None:
+            self._write_raw(self._zip.flush(zlib.Z_FINISH))
+            self._zip = None
+        os.close(self._fd)
+        self._fd = None
+
+    def _write_bytes(self, data: bytes) -> None:
+        if self._zip is not None:
+            data = self._zip.compress(data) + self._zip.flush(zlib.Z_SYNC_FLUSH)
+        self._write_raw(data)
+
+    def _write_raw(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            written = os.write(self._fd, view)
+            view = view[written:]
+        self._part_bytes += len(data)
+        self.bytes_written += len(data)
+
+
+def _encode(records: list[tuple[int, str, str, str]]) -> bytes:
+    dumps = orjson.dumps
+    opt = _OPT_LINE
+    try:
+        return b"".join([dumps({"t": t, "c": c, "k": k, "p": p}, option=opt) for t, c, k, p in records])
+    except TypeError:
+        # A caller passed something that is not JSON text (bytes, a lone surrogate...): keep the rest.
+        return b"".join(
+            [dumps({"t": int(t), "c": str(c), "k": str(k), "p": _as_text(p)}, option=opt) for t, c, k, p in records]
+        )
+
+
+def _as_text(payload) -> str:
+    if isinstance(payload, (bytes, bytearray)):
+        return bytes(payload).decode("utf-8", "replace")
+    if isinstance(payload, str):
+        return payload.encode("utf-8", "replace").decode("utf-8")
+    return str(payload)
+

@@ -1,0 +1,533 @@
+"""Recording readers: clearterm JSON Lines recordings and cryptofeed raw captures, as Records in time order.
+
+Every reader returns ``(header, stream)``. ``stream`` is a `RecordStream`: iterate it for `Record`s;
+its ``report`` (a `ReadReport`) counts records and skipped lines and keeps warnings. Counts are final
+once the stream is exhausted or closed. Readers stream line by line and never load whole files.
+
+Bad content never raises: a corrupt or truncated line is skipped with a warning. A file that cannot be
+read at all (missing, a directory, permission denied, not a recording) raises `RecordingError`.
+
+cryptofeed captures (see shared/captures/README.md) become Records with ``conn`` built from the file
+name: ``BINANCE.ws.1.0`` -> ``BINANCE#ws1``, ``BINANCE.http.0.0`` -> ``BINANCE#http0``, and the
+exchange-level file ``BINANCE.0`` (REST exchangeInfo, configuration) -> ``BINANCE#main``. The last
+number in a name is cryptofeed's rotation counter. REST bodies become "rest" records with payload
+{"url", "status": 200, "body"} (cryptofeed does not store the status); ``configuration:`` lines become
+"note" records {"configuration": ...} stamped with the previous line's time, and go into the header.
+"""
+from __future__ import annotations
+
+import heapq
+import os
+import re
+import zlib
+from decimal import ROUND_HALF_UP, Decimal
+from itertools import chain
+from operator import itemgetter
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import orjson
+
+from feeds.recording import FORMAT, VERSION, Record, recording_parts
+
+_GZIP_MAGIC = b"\x1f\x8b"
+_CHUNK = 1 << 20
+_MAX_WARNINGS = 100
+_CF_NAME = re.compile(r"^(?P<venue>[A-Za-z0-9_\-]+?)(?:\.(?P<ctype>[A-Za-z]+)\.(?P<cid>\d+))?\.(?P<rot>\d+)$")
+
+
+class RecordingError(Exception):
+    """A recording that cannot be read at all (the CLI exits with status 2 and this message)."""
+
+
+class ReadReport:
+    """What a reader met: records yielded, lines skipped, and warnings (the first 100 are kept)."""
+
+    __slots__ = ("records", "skipped_lines", "warnings", "_dropped")
+
+    def __init__(self) -> None:
+        self.records = 0
+        self.skipped_lines = 0
+        self.warnings: list[str] = []
+        self._dropped = 0
+
+    def warn(self, message: str) -> None:
+        if len(self.warnings) < _MAX_WARNINGS:
+            self.warnings.append(message)
+        else:
+            self._dropped += 1
+            self.warnings[-1] = f"... and {self._dropped} more warnings"
+
+    def __repr__(self) -> str:
+        return f"ReadReport(records={self.records}, skipped_lines={self.skipped_lines}, warnings={len(self.warnings)})"
+
+
+class RecordStream:
+    """An iterator of Records with the ReadReport that fills in as it is consumed."""
+
+    __slots__ = ("_records", "report")
+
+    def __init__(self, records: Iterator[Record], report: ReadReport) -> None:
+        self._records = records
+        self.report = report
+
+    def __iter__(self) -> Iterator[Record]:
+        return self._records  # the bare generator: no per-record wrapper cost in for loops
+
+    def __next__(self) -> Record:
+        return next(self._records)
+
+    def close(self) -> None:
+        close = getattr(self._records, "close", None)
+        if close is not None:
+            close()
+
+
+def merge(*iterators: Iterable[Record]) -> Iterator[Record]:
+    """Merge time-ordered record iterators by recv_ns; on equal times earlier arguments come first."""
+    if len(iterators) == 1:
+        return iter(iterators[0])
+    return heapq.merge(*iterators, key=itemgetter(0))
+
+
+# ---------------------------------------------------------------------------------------------
+# clearterm recordings
+
+
+def read_clearterm(
+    paths: str | os.PathLike | Iterable[str | os.PathLike], report: ReadReport | None = None
+) -> tuple[dict, RecordStream]:
+    """Read one recording file or several (rotated parts, other sessions), merged in time order.
+
+    Parts are ordered by their headers (started_ns, part) whatever order they are given in. The
+    header returned is the earliest file's, with venues and symbols of all files.
+    """
+    if isinstance(paths, (str, os.PathLike)):
+        paths = [paths]
+    report = report if report is not None else ReadReport()
+    opened: list[tuple[dict, Iterator[Record]]] = []
+    try:
+        for path in paths:
+            opened.append(_open_clearterm(Path(path), report))
+    except BaseException:
+        for _, records in opened:
+            records.close()
+        raise
+    if not opened:
+        raise RecordingError("no recording files given")
+    if len(opened) == 1:
+        header, records = opened[0]
+        return header, RecordStream(records, report)
+
+    opened.sort(key=lambda hr: (_int(hr[0].get("started_ns")), _int(hr[0].get("part"))))
+    sessions: dict[int, list[Iterator[Record]]] = {}
+    for header, records in opened:
+        sessions.setdefault(_int(header.get("started_ns")), []).append(records)
+    # Parts of one session follow each other in time: chain them; different sessions interleave.
+    header = dict(opened[0][0])
+    header["venues"] = _union(h.get("venues") for h, _ in opened)
+    header["symbols"] = _union(h.get("symbols") for h, _ in opened)
+    header["files"] = len(opened)
+    return header, RecordStream(merge(*(chain.from_iterable(parts) for parts in sessions.values())), report)
+
+
+def _open_clearterm(path: Path, report: ReadReport) -> tuple[dict, Iterator[Record]]:
+    f = _open_file(path)
+    try:
+        name = path.name
+        lines = _gzip_lines(f, name, report) if f.peek(2)[:2] == _GZIP_MAGIC else f
+        header, first, lineno = _read_header(lines, name, report)
+    except OSError as exc:
+        f.close()
+        raise RecordingError(f"cannot read {path}: {exc.strerror or exc}") from None
+    except BaseException:
+        f.close()
+        raise
+    if first is not None:
+        lines = chain((first,), lines)
+        lineno -= 1
+    return header, _clearterm_records(lines, lineno, f, name, report)
+
+
+def _read_header(lines: Iterator[bytes], name: str, report: ReadReport) -> tuple[dict, bytes | None, int]:
+    """The header, a first line to give back when it is a record instead, and its line number."""
+    lineno = 0
+    for line in lines:
+        lineno += 1
+        if not line.strip():
+            continue
+        try:
+            value = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            value = None
+        if isinstance(value, dict) and value.get("format") == FORMAT:
+            if _int(value.get("version")) > VERSION:
+                report.warn(f"{name}: format version {value['version']} is newer than {VERSION}; reading anyway")
+            return value, None, lineno
+        if isinstance(value, dict) and "t" in value and "p" in value:
+            report.warn(f"{name}: no header line; reading records anyway")
+            return {}, line, lineno
+        if not line.endswith(b"\n"):
+            report.skipped_lines += 1
+            report.warn(f"{name}:{lineno}: truncated header line, skipped")
+            return {}, None, lineno
+        raise RecordingError(f"{name} is not a clearterm recording (line {lineno} is not its header)")
+    report.warn(f"{name}: empty file")
+    return {}, None, lineno
+
+
+def _clearterm_records(lines: Iterator[bytes], lineno: int, f, name: str, report: ReadReport) -> Iterator[Record]:
+    loads = orjson.loads
+    decode_error = orjson.JSONDecodeError
+    new = tuple.__new__
+    record = Record
+    count = 0
+    try:
+        for lineno, line in enumerate(lines, lineno + 1):
+            try:
+                value = loads(line)
+                t = value["t"]
+                c = value["c"]
+                k = value["k"]
+                p = value["p"]
+            except (decode_error, KeyError, TypeError):
+                _skip_clearterm_line(line, lineno, name, report)
+                continue
+            if t.__class__ is int and p.__class__ is str and c.__class__ is str and k.__class__ is str:
+                count += 1
+                yield new(record, (t, c, k, p))
+            else:
+                _skip_clearterm_line(line, lineno, name, report)
+    except OSError as exc:
+        raise RecordingError(f"cannot read {name}: {exc.strerror or exc}") from None
+    finally:
+        report.records += count
+        f.close()
+
+
+def _skip_clearterm_line(line: bytes, lineno: int, name: str, report: ReadReport) -> None:
+    if not line.strip():
+        return
+    try:
+        value = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        value = None
+    if isinstance(value, dict) and value.get("format") == FORMAT:
+        report.warn(f"{name}:{lineno}: another header (a session appended to this file), skipped")
+        return
+    report.skipped_lines += 1
+    if not line.endswith(b"\n"):
+        report.warn(f"{name}:{lineno}: truncated last line ({len(line)} bytes), skipped")
+    else:
+        report.warn(f"{name}:{lineno}: not a valid record, skipped")
+
+
+def _gzip_lines(f, name: str, report: ReadReport) -> Iterator[bytes]:
+    """Lines of a gzip file, tolerant of a missing trailer (SIGKILL) and of appended gzip members."""
+    inflater = zlib.decompressobj(31)
+    tail = b""
+    try:
+        while chunk := f.read(_CHUNK):
+            while chunk:
+                data = inflater.decompress(chunk)
+                chunk = b""
+                if inflater.eof:  # a member ended; another may follow (a file appended to)
+                    chunk = inflater.unused_data
+                    inflater = zlib.decompressobj(31)
+                if data:
+                    lines = data.split(b"\n")
+                    lines[0] = tail + lines[0]
+                    tail = lines.pop()
+                    for line in lines:
+                        yield line + b"\n"
+    except zlib.error:
+        report.warn(f"{name}: corrupt compressed data; stopped reading there")
+    if tail:
+        yield tail
+
+
+# ---------------------------------------------------------------------------------------------
+# cryptofeed raw captures
+
+
+def read_cryptofeed(
+    source: str | os.PathLike | Iterable[str | os.PathLike],
+    venue: str | None = None,
+    report: ReadReport | None = None,
+) -> tuple[dict, RecordStream]:
+    """Read cryptofeed capture files merged in time order.
+
+    ``source`` is a directory (all captures in it, or only ``venue``'s), a prefix such as
+    ``captures/BINANCE`` (that venue's files), one file, or a list of files.
+    """
+    report = report if report is not None else ReadReport()
+    files = _cryptofeed_files(source, venue)
+    header: dict = {"format": "cryptofeed", "venues": [], "symbols": [], "files": [], "configuration": {}}
+    for path, file_venue, conn in files:
+        if file_venue not in header["venues"]:
+            header["venues"].append(file_venue)
+        header["files"].append(str(path))
+        if conn.endswith("#main"):
+            for config in _configurations(path):
+                header["configuration"].setdefault(file_venue, {}).update(config)
+                header["symbols"] = _union([header["symbols"], *config.values()])
+    streams = [_cryptofeed_records(path, conn, report) for path, _, conn in files]
+    return header, RecordStream(merge(*streams), report)
+
+
+def _cryptofeed_files(source, venue: str | None) -> list[tuple[Path, str, str]]:
+    """(path, venue, conn) for every capture file meant, sorted by venue, connection, rotation."""
+    wanted = venue.upper() if venue else None
+    if isinstance(source, (str, os.PathLike)):
+        path = Path(source)
+        if path.is_dir():
+            candidates = [p for p in path.iterdir() if p.is_file() and _CF_NAME.match(p.name)]
+        elif path.exists():
+            candidates = [path]
+        else:  # a prefix: captures/BINANCE means captures/BINANCE.*
+            wanted = wanted or path.name.upper()
+            parent = path.parent if path.parent.is_dir() else None
+            if parent is None:
+                raise RecordingError(f"cannot read {path}: no such file or directory")
+            candidates = [p for p in parent.iterdir() if p.is_file() and _CF_NAME.match(p.name)]
+    else:
+        candidates = [Path(p) for p in source]
+        for p in candidates:
+            if not p.is_file():
+                raise RecordingError(f"cannot read {p}: {'is a directory' if p.is_dir() else 'no such file'}")
+    files = []
+    for p in candidates:
+        file_venue, conn, key = _cryptofeed_name(p.name)
+        if wanted is None or file_venue.upper() == wanted:
+            files.append((key, p, file_venue, conn))
+    if not files:
+        raise RecordingError(f"no cryptofeed capture files for {source}" + (f" (venue {venue})" if venue else ""))
+    for _, p, _, _ in files:
+        if not os.access(p, os.R_OK):
+            raise RecordingError(f"cannot read {p}: permission denied")
+    files.sort(key=itemgetter(0))
+    return [(p, v, c) for _, p, v, c in files]
+
+
+def _cryptofeed_name(name: str) -> tuple[str, str, tuple]:
+    """Venue, conn and a sort key from a capture file name ("BINANCE.ws.1.0" -> "BINANCE", "BINANCE#ws1")."""
+    m = _CF_NAME.match(name)
+    if m is None:  # a renamed file: best effort
+        venue, _, rest = name.partition(".")
+        return venue, f"{venue}#{rest.replace('.', '') or 'main'}", (venue, rest, 0, 0)
+    venue, ctype, cid, rot = m.group("venue", "ctype", "cid", "rot")
+    if ctype is None:
+        return venue, f"{venue}#main", (venue, "", -1, int(rot))
+    return venue, f"{venue}#{ctype}{cid}", (venue, ctype, int(cid), int(rot))
+
+
+def _configurations(path: Path) -> Iterator[dict]:
+    with open(path, "rb") as f:
+        for line in f:
+            if line.startswith(b"configuration: "):
+                try:
+                    config = orjson.loads(line[15:])
+                except orjson.JSONDecodeError:
+                    continue
+                if isinstance(config, dict):
+                    yield config
+
+
+def _cryptofeed_records(path: Path, conn: str, report: ReadReport) -> Iterator[Record]:
+    f = _open_file(path)  # opened now so that errors show before iteration
+    return _cryptofeed_lines(f, path.name, conn, report)
+
+
+def _cryptofeed_lines(f, name: str, conn: str, report: ReadReport) -> Iterator[Record]:
+    new = tuple.__new__
+    record = Record
+    ts_ns = _ts_ns
+    last_ns = 0
+    count = 0
+    lineno = 0
+    try:
+        for lineno, raw in enumerate(f, 1):
+            if raw[-1:] != b"\n":
+                if raw.strip():
+                    report.skipped_lines += 1
+                    report.warn(f"{name}:{lineno}: last line has no newline (truncated), skipped")
+                continue
+            try:
+                line = raw[:-1].decode()
+            except UnicodeDecodeError:
+                report.skipped_lines += 1
+                report.warn(f"{name}:{lineno}: not UTF-8, skipped")
+                continue
+            if not line:
+                continue
+            if "0" <= line[0] <= "9":  # <ts>: <payload>, the common case
+                i = line.find(": ")
+                t = ts_ns(line[:i]) if i > 0 else None
+                if t is None:
+                    _skip_cryptofeed_line(lineno, name, report)
+                    continue
+                last_ns = t
+                count += 1
+                yield new(record, (t, conn, "recv", line[i + 2 :]))
+                continue
+            rec = _cryptofeed_other(line, conn, last_ns)
+            if rec is None:
+                _skip_cryptofeed_line(lineno, name, report)
+                continue
+            last_ns = rec[0]
+            count += 1
+            yield rec
+    except OSError as exc:
+        raise RecordingError(f"cannot read {name}: {exc.strerror or exc}") from None
+    finally:
+        report.records += count
+        f.close()
+
+
+def _cryptofeed_other(line: str, conn: str, last_ns: int) -> Record | None:
+    """A configuration, open, send or REST line as a Record (None when malformed)."""
+    if line.startswith("configuration: "):
+        text = line[15:]
+        try:
+            orjson.loads(text)
+        except orjson.JSONDecodeError:
+            return None
+        return Record(last_ns, conn, "note", '{"configuration":' + text + "}")
+    url, _, rest = line.partition(" ")
+    marker, _, rest = rest.partition(" ")
+    if marker == "<->":
+        t = _ts_ns(rest)
+        return None if t is None else Record(t, conn, "open", url)
+    if marker not in ("<-", "->"):
+        return None
+    ts, sep, body = rest.partition(": ")
+    t = _ts_ns(ts) if sep else None
+    if t is None:
+        return None
+    if marker == "<-":
+        return Record(t, conn, "send", body)
+    return Record(t, conn, "rest", orjson.dumps({"url": url, "status": 200, "body": body}).decode())
+
+
+def _skip_cryptofeed_line(lineno: int, name: str, report: ReadReport) -> None:
+    report.skipped_lines += 1
+    report.warn(f"{name}:{lineno}: not a cryptofeed capture line, skipped")
+
+
+def _ts_ns(text: str) -> int | None:
+    """Decimal seconds text -> integer ns, exactly (no float rounding); None when not a time."""
+    whole, _, frac = text.partition(".")
+    if whole.isdigit() and whole.isascii() and (not frac or (frac.isdigit() and frac.isascii())):
+        ns = int(whole) * 1_000_000_000
+        if len(frac) <= 9:
+            return ns + int(frac.ljust(9, "0"))
+        return ns + int(frac[:9]) + (frac[9] >= "5")  # round half up on the tenth digit
+    try:
+        ns = int((Decimal(text) * 1_000_000_000).to_integral_value(ROUND_HALF_UP))
+    except (ArithmeticError, ValueError):
+        return None
+    return ns if ns >= 0 else None
+
+
+# ---------------------------------------------------------------------------------------------
+# format detection and the one entry point for the CLI
+
+
+def detect_format(path: str | os.PathLike) -> str:
+    """ "clearterm" or "cryptofeed", from the file's first line (or the name of a capture directory/prefix)."""
+    path = Path(path)
+    if path.is_dir():
+        if any(_CF_NAME.match(p.name) for p in path.iterdir()):
+            return "cryptofeed"
+        raise RecordingError(f"{path} is a directory with no cryptofeed capture files")
+    if not path.exists():
+        if path.parent.is_dir() and any(
+            (m := _CF_NAME.match(p.name)) and m.group("venue").upper() == path.name.upper()
+            for p in path.parent.iterdir()
+        ):
+            return "cryptofeed"  # a prefix such as captures/BINANCE
+        raise RecordingError(f"cannot read {path}: no such file or directory")
+    f = _open_file(path)
+    try:
+        head = f.read(64 * 1024)
+    except OSError as exc:
+        raise RecordingError(f"cannot read {path}: {exc.strerror or exc}") from None
+    finally:
+        f.close()
+    if head[:2] == _GZIP_MAGIC:
+        try:
+            head = zlib.decompressobj(31).decompress(head)
+        except zlib.error:
+            raise RecordingError(f"{path}: corrupt gzip data") from None
+    first = head.lstrip()
+    if first.startswith(b"{") and b'"' + FORMAT.encode() + b'"' in first.split(b"\n", 1)[0]:
+        return "clearterm"
+    if first.startswith(b'{"t":'):
+        return "clearterm"  # headerless, or a part whose header was lost
+    if _CF_NAME.match(path.name) or re.match(rb"(\d+(\.\d+)?: |configuration: |\S+ (<->|<-|->) \d)", first):
+        return "cryptofeed"
+    raise RecordingError(f"{path}: not a clearterm recording nor a cryptofeed capture")
+
+
+def read_recordings(
+    paths: Iterable[str | os.PathLike], fmt: str | None = None
+) -> tuple[dict, RecordStream]:
+    """Every given recording merged by time; ``fmt`` forces the format, else it is detected per path.
+
+    A clearterm path also brings its rotated parts (``x-001.jsonl``...); a path given twice is read once.
+    """
+    report = ReadReport()
+    clearterm: list[Path] = []
+    headers: list[dict] = []
+    streams: list[Iterator[Record]] = []
+    seen: set[Path] = set()
+    for path in paths:
+        kind = fmt or detect_format(path)
+        if kind == "clearterm":
+            for part in recording_parts(path):
+                if part.resolve() not in seen:
+                    seen.add(part.resolve())
+                    clearterm.append(part)
+        elif kind == "cryptofeed":
+            header, stream = read_cryptofeed(path, report=report)
+            headers.append(header)
+            streams.append(iter(stream))
+        else:
+            raise RecordingError(f"unknown recording format {kind!r} (use clearterm or cryptofeed)")
+    if clearterm:
+        header, stream = read_clearterm(clearterm, report=report)
+        headers.insert(0, header)
+        streams.insert(0, iter(stream))
+    if not streams:
+        raise RecordingError("no recording given")
+    if len(headers) == 1:
+        return headers[0], RecordStream(streams[0], report)
+    header = {
+        "format": "mixed",
+        "venues": _union(h.get("venues") for h in headers),
+        "symbols": _union(h.get("symbols") for h in headers),
+        "sources": headers,
+    }
+    return header, RecordStream(merge(*streams), report)
+
+
+def _open_file(path: Path):
+    try:
+        return open(path, "rb")
+    except IsADirectoryError:
+        raise RecordingError(f"cannot read {path}: is a directory, not a recording file") from None
+    except OSError as exc:
+        raise RecordingError(f"cannot read {path}: {exc.strerror or exc}") from None
+
+
+def _int(value) -> int:
+    return value if isinstance(value, int) else 0
+
+
+def _union(lists: Iterable) -> list:
+    out: list = []
+    for items in lists:
+        for item in items or ():
+            if item not in out:
+                out.append(item)
+    return out
