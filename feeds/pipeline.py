@@ -52,6 +52,7 @@ class Pipeline:
         self.book_listeners: list[Callable[[object], int]] = []  # return book updates applied
         self.rejection_listeners: list[Callable[[str, Rejected], None]] = []
         self.event_listeners: list[Callable[[object], None]] = []  # every accepted event (library API)
+        self.callback_errors: deque[str] = deque(maxlen=100)  # failures of users' async callbacks
 
     # -- sources --------------------------------------------------------------------------------
     def attach(self, conn: str, venue: str, codec) -> None:

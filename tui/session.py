@@ -12,12 +12,9 @@ from datetime import datetime, timezone
 
 import orjson
 
+from feeds.api import Feed
 from feeds.clock import WallClock
-from feeds.connection import Connection, StateChange
-from feeds.events import Candle, Control
-from feeds.pipeline import Pipeline
-from feeds.symbols import SymbolMap
-from feeds.venues import VENUES
+from feeds.events import Candle
 from strategy.halt import TradingHalt
 from strategy.risk import RiskConfig, RiskEngine
 from strategy.scalper import ScalperParams, ScalpStrategy
@@ -50,9 +47,10 @@ class Session:
     def __init__(self, config: SessionConfig, clock=None) -> None:
         self.config = config
         self.clock = clock or WallClock()
-        self.symbol_map = SymbolMap()
-        self.pipeline = Pipeline(self.clock, interval=config.interval)
-        self.connections: dict[str, Connection] = {}
+        self.feed = Feed(config.venues, config.symbols, config.interval, endpoints=config.endpoints,
+                         network=config.network, clock=self.clock)
+        self.pipeline = self.feed.pipeline
+        self.connections = self.feed.connections
         self.recorder = None
         self.halt = TradingHalt(self.clock, halted=config.halted, cause="started halted" if config.halted else "")
         self.strategy = ScalpStrategy(ScalperParams.from_dict(config.strategy))
@@ -62,54 +60,38 @@ class Session:
         self.started_ns = 0
         self.stopped_ns = 0
         self.pipeline.closed_candle_listeners.append(self._on_closed_candle)
-        self.pipeline.control_listeners.append(self._on_control)
         self.halt.listeners.append(self._on_halt_record)
 
     # -- symbols ------------------------------------------------------------------------------
     def venue_symbols(self, venue: str) -> list[str]:
-        v = VENUES[venue]
-        return [v.venue_symbol(self.symbol_map, s) for s in self.config.symbols]
+        return self.feed.venue_symbols(venue)
 
     def toggle_symbol(self, symbol: str) -> bool:
         """Hide or show a symbol; returns True when it is now visible."""
-        if symbol in self.hidden:
+        visible = symbol in self.hidden
+        if visible:
             self.hidden.discard(symbol)
-            visible = True
         else:
             self.hidden.add(symbol)
-            visible = False
-        if self.recorder is not None:
-            self.recorder.write(self.clock.now_ns(), "operator", "toggle",
-                                f'{{"symbol":"{symbol}","visible":{str(visible).lower()}}}')
+        self.record_operator("toggle", {"symbol": symbol, "visible": visible})
         return visible
 
-    # -- lifecycle ----------------------------------------------------------------------------
-    def endpoints_for(self, venue: str) -> list[str]:
-        return self.config.endpoints.get(venue) or VENUES[venue].endpoints[self.config.network]
+    def record_operator(self, kind: str, payload: dict) -> None:
+        if self.recorder is not None:
+            self.recorder.write(self.clock.now_ns(), "operator", kind, orjson.dumps(payload).decode())
 
+    # -- lifecycle ----------------------------------------------------------------------------
     async def start(self) -> None:
         self.started_ns = self.clock.now_ns()
         if self.config.record_path:
             from feeds.recording import Recorder
-            self.recorder = Recorder(self.config.record_path, header={
+            self.recorder = self.feed.recorder = Recorder(self.config.record_path, header={
                 "mode": self.config.mode, "venues": self.config.venues, "symbols": self.config.symbols,
                 "interval": self.config.interval})
-        for venue in self.config.venues:
-            v = VENUES[venue]
-            name = f"{venue}#1"
-            syms = self.venue_symbols(venue)
-            interval = self.config.interval
-            urls = [v.connect_url(base, syms, interval) for base in self.endpoints_for(venue)]
-            conn = Connection(name, venue, urls, self.pipeline.feed,
-                              subscribe_frames=lambda v=v, syms=syms: v.subscribe_frames(syms, interval),
-                              recorder=self.recorder, subscribed_on_open=v.subscribed_on_open,
-                              on_state=self._on_state)
-            self.pipeline.attach(name, venue, v.make_codec(self.symbol_map))
-            self.connections[name] = conn
-            conn.start()
+        await self.feed.start()
 
     async def stop(self) -> None:
-        await asyncio.gather(*(c.stop() for c in self.connections.values()), return_exceptions=True)
+        await self.feed.stop()
         self.stopped_ns = self.clock.now_ns()
         if self.recorder is not None:
             self.recorder.close()
@@ -127,16 +109,6 @@ class Session:
         signal = self.strategy.on_candle(candle, self.clock.now_ns())
         if signal is not None:
             self.signal_log.add(self.risk.evaluate(signal, self.halt.halted))
-
-    def _on_control(self, conn_name: str, ev: Control) -> None:
-        conn = self.connections.get(conn_name)
-        if conn is None:
-            return
-        if ev.what == "response":
-            conn.mark_subscribed()
-
-    def _on_state(self, conn: Connection, change: StateChange) -> None:
-        pass
 
     def _on_halt_record(self, record) -> None:
         if self.recorder is not None:
