@@ -52,7 +52,8 @@ class Feed:
         return [v.venue_symbol(self.symbol_map, s) for s in self.symbols]
 
     def endpoints_for(self, venue: str) -> list[str]:
-        return self.endpoints.get(venue) or VENUES[venue].endpoints[self.network]
+        known = VENUES[venue].endpoints
+        return self.endpoints.get(venue) or known.get(self.network) or known["production"]
 
     # -- callbacks and iteration --------------------------------------------------------------
     def on(self, kind: str, callback: Callable, symbol: str | None = None) -> Callable:

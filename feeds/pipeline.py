@@ -140,7 +140,7 @@ class Pipeline:
                 st.ticker = ev
                 counts["ticker"] += 1
             elif t is Rejected:
-                self._reject(ev, conn)
+                self.add_rejection(ev, conn)
                 continue
             elif t is Control:
                 if ev.what == "gap":
@@ -170,10 +170,10 @@ class Pipeline:
         if reason == "duplicate":
             self.duplicates += 1
             return
-        self._reject(Rejected(ev.venue, ev.symbol, ev.unified, ev.exch_ns, ev.recv_ns, reason,
+        self.add_rejection(Rejected(ev.venue, ev.symbol, ev.unified, ev.exch_ns, ev.recv_ns, reason,
                               f"{type(ev).__name__} failed the {reason} check", repr(ev)[:512]), conn)
 
-    def _reject(self, ev: Rejected, conn: str) -> None:
+    def add_rejection(self, ev: Rejected, conn: str) -> None:
         self.rejected[ev.reason] = self.rejected.get(ev.reason, 0) + 1
         self.recent_rejections.append((conn, ev))
         for fn in self.rejection_listeners:

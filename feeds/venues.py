@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Callable
+from urllib.parse import parse_qs, urlsplit
 
 from feeds import binance
 from feeds.symbols import SymbolMap
@@ -20,11 +21,25 @@ class Venue:
     make_codec: Callable[[SymbolMap], object]
     venue_symbol: Callable[[SymbolMap, str], str]  # a user's symbol (BTCUSDT or BTC/USD) -> venue's own
     subscribed_on_open: bool  # streams named in the URL: no confirmation to wait for
+    rest_events: Callable[[object, str, bytes, int], list] = lambda codec, url, body, recv_ns: []
     sim_path: str = ""  # where the built-in simulator serves this venue
 
 
 def _binance_symbol(symbols: SymbolMap, text: str) -> str:
     return symbols.venue_symbol("BINANCE", text) if "/" in text or "-" in text else text.upper()
+
+
+def _binance_rest(codec, url: str, body, recv_ns: int) -> list:
+    """Events from a REST response: depth snapshots and klines (backfill); other bodies give none."""
+    parts = urlsplit(url)
+    query = {k: v[0] for k, v in parse_qs(parts.query).items()}
+    symbol = query.get("symbol", "").upper()
+    if parts.path.endswith("/depth") and symbol:
+        return [codec.parse_depth_snapshot(body, symbol, recv_ns)]
+    if parts.path.endswith("/klines") and symbol:
+        candles, rejected = codec.parse_klines(body, symbol, query.get("interval", ""), recv_ns, recv_ns // 1_000_000)
+        return [*candles, *rejected]
+    return []
 
 
 BINANCE = Venue(
@@ -35,6 +50,7 @@ BINANCE = Venue(
     make_codec=lambda symbols: binance.BinanceCodec(symbols),
     venue_symbol=_binance_symbol,
     subscribed_on_open=True,
+    rest_events=_binance_rest,
 )
 
 VENUES: dict[str, Venue] = {"BINANCE": BINANCE}
@@ -52,7 +68,7 @@ def _register_coinbase() -> None:
 
     VENUES["COINBASE"] = Venue(
         name="COINBASE",
-        endpoints=coinbase.ENDPOINTS,
+        endpoints={net: [url] if isinstance(url, str) else list(url) for net, url in coinbase.ENDPOINTS.items()},
         connect_url=lambda base, syms, interval: base,
         subscribe_frames=lambda syms, interval: [coinbase.subscribe_message(syms)],
         make_codec=lambda symbols: coinbase.CoinbaseCodec(symbols),

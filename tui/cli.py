@@ -148,7 +148,7 @@ def session_config(args: argparse.Namespace) -> SessionConfig:
     return cfg
 
 
-async def _headless(runner, duration: float | None) -> None:
+async def run_headless(runner, duration: float | None) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
@@ -163,7 +163,7 @@ async def _headless(runner, duration: float | None) -> None:
         await runner.stop()
 
 
-def _finish(session, args) -> None:
+def finish(session, args) -> None:
     if args.export_candles:
         session.export_candles(str(args.export_candles))
     if args.json:
@@ -174,11 +174,11 @@ def run_session(args: argparse.Namespace) -> int:
     from tui.runner import Runner
     runner = Runner(session_config(args))
     if args.headless:
-        asyncio.run(_headless(runner, args.duration))
+        asyncio.run(run_headless(runner, args.duration))
     else:
         from tui.app import ClearTermApp
         ClearTermApp(runner, duration=args.duration).run(mouse=not args.no_mouse)
-    _finish(runner.session, args)
+    finish(runner.session, args)
     return 0
 
 

@@ -132,11 +132,23 @@ class Session:
             "halts": [r.to_json() for r in self.halt.history if r.action == "halt"],
             "signals": dict(self.signal_log.counts),
             "latency_ms": {v: t.latency.summary() for v, t in sorted(p.telemetry.items())},
-            "connections": {c.venue: {"state": c.state, "messages": c.messages, "reconnects": c.reconnects,
-                                      "url": c.url} for c in self.connections.values()},
+            "connections": self.connections_summary(),
             "books": {},
             "aggregate": {},
         }
+
+    def connections_summary(self) -> dict:
+        """Per venue: the busiest connection's state and URL, messages and reconnects summed."""
+        out: dict[str, dict] = {}
+        for conn in sorted(self.connections.values(), key=lambda c: c.messages, reverse=True):
+            entry = out.get(conn.venue)
+            if entry is None:
+                out[conn.venue] = {"state": conn.state, "messages": conn.messages,
+                                   "reconnects": conn.reconnects, "url": conn.url}
+            else:
+                entry["messages"] += conn.messages
+                entry["reconnects"] += conn.reconnects
+        return out
 
     def closed_candles(self) -> list[Candle]:
         out = []

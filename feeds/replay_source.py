@@ -1,0 +1,112 @@
+"""Replay: recorded Records back into the very same pipeline, with the recorded receive times as the clock.
+
+Sans-I/O: ``ReplayDriver.apply(record)`` does one record; pacing (speed, pause, seek) is the caller's.
+Recorded connections become ``ReplayConnection`` objects with the attributes the app and the
+statistics read from a live ``Connection``.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import orjson
+
+from feeds.connection import DISCONNECTED, SUBSCRIBED, StateChange
+from feeds.events import reject
+from feeds.recording import Record
+from feeds.venues import VENUES
+
+OPERATOR_KINDS = ("halt", "resume", "toggle", "key", "note")
+
+
+class ReplayConnection:
+    """A recorded connection as seen through its records."""
+
+    def __init__(self, name: str, venue: str, url: str = "") -> None:
+        self.name = name
+        self.venue = venue
+        self.url = url
+        self.state = DISCONNECTED
+        self.messages = 0
+        self.reconnects = 0
+        self.opens = 0
+        self.history: list[StateChange] = []
+
+    def mark_subscribed(self) -> None:
+        """A live connection's hook; in replay the records themselves say the state."""
+
+    def set_state(self, at_ns: int, state: str, reason: str) -> None:
+        self.state = state
+        self.history.append(StateChange(at_ns, state, reason))
+        del self.history[:-200]
+
+
+class ReplayDriver:
+    def __init__(self, feed, clock, on_operator: Callable[[Record], None] | None = None) -> None:
+        self.feed = feed
+        self.pipeline = feed.pipeline
+        self.clock = clock
+        self.on_operator = on_operator
+        self.records = 0
+        self.last_ns = 0
+
+    def _conn(self, name: str, url: str = "") -> ReplayConnection | None:
+        conn = self.feed.connections.get(name)
+        if conn is None:
+            venue = name.partition("#")[0].upper()
+            if venue not in VENUES:
+                return None
+            conn = self.feed.connections[name] = ReplayConnection(name, venue, url)
+            self.pipeline.attach(name, venue, VENUES[venue].make_codec(self.feed.symbol_map))
+        return conn
+
+    def apply(self, rec: Record) -> None:
+        self.clock.set(rec.recv_ns)
+        self.records += 1
+        self.last_ns = rec.recv_ns
+        kind = rec.kind
+        if kind == "recv":
+            conn = self._conn(rec.conn)
+            if conn is None:
+                self._unknown(rec)
+                return
+            if conn.state != SUBSCRIBED:  # a capture that starts mid-session has no "open" record
+                conn.set_state(rec.recv_ns, SUBSCRIBED, "data flowing")
+            conn.messages += 1
+            self.pipeline.feed(rec.conn, rec.payload, rec.recv_ns)
+        elif kind == "open":
+            conn = self._conn(rec.conn, rec.payload)
+            if conn is None:
+                return
+            conn.url = rec.payload
+            conn.opens += 1
+            conn.reconnects = conn.opens - 1
+            conn.set_state(rec.recv_ns, SUBSCRIBED, f"open {rec.payload}")
+        elif kind == "close":
+            conn = self._conn(rec.conn)
+            if conn is not None:
+                conn.set_state(rec.recv_ns, DISCONNECTED, f"closed {rec.payload}")
+        elif kind == "rest":
+            self._rest(rec)
+        elif kind in OPERATOR_KINDS:
+            if self.on_operator is not None:
+                self.on_operator(rec)
+
+    def _rest(self, rec: Record) -> None:
+        conn = self._conn(rec.conn)
+        if conn is None:
+            return
+        try:
+            msg = orjson.loads(rec.payload)
+            url, body = msg["url"], msg["body"]
+        except (orjson.JSONDecodeError, KeyError, TypeError):
+            self.pipeline.apply_all([reject(conn.venue, "malformed_record", "a REST record is not "
+                                            "{url, body} JSON", rec.payload, rec.recv_ns)], rec.conn)
+            return
+        codec = self.pipeline.codecs[rec.conn]
+        events = VENUES[conn.venue].rest_events(codec, url, body, rec.recv_ns)
+        if events:
+            self.pipeline.apply_all(events, rec.conn)
+
+    def _unknown(self, rec: Record) -> None:
+        self.pipeline.add_rejection(reject("", "unknown_connection", f"no venue for connection {rec.conn!r}",
+                                     rec.payload, rec.recv_ns), rec.conn)

@@ -1,0 +1,40 @@
+"""``clearterm replay PATH...``: recordings back through the pipeline, in the app or headless."""
+from __future__ import annotations
+
+import asyncio
+
+from feeds.replay import RecordingError
+
+
+def parse_speed(text: str) -> float | None:
+    from tui.cli import UsageError
+    if text == "max":
+        return None
+    try:
+        speed = float(text)
+    except ValueError:
+        raise UsageError(f"--speed: expected a factor such as 1, 10 or max, got {text!r}") from None
+    if not 0.01 <= speed <= 10_000:
+        raise UsageError(f"--speed: {text} is out of range (0.01 ... 10000, or max)")
+    return speed
+
+
+def run_replay(args) -> int:
+    from tui.cli import UsageError, finish, run_headless
+    from tui.replay_runner import ReplayRunner
+    speed = parse_speed(args.speed)
+    fmt = None if args.format == "auto" else args.format
+    try:
+        runner = ReplayRunner([str(p) for p in args.paths], fmt, speed)
+    except RecordingError as exc:
+        raise UsageError(str(exc)) from None
+    if args.headless:
+        asyncio.run(run_headless(runner, args.duration))
+    else:
+        from tui.app import ClearTermApp
+        ClearTermApp(runner, duration=args.duration).run(mouse=not args.no_mouse)
+    for warning in runner.report.warnings:
+        import sys
+        print(f"clearterm: warning: {warning}", file=sys.stderr)
+    finish(runner.session, args)
+    return 0

@@ -1,0 +1,159 @@
+"""Plays recordings into a Session at a chosen speed, with pause, step and seek for the app.
+
+The records go through ``ReplayDriver`` into the same pipeline, strategy and halt a live session uses;
+the clock is the recorded receive time. Seeking backwards rebuilds the session from the start.
+"""
+from __future__ import annotations
+
+import asyncio
+import time
+
+import orjson
+
+from feeds.clock import ManualClock
+from feeds.recording import Record
+from feeds.replay import read_recordings
+from feeds.replay_source import ReplayDriver
+from tui.session import Session, SessionConfig
+
+SPEEDS = (0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 25.0, 50.0, 100.0, None)  # None: as fast as possible
+YIELD_EVERY = 2000  # records between yields to the event loop at max speed, so the UI stays live
+
+
+class ReplayRunner:
+    def __init__(self, paths: list[str], fmt: str | None = None, speed: float | None = 1.0) -> None:
+        self.paths = [str(p) for p in paths]
+        self.fmt = fmt
+        self.speed = speed
+        self.paused = False
+        self.header, _ = read_recordings(self.paths, fmt)  # fails early (RecordingError) on bad input
+        self.config = SessionConfig(mode="replay", venues=list(self.header.get("venues") or []),
+                                    symbols=list(self.header.get("symbols") or []),
+                                    interval=self.header.get("interval") or "1m", record_path=None)
+        self.finished = asyncio.Event()
+        self.first_ns = 0
+        self.position_ns = 0
+        self.report = None
+        self._task: asyncio.Task | None = None
+        self._wake = asyncio.Event()
+        self._steps = 0
+        self._target_ns: int | None = None  # fast-forward up to here, then pause
+        self._new_session()
+
+    def _new_session(self) -> None:
+        self.clock = ManualClock()
+        self.session = Session(self.config, clock=self.clock)
+        self.driver = ReplayDriver(self.session.feed, self.clock, on_operator=self._operator)
+        self.header, self._stream = read_recordings(self.paths, self.fmt)
+        self.report = self._stream.report
+        self._records = iter(self._stream)
+        self.position_ns = 0
+
+    # -- controls -----------------------------------------------------------------------------
+    def set_speed(self, speed: float | None) -> None:
+        self.speed = speed
+        self._anchor()
+        self._wake.set()
+
+    def toggle_pause(self) -> None:
+        self.paused = not self.paused
+        self._anchor()
+        self._wake.set()
+
+    def step(self) -> None:
+        """Apply one record while paused."""
+        self.paused = True
+        self._steps += 1
+        self._wake.set()
+
+    def seek(self, target_ns: int) -> None:
+        """Go to a recorded time: forward plays fast up to it, backward rebuilds from the start."""
+        if target_ns < self.position_ns:
+            self._stream.close()
+            self._new_session()
+            self.finished.clear()
+            if self._task is not None and self._task.done():
+                self._task = asyncio.get_running_loop().create_task(self._play())
+        self._target_ns = max(target_ns, self.first_ns)
+        self._wake.set()
+
+    # -- lifecycle ----------------------------------------------------------------------------
+    async def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._play())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except (asyncio.CancelledError, Exception):
+                pass
+        self._stream.close()
+
+    async def run_for(self, duration_s: float | None, stop_event: asyncio.Event | None = None) -> None:
+        waits = [asyncio.ensure_future(self.finished.wait())]
+        if stop_event is not None:
+            waits.append(asyncio.ensure_future(stop_event.wait()))
+        try:
+            await asyncio.wait(waits, timeout=duration_s, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for w in waits:
+                w.cancel()
+
+    def _anchor(self) -> None:
+        self._wall0 = time.monotonic()
+        self._rec0 = self.position_ns
+
+    async def _play(self) -> None:
+        apply = self.driver.apply
+        since_yield = 0
+        self._anchor()
+        for rec in self._records:
+            if not self.first_ns:
+                self.first_ns = rec.recv_ns
+                self.session.started_ns = rec.recv_ns
+            if not self._rec0:
+                self._rec0 = rec.recv_ns
+            target = self._target_ns
+            if target is not None and rec.recv_ns > target:
+                self._target_ns = None
+                self.paused = True
+            while self.paused and not self._steps and self._target_ns is None:
+                self._wake.clear()
+                await self._wake.wait()
+            if self._steps:
+                self._steps -= 1
+            elif self._target_ns is None and self.speed is not None:
+                delay = self._wall0 + (rec.recv_ns - self._rec0) / 1e9 / self.speed - time.monotonic()
+                if delay > 0.001:
+                    self._wake.clear()
+                    try:
+                        await asyncio.wait_for(self._wake.wait(), delay)
+                        self._anchor()  # a control changed the pace: start timing afresh from here
+                    except asyncio.TimeoutError:
+                        pass
+                    since_yield = 0
+            apply(rec)
+            self.position_ns = rec.recv_ns
+            since_yield += 1
+            if since_yield >= YIELD_EVERY:
+                since_yield = 0
+                await asyncio.sleep(0)
+        self.session.stopped_ns = self.position_ns
+        self.finished.set()
+
+    def _operator(self, rec: Record) -> None:
+        """Operator actions replay as recorded; automatic halts are not replayed but recomputed."""
+        try:
+            payload = orjson.loads(rec.payload)
+        except orjson.JSONDecodeError:
+            return
+        halt = self.session.halt
+        if rec.kind == "halt" and isinstance(payload, dict) and payload.get("by") != "auto":
+            halt.halt(str(payload.get("cause", "replayed halt")), by=str(payload.get("by", "operator")))
+        elif rec.kind == "resume" and isinstance(payload, dict):
+            halt.resume(by=str(payload.get("by", "operator")))
+        elif rec.kind == "toggle" and isinstance(payload, dict):
+            symbol = str(payload.get("symbol", ""))
+            if bool(payload.get("visible")) == (symbol in self.session.hidden):
+                self.session.toggle_symbol(symbol)
