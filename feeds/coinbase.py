@@ -1,0 +1,357 @@
+"""Coinbase Exchange (``ws-feed``) market data, pure: endpoints, subscribe messages, frames -> events.
+
+Nothing here does I/O. ``CoinbaseCodec.decode`` turns one WebSocket frame into a list of events from
+``feeds.events``; a frame it cannot accept becomes a ``Rejected`` with a short reason key, never an
+exception. ``parse_time_ns`` (RFC 3339 -> integer ns) is shared with the Advanced Trade codec.
+Payload shapes and sequence rules: protocols.md section 2.
+
+Sequence checks (protocols.md 2.5): ``sequence`` numbers a product's whole event stream, so a
+``ticker`` or ``matches`` subscriber sees jumps as a matter of course and a jump is not a gap. The
+codec only records the last sequence per channel and product and drops a message whose sequence is
+not above it (Rejected ``duplicate`` when equal, ``out_of_order`` when lower), so a stale ticker
+cannot overwrite a newer quote and a replayed match is not counted twice. Heartbeats repeat the
+sequence while a product is idle, so only a lower one is flagged. Missed trades are found by a
+heuristic: consecutive ``trade_id`` values of a product normally differ by 1, and a bigger jump on
+the matches channel gives a ``Control(what="gap", data=(expected, got))`` before the trade.
+"""
+from __future__ import annotations
+
+import re
+from datetime import date, datetime, timedelta, timezone
+
+import orjson
+
+from .events import BookDelta, BookSnapshot, Control, Quote, Rejected, Ticker, Trade, VenueStatus, reject
+from .symbols import SymbolMap
+
+VENUE = "COINBASE"
+
+WS_URL = "wss://ws-feed.exchange.coinbase.com"
+WS_SANDBOX_URL = "wss://ws-feed-public.sandbox.exchange.coinbase.com"
+REST_URL = "https://api.exchange.coinbase.com"
+REST_SANDBOX_URL = "https://api-public.sandbox.exchange.coinbase.com"
+ENDPOINTS = {"production": WS_URL, "sandbox": WS_SANDBOX_URL}
+REST_BASES = {"production": REST_URL, "sandbox": REST_SANDBOX_URL}
+
+# level2 now needs authentication; level2_batch is the public book channel.
+DEFAULT_CHANNELS = ("ticker", "matches", "heartbeat", "level2_batch")
+
+
+def subscribe_message(product_ids, channels=DEFAULT_CHANNELS) -> str:
+    """``{"type":"subscribe","product_ids":[...],"channels":[...]}`` as JSON text."""
+    return orjson.dumps({"type": "subscribe", "product_ids": list(product_ids),
+                         "channels": list(channels)}).decode()
+
+
+def unsubscribe_message(product_ids=(), channels=DEFAULT_CHANNELS) -> str:
+    """The unsubscribe request; with no product ids the whole channels are dropped."""
+    msg: dict = {"type": "unsubscribe"}
+    if product_ids:
+        msg["product_ids"] = list(product_ids)
+    msg["channels"] = list(channels)
+    return orjson.dumps(msg).decode()
+
+
+# --- RFC 3339 times -------------------------------------------------------------------------
+
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+_NS_PER_S = 1_000_000_000
+_NS_PER_DAY = 86_400 * _NS_PER_S
+_FRACTION_SCALE = tuple(10 ** (9 - n) for n in range(10))  # digits -> ns per unit
+_MAX_CACHED_SECONDS = 4096
+_day_ns: dict[str, int] = {}  # "2014-11-07" -> epoch ns of that midnight
+_second_ns: dict[str, int] = {}  # "2014-11-07T08:19:27" -> epoch ns of that second
+_DAY_FORM = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
+_TIME_FORM = re.compile(
+    r"(\d{4}-\d{2}-\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:[.,](\d{1,9}))?"
+    r"\s*(?:([Zz])|([+-])(\d{2}):?(\d{2})|(?:\s*UTC))?", re.ASCII)
+_UTC = timezone.utc
+_EPOCH = datetime(1970, 1, 1, tzinfo=_UTC)
+
+
+def _second_start_ns(prefix: str) -> int:
+    """Epoch ns of ``YYYY-MM-DDTHH:MM:SS`` (UTC), through the per-day midnight cache; ValueError if bad."""
+    day = prefix[:10]
+    midnight = _day_ns.get(day)
+    if midnight is None:
+        if not _DAY_FORM.fullmatch(day):
+            raise ValueError(f"bad date {day!r}")
+        midnight = (date.fromisoformat(day).toordinal() - _EPOCH_ORDINAL) * _NS_PER_DAY
+        if len(_day_ns) > 64:
+            _day_ns.clear()
+        _day_ns[day] = midnight
+    hms = prefix[11:13] + prefix[14:16] + prefix[17:19]
+    if prefix[13] != ":" or prefix[16] != ":" or not (hms.isascii() and hms.isdigit()):
+        raise ValueError(f"bad time of day {prefix[11:]!r}")
+    h, m, s = int(hms[:2]), int(hms[2:4]), int(hms[4:])
+    if h > 23 or m > 59 or s > 59:
+        raise ValueError(f"time of day out of range {prefix[11:]!r}")
+    return midnight + ((h * 60 + m) * 60 + s) * _NS_PER_S
+
+
+def parse_time_ns(text: str) -> int:
+    """RFC 3339 time -> epoch ns, exact to the ns; raises ValueError (TypeError for a non-string).
+
+    The fast path takes ``YYYY-MM-DDTHH:MM:SS[.f{1,9}]Z`` with the seconds looked up in a small
+    cache (built from a per-day midnight cache); anything else goes to the general parser.
+    """
+    base = _second_ns.get(text[:19])
+    if base is not None and text[-1] == "Z":
+        n = len(text)
+        if n == 20:
+            return base
+        if text[19] == "." and 21 < n <= 30:
+            fraction = text[20:-1]
+            if fraction.isdecimal():
+                return base + int(fraction) * _FRACTION_SCALE[n - 21]
+    return _parse_time_slow(text)
+
+
+def _parse_time_slow(text: str) -> int:
+    if text.__class__ is not str:
+        raise ValueError(f"time must be a string, not {type(text).__name__}")
+    m = _TIME_FORM.fullmatch(text)
+    if m is None:
+        raise ValueError(f"not an RFC 3339 time: {text[:40]!r}")
+    day, h, mi, s, fraction, _z, sign, off_h, off_m = m.groups()
+    prefix = f"{day}T{h}:{mi}:{s}"
+    base = _second_start_ns(prefix)
+    if _z is not None and text[19:20] in (".", "Z", "z"):
+        if len(_second_ns) >= _MAX_CACHED_SECONDS:
+            _second_ns.clear()
+        _second_ns[prefix] = base  # cache only keys the fast path can use
+    ns = base + (int(fraction) * _FRACTION_SCALE[len(fraction)] if fraction else 0)
+    if sign is not None:
+        offset = (int(off_h) * 60 + int(off_m)) * 60 * _NS_PER_S
+        ns = ns - offset if sign == "+" else ns + offset
+    return ns
+
+
+def datetime_to_ns(dt: datetime) -> int:
+    """An aware datetime -> epoch ns (exact, microsecond resolution)."""
+    return (dt - _EPOCH) // timedelta(microseconds=1) * 1000
+
+
+# --- the codec ------------------------------------------------------------------------------
+
+_loads = orjson.loads
+_JSONDecodeError = orjson.JSONDecodeError
+_new = tuple.__new__  # builds a NamedTuple from a full tuple without its keyword-handling __new__
+_time = parse_time_ns
+_AGGRESSOR = {"sell": "buy", "buy": "sell"}  # match.side is the maker's side
+
+
+def _levels(rows) -> tuple:
+    return tuple([(float(p), float(q)) for p, q in rows])
+
+
+def _changes(changes) -> tuple[tuple, tuple]:
+    """l2update ``[[side, price, size], ...]`` -> (bids, asks)."""
+    bids = []
+    asks = []
+    for side, price, size in changes:
+        if side == "buy":
+            bids.append((float(price), float(size)))
+        elif side == "sell":
+            asks.append((float(price), float(size)))
+        else:
+            raise ValueError(f"change side must be 'buy' or 'sell', not {side!r}")
+    return tuple(bids), tuple(asks)
+
+
+class CoinbaseCodec:
+    """Decodes Coinbase Exchange ``ws-feed`` frames into events.
+
+    State: a symbol cache, and per product the last sequence of each sequenced channel and the last
+    trade id (see the module docstring). ``check_trade_ids=False`` turns off the trade-id gap
+    heuristic (e.g. when a downstream guard already counts trade-id gaps). Call ``reset()`` to forget
+    the sequence state.
+    """
+
+    def __init__(self, symbol_map: SymbolMap, venue: str = VENUE, check_trade_ids: bool = True) -> None:
+        self.symbol_map = symbol_map
+        self.venue = venue
+        self.check_trade_ids = check_trade_ids
+        self._unified: dict[str, str] = {}
+        self._ticker_seq: dict[str, int] = {}
+        self._match_seq: dict[str, int] = {}
+        self._heartbeat_seq: dict[str, int] = {}
+        self._last_trade_id: dict[str, int] = {}
+        self._by_type = {
+            "ticker": self._ticker,
+            "match": self._match,
+            "last_match": self._match,
+            "snapshot": self._snapshot,
+            "heartbeat": self._heartbeat,
+            "subscriptions": self._subscriptions,
+            "error": self._error,
+            "status": self._status,
+        }
+
+    def reset(self) -> None:
+        """Forget the per-product sequence and trade-id state."""
+        self._ticker_seq.clear()
+        self._match_seq.clear()
+        self._heartbeat_seq.clear()
+        self._last_trade_id.clear()
+
+    # The hot path: l2update is ~98% of a book subscriber's traffic, so it is decoded inline.
+    def decode(self, raw: str | bytes, recv_ns: int) -> list:
+        try:
+            msg = _loads(raw)
+        except _JSONDecodeError as exc:
+            return [reject(self.venue, "malformed_json", f"frame is not valid JSON: {exc}", raw, recv_ns)]
+        try:
+            t = msg["type"]
+            if t == "l2update":
+                s = msg["product_id"]
+                u = self._unified.get(s) or self._symbol(s)
+                changes = msg["changes"]
+                if len(changes) == 1:  # the usual case: one level per frame, no lists to build
+                    side, price, size = changes[0]
+                    level = ((float(price), float(size)),)
+                    if side == "buy":
+                        bids, asks = level, ()
+                    elif side == "sell":
+                        bids, asks = (), level
+                    else:
+                        raise ValueError(f"change side must be 'buy' or 'sell', not {side!r}")
+                else:
+                    bids, asks = _changes(changes)
+                return [_new(BookDelta, (self.venue, s, u, _time(msg["time"]), recv_ns, bids, asks, 0, 0))]
+            handler = self._by_type.get(t)
+            if handler is None:
+                return [reject(self.venue, "unknown_event", f"unknown message type {t!r}", raw, recv_ns)]
+            return handler(msg, raw, recv_ns)
+        except Exception as exc:  # noqa: BLE001 - bad input never raises
+            return [self._failed(exc, msg, raw, recv_ns)]
+
+    def _symbol(self, s: str) -> str:
+        """Unified symbol for a product id, cached (raises TypeError for a non-string)."""
+        u = self._unified.get(s)
+        if u is None:
+            if s.__class__ is not str:
+                raise TypeError(f"product_id must be a string, not {type(s).__name__}")
+            u = self._unified[s] = self.symbol_map.unified(self.venue, s)
+        return u
+
+    def _stale(self, last_seq: dict, s: str, u: str, seq, channel: str, raw, recv_ns: int) -> Rejected | None:
+        """A Rejected when ``seq`` is not above the last one seen for this product, else records it."""
+        if seq.__class__ is not int:
+            raise ValueError(f"sequence must be an integer, not {seq!r}")
+        last = last_seq.get(s)
+        if last is not None and seq <= last:
+            reason = "duplicate" if seq == last else "out_of_order"
+            return reject(self.venue, reason, f"{channel} sequence {seq} after {last} for {s}", raw,
+                          recv_ns, s, u)
+        last_seq[s] = seq
+        return None
+
+    def _ticker(self, m: dict, raw, recv_ns: int) -> list:
+        s = m["product_id"]
+        u = self._unified.get(s) or self._symbol(s)
+        seq = m.get("sequence")
+        if seq is not None:
+            stale = self._stale(self._ticker_seq, s, u, seq, "ticker", raw, recv_ns)
+            if stale is not None:
+                return [stale]
+        else:
+            seq = 0
+        time = m.get("time")  # the first ticker after subscribing may carry no time
+        t = _time(time) if time is not None else 0
+        bid_size = m.get("best_bid_size")  # absent in older feeds
+        ask_size = m.get("best_ask_size")
+        venue = self.venue
+        return [
+            _new(Quote, (venue, s, u, t, recv_ns, float(m["best_bid"]),
+                         0.0 if bid_size is None else float(bid_size), float(m["best_ask"]),
+                         0.0 if ask_size is None else float(ask_size), seq)),
+            _new(Ticker, (venue, s, u, t, recv_ns, float(m["price"]), float(m["open_24h"]),
+                          float(m["high_24h"]), float(m["low_24h"]), float(m["volume_24h"]), 0.0)),
+        ]
+
+    def _match(self, m: dict, raw, recv_ns: int) -> list:
+        s = m["product_id"]
+        u = self._unified.get(s) or self._symbol(s)
+        seq = m.get("sequence")
+        if seq is not None:
+            stale = self._stale(self._match_seq, s, u, seq, "matches", raw, recv_ns)
+            if stale is not None:
+                return [stale]
+        maker = m["side"]
+        side = _AGGRESSOR.get(maker)
+        if side is None:
+            raise ValueError(f"match side must be 'buy' or 'sell', not {maker!r}")
+        trade_id = m["trade_id"]
+        if trade_id.__class__ is not int:
+            if not (trade_id.__class__ is str and trade_id.isascii() and trade_id.isdigit()):
+                raise ValueError(f"trade_id must be an integer, not {trade_id!r}")
+            trade_id = int(trade_id)
+        t = _time(m["time"])
+        trade = _new(Trade, (self.venue, s, u, t, recv_ns, float(m["price"]), float(m["size"]), side,
+                             trade_id))
+        if self.check_trade_ids:
+            last = self._last_trade_id.get(s)
+            if last is None or trade_id > last:
+                self._last_trade_id[s] = trade_id
+                if last is not None and trade_id > last + 1:
+                    return [Control(self.venue, s, u, t, recv_ns, "gap",
+                                    f"trade_id jumped from {last} to {trade_id} on {s} (heuristic)",
+                                    (last + 1, trade_id)), trade]
+        return [trade]
+
+    def _snapshot(self, m: dict, raw, recv_ns: int) -> list:
+        s = m["product_id"]
+        u = self._unified.get(s) or self._symbol(s)
+        time = m.get("time")  # only some snapshots carry one
+        bids = sorted(_levels(m["bids"]), reverse=True)
+        asks = sorted(_levels(m["asks"]))
+        return [BookSnapshot(self.venue, s, u, _time(time) if time is not None else 0, recv_ns,
+                             tuple(bids), tuple(asks))]
+
+    def _heartbeat(self, m: dict, raw, recv_ns: int) -> list:
+        s = m["product_id"]
+        u = self._unified.get(s) or self._symbol(s)
+        seq = m["sequence"]
+        if seq.__class__ is not int:
+            raise ValueError(f"sequence must be an integer, not {seq!r}")
+        last = self._heartbeat_seq.get(s)
+        if last is not None and seq < last:  # equal is normal: an idle product keeps its sequence
+            return [reject(self.venue, "out_of_order", f"heartbeat sequence {seq} after {last} for {s}",
+                           raw, recv_ns, s, u)]
+        self._heartbeat_seq[s] = seq
+        time = m.get("time")
+        return [Control(self.venue, s, u, _time(time) if time is not None else 0, recv_ns, "heartbeat",
+                        "", (seq, m.get("last_trade_id")))]
+
+    def _subscriptions(self, m: dict, raw, recv_ns: int) -> list:
+        return [Control(self.venue, "", "", 0, recv_ns, "response", "", (None, m["channels"]))]
+
+    def _error(self, m: dict, raw, recv_ns: int) -> list:
+        message = str(m.get("message", ""))
+        reason = m.get("reason")
+        detail = f"{message}: {reason}" if reason else message
+        return [Control(self.venue, "", "", 0, recv_ns, "error", detail, (None, None))]
+
+    def _status(self, m: dict, raw, recv_ns: int) -> list:
+        venue = self.venue
+        out = []
+        for p in m["products"]:
+            s = p["id"]
+            out.append(VenueStatus(venue, s, self._symbol(s), 0, recv_ns, str(p["status"]),
+                                   str(p.get("status_message") or "")))
+        return out
+
+    def _failed(self, exc: Exception, msg, raw, recv_ns: int) -> Rejected:
+        """The Rejected for an exception raised while reading a parsed frame."""
+        if msg.__class__ is not dict:
+            return reject(self.venue, "unknown_event", "frame is not a JSON object", raw, recv_ns)
+        t = msg.get("type")
+        what = f"{t} frame" if t.__class__ is str else "frame"
+        s = msg.get("product_id")
+        symbol, unified = (s, self._unified.get(s, "")) if s.__class__ is str else ("", "")
+        if exc.__class__ is KeyError:
+            return reject(self.venue, "missing_field", f"{what} lacks field {exc.args[0]!r}", raw,
+                          recv_ns, symbol, unified)
+        return reject(self.venue, "bad_field", f"{what} has a bad field: {exc.__class__.__name__}: {exc}",
+                      raw, recv_ns, symbol, unified)
