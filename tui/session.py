@@ -88,6 +88,8 @@ class Session:
             self.recorder = self.feed.recorder = Recorder(self.config.record_path, header={
                 "mode": self.config.mode, "venues": self.config.venues, "symbols": self.config.symbols,
                 "interval": self.config.interval})
+            for record in self.halt.history:  # e.g. "started halted", made before the recorder existed
+                self._on_halt_record(record)
         await self.feed.start()
 
     async def stop(self) -> None:

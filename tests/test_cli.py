@@ -1,0 +1,63 @@
+"""The command line: one-line errors with exit 2, and headless replay of the real captures."""
+from pathlib import Path
+
+import orjson
+import pytest
+
+from tui.cli import main
+
+CAPTURES = Path(__file__).resolve().parents[2] / "shared" / "captures"
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (["--bogus"], "unrecognized arguments"),
+    (["demo", "--duration", "-3"], "must be positive"),
+    (["demo", "--interval", "7m"], "unknown interval"),
+    (["--venues", "kraken", "--headless"], "unknown venue"),
+    (["--endpoint", "nourl", "--headless"], "VENUE=URL"),
+    (["replay", "/nonexistent/rec.jsonl"], "cannot read"),
+    (["replay", "x", "--speed", "fast"], "--speed"),
+])
+def test_bad_arguments_give_one_line_and_exit_2(capsys, argv, needle):
+    code, out, err = run(capsys, *argv)
+    assert code == 2
+    assert out == ""
+    assert err.count("\n") == 1 and err.startswith("clearterm: error:") and needle in err
+
+
+def test_bad_config_key_is_named(capsys, tmp_path):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('symbols = ["BTCUSDT"]\ncolour = "red"\n')
+    code, _, err = run(capsys, "demo", "--config", str(cfg), "--headless")
+    assert code == 2 and "'colour'" in err and err.count("\n") == 1
+
+
+def _replay(capsys, venue):
+    if not CAPTURES.is_dir():
+        pytest.skip("shared captures are absent")
+    code, out, err = run(capsys, "replay", str(CAPTURES / venue), "--format", "cryptofeed", "--headless",
+                         "--speed", "max", "--json")
+    assert code == 0, err
+    return orjson.loads(out)
+
+
+def test_replaying_the_binance_capture_gives_the_readme_counts(capsys):
+    stats = _replay(capsys, "BINANCE")
+    assert stats["mode"] == "replay"
+    assert stats["events"]["trade"] == 2
+    assert stats["events"]["quote"] == 84
+    assert stats["events"]["candle"] == 2 and stats["events"]["candle_closed"] == 0
+    assert stats["rejected"]["total"] == 0
+
+
+def test_replaying_the_coinbase_capture_gives_the_readme_counts(capsys):
+    stats = _replay(capsys, "COINBASE")
+    assert stats["events"]["trade"] == 107  # 97 match + 10 last_match
+    assert stats["events"]["quote"] == 107
+    assert stats["rejected"]["total"] == 0
