@@ -19,10 +19,10 @@ opened with O_APPEND when ``flush_interval_s`` has passed on the injected clock,
 called (the app also calls it from a timer). A process killed with SIGKILL loses the unflushed batch
 and leaves at most one partial last line, which the reader skips with a warning.
 
-Rotation: when a part reaches ``rotate_bytes`` (checked after each flush, so a part overshoots by at
-most one batch) the recorder continues in ``<stem>-001.jsonl``, ``<stem>-002.jsonl``... next to
-``<stem>.jsonl`` (the same for ``.jsonl.gz``); each part starts with its own header carrying
-``"part": N``. `recording_parts` lists a session's parts in order.
+Rotation: once a part has reached ``rotate_bytes``, the next batch goes to a new part (a part
+overshoots by at most one batch, and none is only a header): ``<stem>.jsonl`` is followed by
+``<stem>-001.jsonl``, ``<stem>-002.jsonl``... (``<stem>-001.jsonl.gz`` for ``.jsonl.gz``). Each part
+starts with its own header carrying ``"part": N``. `recording_parts` lists a session's parts in order.
 
 Compression (``compress=True``, use a ``.jsonl.gz`` name): a gzip stream written with Z_SYNC_FLUSH
 at every flush. A gzip file cut by SIGKILL has no trailer and is readable only up to the last
@@ -135,26 +135,31 @@ class Recorder:
             self.flush()
 
     def flush(self) -> None:
-        """Hand every queued record to the OS now (one write), then rotate if the part is full."""
+        """Hand every queued record to the OS now, in one write."""
         if self._fd is None:
             raise ValueError("recorder is closed")
-        pending = self._pending
-        if pending:
-            self._pending = []
-            self._write_bytes(_encode(pending))
-            self.records_written += len(pending)
-        self._last_flush_ns = self._clock.now_ns()
-        if self._part_bytes >= self._rotate_bytes:
-            self._close_part()
-            self.part += 1
-            self._open_part()
+        self._write_pending()
 
     def close(self) -> None:
         """Flush and close; further calls do nothing."""
         if self._fd is None:
             return
-        self.flush()
+        self._write_pending()
         self._close_part()
+
+    def _write_pending(self) -> None:
+        pending = self._pending
+        self._last_flush_ns = self._clock.now_ns()
+        if not pending:
+            return
+        self._pending = []
+        # Rotate when the next batch comes, so that no part is ever just a header.
+        if self._part_bytes >= self._rotate_bytes:
+            self._close_part()
+            self.part += 1
+            self._open_part()
+        self._write_bytes(_encode(pending))
+        self.records_written += len(pending)
 
     def __enter__(self) -> Recorder:
         return self
