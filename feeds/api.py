@@ -106,7 +106,7 @@ class Feed:
             conn = Connection(name, venue, urls, self.pipeline.feed,
                               subscribe_frames=lambda v=v, syms=syms: v.subscribe_frames(syms, interval),
                               recorder=self.recorder, subscribed_on_open=v.subscribed_on_open,
-                              on_state=self._on_state)
+                              on_state=self.notify_state)
             self.pipeline.attach(name, venue, v.make_codec(self.symbol_map))
             self.connections[name] = conn
             conn.start()
@@ -128,6 +128,6 @@ class Feed:
         if conn is not None and ev.what == "response":
             conn.mark_subscribed()
 
-    def _on_state(self, conn: Connection, change: StateChange) -> None:
+    def notify_state(self, conn, change: StateChange) -> None:
         for fn in self.state_listeners:
             fn(conn, change)

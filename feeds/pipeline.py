@@ -12,6 +12,7 @@ from feeds.events import BookDelta, BookSnapshot, Candle, Control, Quote, Reject
 from feeds.guard import Guard
 from feeds.latency import LatencyStats
 from feeds.state import MarketState
+from feeds.watchdog import StalenessWatchdog
 
 EVENT_COUNT_KEYS = ("trade", "candle", "candle_closed", "quote", "ticker", "book")
 
@@ -36,6 +37,7 @@ class Pipeline:
         self.interval = interval
         self.state = MarketState()
         self.guard = Guard()
+        self.watchdog = StalenessWatchdog()  # the session sets the threshold and says what to expect
         self.codecs: dict[str, object] = {}
         self.venue_of: dict[str, str] = {}
         self.telemetry: dict[str, VenueTelemetry] = {}
@@ -110,6 +112,7 @@ class Pipeline:
                     self._refuse(reason, ev, conn)
                     continue
                 st = get_state(ev.venue, ev.symbol, ev.unified)
+                self.watchdog.seen(ev.venue, ev.symbol, "candle", ev.exch_ns, ev.recv_ns)
                 outcome = st.series(ev.interval).apply(ev)
                 if outcome == "duplicate":
                     self.duplicates += 1

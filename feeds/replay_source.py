@@ -21,7 +21,9 @@ OPERATOR_KINDS = ("halt", "resume", "toggle", "key", "note")
 class ReplayConnection:
     """A recorded connection as seen through its records."""
 
-    def __init__(self, name: str, venue: str, url: str = "") -> None:
+    def __init__(self, name: str, venue: str, clock, url: str = "", on_state=None) -> None:
+        self.clock = clock
+        self.on_state = on_state
         self.name = name
         self.venue = venue
         self.url = url
@@ -34,10 +36,13 @@ class ReplayConnection:
     def mark_subscribed(self) -> None:
         """A live connection's hook; in replay the records themselves say the state."""
 
-    def set_state(self, at_ns: int, state: str, reason: str) -> None:
+    def set_state(self, state: str, reason: str = "") -> None:
+        change = StateChange(self.clock.now_ns(), state, reason)
         self.state = state
-        self.history.append(StateChange(at_ns, state, reason))
+        self.history.append(change)
         del self.history[:-200]
+        if self.on_state is not None:
+            self.on_state(self, change)
 
 
 class ReplayDriver:
@@ -55,7 +60,8 @@ class ReplayDriver:
             venue = name.partition("#")[0].upper()
             if venue not in VENUES:
                 return None
-            conn = self.feed.connections[name] = ReplayConnection(name, venue, url)
+            conn = self.feed.connections[name] = ReplayConnection(name, venue, self.clock, url,
+                                                                      self.feed.notify_state)
             self.pipeline.attach(name, venue, VENUES[venue].make_codec(self.feed.symbol_map))
         return conn
 
@@ -69,8 +75,8 @@ class ReplayDriver:
             if conn is None:
                 self._unknown(rec)
                 return
-            if conn.state != SUBSCRIBED:  # a capture that starts mid-session has no "open" record
-                conn.set_state(rec.recv_ns, SUBSCRIBED, "data flowing")
+            if conn.state == DISCONNECTED:  # a capture that starts mid-session has no "open" record
+                conn.set_state(SUBSCRIBED, "data flowing")
             conn.messages += 1
             self.pipeline.feed(rec.conn, rec.payload, rec.recv_ns)
         elif kind == "open":
@@ -80,11 +86,11 @@ class ReplayDriver:
             conn.url = rec.payload
             conn.opens += 1
             conn.reconnects = conn.opens - 1
-            conn.set_state(rec.recv_ns, SUBSCRIBED, f"open {rec.payload}")
+            conn.set_state(SUBSCRIBED, f"open {rec.payload}")
         elif kind == "close":
             conn = self._conn(rec.conn)
             if conn is not None:
-                conn.set_state(rec.recv_ns, DISCONNECTED, f"closed {rec.payload}")
+                conn.set_state(DISCONNECTED, f"closed {rec.payload}")
         elif kind == "rest":
             self._rest(rec)
         elif kind in OPERATOR_KINDS:

@@ -52,7 +52,7 @@ class SymbolMap:
 
     def venue_symbol(self, venue: str, unified: str) -> str:
         """The venue's own symbol for a unified one, using the aliases backwards where needed."""
-        base, _, quote = unified.upper().partition("/")
+        base, _, quote = unified.upper().replace("-", "/").partition("/")
         if venue == "COINBASE":
             return f"{base}-{quote}"
         for src, dst in self.quote_aliases.items():

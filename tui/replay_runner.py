@@ -14,9 +14,10 @@ from feeds.clock import ManualClock
 from feeds.recording import Record
 from feeds.replay import read_recordings
 from feeds.replay_source import ReplayDriver
-from tui.session import Session, SessionConfig
+from tui.session import TICK_S, Session, SessionConfig
 
 SPEEDS = (0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 25.0, 50.0, 100.0, None)  # None: as fast as possible
+TICK_NS = int(TICK_S * 1e9)
 YIELD_EVERY = 2000  # records between yields to the event loop at max speed, so the UI stays live
 
 
@@ -107,6 +108,7 @@ class ReplayRunner:
     async def _play(self) -> None:
         apply = self.driver.apply
         since_yield = 0
+        next_tick = 0
         self._anchor()
         for rec in self._records:
             if not self.first_ns:
@@ -133,6 +135,12 @@ class ReplayRunner:
                     except asyncio.TimeoutError:
                         pass
                     since_yield = 0
+            while next_tick <= rec.recv_ns:  # health checks on recorded time, before the record lands
+                if next_tick:
+                    self.session.tick(next_tick)
+                    next_tick += TICK_NS
+                else:
+                    next_tick = rec.recv_ns + TICK_NS
             apply(rec)
             self.position_ns = rec.recv_ns
             since_yield += 1

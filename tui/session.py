@@ -21,6 +21,7 @@ from strategy.scalper import ScalperParams, ScalpStrategy
 from strategy.signal_log import SignalLog
 
 DEFAULT_SYMBOLS = ("BTCUSDT", "ETHUSDT", "SOLUSDT")
+TICK_S = 0.1  # health checks run ten times a second: a stale stream is seen within threshold + 0.1 s
 
 
 @dataclass
@@ -61,6 +62,11 @@ class Session:
         self.stopped_ns = 0
         self.pipeline.closed_candle_listeners.append(self._on_closed_candle)
         self.halt.listeners.append(self._on_halt_record)
+        self.watchdog = self.pipeline.watchdog
+        self.watchdog.threshold_ns = int(config.stale_after_s * 1e9)
+        self.feed.state_listeners.append(self._on_connection_state)
+        self.stream_events: list = []  # health changes of streams, newest last (bounded)
+        self._ticker: asyncio.Task | None = None
 
     # -- symbols ------------------------------------------------------------------------------
     def venue_symbols(self, venue: str) -> list[str]:
@@ -91,8 +97,16 @@ class Session:
             for record in self.halt.history:  # e.g. "started halted", made before the recorder existed
                 self._on_halt_record(record)
         await self.feed.start()
+        self._ticker = asyncio.get_running_loop().create_task(self._tick_forever())
+
+    async def _tick_forever(self) -> None:
+        while True:
+            await asyncio.sleep(TICK_S)
+            self.tick(self.clock.now_ns())
 
     async def stop(self) -> None:
+        if self._ticker is not None:
+            self._ticker.cancel()
         await self.feed.stop()
         self.stopped_ns = self.clock.now_ns()
         if self.recorder is not None:
@@ -105,6 +119,29 @@ class Session:
                 return True
             await asyncio.sleep(0.02)
         return False
+
+    # -- health -------------------------------------------------------------------------------
+    def tick(self, now_ns: int) -> None:
+        """Periodic checks on the session's clock (a live timer, or replay's recorded time)."""
+        for change in self.watchdog.check(now_ns):
+            self.stream_events.append((now_ns, change))
+            del self.stream_events[:-200]
+            venue_conns = [c for c in self.connections.values() if c.venue == change.venue]
+            if change.status != "ok":
+                for conn in venue_conns:
+                    if conn.state == "subscribed":
+                        conn.set_state("stale", f"{change.symbol} {change.detail}")
+                self.halt.halt(f"stale feed {change.venue} {change.symbol}", by="auto")
+            elif not any(k[0] == change.venue for k in self.watchdog.unhealthy()):
+                for conn in venue_conns:
+                    if conn.state == "stale":
+                        conn.set_state("subscribed", "data flowing again")
+
+    def _on_connection_state(self, conn, change) -> None:
+        if change.state == "subscribed":
+            now = self.clock.now_ns()
+            for symbol in self.venue_symbols(conn.venue):
+                self.watchdog.expect(conn.venue, symbol, "candle", now)
 
     # -- listeners ----------------------------------------------------------------------------
     def _on_closed_candle(self, candle: Candle) -> None:
