@@ -41,7 +41,7 @@ class RecordingError(Exception):
 
 
 class ReadReport:
-    """What a reader met: records yielded, lines skipped, and warnings (the first 100 are kept)."""
+    """What a reader met: records yielded, lines skipped, and warnings (the first 100, then a count)."""
 
     __slots__ = ("records", "skipped_lines", "warnings", "_dropped")
 
@@ -52,11 +52,15 @@ class ReadReport:
         self._dropped = 0
 
     def warn(self, message: str) -> None:
-        if len(self.warnings) < _MAX_WARNINGS:
+        if self._dropped == 0 and len(self.warnings) < _MAX_WARNINGS:
             self.warnings.append(message)
+            return
+        self._dropped += 1
+        summary = f"... and {self._dropped} more warnings"
+        if self._dropped == 1:
+            self.warnings.append(summary)
         else:
-            self._dropped += 1
-            self.warnings[-1] = f"... and {self._dropped} more warnings"
+            self.warnings[-1] = summary
 
     def __repr__(self) -> str:
         return f"ReadReport(records={self.records}, skipped_lines={self.skipped_lines}, warnings={len(self.warnings)})"
