@@ -103,6 +103,8 @@ class Session:
         while True:
             await asyncio.sleep(TICK_S)
             self.tick(self.clock.now_ns())
+            if self.recorder is not None:
+                self.recorder.flush()  # at least every 100 ms even when no frame arrives
 
     async def stop(self) -> None:
         if self._ticker is not None:
