@@ -269,7 +269,7 @@ def test_bad_times_raise_value_error(bad):
         parse_time_ns(bad)
 
 
-@settings(max_examples=2000, deadline=None)
+@settings(max_examples=800, deadline=None)
 @given(st.datetimes(min_value=datetime(1970, 1, 1), max_value=datetime(2200, 12, 31, 23, 59, 59)),
        st.integers(0, 9), st.integers(0, 999), st.booleans())
 def test_time_matches_datetime(dt, digits, extra_ns, with_fraction):
