@@ -172,8 +172,8 @@ class BinanceCodec:
         self._unified: dict[str, str] = {}
         self._stream_symbol: dict[str, str] = {}
         self._by_event = {
-            "aggTrade": self._agg_trade,
-            "trade": self._trade,
+            "aggTrade": self._trade_reader("a"),
+            "trade": self._trade_reader("t"),
             "kline": self._kline,
             "24hrTicker": self._ticker,
             "24hrMiniTicker": self._ticker,
@@ -181,27 +181,25 @@ class BinanceCodec:
             "serverShutdown": self._server_shutdown,
         }
 
-    # The hot path: one JSON parse, at most two dict lookups to unwrap and dispatch.
+    # The hot path: one JSON parse, two dict lookups to unwrap, two to dispatch.
     def decode(self, raw: str | bytes, recv_ns: int) -> list:
         try:
             msg = _loads(raw)
         except _JSONDecodeError as exc:
+            if not isinstance(raw, (str, bytes, bytearray, memoryview)):
+                raw = repr(raw)
             return [reject(self.venue, "malformed_json", f"frame is not valid JSON: {exc}", raw, recv_ns)]
-        stream = None
+        outer = msg
         try:
             if msg.__class__ is dict:
-                if "stream" in msg:
-                    stream = msg["stream"]
-                    msg = msg["data"]
+                data = msg.get("data")
+                if data is not None:  # combined stream: {"stream": name, "data": payload}
+                    msg = data
                 if msg.__class__ is dict:
-                    e = msg.get("e")
-                    if e is not None:
-                        handler = self._by_event.get(e)
-                        if handler is None:
-                            return [reject(self.venue, "unknown_event", f"unknown event type {e!r}",
-                                           raw, recv_ns)]
+                    handler = self._by_event.get(msg.get("e"))
+                    if handler is not None:
                         return handler(msg, recv_ns)
-                    return self._without_event_type(msg, raw, recv_ns, stream)
+                    return self._without_known_event(msg, raw, recv_ns, outer)
             if msg.__class__ is list:
                 return self._array(msg, raw, recv_ns)
             return [reject(self.venue, "unknown_event", "frame is not a JSON object or array", raw, recv_ns)]
@@ -217,31 +215,29 @@ class BinanceCodec:
             u = self._unified[s] = self.symbol_map.unified(self.venue, s)
         return u
 
-    def _agg_trade(self, m: dict, recv_ns: int) -> list:
-        s = m["s"]
-        u = self._unified.get(s) or self._symbol(s)
-        maker = m["m"]
-        if maker is True:  # buyer was the maker, so the aggressor sold
-            side = "sell"
-        elif maker is False:
-            side = "buy"
-        else:
-            raise ValueError(f"'m' must be a boolean, not {maker!r}")
-        return [_new(Trade, (self.venue, s, u, int(m["E"]) * self._mult, recv_ns,
-                             float(m["p"]), float(m["q"]), side, int(m["a"])))]
+    def _trade_reader(self, id_key: str):
+        """The handler for ``trade`` (id in ``t``) or ``aggTrade`` (id in ``a``): one call per frame."""
+        venue, mult, cache, learn = self.venue, self._mult, self._unified, self._symbol
 
-    def _trade(self, m: dict, recv_ns: int) -> list:
-        s = m["s"]
-        u = self._unified.get(s) or self._symbol(s)
-        maker = m["m"]
-        if maker is True:
-            side = "sell"
-        elif maker is False:
-            side = "buy"
-        else:
-            raise ValueError(f"'m' must be a boolean, not {maker!r}")
-        return [_new(Trade, (self.venue, s, u, int(m["E"]) * self._mult, recv_ns,
-                             float(m["p"]), float(m["q"]), side, int(m["t"])))]
+        def read_trade(m: dict, recv_ns: int) -> list:
+            s = m["s"]
+            u = cache.get(s) or learn(s)
+            e_time = m["E"]
+            trade_id = m[id_key]
+            maker = m["m"]
+            # Class checks instead of int(): cheaper, and a string time must never reach the multiply.
+            if e_time.__class__ is not int or trade_id.__class__ is not int:
+                raise ValueError("event time and trade id must be integers")
+            if maker is True:  # the buyer was the maker, so the aggressor sold
+                side = "sell"
+            elif maker is False:
+                side = "buy"
+            else:
+                raise ValueError(f"'m' must be a boolean, not {maker!r}")
+            return [_new(Trade, (venue, s, u, e_time * mult, recv_ns, float(m["p"]), float(m["q"]),
+                                 side, trade_id))]
+
+        return read_trade
 
     def _kline(self, m: dict, recv_ns: int) -> list:
         s = m["s"]
@@ -296,12 +292,17 @@ class BinanceCodec:
         return [BookSnapshot(self.venue, s, u, 0, recv_ns, _levels(m["bids"]), _levels(m["asks"]),
                              int(m["lastUpdateId"]))]
 
-    def _without_event_type(self, m: dict, raw, recv_ns: int, stream) -> list:
-        """Payloads with no ``e``: bookTicker, partial depth, request replies and errors."""
-        if "u" in m and "s" in m:
+    def _without_known_event(self, m: dict, raw, recv_ns: int, outer: dict) -> list:
+        """Payloads with no ``e`` (bookTicker, partial depth, replies, errors) or an unknown one."""
+        if "u" in m and "s" in m and "e" not in m:  # bookTicker, the busiest of these
             return self._book_ticker(m, recv_ns)
+        e = m.get("e")
+        if e is not None:
+            return [reject(self.venue, "unknown_event", f"unknown event type {e!r}", raw, recv_ns)]
+        if "stream" in m:  # a combined-stream wrapper whose "data" is missing or null
+            return [reject(self.venue, "missing_field", "combined frame lacks field 'data'", raw, recv_ns)]
         if "lastUpdateId" in m:
-            return self._partial_depth(m, raw, recv_ns, stream)
+            return self._partial_depth(m, raw, recv_ns, outer.get("stream") if outer is not m else None)
         venue = self.venue
         if "result" in m:
             return [Control(venue, "", "", 0, recv_ns, "response", "", (m.get("id"), m["result"]))]

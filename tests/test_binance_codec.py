@@ -5,6 +5,7 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from feeds.binance import (ENDPOINTS, INTERVALS, REST_BASES, BinanceCodec, combined_url, depth_path,
                            klines_path, list_subscriptions_message, parse_depth_snapshot, parse_klines,
@@ -170,6 +171,7 @@ def test_bare_and_wrapped_errors(frame, req_id, code, msg):
     (KLINE.replace('"x":false,', ""), "missing_field"),
     (BOOK_TICKER.replace('"A":"40.66000000"', '"Z":"1"'), "missing_field"),
     ('{"stream":"bnbbtc@aggTrade"}', "missing_field"),
+    ('{"stream":"bnbbtc@aggTrade","data":null}', "missing_field"),
     ('{"error":{"msg":"no code"},"id":1}', "missing_field"),
     (AGG_TRADE.replace('"p":"0.001"', '"p":"abc"'), "bad_field"),
     (AGG_TRADE.replace('"p":"0.001"', '"p":null'), "bad_field"),
@@ -196,6 +198,12 @@ def test_bad_frames_give_one_rejected_with_the_reason(frame, reason):
         assert event.reason == reason, event.detail
         assert event.venue == "BINANCE" and event.recv_ns == RECV and event.detail
         assert event.raw or not frame  # the frame is kept for the dead-letter log
+
+
+def test_non_text_input_is_rejected_not_raised():
+    for raw in (None, 5, ["a"]):
+        assert only(codec().decode(raw, RECV)).reason == "malformed_json"
+    assert only(codec().decode(bytearray(b'{"result":null,"id":9}'), RECV)).data == (9, None)
 
 
 def test_rejected_keeps_the_symbol_when_it_is_known():
@@ -396,3 +404,36 @@ def test_real_binance_depth_snapshots():
         assert snap.update_id > 0
         assert snap.bids and snap.asks
         assert snap.bids[0][0] < snap.asks[0][0]
+
+
+# --- never raises -----------------------------------------------------------------------------
+
+_json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(
+        st.sampled_from(["e", "E", "s", "p", "q", "a", "t", "m", "k", "b", "a", "u", "U", "B", "A",
+                         "lastUpdateId", "bids", "asks", "result", "id", "error", "code", "msg",
+                         "stream", "data", "i", "x", "n", "o", "h", "l", "c", "v"]) | st.text(max_size=3),
+        inner, max_size=8),
+    max_leaves=20)
+_event_kinds = st.sampled_from(["aggTrade", "trade", "kline", "24hrTicker", "24hrMiniTicker",
+                                "depthUpdate", "serverShutdown", "other"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(payload=_json_values, kind=_event_kinds, wrap=st.booleans())
+def test_arbitrary_json_never_raises(payload, kind, wrap):
+    if isinstance(payload, dict):
+        payload["e"] = kind
+    frame = json.dumps({"stream": "btcusdt@depth5", "data": payload} if wrap else payload)
+    events = codec().decode(frame, RECV)
+    assert isinstance(events, list)
+    assert all(e.recv_ns == RECV for e in events)
+
+
+def test_every_truncation_of_real_frames_is_rejected_cleanly():
+    c = codec()
+    for frame in (combined("bnbbtc@aggTrade", AGG_TRADE), KLINE, DIFF_DEPTH, BOOK_TICKER):
+        for cut in range(len(frame)):
+            event = only(c.decode(frame[:cut].encode(), RECV))
+            assert isinstance(event, Rejected) and event.reason == "malformed_json"
