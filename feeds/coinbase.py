@@ -61,39 +61,17 @@ _FRACTION_SCALE = tuple(10 ** (9 - n) for n in range(10))  # digits -> ns per un
 _MAX_CACHED_SECONDS = 4096
 _day_ns: dict[str, int] = {}  # "2014-11-07" -> epoch ns of that midnight
 _second_ns: dict[str, int] = {}  # "2014-11-07T08:19:27" -> epoch ns of that second
-_DAY_FORM = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
-_TIME_FORM = re.compile(
-    r"(\d{4}-\d{2}-\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:[.,](\d{1,9}))?"
-    r"\s*(?:([Zz])|([+-])(\d{2}):?(\d{2})|(?:\s*UTC))?", re.ASCII)
-_UTC = timezone.utc
-_EPOCH = datetime(1970, 1, 1, tzinfo=_UTC)
-
-
-def _second_start_ns(prefix: str) -> int:
-    """Epoch ns of ``YYYY-MM-DDTHH:MM:SS`` (UTC), through the per-day midnight cache; ValueError if bad."""
-    day = prefix[:10]
-    midnight = _day_ns.get(day)
-    if midnight is None:
-        if not _DAY_FORM.fullmatch(day):
-            raise ValueError(f"bad date {day!r}")
-        midnight = (date.fromisoformat(day).toordinal() - _EPOCH_ORDINAL) * _NS_PER_DAY
-        if len(_day_ns) > 64:
-            _day_ns.clear()
-        _day_ns[day] = midnight
-    hms = prefix[11:13] + prefix[14:16] + prefix[17:19]
-    if prefix[13] != ":" or prefix[16] != ":" or not (hms.isascii() and hms.isdigit()):
-        raise ValueError(f"bad time of day {prefix[11:]!r}")
-    h, m, s = int(hms[:2]), int(hms[2:4]), int(hms[4:])
-    if h > 23 or m > 59 or s > 59:
-        raise ValueError(f"time of day out of range {prefix[11:]!r}")
-    return midnight + ((h * 60 + m) * 60 + s) * _NS_PER_S
+_TIME_FORM = re.compile(  # RFC 3339, plus a space or lowercase separators and a zone-less form (UTC)
+    r"(\d{4}-\d{2}-\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(?:([Zz])|([+-])(\d{2}):?(\d{2}))?",
+    re.ASCII)
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
 def parse_time_ns(text: str) -> int:
     """RFC 3339 time -> epoch ns, exact to the ns; raises ValueError (TypeError for a non-string).
 
-    The fast path takes ``YYYY-MM-DDTHH:MM:SS[.f{1,9}]Z`` with the seconds looked up in a small
-    cache (built from a per-day midnight cache); anything else goes to the general parser.
+    The fast path takes ``YYYY-MM-DDTHH:MM:SS[.f{1,9}]Z`` and finds the whole seconds in a small
+    cache that the general parser fills (from a per-day cache of midnights).
     """
     base = _second_ns.get(text[:19])
     if base is not None and text[-1] == "Z":
@@ -113,13 +91,21 @@ def _parse_time_slow(text: str) -> int:
     m = _TIME_FORM.fullmatch(text)
     if m is None:
         raise ValueError(f"not an RFC 3339 time: {text[:40]!r}")
-    day, h, mi, s, fraction, _z, sign, off_h, off_m = m.groups()
-    prefix = f"{day}T{h}:{mi}:{s}"
-    base = _second_start_ns(prefix)
-    if _z is not None and text[19:20] in (".", "Z", "z"):
+    day, hh, mm, ss, fraction, zulu, sign, off_h, off_m = m.groups()
+    midnight = _day_ns.get(day)
+    if midnight is None:
+        midnight = (date.fromisoformat(day).toordinal() - _EPOCH_ORDINAL) * _NS_PER_DAY  # ValueError: no such day
+        if len(_day_ns) > 64:
+            _day_ns.clear()
+        _day_ns[day] = midnight
+    h, mi, s = int(hh), int(mm), int(ss)
+    if h > 23 or mi > 59 or s > 59:
+        raise ValueError(f"time of day out of range: {text[:40]!r}")
+    base = midnight + ((h * 60 + mi) * 60 + s) * _NS_PER_S
+    if zulu is not None:
         if len(_second_ns) >= _MAX_CACHED_SECONDS:
             _second_ns.clear()
-        _second_ns[prefix] = base  # cache only keys the fast path can use
+        _second_ns[f"{day}T{hh}:{mm}:{ss}"] = base
     ns = base + (int(fraction) * _FRACTION_SCALE[len(fraction)] if fraction else 0)
     if sign is not None:
         offset = (int(off_h) * 60 + int(off_m)) * 60 * _NS_PER_S

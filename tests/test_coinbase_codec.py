@@ -238,7 +238,7 @@ def test_arbitrary_input_never_raises(raw):
                        max_size=12))
 def test_known_types_with_junk_fields_never_raise(kind, fields):
     evs = dec(codec(), dict(fields, type=kind))
-    assert isinstance(evs, list) and evs
+    assert isinstance(evs, list) and (evs or kind == "status")  # a status may list no products
 
 
 # --- times ----------------------------------------------------------------------------------
