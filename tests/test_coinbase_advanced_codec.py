@@ -142,7 +142,8 @@ def test_candle_snapshot_newest_first_history_is_closed():
 
 
 def test_l2_data_snapshot_and_update():
-    snap = [{"side": "bid", "event_time": "1970-01-01T00:00:00Z", "price_level": "21921.73", "new_quantity": "0.06317902"},
+    snap = [{"side": "bid", "event_time": "1970-01-01T00:00:00Z", "price_level": "21921.73",
+             "new_quantity": "0.06317902"},
             {"side": "bid", "event_time": "1970-01-01T00:00:00Z", "price_level": "21921.80", "new_quantity": "1"},
             {"side": "offer", "event_time": "1970-01-01T00:00:00Z", "price_level": "21922.10", "new_quantity": "0.02"}]
     (s,) = dec(codec(), envelope("l2_data", [{"type": "snapshot", "product_id": "BTC-USD", "updates": snap}]))
