@@ -55,6 +55,13 @@ class Feed:
         known = VENUES[venue].endpoints
         return self.endpoints.get(venue) or known.get(self.network) or known["production"]
 
+    def prepare_venue(self, venue: str) -> None:
+        """Venue-specific pipeline parts (shared by live and replay)."""
+        if VENUES[venue].candles_from_trades and venue not in self.pipeline.trade_candles:
+            from feeds.binance import INTERVALS
+            from feeds.trade_candles import TradeCandleBuilder
+            self.pipeline.trade_candles[venue] = TradeCandleBuilder(INTERVALS[self.interval], self.interval)
+
     # -- callbacks and iteration --------------------------------------------------------------
     def on(self, kind: str, callback: Callable, symbol: str | None = None) -> Callable:
         """Call ``callback(event)`` for each accepted event of ``kind`` ("trade", "candle", "quote",
@@ -98,16 +105,18 @@ class Feed:
     # -- lifecycle ----------------------------------------------------------------------------
     async def start(self) -> None:
         for venue in self.venues:
+            self.prepare_venue(venue)
             v = VENUES[venue]
             name = f"{venue}#1"
             syms = self.venue_symbols(venue)
             interval = self.interval
             urls = [v.connect_url(base, syms, interval) for base in self.endpoints_for(venue)]
+            codec = v.make_codec(self.symbol_map)
             conn = Connection(name, venue, urls, self.pipeline.feed,
                               subscribe_frames=lambda v=v, syms=syms: v.subscribe_frames(syms, interval),
                               recorder=self.recorder, subscribed_on_open=v.subscribed_on_open,
-                              on_state=self.notify_state)
-            self.pipeline.attach(name, venue, v.make_codec(self.symbol_map))
+                              on_state=self.notify_state, on_open=getattr(codec, "reset", None))
+            self.pipeline.attach(name, venue, codec)
             self.connections[name] = conn
             conn.start()
 

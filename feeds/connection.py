@@ -53,7 +53,7 @@ class Connection:
                  subscribe_frames: Callable[[], list[str]] | None = None,
                  recorder=None, policy: ReconnectPolicy | None = None,
                  on_state: Callable[["Connection", StateChange], None] | None = None,
-                 subscribed_on_open: bool = True) -> None:
+                 subscribed_on_open: bool = True, on_open: Callable[[], None] | None = None) -> None:
         self.name = name
         self.venue = venue
         self.urls = list(urls)
@@ -64,6 +64,7 @@ class Connection:
         self.policy = policy or ReconnectPolicy()
         self.on_state = on_state
         self.subscribed_on_open = subscribed_on_open
+        self.on_open = on_open  # e.g. reset a codec's per-connection sequence numbers
         self.state = DISCONNECTED
         self.history: list[StateChange] = []
         self.reconnects = 0
@@ -147,6 +148,8 @@ class Connection:
                     if self.recorder is not None:
                         self.recorder.write(opened_ns, self.name, "open", url)
                     self.set_state(CONNECTING, f"open {url}")
+                    if self.on_open is not None:
+                        self.on_open()
                     for frame in self.subscribe_frames():
                         await self.send(frame)
                     if self.subscribed_on_open:

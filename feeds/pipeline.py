@@ -48,6 +48,7 @@ class Pipeline:
         self.duplicates = 0
         self.gaps = 0  # gaps reported by codecs (sequence numbers); the guard counts trade-id gaps
         self.backfilled_candles = 0
+        self.trade_candles: dict[str, object] = {}  # venue -> TradeCandleBuilder, for venues without klines
         # Listeners: plain callables, called synchronously in the order added.
         self.closed_candle_listeners: list[Callable[[Candle], None]] = []
         self.control_listeners: list[Callable[[str, Control], None]] = []
@@ -98,6 +99,9 @@ class Pipeline:
                 st.trades += 1
                 st.volume += ev.size
                 counts["trade"] += 1
+                builder = self.trade_candles.get(ev.venue)
+                if builder is not None:
+                    self.apply_all(builder.update(ev), conn)
             elif t is Quote:
                 reason = guard.check_quote(ev, now_ns)
                 if reason:
@@ -176,7 +180,17 @@ class Pipeline:
         self.add_rejection(Rejected(ev.venue, ev.symbol, ev.unified, ev.exch_ns, ev.recv_ns, reason,
                               f"{type(ev).__name__} failed the {reason} check", repr(ev)[:512]), conn)
 
+    def tick(self, now_ns: int) -> None:
+        """Periodic work on the pipeline's clock: close trade-built bars whose time is over."""
+        for builder in self.trade_candles.values():
+            closed = builder.close_due(now_ns)
+            if closed:
+                self.apply_all(closed)
+
     def add_rejection(self, ev: Rejected, conn: str) -> None:
+        if ev.reason == "duplicate":  # a codec saw a repeated sequence number: not bad data
+            self.duplicates += 1
+            return
         self.rejected[ev.reason] = self.rejected.get(ev.reason, 0) + 1
         self.recent_rejections.append((conn, ev))
         for fn in self.rejection_listeners:

@@ -63,6 +63,7 @@ class ReplayDriver:
             conn = self.feed.connections[name] = ReplayConnection(name, venue, self.clock, url,
                                                                       self.feed.notify_state)
             self.pipeline.attach(name, venue, VENUES[venue].make_codec(self.feed.symbol_map))
+            self.feed.prepare_venue(venue)
         return conn
 
     def apply(self, rec: Record) -> None:

@@ -22,6 +22,7 @@ class Venue:
     venue_symbol: Callable[[SymbolMap, str], str]  # a user's symbol (BTCUSDT or BTC/USD) -> venue's own
     subscribed_on_open: bool  # streams named in the URL: no confirmation to wait for
     rest_events: Callable[[object, str, bytes, int], list] = lambda codec, url, body, recv_ns: []
+    candles_from_trades: bool = False  # the feed has no candles at our interval: build them from trades
     sim_path: str = ""  # where the built-in simulator serves this venue
 
 
@@ -71,9 +72,10 @@ def _register_coinbase() -> None:
         endpoints={net: [url] if isinstance(url, str) else list(url) for net, url in coinbase.ENDPOINTS.items()},
         connect_url=lambda base, syms, interval: base,
         subscribe_frames=lambda syms, interval: [coinbase.subscribe_message(syms)],
-        make_codec=lambda symbols: coinbase.CoinbaseCodec(symbols),
+        make_codec=lambda symbols: coinbase.CoinbaseCodec(symbols, check_trade_ids=False),  # the guard does
         venue_symbol=venue_symbol,
         subscribed_on_open=False,
+        candles_from_trades=True,
         sim_path="/coinbase",
     )
 

@@ -125,6 +125,7 @@ class Session:
     # -- health -------------------------------------------------------------------------------
     def tick(self, now_ns: int) -> None:
         """Periodic checks on the session's clock (a live timer, or replay's recorded time)."""
+        self.pipeline.tick(now_ns)
         for change in self.watchdog.check(now_ns):
             self.stream_events.append((now_ns, change))
             del self.stream_events[:-200]
