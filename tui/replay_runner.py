@@ -161,6 +161,8 @@ class ReplayRunner:
             halt.halt(str(payload.get("cause", "replayed halt")), by=str(payload.get("by", "operator")))
         elif rec.kind == "resume" and isinstance(payload, dict):
             halt.resume(by=str(payload.get("by", "operator")))
+        elif rec.kind == "stop":  # the recorded session ended here: its connections were as they are now
+            self.session.final_connections = self.session.connections_summary()
         elif rec.kind == "toggle" and isinstance(payload, dict):
             symbol = str(payload.get("symbol", ""))
             if bool(payload.get("visible")) == (symbol in self.session.hidden):

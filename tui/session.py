@@ -67,6 +67,7 @@ class Session:
         self.feed.state_listeners.append(self._on_connection_state)
         self.stream_events: list = []  # health changes of streams, newest last (bounded)
         self._ticker: asyncio.Task | None = None
+        self.final_connections: dict | None = None
 
     # -- symbols ------------------------------------------------------------------------------
     def venue_symbols(self, venue: str) -> list[str]:
@@ -109,6 +110,8 @@ class Session:
     async def stop(self) -> None:
         if self._ticker is not None:
             self._ticker.cancel()
+        self.final_connections = self.connections_summary()  # the states while running, not "stopped"
+        self.record_operator("stop", {"connections": self.final_connections})
         await self.feed.stop()
         self.stopped_ns = self.clock.now_ns()
         if self.recorder is not None:
@@ -174,7 +177,7 @@ class Session:
             "halts": [r.to_json() for r in self.halt.history if r.action == "halt"],
             "signals": dict(self.signal_log.counts),
             "latency_ms": {v: t.latency.summary() for v, t in sorted(p.telemetry.items())},
-            "connections": self.connections_summary(),
+            "connections": self.final_connections or self.connections_summary(),
             "books": {},
             "aggregate": {},
         }

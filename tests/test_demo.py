@@ -1,0 +1,28 @@
+"""The demo end to end, headless: simulator on loopback -> client -> pipeline -> statistics and export."""
+import csv
+
+import orjson
+
+from tui.cli import main
+
+
+def test_headless_demo_prints_the_statistics_object(capsys, tmp_path):
+    export = tmp_path / "candles.csv"
+    code = main(["demo", "--headless", "--duration", "3", "--json", "--no-record", "--export-candles", str(export)])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    stats = orjson.loads(out)
+    assert stats["mode"] == "demo"
+    assert stats["messages"] > 0
+    for kind in ("trade", "candle", "quote"):
+        assert stats["events"][kind] > 0, kind
+    assert stats["rejected"]["total"] == 0
+    assert stats["connections"]["BINANCE"]["state"] == "subscribed"
+    assert set(stats) >= {"duration_s", "duplicates", "gaps", "backfilled_candles", "reconnects", "halted",
+                          "halts", "signals", "latency_ms", "books", "aggregate"}
+    rows = list(csv.reader(export.open()))
+    assert rows[0] == ["venue", "symbol", "interval", "open_time", "open", "high", "low", "close", "volume",
+                       "trades", "source"]
+    assert len(rows) - 1 == stats["events"]["candle_closed"]
+    assert {r[1] for r in rows[1:]} <= {"BTCUSDT", "ETHUSDT", "SOLUSDT"}
+    assert all(r[3].endswith("Z") and r[10] == "live" for r in rows[1:])

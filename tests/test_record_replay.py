@@ -1,0 +1,38 @@
+"""A recorded demo session replays through the same pipeline to the same candles and statistics."""
+import orjson
+
+from tui.cli import main
+
+TIMING_KEYS = {"mode", "duration_s", "latency_ms"}
+
+
+def run_json(capsys, *argv) -> dict:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    return orjson.loads(out)
+
+
+def test_replay_of_a_recorded_demo_gives_the_same_candles_and_statistics(capsys, tmp_path):
+    rec, live_csv, replay_csv = tmp_path / "s.jsonl", tmp_path / "live.csv", tmp_path / "replay.csv"
+    live = run_json(capsys, "demo", "--headless", "--duration", "4", "--json", "--record", str(rec),
+                    "--export-candles", str(live_csv))
+    replay = run_json(capsys, "replay", str(rec), "--headless", "--speed", "max", "--json",
+                      "--export-candles", str(replay_csv))
+    assert live["events"]["candle_closed"] > 0
+    assert live_csv.read_bytes() == replay_csv.read_bytes()
+    assert {k: v for k, v in live.items() if k not in TIMING_KEYS} == \
+           {k: v for k, v in replay.items() if k not in TIMING_KEYS}
+    assert replay["mode"] == "replay"
+
+
+def test_replay_of_a_file_cut_mid_line_warns_and_keeps_the_rest(capsys, tmp_path):
+    rec = tmp_path / "s.jsonl"
+    run_json(capsys, "demo", "--headless", "--duration", "2", "--json", "--record", str(rec))
+    data = rec.read_bytes()
+    rec.write_bytes(data[: len(data) - 7])  # as if killed in the middle of the last line
+    code = main(["replay", str(rec), "--headless", "--speed", "max", "--json"])
+    out, err = capsys.readouterr()
+    assert code == 0
+    assert "warning" in err and "line" in err
+    assert orjson.loads(out)["messages"] > 0
