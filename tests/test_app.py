@@ -68,7 +68,6 @@ async def test_demo_shows_symbols_connection_and_candles(size):
             return any(line.startswith(f"  {newest}") for line in screen_text(app).splitlines())
 
         await wait_for(pilot, closed_row_shown, what="a closed 1s bar in the BTCUSDT table")
-        assert "›" in screen_text(app)  # the forming bar is marked
         assert app.session.pipeline.events["candle_closed"] >= 1
 
 
@@ -96,8 +95,8 @@ async def test_keys_toggle_halt_resume_help_quit(size):
         assert header.has_class("-halted")
 
         await pilot.press("u")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="the resume question")
-        assert "Resume trading? y/n" in screen_text(app)
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen)
+                       and "Resume trading? y/n" in screen_text(app), what="the resume question")
         assert app.session.halt.halted  # nothing happens before the answer
         await pilot.press("y")
         await wait_for(pilot, lambda: not app.session.halt.halted, what="trading resumed")
@@ -105,7 +104,8 @@ async def test_keys_toggle_halt_resume_help_quit(size):
         assert not header.has_class("-halted")
 
         await pilot.press("question_mark")
-        await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen), what="the help screen")
+        await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen) and "Keys" in screen_text(app),
+                       what="the help screen")
         help_text = screen_text(app)
         for description in ("Quit", "Halt trading", "Resume trading", "Show/hide symbol 2: ETHUSDT", "Help"):
             assert description in help_text
@@ -141,8 +141,11 @@ async def test_untrusted_symbol_is_shown_literally(size):
         assert any(line.startswith("  ") and "1.50000" in line for line in evil.text_lines()[2:])
 
 
-async def test_start_failure_is_reported_and_the_app_keeps_running():
-    app = ClearTermApp(Runner(SessionConfig(mode="live", venues=["NOWHERE"])))
+async def test_start_failure_is_reported_and_the_app_keeps_running(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    # Recording under a regular file cannot work: Session.start raises inside the app's worker.
+    app = ClearTermApp(Runner(SessionConfig(mode="live", record_path=str(blocker / "rec.jsonl"))))
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_for(pilot, lambda: "start failed" in screen_text(app), what="the start error")
         assert app.query_one(HeaderBar).has_class("-error")
@@ -161,12 +164,23 @@ async def test_unchanged_data_redraws_nothing():
                    True),
             Candle("BINANCE", "BTCUSDT", "BTC/USD", now, now, "1s", open_ns, 10.5, 10.6, 10.4, 10.5, 0.1, 1, False),
         ])
-        await wait_for(pilot, lambda: "BTCUSDT · BINANCE" in screen_text(app), what="the BTCUSDT table")
+        await wait_for(pilot, lambda: "› " in screen_text(app), what="the BTCUSDT table with its forming bar")
         t = table(app, "BTCUSDT")
         state = app.session.pipeline.state.symbols[("BINANCE", "BTCUSDT")]
-        await wait_for(pilot, lambda: t._seen == (state.version, t.series.version), what="the table in sync")
+        await wait_for(pilot, lambda: t.sync(state) is False, what="the table to catch up")
+        await pilot.pause()
         assert t.sync(state) is False  # same versions: no rebuild, no refresh
         app.session.pipeline.apply_all([
             Candle("BINANCE", "BTCUSDT", "BTC/USD", now, now, "1s", open_ns, 10.5, 10.9, 10.4, 10.8, 0.2, 2, False)])
         assert t.sync(state) is True
-        assert "10.800" in t.text_lines()[2]
+        lines = t.text_lines()
+        assert lines[2].startswith("› ") and "10.800" in lines[2]  # the forming bar, marked, on top
+        assert lines[3].startswith("  ") and "10.500" in lines[3]  # then the closed bar
+
+
+async def test_duration_quits_by_itself_and_stops_the_runner():
+    runner = Runner(SessionConfig(mode="demo", interval="1s"))
+    app = ClearTermApp(runner, duration=1.0)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: not app.is_running, what="the app to quit after --duration")
+    assert runner.started and runner.sim is None

@@ -50,11 +50,12 @@ class ClearTermApp(App):
         Binding("question_mark", "help", "Help", key_display="?", id="help"),
     ]
 
-    def __init__(self, runner: Runner, refresh_hz: float = 10.0) -> None:
+    def __init__(self, runner: Runner, refresh_hz: float = 10.0, duration: float | None = None) -> None:
         super().__init__()
-        self.runner = runner
-        self.session = runner.session
+        self.runner = runner  # a Runner, or anything with .session, start() and stop() (replay)
         self.refresh_hz = refresh_hz
+        self.duration = duration  # quit by itself after this many seconds (--duration)
+        self._session_shown = runner.session
         self.start_error = ""
         self._stopped = False
         self._tables: dict[tuple[str, str], CandleTable] = {}
@@ -66,6 +67,12 @@ class ClearTermApp(App):
         self._slow_at = 0.0
         self._last_counts: dict[str, tuple[float, int]] = {}  # venue -> (monotonic s, messages)
         self._columns = 0
+        self._tables_box: Container | None = None  # set on mount
+
+    @property
+    def session(self):
+        """The runner's current session (a replay seeking backwards replaces it)."""
+        return self.runner.session
 
     # -- layout ---------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -103,10 +110,16 @@ class ClearTermApp(App):
         return table
 
     def on_mount(self) -> None:
+        self._header = self.query_one(HeaderBar)
+        self._signals = self.query_one(SignalPanel)
+        self._summary = self.query_one("#summary", Static)
+        self._tables_box = self.query_one("#tables", Container)
         for badge in self._badges.values():
-            badge.show("starting", None, None, None)
+            badge.show_state("starting")
         self._start_runner()
         self.set_interval(1.0 / self.refresh_hz, self.refresh_view, name="refresh-view")
+        if self.duration is not None:
+            self.set_timer(self.duration, self.action_quit, name="duration")
         self.refresh_view()
 
     def on_resize(self) -> None:
@@ -152,6 +165,8 @@ class ClearTermApp(App):
     def refresh_view(self) -> None:
         """Copy what changed since the last tick into the widgets (the only path state -> screen)."""
         session = self.session
+        if session is not self._session_shown:
+            self._forget_session()
         now = time.monotonic()
         slow = now - self._slow_at >= SLOW_PERIOD_S
         if slow:
@@ -167,10 +182,21 @@ class ClearTermApp(App):
                     table.sync(symbols.get(key))
             self._sync_badges(slow, now)
             hint = f"no signals yet: the strategy needs {session.strategy.params.slow_ema}+ closed bars"
-            self.query_one(SignalPanel).sync(session.signal_log, hint)
+            self._signals.sync(session.signal_log, hint)
+
+    def _forget_session(self) -> None:
+        """A new session replaced the old one: every widget redraws from it."""
+        self._session_shown = self.session
+        self._known_symbols = -1
+        self._visible_shown = None
+        self._halted_shown = None
+        self._last_counts.clear()
+        for table in self._tables.values():
+            table.forget()
+        self._signals.forget()
 
     def _sync_header(self) -> None:
-        header = self.query_one(HeaderBar)
+        header = self._header
         halt = self.session.halt
         header.show_clock(self.session.clock.now_ns())
         last_by = halt.history[-1].by if halt.halted and halt.history else ""
@@ -186,30 +212,27 @@ class ClearTermApp(App):
             conn = conns.get(venue)
             if conn is None:
                 continue
-            if not slow and badge._shown is not None and badge._shown[0] == conn.state:
+            badge.show_state(conn.state)
+            if not slow:
                 continue
             rate = p50 = p99 = None
-            shown = badge._shown
-            if shown is not None:
-                _, rate, p50, p99 = shown
-            if slow:
-                before = self._last_counts.get(venue)
-                self._last_counts[venue] = (now, conn.messages)
-                if before is not None and now > before[0]:
-                    rate = (conn.messages - before[1]) / (now - before[0])
-                tel = telemetry.get(venue)
-                if tel is not None and tel.latency.n:
-                    recent = sorted(tel.latency.recent_samples())
-                    p50 = recent[len(recent) // 2]
-                    p99 = recent[min(len(recent) - 1, int(len(recent) * 0.99))]
-            badge.show(conn.state, rate, p50, p99)
+            before = self._last_counts.get(venue)
+            self._last_counts[venue] = (now, conn.messages)
+            if before is not None and now > before[0]:
+                rate = (conn.messages - before[1]) / (now - before[0])
+            tel = telemetry.get(venue)
+            if tel is not None and tel.latency.n:
+                recent = sorted(tel.latency.recent_samples())  # the last 512: what the feed does now
+                p50 = recent[len(recent) // 2]
+                p99 = recent[min(len(recent) - 1, int(len(recent) * 0.99))]
+            badge.show_numbers(rate, p50, p99)
         if slow:
             p = self.session.pipeline
             summary = plain(f"msgs {p.messages}  rejected {sum(p.rejected.values())}  gaps {p.total_gaps}  "
                             f"dup {p.duplicates}")
             summary.no_wrap = True
             summary.overflow = "ellipsis"
-            self.query_one("#summary", Static).update(summary, layout=False)
+            self._summary.update(summary, layout=False)
 
     def _discover_symbols(self) -> None:
         """Give a table to any (venue, symbol) that appeared in the data without being configured."""
@@ -224,7 +247,7 @@ class ClearTermApp(App):
                 self._groups.append(symbol)
             new.append(self._new_table(venue, symbol, symbol, self._groups.index(symbol) + 1))
         if new:
-            self.query_one("#tables").mount_all(new, before="#tables-empty")
+            self._tables_box.mount_all(new, before="#tables-empty")
             self._visible_shown = None
 
     def _sync_visibility(self) -> None:
@@ -239,13 +262,15 @@ class ClearTermApp(App):
         self._layout_tables()
 
     def _layout_tables(self) -> None:
+        if self._tables_box is None:
+            return
         width = self.size.width
         columns = next(c for w, c in TABLE_COLUMNS if width >= w)
         shown = sum(1 for t in self._tables.values() if t.display) or 1
         columns = min(columns, shown)
         if columns != self._columns:
             self._columns = columns
-            self.query_one("#tables").styles.grid_size_columns = columns
+            self._tables_box.styles.grid_size_columns = columns
 
     # -- actions --------------------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:

@@ -125,6 +125,13 @@ class CandleTable(Widget):
                 self.refresh(Region(0, TOP_LINES + i, width, 1))
         return True
 
+    def forget(self) -> None:
+        """Drop the state this table shows (its session was replaced); the next sync starts afresh."""
+        self._state = None
+        self._seen = (-1, -1)
+        self._dirty = True
+        self.refresh()
+
     def visible_bars(self) -> list[Candle]:
         """The bars on screen, top to bottom: the forming bar (if any), then closed bars newest first."""
         n = max(0, self.size.height - TOP_LINES)
@@ -155,7 +162,9 @@ class CandleTable(Widget):
         return Strip.blank(self.size.width, self.rich_style)
 
     def on_resize(self) -> None:
-        self._dirty = True
+        # The Resize message may arrive after render_line already laid out the new size.
+        if self._layout is None or self._layout[:2] != (self.size.width, self.size.height):
+            self._dirty = True
 
     def notify_style_update(self) -> None:
         super().notify_style_update()

@@ -43,24 +43,35 @@ class ConnectionBadge(Static):
         super().__init__(id=id)
         self.venue = venue
         self.state = ""
+        self.rate: float | None = None  # messages per second
+        self.p50: float | None = None  # latency, ms
+        self.p99: float | None = None
         self._shown: tuple | None = None
 
-    def show(self, state: str, rate: float | None, p50: float | None, p99: float | None) -> None:
-        """Redraw when anything shown changed; the state's class sets the colour."""
-        shown = (state, rate, p50, p99)
-        if shown == self._shown:
-            return
-        self._shown = shown
+    def show_state(self, state: str) -> None:
+        """Called every tick: a no-op unless the state changed. Its class sets the colour."""
         if state != self.state:
             self.remove_class(*set(STATE_CLASSES.values()))
             self.add_class(STATE_CLASSES.get(state, "-bad"))
             self.state = state
+            self._draw()
+
+    def show_numbers(self, rate: float | None, p50: float | None, p99: float | None) -> None:
+        """Called about once a second with the message rate and recent latency percentiles."""
+        self.rate, self.p50, self.p99 = rate, p50, p99
+        self._draw()
+
+    def _draw(self) -> None:
+        shown = (self.state, self.rate, self.p50, self.p99)
+        if shown == self._shown:
+            return
+        self._shown = shown
         text = Text(no_wrap=True, overflow="ellipsis", end="")
         text.append(clean(self.venue), "bold")
         text.append(" ")
-        text.append(clean(state))
-        if rate is not None:
-            text.append(f"  {short_rate(rate)}/s")
-        if p50 is not None and p99 is not None:
-            text.append(f"  {short_ms(p50)}/{short_ms(p99)}ms")
+        text.append(clean(self.state))
+        if self.rate is not None:
+            text.append(f"  {short_rate(self.rate)}/s")
+        if self.p50 is not None and self.p99 is not None:
+            text.append(f"  {short_ms(self.p50)}/{short_ms(self.p99)}ms")
         self.update(text, layout=False)

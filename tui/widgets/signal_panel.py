@@ -35,6 +35,9 @@ class SignalPanel(Static):
         super().notify_style_update()
         self._total = -1  # colours come from component styles: redraw at the next sync
 
+    def forget(self) -> None:
+        self._total = -1
+
     def sync(self, signal_log, hint: str = "") -> bool:
         total = signal_log.counts["total"]
         if total == self._total:
