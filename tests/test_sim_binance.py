@@ -452,3 +452,15 @@ async def test_flood_at_a_fixed_rate(sim):
         assert time.perf_counter() - started >= 0.2
         assert await asyncio.wait_for(task, DEADLINE) == [500]
         assert ids == list(range(ids[0], ids[0] + 500))
+
+
+async def test_history_warm_up_and_printable_urls():
+    from feeds.sim import url_lines
+    async with Simulator(history_s=150, intervals=("1m",)) as sim:
+        status, rows = await http_get(f"{sim.rest_url()}/api/v3/klines?symbol=BTCUSDT&interval=1m")
+        assert status == 200 and len(rows) >= 3
+        assert all(b[0] - a[0] == 60_000 for a, b in zip(rows, rows[1:]))
+        assert sum(r[8] for r in rows) > 150 * 20 * 0.8  # about 20 trades a second of warm-up
+        lines = url_lines(sim)
+        assert any(f"ws://127.0.0.1:{sim.port}" in line for line in lines)
+        assert sim.ws_url() == f"ws://127.0.0.1:{sim.port}" and sim.rest_url() == f"http://127.0.0.1:{sim.port}"

@@ -519,14 +519,15 @@ class BinanceVenue(Venue):
         """Pre-generate ``count`` frames of ``conn``'s streams from a fork of the live market."""
         self._floods += 1
         m = self.market
-        per_arrival = 0
-        for s in m.symbols:
+        wanted = {spec.symbol for spec in conn.streams.values()} & m.symbols.keys()
+        per_arrival = 0  # frames one arrival makes on this connection, summed over its symbols
+        for s in wanted:
             per_arrival += sum(f"{s.lower()}@{k}" in conn.streams for k in ("trade", "aggTrade", "bookTicker"))
-        if rate is None:
-            tps, step_ms = 100_000.0, 1
+        if rate is None:  # about 200k frames per second of simulated time
+            tps, step_ms = 200_000.0 / max(1, per_arrival), 1
         else:
             tps, step_ms = max(1.0, rate / max(1, per_arrival)), 10
-        fork = m.fork(seed=m.seed * 1000 + self._floods, trades_per_second=tps)
+        fork = m.fork(m.seed * 1000 + self._floods, tps, sorted(wanted))
         streams = BinanceStreams(fork)
         streams.last_ms = self.streams.last_ms
         sink = BinanceConn(None, conn.combined, conn.micro)

@@ -24,6 +24,7 @@ from __future__ import annotations
 import calendar
 import math
 import random
+import time
 from bisect import bisect_left, bisect_right
 from collections import deque
 from operator import attrgetter
@@ -64,8 +65,7 @@ def bar_next(interval: str, open_ms: int) -> int:
 
 
 def _year_month(t_ms: int) -> tuple[int, int]:
-    import time as _time
-    tm = _time.gmtime(t_ms // 1000)
+    tm = time.gmtime(t_ms // 1000)
     return tm.tm_year, tm.tm_mon
 
 
@@ -519,13 +519,15 @@ class SimMarket:
         return bars[max(lo, hi - limit): hi]
 
     # forks and faults -------------------------------------------------------------------------
-    def fork(self, seed: int, trades_per_second: float) -> "SimMarket":
-        """A copy of the live state (book, ids, prices, forming bars; no history) with its own
-        randomness, for pre-generating traffic that continues this market's id sequences."""
+    def fork(self, seed: int, trades_per_second: float, symbols: Iterable[str] | None = None) -> "SimMarket":
+        """A copy of the live state (book, ids, prices, forming bars; no history) of ``symbols`` (all
+        if None) with its own randomness, for pre-generating traffic that continues this market's ids."""
         clone = SimMarket([], seed, trades_per_second=trades_per_second, history_limit=self.history_limit)
         clone.intervals = list(self.intervals)
         clone.now_ms = self.now_ms
-        for name, sym in self.symbols.items():
+        wanted = self.symbols if symbols is None else [s for s in symbols if s in self.symbols]
+        for name in wanted:
+            sym = self.symbols[name]
             c = SimSymbol.__new__(SimSymbol)
             c.__dict__.update(sym.__dict__)
             c.rng = random.Random(f"{seed}:{name}:fork")

@@ -9,9 +9,11 @@ Routing (one ``websockets`` server; ``process_request`` sees every request first
     response) and then to ``Venue.serve``; a plain HTTP GET goes to ``Venue.rest``, whose
     ``(status, json-able body)`` becomes a JSON response;
   - unknown paths get 404.
-Adding a venue: write ``feeds/sim/<venue>.py`` with ``make_venue(sim) -> Venue`` and add one line to
-``VENUE_MODULES``. ``ws_url(venue)`` / ``rest_url(venue)`` return ``http(s)``-less bases built from the
-venue's ``ws_path`` / ``rest_path``.
+Adding a venue: write ``feeds/sim/<venue>.py`` with ``make_venue(sim) -> Venue`` (a ``Venue`` subclass
+with ``ws_path``/``rest_path`` such as ``"/coinbase"``, ``owns``, ``serve``, ``rest``, ``step``; reuse
+``SimConn``, ``send_frames``, ``SimMarket`` and ``faults``) and add one line to ``VENUE_MODULES``; a
+module that does not exist yet is skipped. ``ws_url(venue)`` is ``ws://host:port`` + ``ws_path`` (the
+Binance client appends ``/ws`` or ``/stream``); ``rest_url(venue)`` is ``http://host:port`` + ``rest_path``.
 
 Time: ``Simulator.now_ms()`` is the simulated clock, wall time by default; ``speed`` > 1 runs the
 market faster (tests) and every exchange timestamp (E, T, bar times, serverTime) follows that clock.
