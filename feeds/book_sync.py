@@ -1,0 +1,239 @@
+"""Keeping local order books in sync with a venue: pure state machines, no I/O.
+
+Each sync owns one ``OrderBook`` for one venue symbol. It consumes ``BookSnapshot`` / ``BookDelta``
+events and returns how many book updates it applied (the ``book`` count of the statistics object:
+one per snapshot or delta applied; deltas older than their snapshot are skipped and not counted).
+When it needs I/O it raises a flag for the runtime instead of doing it:
+
+- ``BinanceBookSync.needs_snapshot``: fetch ``/api/v3/depth`` and pass the result to ``on_snapshot``
+  (call ``snapshot_requested()`` once the fetch is under way).
+- ``CoinbaseBookSync.needs_resubscribe``: unsubscribe and subscribe the book channel again, so the
+  venue sends a new snapshot (call ``resubscribe_requested()`` once done).
+
+States: ``"waiting_snapshot"`` (no book yet), ``"synced"``, ``"resyncing"`` (the last good book stays
+readable in ``.book`` until the new snapshot replaces it). Rules: protocols.md 1.6 (Binance),
+2.4/2.5 (Coinbase level2) and 3.5/3.6 (Coinbase Advanced Trade l2_data).
+"""
+from __future__ import annotations
+
+from collections import deque
+
+from .book import OrderBook
+from .events import BookDelta, BookSnapshot
+
+WAITING = "waiting_snapshot"
+SYNCED = "synced"
+RESYNCING = "resyncing"
+
+# Deltas kept while waiting for a REST snapshot (about 16 minutes of a 100 ms stream); older ones go.
+MAX_BUFFERED = 10_000
+
+
+class _BookSync:
+    """What both venues share: the book, the state, counters and the statistics form."""
+
+    def __init__(self, venue: str, symbol: str, unified: str) -> None:
+        self.venue = venue
+        self.symbol = symbol
+        self.unified = unified
+        self.book = OrderBook()
+        self.state = WAITING
+        self.applied_snapshots = 0
+        self.applied_deltas = 0
+        self.resyncs = 0
+        self.gaps = 0
+        self.crossings = 0
+        self.last_problem = ""  # why the last resync started, one sentence
+
+    @property
+    def key(self) -> str:
+        """The statistics-object key: ``"BINANCE:BTCUSDT"``."""
+        return f"{self.venue}:{self.symbol}"
+
+    def to_stats(self) -> dict:
+        """``{"state": "synced", "bid": [price, size], "ask": [price, size]}``; [0.0, 0.0] for an empty side."""
+        bid = self.book.best_bid()
+        ask = self.book.best_ask()
+        return {"state": self.state,
+                "bid": list(bid) if bid else [0.0, 0.0],
+                "ask": list(ask) if ask else [0.0, 0.0]}
+
+
+class BinanceBookSync(_BookSync):
+    """Diff-depth stream plus REST snapshot, by the documented procedure (protocols.md 1.6).
+
+    Deltas are buffered until a snapshot arrives. A snapshot older than the buffer (``lastUpdateId + 1
+    < first U``: some update would be missing between them) is discarded and another one asked for.
+    Buffered deltas with ``u <= lastUpdateId`` are dropped; after that every delta must continue the
+    book: ``u <= book_id`` is stale (skipped, not counted), ``U > book_id + 1`` is a gap, anything else
+    applies and sets ``book_id = u``. For the first delta after a snapshot this is the bracket rule
+    ``U <= lastUpdateId + 1 <= u``; afterwards it is ``U == previous u + 1``. A gap or a crossed book
+    starts a resync: the book stays as it is, new deltas are buffered, a new snapshot is asked for.
+    """
+
+    def __init__(self, venue: str, symbol: str, unified: str) -> None:
+        super().__init__(venue, symbol, unified)
+        self.book_id = 0  # the update id the book is at (lastUpdateId, then the last applied u)
+        self.needs_snapshot = False
+        self.skipped_stale = 0
+        self.stale_snapshots = 0  # snapshots discarded because they were older than the buffer
+        self._buffer: deque = deque(maxlen=MAX_BUFFERED)
+
+    def snapshot_requested(self) -> None:
+        """The caller has started fetching a snapshot: stop asking."""
+        self.needs_snapshot = False
+
+    def on_delta(self, delta: BookDelta) -> int:
+        """Apply or buffer one diff; returns the book updates applied (0 or 1)."""
+        if self.state != SYNCED:
+            buffer = self._buffer
+            if not buffer:
+                self.needs_snapshot = True  # fetched after the first diff, as the procedure says
+            buffer.append(delta)
+            return 0
+        book_id = self.book_id
+        if delta.last_id <= book_id:
+            self.skipped_stale += 1
+            return 0
+        if delta.first_id > book_id + 1:
+            self.gaps += 1
+            self._resync(f"gap: update {delta.first_id} follows {book_id}")
+            self._buffer.append(delta)
+            return 0
+        book = self.book
+        book.apply_levels(delta.bids, delta.asks)
+        self.book_id = delta.last_id
+        self.applied_deltas += 1
+        if book.is_crossed():
+            self.crossings += 1
+            self._resync(f"crossed book after update {delta.last_id}")
+        return 1
+
+    def on_snapshot(self, snapshot: BookSnapshot) -> int:
+        """Load a REST snapshot and flush the buffer; returns the book updates applied (1 + deltas)."""
+        buffer = self._buffer
+        last_id = snapshot.update_id
+        if buffer and last_id + 1 < buffer[0].first_id:
+            self.stale_snapshots += 1
+            self.needs_snapshot = True
+            return 0
+        if self.state == SYNCED and last_id <= self.book_id:
+            return 0  # not newer than the book we already have
+        self.book.apply_snapshot(snapshot.bids, snapshot.asks)
+        self.book_id = last_id
+        self.applied_snapshots += 1
+        self.state = SYNCED
+        self.needs_snapshot = False
+        self._buffer = deque(maxlen=MAX_BUFFERED)
+        applied = 1
+        if self.book.is_crossed():
+            self.crossings += 1
+            self._resync(f"crossed snapshot {last_id}")
+        # a resync during the flush re-buffers the rest through on_delta
+        for delta in buffer:
+            applied += self.on_delta(delta)
+        return applied
+
+    def _resync(self, why: str) -> None:
+        self.state = RESYNCING
+        self.resyncs += 1
+        self.last_problem = why
+        self.needs_snapshot = True
+        self._buffer = deque(maxlen=MAX_BUFFERED)
+
+
+class CoinbaseBookSync(_BookSync):
+    """Coinbase books: Exchange ``level2``/``level2_batch`` and Advanced Trade ``l2_data``.
+
+    Both send a snapshot on subscribe, then absolute-size updates. Level2 has no sequence numbers: a
+    snapshot resets the book, updates apply. Advanced Trade numbers every envelope per connection; the
+    codec reports a jump as a gap ``Control`` and the caller passes it on with ``on_gap``. A gap or a
+    crossed book starts a resync: the book stays readable, updates are ignored until the new snapshot,
+    and ``needs_resubscribe`` asks the caller to resubscribe.
+    """
+
+    def __init__(self, venue: str, symbol: str, unified: str) -> None:
+        super().__init__(venue, symbol, unified)
+        self.needs_resubscribe = False
+        self.skipped = 0  # updates that came with no valid book to apply them to
+
+    def resubscribe_requested(self) -> None:
+        """The caller has resubscribed: stop asking."""
+        self.needs_resubscribe = False
+
+    def on_delta(self, delta: BookDelta) -> int:
+        if self.state != SYNCED:
+            self.skipped += 1
+            return 0
+        book = self.book
+        book.apply_levels(delta.bids, delta.asks)
+        self.applied_deltas += 1
+        if book.is_crossed():
+            self.crossings += 1
+            self._resync("crossed book after an update")
+        return 1
+
+    def on_snapshot(self, snapshot: BookSnapshot) -> int:
+        self.book.apply_snapshot(snapshot.bids, snapshot.asks)
+        self.applied_snapshots += 1
+        self.state = SYNCED
+        self.needs_resubscribe = False
+        if self.book.is_crossed():
+            self.crossings += 1
+            self._resync("crossed snapshot")
+        return 1
+
+    def on_gap(self, detail: str = "sequence gap") -> None:
+        """Messages were lost on this book's connection: the book can no longer be trusted."""
+        self.gaps += 1
+        if self.state != WAITING:
+            self._resync(detail)
+        else:
+            self.needs_resubscribe = True
+
+    def _resync(self, why: str) -> None:
+        self.state = RESYNCING
+        self.resyncs += 1
+        self.last_problem = why
+        self.needs_resubscribe = True
+
+
+class OrderBooks:
+    """One sync per venue symbol, created on first sight: a pipeline book listener.
+
+    ``on_event(ev)`` routes a ``BookSnapshot`` / ``BookDelta`` and returns the book updates applied.
+    Venues whose name starts with ``"BINANCE"`` get ``BinanceBookSync``, the others
+    ``CoinbaseBookSync``.
+    """
+
+    def __init__(self) -> None:
+        self.syncs: dict[tuple[str, str], BinanceBookSync | CoinbaseBookSync] = {}
+
+    def get(self, venue: str, symbol: str, unified: str = "") -> BinanceBookSync | CoinbaseBookSync:
+        sync = self.syncs.get((venue, symbol))
+        if sync is None:
+            cls = BinanceBookSync if venue.startswith("BINANCE") else CoinbaseBookSync
+            sync = self.syncs[(venue, symbol)] = cls(venue, symbol, unified or symbol)
+        return sync
+
+    def on_event(self, ev) -> int:
+        sync = self.syncs.get((ev.venue, ev.symbol)) or self.get(ev.venue, ev.symbol, ev.unified)
+        if type(ev) is BookDelta:
+            return sync.on_delta(ev)
+        return sync.on_snapshot(ev)
+
+    def on_gap(self, venue: str, detail: str = "sequence gap") -> None:
+        """A gap on a Coinbase connection: every book of that venue resyncs."""
+        for (v, _), sync in self.syncs.items():
+            if v == venue and isinstance(sync, CoinbaseBookSync):
+                sync.on_gap(detail)
+
+    def wanting_snapshot(self) -> list[BinanceBookSync]:
+        return [s for s in self.syncs.values() if isinstance(s, BinanceBookSync) and s.needs_snapshot]
+
+    def wanting_resubscribe(self) -> list[CoinbaseBookSync]:
+        return [s for s in self.syncs.values() if isinstance(s, CoinbaseBookSync) and s.needs_resubscribe]
+
+    def stats(self) -> dict[str, dict]:
+        """The statistics object's ``books`` member: ``{"BINANCE:BTCUSDT": {...}}``."""
+        return {sync.key: sync.to_stats() for sync in self.syncs.values()}
