@@ -14,6 +14,10 @@ import asyncio
 import inspect
 from typing import Callable
 
+import orjson
+
+from feeds import rest
+from feeds.book_sync import OrderBooks
 from feeds.clock import WallClock
 from feeds.connection import Connection, StateChange
 from feeds.events import Control
@@ -25,7 +29,8 @@ from feeds.venues import VENUES
 class Feed:
     def __init__(self, venues: list[str], symbols: list[str], interval: str = "1m",
                  endpoints: dict[str, list[str]] | None = None, network: str = "production",
-                 recorder=None, clock=None, symbol_map: SymbolMap | None = None) -> None:
+                 recorder=None, clock=None, symbol_map: SymbolMap | None = None,
+                 rest_endpoints: dict[str, str] | None = None) -> None:
         unknown = [v for v in venues if v not in VENUES]
         if unknown:
             raise ValueError(f"unknown venue {unknown[0]!r}; known: {', '.join(VENUES)}")
@@ -33,6 +38,7 @@ class Feed:
         self.symbols = list(symbols)
         self.interval = interval
         self.endpoints = endpoints if endpoints is not None else {}
+        self.rest_endpoints = rest_endpoints if rest_endpoints is not None else {}
         self.network = network
         self.recorder = recorder
         self.clock = clock or WallClock()
@@ -45,6 +51,11 @@ class Feed:
         self._async_calls: asyncio.Queue | None = None
         self._async_task: asyncio.Task | None = None
         self.pipeline.control_listeners.append(self._on_control)
+        self.books = OrderBooks()
+        self.pipeline.book_listeners.append(self.books.on_event)
+        self.rest_errors: list[str] = []  # recent REST failures, for the app's errors panel
+        self._housekeeper: asyncio.Task | None = None
+        self._rest_tasks: set[asyncio.Task] = set()
 
     # -- symbols ------------------------------------------------------------------------------
     def venue_symbols(self, venue: str) -> list[str]:
@@ -54,6 +65,55 @@ class Feed:
     def endpoints_for(self, venue: str) -> list[str]:
         known = VENUES[venue].endpoints
         return self.endpoints.get(venue) or known.get(self.network) or known["production"]
+
+    def rest_base(self, venue: str) -> str:
+        if venue in self.rest_endpoints:
+            return self.rest_endpoints[venue].rstrip("/")
+        conn = next((c for c in self.connections.values() if c.venue == venue), None)
+        base = self.endpoints_for(venue)[conn.endpoint_index if conn is not None else 0]
+        return VENUES[venue].rest_base_for(base)
+
+    def apply_rest(self, conn: str, url: str, body, recv_ns: int) -> None:
+        """Events from a REST response (snapshot, backfill) into the pipeline: live and replay alike."""
+        codec = self.pipeline.codecs.get(conn)
+        if codec is None:
+            return
+        events = VENUES[self.pipeline.venue_of[conn]].rest_events(codec, url, body, recv_ns)
+        if events:
+            self.pipeline.apply_all(events, conn)
+
+    async def fetch_rest(self, conn: str, url: str) -> None:
+        """GET ``url``, record it, and apply what it says."""
+        resp = await rest.get(url)
+        recv_ns = self.clock.now_ns()
+        body = resp.body.decode("utf-8", "replace")
+        if self.recorder is not None:
+            self.recorder.write(recv_ns, conn, "rest", orjson.dumps(
+                {"url": url, "status": resp.status, "body": body}).decode())
+        if resp.status != 200:
+            self.rest_errors.append(f"{url}: {resp.error or resp.status}")
+            del self.rest_errors[:-50]
+            return
+        self.apply_rest(conn, url, body, recv_ns)
+
+    def _spawn(self, coro) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._rest_tasks.add(task)
+        task.add_done_callback(self._rest_tasks.discard)
+
+    def housekeeping(self) -> None:
+        """Periodic I/O the pipeline asked for: book snapshots."""
+        for sync in self.books.wanting_snapshot():
+            conn = f"{sync.venue}#1"
+            path_of = VENUES[sync.venue].snapshot_path if sync.venue in VENUES else None
+            if conn in self.connections and path_of is not None:
+                sync.snapshot_requested()
+                self._spawn(self.fetch_rest(conn, self.rest_base(sync.venue) + path_of(sync.symbol)))
+
+    async def _housekeeping_loop(self) -> None:
+        while True:
+            await asyncio.sleep(0.1)
+            self.housekeeping()
 
     def prepare_venue(self, venue: str) -> None:
         """Venue-specific pipeline parts (shared by live and replay)."""
@@ -119,8 +179,12 @@ class Feed:
             self.pipeline.attach(name, venue, codec)
             self.connections[name] = conn
             conn.start()
+        self._housekeeper = asyncio.get_running_loop().create_task(self._housekeeping_loop())
 
     async def stop(self) -> None:
+        for task in (self._housekeeper, *self._rest_tasks):
+            if task is not None:
+                task.cancel()
         await asyncio.gather(*(c.stop() for c in self.connections.values()), return_exceptions=True)
         if self._async_task is not None:
             self._async_task.cancel()

@@ -99,20 +99,17 @@ class ReplayDriver:
                 self.on_operator(rec)
 
     def _rest(self, rec: Record) -> None:
-        conn = self._conn(rec.conn)
-        if conn is None:
+        if self._conn(rec.conn) is None:
             return
         try:
             msg = orjson.loads(rec.payload)
-            url, body = msg["url"], msg["body"]
+            url, body, status = msg["url"], msg["body"], msg.get("status", 200)
         except (orjson.JSONDecodeError, KeyError, TypeError):
-            self.pipeline.apply_all([reject(conn.venue, "malformed_record", "a REST record is not "
-                                            "{url, body} JSON", rec.payload, rec.recv_ns)], rec.conn)
+            self.pipeline.apply_all([reject(rec.conn.partition("#")[0], "malformed_record", "a REST record is "
+                                            "not {url, body} JSON", rec.payload, rec.recv_ns)], rec.conn)
             return
-        codec = self.pipeline.codecs[rec.conn]
-        events = VENUES[conn.venue].rest_events(codec, url, body, rec.recv_ns)
-        if events:
-            self.pipeline.apply_all(events, rec.conn)
+        if status == 200:
+            self.feed.apply_rest(rec.conn, url, body, rec.recv_ns)
 
     def _unknown(self, rec: Record) -> None:
         self.pipeline.add_rejection(reject("", "unknown_connection", f"no venue for connection {rec.conn!r}",

@@ -23,11 +23,16 @@ class Venue:
     subscribed_on_open: bool  # streams named in the URL: no confirmation to wait for
     rest_events: Callable[[object, str, bytes, int], list] = lambda codec, url, body, recv_ns: []
     candles_from_trades: bool = False  # the feed has no candles at our interval: build them from trades
+    rest_base_for: Callable[[str], str] = lambda ws_base: ""  # a WebSocket base -> its REST base
+    snapshot_path: Callable[[str], str] | None = None  # venue symbol -> REST path of a book snapshot
     sim_path: str = ""  # where the built-in simulator serves this venue
 
 
 def _binance_symbol(symbols: SymbolMap, text: str) -> str:
     return symbols.venue_symbol("BINANCE", text) if "/" in text or "-" in text else text.upper()
+
+
+CHANNELS = ("aggTrade", "kline", "bookTicker", "ticker", "depth")
 
 
 def _binance_rest(codec, url: str, body, recv_ns: int) -> list:
@@ -46,15 +51,28 @@ def _binance_rest(codec, url: str, body, recv_ns: int) -> list:
 BINANCE = Venue(
     name="BINANCE",
     endpoints=binance.ENDPOINTS,
-    connect_url=lambda base, syms, interval: binance.combined_url(base, binance.streams_for(syms, interval)),
+    connect_url=lambda base, syms, interval: binance.combined_url(base, binance.streams_for(syms, interval,
+                                                                                           CHANNELS)),
     subscribe_frames=lambda syms, interval: [],
     make_codec=lambda symbols: binance.BinanceCodec(symbols),
     venue_symbol=_binance_symbol,
     subscribed_on_open=True,
     rest_events=_binance_rest,
+    rest_base_for=binance.rest_base_for,
+    snapshot_path=lambda symbol: binance.depth_path(symbol, 1000),
 )
 
 VENUES: dict[str, Venue] = {"BINANCE": BINANCE}
+
+
+def _same_host_rest(ws_base: str, endpoints: dict, rest_bases: dict) -> str:
+    """A venue's REST base: its known one for a known endpoint, else the same host and path over http(s)."""
+    for net, url in endpoints.items():
+        if ws_base.rstrip("/") == url.rstrip("/"):
+            return rest_bases[net]
+    parts = urlsplit(ws_base)
+    scheme = {"ws": "http", "wss": "https"}.get(parts.scheme, parts.scheme)
+    return f"{scheme}://{parts.netloc}{parts.path}".rstrip("/")
 
 
 def _register_coinbase() -> None:
@@ -76,6 +94,7 @@ def _register_coinbase() -> None:
         venue_symbol=venue_symbol,
         subscribed_on_open=False,
         candles_from_trades=True,
+        rest_base_for=lambda ws_base: _same_host_rest(ws_base, coinbase.ENDPOINTS, coinbase.REST_BASES),
         sim_path="/coinbase",
     )
 

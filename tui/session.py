@@ -49,7 +49,7 @@ class Session:
         self.config = config
         self.clock = clock or WallClock()
         self.feed = Feed(config.venues, config.symbols, config.interval, endpoints=config.endpoints,
-                         network=config.network, clock=self.clock)
+                         network=config.network, clock=self.clock, rest_endpoints=config.rest_endpoints)
         self.pipeline = self.feed.pipeline
         self.connections = self.feed.connections
         self.recorder = None
@@ -178,7 +178,7 @@ class Session:
             "signals": dict(self.signal_log.counts),
             "latency_ms": {v: t.latency.summary() for v, t in sorted(p.telemetry.items())},
             "connections": self.final_connections or self.connections_summary(),
-            "books": {},
+            "books": self.feed.books.stats(),
             "aggregate": {},
         }
 
