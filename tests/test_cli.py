@@ -53,11 +53,16 @@ def test_replaying_the_binance_capture_gives_the_readme_counts(capsys):
     assert stats["events"]["trade"] == 2
     assert stats["events"]["quote"] == 84
     assert stats["events"]["candle"] == 2 and stats["events"]["candle_closed"] == 0
+    assert stats["events"]["book"] == 176  # 4 snapshots + 172 diffs; 5 stale diffs skipped, not counted
     assert stats["rejected"]["total"] == 0
+    assert len(stats["books"]) == 4 and all(b["state"] == "synced" for b in stats["books"].values())
+    assert all(b["bid"][0] < b["ask"][0] for b in stats["books"].values())
 
 
 def test_replaying_the_coinbase_capture_gives_the_readme_counts(capsys):
     stats = _replay(capsys, "COINBASE")
     assert stats["events"]["trade"] == 107  # 97 match + 10 last_match
     assert stats["events"]["quote"] == 107
+    assert stats["events"]["book"] == 9729  # 10 snapshots + 9,719 updates
     assert stats["rejected"]["total"] == 0
+    assert len(stats["books"]) == 10 and all(b["state"] == "synced" for b in stats["books"].values())
