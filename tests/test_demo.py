@@ -26,3 +26,23 @@ def test_headless_demo_prints_the_statistics_object(capsys, tmp_path):
     assert len(rows) - 1 == stats["events"]["candle_closed"]
     assert {r[1] for r in rows[1:]} <= {"BTCUSDT", "ETHUSDT", "SOLUSDT"}
     assert all(r[3].endswith("Z") and r[10] == "live" for r in rows[1:])
+
+
+def _halted_run(capsys, *extra):
+    code = main(["demo", "--headless", "--duration", "1", "--json", "--no-record", *extra])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    return orjson.loads(out)
+
+
+def test_halted_flag_starts_halted(capsys):
+    stats = _halted_run(capsys, "--halted")
+    assert stats["halted"] is True
+    assert stats["halts"] and stats["halts"][0]["by"] == "operator"
+
+
+def test_environment_flag_starts_halted(capsys, monkeypatch):
+    monkeypatch.setenv("FLAG_TRADING_HALTED", "1")
+    assert _halted_run(capsys)["halted"] is True
+    monkeypatch.setenv("FLAG_TRADING_HALTED", "0")
+    assert _halted_run(capsys)["halted"] is False
