@@ -1,0 +1,216 @@
+"""Cross-exchange aggregation: one ``Aggregate`` per unified symbol from every venue's state.
+
+Pure and time-injected: ``Aggregator.compute(state, now_ns)`` reads the market state and returns
+records; it keeps nothing between calls. It is meant for the UI timer (10-30 Hz) and the end of a
+run, not for every message, and costs O(symbols x venues).
+
+A venue's data time is the newer of its quote's and its last trade's receive time. A venue whose
+data is older than ``stale_after_s`` (or that has neither a quote nor a trade) is *stale*: it is
+shown in ``venues`` and listed in ``stale_venues`` but excluded from every figure.
+
+A venue's *price* is its last trade price; when that trade is older than ``stale_after_s`` while
+the quote is not, the quote mid is used instead (an old print on a quiet market says less
+than the current book). With no trade the price is the quote mid.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from feeds.state import MarketState, SymbolState
+
+STRATEGIES = ("first", "last", "average", "median", "vwap", "best_bid_ask")
+
+
+class VenueView(NamedTuple):
+    """One venue's contribution to an aggregate. Quote fields are None without a quote."""
+
+    venue: str
+    symbol: str
+    bid: float | None
+    bid_size: float | None
+    ask: float | None
+    ask_size: float | None
+    last: float | None  # last trade price
+    volume: float  # base volume traded this session
+    age_ns: int | None  # now - data time; None when the venue has no quote and no trade
+    stale: bool
+    price: float | None = None  # the price used by the strategies (see the module docstring)
+    deviation_bps: float | None = None  # (price - median) / median * 1e4; None when stale
+    updated_ns: int = 0  # data time: newest receive time of quote and trade
+
+
+class Aggregate(NamedTuple):
+    """Cross-venue figures for one unified symbol, computed over the venues that are not stale.
+
+    Prices by strategy (None when no fresh venue has a price):
+
+    - ``first``: the price of the first fresh venue in the aggregator's ``venue_priority``
+      (venues not named there follow in alphabetical order).
+    - ``last``: the price of the fresh venue whose data was received most recently.
+    - ``average``: the arithmetic mean of the fresh venues' prices.
+    - ``median``: the median of those prices (mean of the two middle ones for an even count).
+    - ``vwap``: sum(price x session volume) / sum(session volume) over fresh venues; ``average``
+      when their total volume is 0.
+    - ``best_bid_ask``: (best_bid + best_ask) / 2, None unless both exist.
+
+    ``spread_bps`` is (best_ask - best_bid) / ((best_ask + best_bid) / 2) x 1e4 across venues:
+    negative when one venue's bid is above another's ask. ``dispersion_bps`` is
+    (max price - min price) / median x 1e4. ``volume`` sums the fresh venues' session volumes.
+    """
+
+    unified: str
+    venues: list[VenueView]  # every venue, sorted by (venue, symbol)
+    best_bid: float | None
+    best_bid_venue: str | None
+    best_bid_size: float | None
+    best_ask: float | None
+    best_ask_venue: str | None
+    best_ask_size: float | None
+    spread_bps: float | None
+    first: float | None
+    last: float | None
+    average: float | None
+    median: float | None
+    vwap: float | None
+    best_bid_ask: float | None
+    dispersion_bps: float | None
+    volume: float
+    stale_venues: list[str]
+
+    def price(self, strategy: str) -> float | None:
+        """The price by one of ``STRATEGIES``."""
+        if strategy not in STRATEGIES:
+            raise ValueError(f"unknown price strategy {strategy!r}; expected one of {', '.join(STRATEGIES)}")
+        return getattr(self, strategy)
+
+    def to_stats(self) -> dict:
+        """The run-statistics form (design.md "aggregate"): JSON-ready, None where nothing is known."""
+        names = [v.venue for v in self.venues]
+        shared = len(set(names)) != len(names)  # one venue listing two symbols of this unified pair
+        venues = {}
+        for v in self.venues:
+            venues[f"{v.venue}:{v.symbol}" if shared else v.venue] = {
+                "symbol": v.symbol, "bid": v.bid, "ask": v.ask, "last": v.last, "price": v.price,
+                "volume": v.volume, "age_ms": None if v.age_ns is None else round(v.age_ns / 1e6, 3),
+                "deviation_bps": v.deviation_bps, "stale": v.stale,
+            }
+        return {
+            "best_bid": self.best_bid, "best_bid_venue": self.best_bid_venue, "best_bid_size": self.best_bid_size,
+            "best_ask": self.best_ask, "best_ask_venue": self.best_ask_venue, "best_ask_size": self.best_ask_size,
+            "stale_venues": list(self.stale_venues),
+            "spread_bps": self.spread_bps,
+            "first": self.first, "last": self.last, "average": self.average, "median": self.median,
+            "vwap": self.vwap, "best_bid_ask": self.best_bid_ask,
+            "dispersion_bps": self.dispersion_bps, "volume": self.volume,
+            "venues": venues,
+        }
+
+
+def _median(sorted_values: list[float]) -> float:
+    n = len(sorted_values)
+    mid = n // 2
+    if n % 2:
+        return sorted_values[mid]
+    return (sorted_values[mid - 1] + sorted_values[mid]) / 2.0
+
+
+class Aggregator:
+    """Builds ``Aggregate`` records from a ``MarketState`` at a given time."""
+
+    def __init__(self, stale_after_s: float = 5.0, venue_priority: tuple[str, ...] = ("BINANCE", "COINBASE")) -> None:
+        self.stale_after_s = stale_after_s
+        self.stale_after_ns = int(stale_after_s * 1e9)
+        self.venue_priority = tuple(venue_priority)
+        self._rank = {v: i for i, v in enumerate(self.venue_priority)}
+
+    def compute(self, state: MarketState, now_ns: int) -> dict[str, Aggregate]:
+        """Every unified symbol in ``state``, in alphabetical order."""
+        groups: dict[str, list[SymbolState]] = {}
+        for st in state.symbols.values():
+            g = groups.get(st.unified)
+            if g is None:
+                groups[st.unified] = [st]
+            else:
+                g.append(st)
+        return {u: self._aggregate(u, groups[u], now_ns) for u in sorted(groups)}
+
+    def compute_one(self, state: MarketState, unified: str, now_ns: int) -> Aggregate | None:
+        """One unified symbol; None when no venue has it."""
+        group = state.by_unified(unified)
+        return self._aggregate(unified, group, now_ns) if group else None
+
+    def stats(self, state: MarketState, now_ns: int) -> dict:
+        """``{unified: Aggregate.to_stats()}`` for the run statistics."""
+        return {u: a.to_stats() for u, a in self.compute(state, now_ns).items()}
+
+    def _view(self, st: SymbolState, now_ns: int) -> VenueView:
+        q = st.quote
+        t = st.last_trade
+        q_ns = q.recv_ns if q is not None else -1
+        t_ns = t.recv_ns if t is not None else -1
+        data_ns = q_ns if q_ns > t_ns else t_ns
+        limit = self.stale_after_ns
+        if data_ns < 0:
+            age = None
+            stale = True
+        else:
+            age = now_ns - data_ns
+            stale = age > limit
+        if t is not None and (q is None or now_ns - t_ns <= limit or now_ns - q_ns > limit):
+            price = t.price
+        elif q is not None:
+            price = (q.bid + q.ask) / 2.0
+        else:
+            price = None
+        if q is None:
+            return VenueView(st.venue, st.symbol, None, None, None, None, t.price if t else None, st.volume,
+                             age, stale, price, None, max(data_ns, 0))
+        return VenueView(st.venue, st.symbol, q.bid, q.bid_size, q.ask, q.ask_size, t.price if t else None,
+                         st.volume, age, stale, price, None, data_ns)
+
+    def _aggregate(self, unified: str, group: list[SymbolState], now_ns: int) -> Aggregate:
+        views = sorted((self._view(st, now_ns) for st in group), key=lambda v: (v.venue, v.symbol))
+        fresh = [v for v in views if not v.stale]
+        stale_venues = sorted({v.venue for v in views if v.stale})
+
+        best_bid = best_ask = None
+        bid_view = ask_view = None
+        for v in fresh:
+            if v.bid is not None and (best_bid is None or v.bid > best_bid):
+                best_bid, bid_view = v.bid, v
+            if v.ask is not None and (best_ask is None or v.ask < best_ask):
+                best_ask, ask_view = v.ask, v
+        spread_bps = best_bid_ask = None
+        if best_bid is not None and best_ask is not None:
+            best_bid_ask = (best_bid + best_ask) / 2.0
+            spread_bps = (best_ask - best_bid) / best_bid_ask * 1e4
+
+        priced = [v for v in fresh if v.price is not None]
+        first = last = average = median = vwap = dispersion = None
+        volume = 0.0
+        for v in fresh:
+            volume += v.volume
+        if priced:
+            rank = self._rank
+            far = len(rank)
+            first = min(priced, key=lambda v: (rank.get(v.venue, far), v.venue, v.symbol)).price
+            newest = priced[0]
+            for v in priced:
+                if v.updated_ns > newest.updated_ns:
+                    newest = v
+            last = newest.price
+            prices = sorted(v.price for v in priced)
+            average = sum(prices) / len(prices)
+            median = _median(prices)
+            weight = sum(v.volume for v in priced)
+            vwap = sum(v.price * v.volume for v in priced) / weight if weight > 0.0 else average
+            dispersion = (prices[-1] - prices[0]) / median * 1e4
+            views = [v._replace(deviation_bps=(v.price - median) / median * 1e4)
+                     if not v.stale and v.price is not None else v for v in views]
+
+        return Aggregate(
+            unified, views,
+            best_bid, bid_view.venue if bid_view else None, bid_view.bid_size if bid_view else None,
+            best_ask, ask_view.venue if ask_view else None, ask_view.ask_size if ask_view else None,
+            spread_bps, first, last, average, median, vwap, best_bid_ask, dispersion, volume, stale_venues,
+        )
