@@ -7,12 +7,15 @@ from __future__ import annotations
 import asyncio
 import csv
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 import orjson
 
+from feeds.aggregator import Aggregator
 from feeds.api import Feed
+from feeds.arbitrage import ArbitrageDetector, SpikeDetector
 from feeds.clock import WallClock
 from feeds.events import Candle
 from strategy.halt import TradingHalt
@@ -68,6 +71,11 @@ class Session:
         self.stream_events: list = []  # health changes of streams, newest last (bounded)
         self._ticker: asyncio.Task | None = None
         self.final_connections: dict | None = None
+        self.aggregator = Aggregator(stale_after_s=config.stale_after_s)
+        self.aggregates: dict = {}  # unified symbol -> Aggregate, refreshed on every tick
+        self.arbitrage = ArbitrageDetector()
+        self.spikes = SpikeDetector()
+        self.market_log: deque[tuple[int, str]] = deque(maxlen=500)  # arbitrage and spike lines
 
     # -- symbols ------------------------------------------------------------------------------
     def venue_symbols(self, venue: str) -> list[str]:
@@ -129,6 +137,7 @@ class Session:
     def tick(self, now_ns: int) -> None:
         """Periodic checks on the session's clock (a live timer, or replay's recorded time)."""
         self.pipeline.tick(now_ns)
+        self._aggregate(now_ns)
         for change in self.watchdog.check(now_ns):
             self.stream_events.append((now_ns, change))
             del self.stream_events[:-200]
@@ -142,6 +151,18 @@ class Session:
                 for conn in venue_conns:
                     if conn.state == "stale":
                         conn.set_state("subscribed", "data flowing again")
+
+    def _aggregate(self, now_ns: int) -> None:
+        self.aggregates = self.aggregator.compute(self.pipeline.state, now_ns)
+        log = self.market_log
+        for agg in self.aggregates.values():
+            for ev in self.arbitrage.update(agg, now_ns):
+                log.append((now_ns, ev.describe()))
+            for view in agg.venues:
+                if view.price is not None and not view.stale:
+                    spike = self.spikes.update(view.venue, agg.unified, view.price, now_ns)
+                    if spike is not None:
+                        log.append((now_ns, spike.describe()))
 
     def _on_connection_state(self, conn, change) -> None:
         if change.state == "subscribed":
@@ -179,7 +200,7 @@ class Session:
             "latency_ms": {v: t.latency.summary() for v, t in sorted(p.telemetry.items())},
             "connections": self.final_connections or self.connections_summary(),
             "books": self.feed.books.stats(),
-            "aggregate": {},
+            "aggregate": self.aggregator.stats(self.pipeline.state, end),
         }
 
     def connections_summary(self) -> dict:
