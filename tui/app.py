@@ -41,6 +41,7 @@ def _toggle_bindings() -> list[Binding]:
 class ClearTermApp(App):
     CSS_PATH = "app.tcss"
     TITLE = "clearterm"
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]
     VERTICAL_BREAKPOINTS = [(0, "-short"), (40, "-tall")]
     BINDINGS = [
         Binding("q", "quit", "Quit", id="quit"),
@@ -176,6 +177,7 @@ class ClearTermApp(App):
             if len(session.pipeline.state.symbols) != self._known_symbols:
                 self._discover_symbols()
             self._sync_visibility()
+            self._layout_tables()  # cheap when nothing changed; resizes do not always reach the app
             symbols = session.pipeline.state.symbols
             for key, table in self._tables.items():
                 if table.display:

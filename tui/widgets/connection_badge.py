@@ -25,7 +25,7 @@ def short_ms(ms: float) -> str:
         return f"{ms / 1000:.1f}s"
     if ms >= 100:
         return f"{ms:.0f}"
-    if ms >= 10:
+    if ms >= 1:
         return f"{ms:.1f}"
     return f"{ms:.2f}"
 
@@ -71,7 +71,7 @@ class ConnectionBadge(Static):
         text.append(" ")
         text.append(clean(self.state))
         if self.rate is not None:
-            text.append(f"  {short_rate(self.rate)}/s")
+            text.append(f" {short_rate(self.rate)}/s")
         if self.p50 is not None and self.p99 is not None:
-            text.append(f"  {short_ms(self.p50)}/{short_ms(self.p99)}ms")
+            text.append(f" {short_ms(self.p50)}/{short_ms(self.p99)}ms")
         self.update(text, layout=False)

@@ -32,7 +32,9 @@ class HeaderBar(Horizontal):
         if second == self._second:
             return
         self._second = second
-        stamp = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(second))
+        # Narrow terminals (class set by the app's breakpoints) drop the date to leave room for the banner.
+        fmt = "%H:%M:%S UTC" if self.screen.has_class("-narrow") else "%Y-%m-%d %H:%M:%S UTC"
+        stamp = time.strftime(fmt, time.gmtime(second))
         self.query_one("#clock", Static).update(Text(stamp, end=""), layout=False)
 
     def show_status(self, halted: bool, cause: str = "", by: str = "", error: str = "") -> None:

@@ -10,6 +10,7 @@ from rich.text import Text
 from textual.widgets import Static
 
 from strategy.risk import Decision
+from tui.widgets.candle_table import price_decimals
 from tui.widgets.safe_text import clean
 
 MAX_ROWS = 40  # more than any screen shows; the rest is clipped by the panel's height
@@ -65,7 +66,7 @@ class SignalPanel(Static):
             text.append(clean(s.venue).ljust(9), muted)
             text.append(clean(d.status).ljust(11), status_style)
             text.append(clean(s.side).ljust(6))
-            text.append(f"{s.price:>12.6g} ")
+            text.append(f"{s.price:>12.{price_decimals(s.price)}f} ")
             text.append(f"{d.size:>10.4g} ")
             text.append(clean(d.reason), muted)
         self.update(text, layout=False)  # the panel has a fixed height
