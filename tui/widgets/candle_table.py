@@ -10,7 +10,6 @@ from __future__ import annotations
 import math
 import time
 
-from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
 from textual.geometry import Region
