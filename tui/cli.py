@@ -12,6 +12,7 @@ from pathlib import Path
 
 import orjson
 
+from tui.config import COLOR_SYSTEMS, NOTIFY, THEMES
 from tui.session import DEFAULT_SYMBOLS, SessionConfig
 
 COMMANDS = ("live", "demo", "sim", "replay", "bench")
@@ -51,6 +52,26 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive: {text!r}")
+    return value
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"not a port number (0-65535): {text!r}")
+    return value
+
+
 def _add_session_options(p: argparse.ArgumentParser, live: bool) -> None:
     p.add_argument("--venues", type=_csv_list, help="venues to show, e.g. binance,coinbase")
     p.add_argument("--symbols", type=_csv_list,
@@ -61,7 +82,7 @@ def _add_session_options(p: argparse.ArgumentParser, live: bool) -> None:
                        help="WebSocket base URL for a venue, e.g. binance=ws://127.0.0.1:9000")
         p.add_argument("--rest-endpoint", type=_venue_url, action="append", default=[], metavar="VENUE=URL",
                        help="REST base URL for a venue (default: the WebSocket host over http(s))")
-        p.add_argument("--network", choices=("production", "testnet", "us"), default="production",
+        p.add_argument("--network", choices=("production", "testnet", "us"),
                        help="Binance network: production (data-stream.binance.vision), testnet, or binance.us")
     _add_run_options(p)
     p.add_argument("--config", type=Path, help="TOML configuration file")
@@ -76,6 +97,12 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object of run statistics at the end")
     p.add_argument("--export-candles", type=Path, metavar="FILE.csv", help="write every closed candle at the end")
     p.add_argument("--no-mouse", action="store_true", help="do not capture the mouse (tmux, copy/paste)")
+    p.add_argument("--theme", choices=THEMES, help="colour theme; ansi-dark/ansi-light use the terminal's palette")
+    p.add_argument("--color", choices=COLOR_SYSTEMS,
+                   help="colour system; OpenSSH drops COLORTERM, so say truecolor when the terminal has it")
+    p.add_argument("--fps", type=_positive_int, help="cap frames per second (slow links)")
+    p.add_argument("--notify", choices=NOTIFY, help="on an automatic halt: bell, osc9 (desktop), both, none")
+    p.add_argument("--metrics-port", type=_port, metavar="PORT", help="serve Prometheus metrics on 127.0.0.1:PORT")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -106,46 +133,59 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return build_parser().parse_args(argv)
 
 
-def session_config(args: argparse.Namespace) -> SessionConfig:
+def session_config(args: argparse.Namespace) -> tuple[SessionConfig, "UISettings"]:
+    """Defaults, then the config file, then CLEARTERM_* variables, then flags."""
+    import os
+
+    from feeds.binance import INTERVALS
+    from feeds.recording import default_recording_path
+    from feeds.venues import VENUES
+    from strategy.halt import halt_from_env
+    from tui.config import ConfigError, UISettings, load
+
     mode = args.command
-    cfg = SessionConfig(mode=mode)
+    cfg = SessionConfig(mode=mode, record_path=str(default_recording_path()))
     if mode == "demo":
         cfg.interval = DEMO_INTERVAL
-    if getattr(args, "config", None):
-        from tui.config import ConfigError, apply_config_file
-        try:
-            apply_config_file(cfg, args.config)
-        except ConfigError as exc:
-            raise UsageError(str(exc)) from None
+    ui = UISettings()
+    try:
+        load(cfg, ui, getattr(args, "config", None))
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from None
     if args.venues:
         cfg.venues = [v.upper() for v in args.venues]
     if args.symbols:
         cfg.symbols = list(args.symbols)
     if args.interval:
         cfg.interval = args.interval
-    from feeds.binance import INTERVALS
-    from feeds.venues import VENUES
     if cfg.interval not in INTERVALS:
         raise UsageError(f"unknown interval {cfg.interval!r}; use one of {' '.join(INTERVALS)}")
     for venue in cfg.venues:
         if venue not in VENUES:
             raise UsageError(f"unknown venue {venue!r}; known: {', '.join(v.lower() for v in VENUES)}")
     if mode == "live":
-        cfg.network = args.network
+        if args.network:
+            cfg.network = args.network
         for venue, url in args.endpoint:
             cfg.endpoints.setdefault(venue, []).append(url)
         for venue, url in args.rest_endpoint:
             cfg.rest_endpoints[venue] = url
-    import os
-    from strategy.halt import halt_from_env
-    cfg.halted = args.halted or halt_from_env(os.environ)
-    if not args.no_record:
-        if args.record:
-            cfg.record_path = str(args.record)
-        else:
-            from feeds.recording import default_recording_path
-            cfg.record_path = str(default_recording_path())
-    return cfg
+    cfg.halted = cfg.halted or args.halted or halt_from_env(os.environ)
+    if args.no_record:
+        cfg.record_path = None
+    elif args.record:
+        cfg.record_path = str(args.record)
+    apply_ui_flags(ui, args)
+    return cfg, ui
+
+
+def apply_ui_flags(ui, args: argparse.Namespace) -> None:
+    if args.no_mouse:
+        ui.mouse = False
+    for name in ("theme", "color", "fps", "notify", "metrics_port"):
+        value = getattr(args, name, None)
+        if value is not None:
+            setattr(ui, name, value)
 
 
 async def run_headless(runner, duration: float | None) -> None:
@@ -172,14 +212,25 @@ def finish(session, args) -> None:
 
 def run_session(args: argparse.Namespace) -> int:
     from tui.runner import Runner
-    runner = Runner(session_config(args))
+    cfg, ui = session_config(args)
+    runner = Runner(cfg)
     if args.headless:
         asyncio.run(run_headless(runner, args.duration))
     else:
-        from tui.app import ClearTermApp
-        ClearTermApp(runner, duration=args.duration).run(mouse=not args.no_mouse)
+        run_app(runner, ui, args.duration)
     finish(runner.session, args)
     return 0
+
+
+def run_app(runner, ui, duration: float | None) -> None:
+    """The Textual app, with the terminal settings that must be in place before it starts."""
+    import os
+    if ui.color != "auto":
+        os.environ["TEXTUAL_COLOR_SYSTEM"] = ui.color
+    if ui.fps:
+        os.environ["TEXTUAL_FPS"] = str(ui.fps)
+    from tui.app import ClearTermApp
+    ClearTermApp(runner, refresh_hz=ui.refresh_hz, duration=duration).run(mouse=ui.mouse)
 
 
 def run_sim(args: argparse.Namespace) -> int:

@@ -20,7 +20,8 @@ def parse_speed(text: str) -> float | None:
 
 
 def run_replay(args) -> int:
-    from tui.cli import UsageError, finish, run_headless
+    from tui.cli import UsageError, apply_ui_flags, finish, run_app, run_headless
+    from tui.config import UISettings
     from tui.replay_runner import ReplayRunner
     speed = parse_speed(args.speed)
     fmt = None if args.format == "auto" else args.format
@@ -31,8 +32,9 @@ def run_replay(args) -> int:
     if args.headless:
         asyncio.run(run_headless(runner, args.duration))
     else:
-        from tui.app import ClearTermApp
-        ClearTermApp(runner, duration=args.duration).run(mouse=not args.no_mouse)
+        ui = UISettings()
+        apply_ui_flags(ui, args)
+        run_app(runner, ui, args.duration)
     for warning in runner.report.warnings:
         import sys
         print(f"clearterm: warning: {warning}", file=sys.stderr)
