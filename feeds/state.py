@@ -8,7 +8,6 @@ from __future__ import annotations
 from bisect import bisect_left
 
 from feeds.events import Candle, Quote, Ticker, Trade
-from feeds.latency import LatencyStats
 
 MAX_BARS = 500
 
@@ -76,7 +75,7 @@ class SymbolState:
     """Everything known about one symbol on one venue."""
 
     __slots__ = ("venue", "symbol", "unified", "candles", "last_trade", "quote", "ticker", "messages",
-                 "trades", "last_recv_ns", "last_exch_ns", "latency", "version", "volume")
+                 "trades", "last_recv_ns", "last_exch_ns", "version", "volume")
 
     def __init__(self, venue: str, symbol: str, unified: str) -> None:
         self.venue = venue
@@ -91,7 +90,6 @@ class SymbolState:
         self.volume = 0.0  # traded base volume seen this session
         self.last_recv_ns = 0
         self.last_exch_ns = 0
-        self.latency = LatencyStats()  # exchange time -> processed, ms
         self.version = 0
 
     def series(self, interval: str) -> CandleSeries:

@@ -125,14 +125,6 @@ class Session:
         if self.recorder is not None:
             self.recorder.close()
 
-    async def wait_connected(self, timeout: float) -> bool:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.connections and all(c.state == "subscribed" for c in self.connections.values()):
-                return True
-            await asyncio.sleep(0.02)
-        return False
-
     # -- health -------------------------------------------------------------------------------
     def tick(self, now_ns: int) -> None:
         """Periodic checks on the session's clock (a live timer, or replay's recorded time)."""
