@@ -1,5 +1,8 @@
 """Prometheus metrics: a real Session fed real Binance frames, scraped over a loopback socket."""
 import asyncio
+import json
+import re
+from pathlib import Path
 
 import orjson
 import pytest
@@ -14,6 +17,7 @@ from tui.session import Session, SessionConfig
 
 T0_MS = 1_700_000_000_000
 T0_NS = T0_MS * 1_000_000
+DASHBOARD = Path(__file__).resolve().parents[1] / "dashboards" / "clearterm.grafana.json"
 URL = "wss://data-stream.binance.vision/stream?streams=btcusdt@aggTrade"
 
 
@@ -85,14 +89,18 @@ async def served():
     await server.stop()
 
 
-async def test_a_scrape_reports_the_sessions_counters(served):
-    run, server = served
+def feed_a_mixed_session(run: Run) -> None:
     run.record("open", URL)
     for raw in (agg(1), agg(2), agg(5),  # trade ids 3 and 4 never came: one gap
                 kline(T0_MS - 1000, "100.2", False), kline(T0_MS - 1000, "100.4", True),
                 kline(T0_MS - 1000, "100.4", True),  # the same closed bar again: a duplicate
                 BOOK_TICKER, '{"stream": "btcusdt@aggTr', agg(6, price="-5")):
         run.record("recv", raw)
+
+
+async def test_a_scrape_reports_the_sessions_counters(served):
+    run, server = served
+    feed_a_mixed_session(run)
     p = run.session.pipeline
 
     status, headers, body = await scrape(server.port)
@@ -255,3 +263,16 @@ def test_histogram_folds_latency_buckets_into_cumulative_bounds():
     counts = [c for _, c in buckets]
     assert counts == sorted(counts)
     assert total == pytest.approx(0.0005 + 2.0 + 2.0 + 30.0 + 1e8, rel=0.03)
+
+
+async def test_the_grafana_dashboard_queries_only_metrics_that_are_exported(served):
+    run, server = served
+    feed_a_mixed_session(run)
+    exported = {name for name, _ in samples((await scrape(server.port))[2])}
+    dashboard = json.loads(DASHBOARD.read_text())
+    exprs = [t["expr"] for p in dashboard["panels"] for t in p["targets"]]
+    used = set(re.findall(r"clearterm_[a-z_]+", " ".join(exprs)))
+    assert dashboard["schemaVersion"] >= 39 and len(dashboard["panels"]) >= 8
+    assert used and used <= exported, used - exported
+    assert all(p["datasource"]["uid"] == "${DS_PROMETHEUS}" for p in dashboard["panels"])
+    assert "DS_PROMETHEUS" in {v["name"] for v in dashboard["templating"]["list"]}
