@@ -8,17 +8,20 @@ _GROWTH = 1.05  # 5% wide buckets: percentiles are within 2.5% of the true value
 _LOG_GROWTH = math.log(_GROWTH)
 _MIN_MS = 0.001  # everything below 1 µs lands in bucket 0
 _BUCKETS = int(math.log(1e7 / _MIN_MS) / _LOG_GROWTH) + 2  # up to ~3 hours
+# The upper edge of each bucket in ms; the last bucket holds everything beyond the range.
+BUCKET_EDGES_MS = tuple(_MIN_MS * _GROWTH ** i for i in range(_BUCKETS - 1)) + (math.inf,)
 
 
 class LatencyStats:
     """Samples in milliseconds. ``add`` is O(1); percentiles are read on demand (UI timer, end of run)."""
 
-    __slots__ = ("counts", "n", "max", "recent", "_pos")
+    __slots__ = ("counts", "n", "max", "total_ms", "recent", "_pos")
 
     def __init__(self, recent: int = 512) -> None:
         self.counts = array("q", bytes(8 * _BUCKETS))
         self.n = 0
         self.max = 0.0
+        self.total_ms = 0.0
         self.recent = array("d", bytes(8 * recent))
         self._pos = 0
 
@@ -30,6 +33,7 @@ class LatencyStats:
             idx = _BUCKETS - 1
         self.counts[idx] += 1
         self.n += 1
+        self.total_ms += ms
         if ms > self.max:
             self.max = ms
         recent = self.recent

@@ -46,3 +46,14 @@ def test_environment_flag_starts_halted(capsys, monkeypatch):
     assert _halted_run(capsys)["halted"] is True
     monkeypatch.setenv("FLAG_TRADING_HALTED", "0")
     assert _halted_run(capsys)["halted"] is False
+
+
+def test_metrics_port_in_use_is_one_line_and_exit_2(capsys):
+    import socket
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        code = main(["demo", "--headless", "--duration", "1", "--no-record", "--metrics-port",
+                     str(busy.getsockname()[1])])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("clearterm: error: cannot start") and err.count("\n") == 1

@@ -196,7 +196,11 @@ async def run_headless(runner, duration: float | None) -> None:
             loop.add_signal_handler(sig, stop.set)
         except (NotImplementedError, RuntimeError):
             pass
-    await runner.start()
+    try:
+        await runner.start()
+    except OSError as exc:  # e.g. the metrics port is taken
+        await runner.stop()
+        raise UsageError(f"cannot start: {exc.strerror or exc}") from None
     try:
         await runner.run_for(duration, stop)
     finally:
@@ -214,6 +218,7 @@ def run_session(args: argparse.Namespace) -> int:
     from tui.runner import Runner
     cfg, ui = session_config(args)
     runner = Runner(cfg)
+    runner.metrics_port = ui.metrics_port
     if args.headless:
         asyncio.run(run_headless(runner, args.duration))
     else:

@@ -8,14 +8,11 @@ Latencies are exposed as histograms, not summaries: Prometheus can aggregate his
 ``histogram_quantile`` over any ``rate()`` window, while a summary's precomputed whole-run quantiles
 can be neither aggregated nor windowed. The buckets are folded from LatencyStats' 5 %-wide log
 buckets into fixed ``le`` bounds; a LatencyStats bucket straddling a bound counts at the next bound,
-so the figures err at most one 5 % bucket on the slow side. LatencyStats keeps no sum, so ``_sum`` is
-estimated from bucket midpoints (within ~2.5 %).
+so the figures err at most one 5 % bucket on the slow side.
 """
 from __future__ import annotations
 
 import asyncio
-import math
-import operator
 from bisect import bisect_right
 from typing import Callable
 
@@ -24,7 +21,7 @@ from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamil
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from feeds.connection import CONNECTING, DISCONNECTED, FAILED, RECONNECTING, STALE, SUBSCRIBED
-from feeds.latency import _BUCKETS, _GROWTH, _MIN_MS  # LatencyStats' bucket layout (no public accessor)
+from feeds.latency import BUCKET_EDGES_MS
 from strategy.halt import BY_VALUES
 
 CONNECTION_STATES = (DISCONNECTED, CONNECTING, SUBSCRIBED, STALE, RECONNECTING, FAILED)
@@ -32,20 +29,16 @@ SIGNAL_STATUSES = ("approved", "suppressed", "rejected")  # "total" is their sum
 LATENCY_BOUNDS_MS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 25, 50, 100, 250, 500,
                      1000, 2500, 5000, 10000)
 
-# Upper edge of each LatencyStats bucket; the last one holds everything beyond the range.
-_EDGES = [_MIN_MS * _GROWTH ** i for i in range(_BUCKETS - 1)] + [math.inf]
-_MIDS = [_MIN_MS / 2] + [(_EDGES[i - 1] + _EDGES[i]) / 2 for i in range(1, _BUCKETS - 1)]  # not the last
 # For each bound: how many leading LatencyStats buckets lie wholly at or below it.
-_BOUND_CUTS = [(repr(float(b)), bisect_right(_EDGES, b)) for b in LATENCY_BOUNDS_MS]
+_BOUND_CUTS = [(repr(float(b)), bisect_right(BUCKET_EDGES_MS, b)) for b in LATENCY_BOUNDS_MS]
 
 
 def histogram_buckets(stats) -> tuple[list[tuple[str, float]], float]:
-    """LatencyStats -> cumulative Prometheus buckets (ending with +Inf) and an estimated sum in ms."""
+    """LatencyStats -> cumulative Prometheus buckets (ending with +Inf) and the sum in ms."""
     counts = stats.counts
     buckets = [(le, float(sum(counts[:cut]))) for le, cut in _BOUND_CUTS]
     buckets.append(("+Inf", float(stats.n)))
-    estimate = sum(map(operator.mul, counts[:-1], _MIDS)) + counts[-1] * stats.max
-    return buckets, float(estimate)
+    return buckets, float(stats.total_ms)
 
 
 class SessionMetrics(Collector):

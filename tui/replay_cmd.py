@@ -29,6 +29,7 @@ def run_replay(args) -> int:
         runner = ReplayRunner([str(p) for p in args.paths], fmt, speed)
     except RecordingError as exc:
         raise UsageError(str(exc)) from None
+    runner.metrics_port = args.metrics_port
     if args.headless:
         asyncio.run(run_headless(runner, args.duration))
     else:

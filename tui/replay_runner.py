@@ -14,6 +14,7 @@ from feeds.clock import ManualClock
 from feeds.recording import Record
 from feeds.replay import read_recordings
 from feeds.replay_source import ReplayDriver
+from tui.runner import start_metrics
 from tui.session import TICK_S, Session, SessionConfig
 
 SPEEDS = (0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 25.0, 50.0, 100.0, None)  # None: as fast as possible
@@ -39,6 +40,8 @@ class ReplayRunner:
         self._wake = asyncio.Event()
         self._steps = 0
         self._target_ns: int | None = None  # fast-forward up to here, then pause
+        self.metrics_port: int | None = None
+        self.metrics = None
         self._new_session()
 
     def _new_session(self) -> None:
@@ -80,6 +83,7 @@ class ReplayRunner:
 
     # -- lifecycle ----------------------------------------------------------------------------
     async def start(self) -> None:
+        self.metrics = await start_metrics(self, self.metrics_port)
         self._task = asyncio.get_running_loop().create_task(self._play())
 
     async def stop(self) -> None:
@@ -90,6 +94,9 @@ class ReplayRunner:
             except (asyncio.CancelledError, Exception):
                 pass
         self._stream.close()
+        if self.metrics is not None:
+            await self.metrics.stop()
+            self.metrics = None
 
     async def run_for(self, duration_s: float | None, stop_event: asyncio.Event | None = None) -> None:
         waits = [asyncio.ensure_future(self.finished.wait())]

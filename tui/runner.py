@@ -11,6 +11,14 @@ from tui.session import Session, SessionConfig
 DEMO_SEED = 7
 
 
+async def start_metrics(runner, port: int | None):
+    """The /metrics server for a runner, or None; it reads ``runner.session`` (replay may swap it)."""
+    if port is None:
+        return None
+    from tui.metrics import start_metrics_server
+    return await start_metrics_server(lambda: runner.session, port)
+
+
 class Runner:
     def __init__(self, config: SessionConfig, sim_seed: int = DEMO_SEED, sim_options: dict | None = None) -> None:
         self.config = config
@@ -19,8 +27,11 @@ class Runner:
         self.sim_seed = sim_seed
         self.sim_options = sim_options or {}
         self.started = False
+        self.metrics_port: int | None = None
+        self.metrics = None
 
     async def start(self) -> None:
+        self.metrics = await start_metrics(self, self.metrics_port)
         if self.config.mode == "demo":
             from feeds.sim.server import Simulator
             self.sim = Simulator(symbols=tuple(self.session.venue_symbols("BINANCE")), seed=self.sim_seed,
@@ -38,6 +49,9 @@ class Runner:
         if self.sim is not None:
             await self.sim.stop()
             self.sim = None
+        if self.metrics is not None:
+            await self.metrics.stop()
+            self.metrics = None
 
     async def run_for(self, duration_s: float | None, stop_event: asyncio.Event | None = None) -> None:
         """Run until ``duration_s`` elapsed (None: forever) or ``stop_event`` is set."""
