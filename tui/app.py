@@ -1,38 +1,143 @@
-"""The clearterm Textual app: header, connection badges, candle tables, signal log, footer.
+"""The clearterm Textual app: live, demo and replay sessions on one screen with four views.
 
-The app never hears about single messages. One timer (``refresh_hz``, 10 by default) reads the
-session's plain state objects and copies what changed into the widgets inside ``batch_update()``,
-using the ``version`` counters to skip widgets whose data did not move. Rates and latencies are
-recomputed once a second.
+Views (keys ``m`` ``a`` ``d`` ``e``): main (symbol summary, latency, candle tables, signal log),
+aggregate (venues side by side per symbol, arbitrage and spike log), depth (order books) and errors
+(rejected frames, feed health, halt history). A header (mode, session clock in UTC, HALTED banner) and,
+while a replay is shown, a replay bar stay on top.
+
+The app never hears about single messages. One timer (``refresh_hz``, 10 by default) reads the session's
+plain state objects and copies what changed into the widgets of the visible view inside
+``batch_update()``; rates, latency sparklines and the terminal check run once a second. Everything on
+screen comes from session state and the session's clock, so a replay draws exactly the same screen.
+
+Replay (``clearterm replay``, or ``r`` in a live session: the DVR): space pauses, ``+``/``-`` change the
+speed, ``.`` steps one record, left/right seek one minute (shift: ten), ``g`` goes to a time, ``r`` leaves.
+The DVR replays the session's own recording while live ingestion and recording go on underneath. It
+opens paused one minute before now (fast-forwarding there first); a recording shorter than that plays
+from its start at 1x. Halt and resume always act on the live session, and the header's HALTED banner is
+the live session's.
 """
 from __future__ import annotations
 
 import asyncio
+import gzip
+import logging
+import os
+import signal
 import time
+from functools import partial
+from pathlib import Path
 
+import orjson
 from textual import work
-from textual.app import App, ComposeResult
+from textual.app import App, ComposeResult, SystemCommand
+from textual.actions import parse as parse_action
 from textual.binding import Binding
-from textual.containers import Container, Horizontal
-from textual.widgets import Footer, Static
+from textual.containers import Container, Horizontal, Vertical
+from textual.screen import ModalScreen, Screen
+from textual.widgets import ContentSwitcher, Footer, Static
 from textual.worker import Worker, WorkerState
 
-from tui.runner import Runner
+from tui.config import THEMES, UISettings
+from tui.logsetup import setup_logging
+from tui.replay_runner import SPEEDS, ReplayRunner
+from tui.widgets.aggregate_view import AggregateView
 from tui.widgets.candle_table import CandleTable
 from tui.widgets.confirm_screen import ConfirmScreen
 from tui.widgets.connection_badge import ConnectionBadge
+from tui.widgets.depth_book import DepthBook
+from tui.widgets.formatting import utc_hms
+from tui.widgets.goto_screen import GotoScreen
+from tui.widgets.halt_history import HaltHistory
 from tui.widgets.header_bar import HeaderBar
+from tui.widgets.health_log import HealthLog
 from tui.widgets.help_screen import HelpScreen
+from tui.widgets.latency_panel import LatencyPanel
+from tui.widgets.market_log import MarketLog
+from tui.widgets.rejection_log import RejectionLog
+from tui.widgets.replay_bar import ReplayBar
 from tui.widgets.safe_text import clean, plain
 from tui.widgets.signal_panel import SignalPanel
+from tui.widgets.symbol_commands import SymbolCommands
+from tui.widgets.symbol_list import SymbolList
+from tui.widgets.symbol_picker import SymbolPicker
 
-SLOW_PERIOD_S = 1.0  # rates and latency percentiles
+log = logging.getLogger("clearterm.app")
+
+SLOW_PERIOD_S = 1.0  # rates, latency sparklines, the terminal check
 STOP_TIMEOUT_S = 5.0
-TABLE_COLUMNS = ((180, 3), (120, 2), (0, 1))  # terminal width -> table grid columns
+HANGUP_STOP_TIMEOUT_S = 0.8  # the terminal is gone: exit within a second
+TABLE_COLUMNS = ((180, 3), (120, 2), (0, 1))  # terminal width -> candle table grid columns
+DEPTH_COLUMNS = ((150, 2), (0, 1))  # terminal width -> depth ladders side by side
+TABLE_MIN_HEIGHT = 8  # below this the table grid scrolls instead of squeezing
+DEPTH_HEIGHT = 12
+DVR_LOOKBACK_NS = 60_000_000_000
+NS_PER_DAY = 86_400_000_000_000
+VIEWS = ("main", "aggregate", "depth", "errors")
+REPLAY_ACTIONS = frozenset({"pause", "play", "faster", "slower", "step", "seek", "goto"})
+END_SCAN_GZIP_MAX = 32 * 1024 * 1024  # compressed bytes read to find a .gz recording's end
+
+
+# -- terminal helpers ---------------------------------------------------------------------------------
+def locale_is_utf8(environ=os.environ) -> tuple[bool, str]:
+    """(True, value) when the effective LC_ALL / LC_CTYPE / LANG names UTF-8; an unset locale is not."""
+    for name in ("LC_ALL", "LC_CTYPE", "LANG"):
+        value = environ.get(name)
+        if value:
+            lowered = value.lower()
+            return ("utf-8" in lowered or "utf8" in lowered), value
+    return False, ""
+
+
+def alert_sequence(notify: str, cause: str) -> str:
+    """What to write to the terminal on an automatic halt: BEL and/or an OSC 9 desktop notification."""
+    out = ""
+    if notify in ("osc9", "both"):
+        out += f"\x1b]9;clearterm: HALTED — {clean(cause)}\x07"
+    if notify in ("bell", "both"):
+        out += "\x07"
+    return out
+
+
+def recording_end_ns(paths: list[str]) -> int | None:
+    """The newest receive time in clearterm recordings (for the replay bar's progress); None if unknown."""
+    newest = None
+    for path in paths:
+        try:
+            last = _last_line(Path(path))
+            t = orjson.loads(last)["t"] if last else None
+        except (OSError, EOFError, orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+            return None
+        if not isinstance(t, int):
+            return None
+        newest = t if newest is None else max(newest, t)
+    return newest
+
+
+def _last_line(path: Path) -> bytes | None:
+    if path.suffix == ".gz":
+        if path.stat().st_size > END_SCAN_GZIP_MAX:
+            return None
+        last = None
+        with gzip.open(path, "rb") as f:
+            for line in f:
+                if line.strip():
+                    last = line
+        return last
+    with open(path, "rb") as f:
+        f.seek(0, os.SEEK_END)
+        size = f.tell()
+        f.seek(max(0, size - 65536))
+        lines = [ln for ln in f.read().splitlines() if ln.strip()]
+    for line in reversed(lines):  # a partial last line (a killed writer) is skipped
+        if line.endswith(b"}"):
+            return line
+    return None
 
 
 def _toggle_bindings() -> list[Binding]:
-    out = [Binding("1", "toggle_symbol(1)", "Show/hide symbol", key_display="1-9", id="toggle_symbol_1")]
+    out = [Binding("1", "toggle_symbol(1)", "Show/hide", key_display="1-9", id="toggle_symbol_1",
+                   tooltip="Show/hide symbol 1", show=False)]
     out += [Binding(str(n), f"toggle_symbol({n})", f"Show/hide symbol {n}", show=False,
                     id=f"toggle_symbol_{n}") for n in range(2, 10)]
     return out
@@ -41,92 +146,175 @@ def _toggle_bindings() -> list[Binding]:
 class ClearTermApp(App):
     CSS_PATH = "app.tcss"
     TITLE = "clearterm"
+    COMMANDS = App.COMMANDS | {SymbolCommands}
+    AUTO_FOCUS = None  # nothing focused at start: every key goes to the app's bindings
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]
     VERTICAL_BREAKPOINTS = [(0, "-short"), (40, "-tall")]
     BINDINGS = [
         Binding("q", "quit", "Quit", id="quit"),
-        Binding("h", "halt", "Halt trading", id="halt"),
+        Binding("h", "halt", "Halt", tooltip="Halt trading", id="halt"),
         Binding("u", "resume", "Resume", tooltip="Resume trading (asks to confirm)", id="resume"),
+        Binding("m", "view('main')", "Main", tooltip="Main view: symbols, latency, candles, signals",
+                id="view_main"),
+        Binding("a", "view('aggregate')", "Aggr", tooltip="Aggregate view: venues side by side, arbitrage",
+                id="view_aggregate"),
+        Binding("d", "view('depth')", "Depth", tooltip="Depth view: order books", id="view_depth"),
+        Binding("e", "view('errors')", "Errors", tooltip="Errors view: rejected frames, feed health, halts",
+                id="view_errors"),
+        Binding("r", "dvr", "DVR", tooltip="Replay this session so far (DVR); r returns to live", id="replay"),
+        Binding("r", "leave_replay", "Leave", tooltip="Leave the replay (back to live, or quit)", id="replay"),
+        Binding("space", "pause", "Pause", tooltip="Pause the replay", id="replay_pause", priority=True),
+        Binding("space", "play", "Play", tooltip="Play the replay", id="replay_pause", priority=True),
+        Binding("plus,equals_sign", "faster", "Faster", key_display="+", tooltip="Replay faster",
+                id="replay_faster", priority=True, show=False),
+        Binding("minus", "slower", "Slower", key_display="-", tooltip="Replay slower", id="replay_slower",
+                priority=True, show=False),
+        Binding("full_stop", "step", "Step", key_display=".", tooltip="Apply one recorded frame (paused)",
+                id="replay_step", priority=True, show=False),
+        Binding("left", "seek(-60)", "-1m", tooltip="Seek back one minute", id="replay_back", priority=True,
+                show=False),
+        Binding("right", "seek(60)", "+1m", tooltip="Seek forward one minute", id="replay_forward",
+                priority=True, show=False),
+        Binding("shift+left", "seek(-600)", "-10m", tooltip="Seek back ten minutes", id="replay_back_10",
+                priority=True, show=False),
+        Binding("shift+right", "seek(600)", "+10m", tooltip="Seek forward ten minutes", id="replay_forward_10",
+                priority=True, show=False),
+        Binding("g", "goto", "Go to", tooltip="Go to a recorded time (HH:MM:SS UTC)", id="replay_goto",
+                show=False),
+        Binding("s", "symbols", "Symbols", tooltip="Add or remove a symbol", id="symbols", show=False),
+        Binding("t", "next_theme", "Theme", tooltip="Next theme (textual-dark, textual-light, ansi-dark, "
+                "ansi-light)", id="theme", show=False),
         *_toggle_bindings(),
-        Binding("question_mark", "help", "Help", key_display="?", id="help"),
+        Binding("question_mark", "help", "Help", key_display="?", tooltip="This help", id="help"),
     ]
 
-    def __init__(self, runner: Runner, refresh_hz: float = 10.0, duration: float | None = None) -> None:
+    def __init__(self, runner, refresh_hz: float | None = None, duration: float | None = None,
+                 settings: UISettings | None = None, *, log_to_file: bool = True) -> None:
+        if log_to_file:
+            setup_logging()
         super().__init__()
-        self.runner = runner  # a Runner, or anything with .session, start() and stop() (replay)
-        self.refresh_hz = refresh_hz
+        self.settings = settings or UISettings()
+        self.runner = runner  # a Runner (live, demo) or a ReplayRunner
+        self.refresh_hz = refresh_hz or self.settings.refresh_hz
         self.duration = duration  # quit by itself after this many seconds (--duration)
-        self._session_shown = runner.session
+        self.dvr: ReplayRunner | None = None  # a replay of the live session's recording, while shown
         self.start_error = ""
+        self.alerts_sent: list[str] = []  # terminal sequences written on automatic halts
+        self.view = "main"
+        self._dvr_end_ns: int | None = None
+        self._replay_end_ns: int | None = None
+        self._session_shown = None
         self._stopped = False
+        self._hangup_installed = False
+        self._stop_timeout = STOP_TIMEOUT_S
         self._tables: dict[tuple[str, str], CandleTable] = {}
-        self._groups: list[str] = []  # symbol names in key order: key N toggles _groups[N - 1]
+        self._books: dict[tuple[str, str], DepthBook] = {}
+        self._plan: list[tuple[str, str, str]] = []  # (venue, venue symbol, group) in display order
+        self._groups: list[str] = []  # group names in key order: key N toggles _groups[N - 1]
+        self._dropped: set[tuple[str, str]] = set()  # (venue, symbol) of removed symbols
+        self._plan_key: tuple | None = None
         self._badges: dict[str, ConnectionBadge] = {}
-        self._known_symbols = 0
-        self._halted_shown: bool | None = None
         self._visible_shown: tuple | None = None
+        self._bindings_shown: tuple | None = None
+        self._alerted = 0
         self._slow_at = 0.0
-        self._last_counts: dict[str, tuple[float, int]] = {}  # venue -> (monotonic s, messages)
-        self._columns = 0
-        self._tables_box: Container | None = None  # set on mount
+        self._last_counts: dict[str, tuple[int, int]] = {}  # venue -> (session ns, messages)
+        self._rates: dict[str, float | None] = {}
+        self._grid: tuple | None = None
+        self._depth_columns = 0
+        self._tables_box: Container | None = None
+
+    # -- which session is on screen -------------------------------------------------------------------
+    @property
+    def replay(self) -> ReplayRunner | None:
+        """The replay on screen: the DVR, or the app's own runner in ``clearterm replay``."""
+        if self.dvr is not None:
+            return self.dvr
+        return self.runner if isinstance(self.runner, ReplayRunner) else None
 
     @property
     def session(self):
-        """The runner's current session (a replay seeking backwards replaces it)."""
+        """The session on screen (a replay seeking backwards replaces its session: always read it here)."""
+        return (self.dvr or self.runner).session
+
+    @property
+    def live_session(self):
+        """The app's own session: the one halts, resumes and symbol changes act on."""
         return self.runner.session
 
-    # -- layout ---------------------------------------------------------------------------------
+    # -- layout ---------------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
         cfg = self.session.config
         yield HeaderBar(cfg.mode, id="header")
-        with Horizontal(id="badges"):
-            for venue in cfg.venues:
-                badge = self._badges[venue] = ConnectionBadge(venue, id=f"badge-{venue.lower()}")
-                yield badge
-            yield Static(id="summary")
-        with Container(id="tables"):
-            for table in self._configured_tables():
-                yield table
-            yield Static(plain("all symbols hidden: press 1-9 to show them again"), id="tables-empty")
-        yield SignalPanel(id="signals")
+        yield ReplayBar(id="replay-bar")
+        with ContentSwitcher(initial="main", id="views"):
+            with Vertical(id="main"):
+                with Horizontal(id="badges"):
+                    for venue in cfg.venues:
+                        badge = self._badges[venue] = ConnectionBadge(venue, id=f"badge-{venue.lower()}")
+                        yield badge
+                    yield Static(id="summary")
+                with Horizontal(id="overview"):
+                    yield SymbolList(id="symbols")
+                    yield LatencyPanel(list(cfg.venues), id="latency")
+                with Container(id="tables"):
+                    yield Static(plain("all symbols hidden: press 1-9 to show them again"), id="tables-empty")
+                yield SignalPanel(id="signals")
+            with Vertical(id="aggregate"):
+                yield AggregateView(id="aggregates")
+                yield MarketLog(id="market-log")
+            yield Container(Static(plain("no order books yet"), id="depth-empty"), id="depth")
+            with Vertical(id="errors"):
+                yield RejectionLog(id="rejections")
+                with Horizontal(id="errors-bottom"):
+                    yield HealthLog(id="health")
+                    yield HaltHistory(id="halts")
         yield Footer()
-
-    def _configured_tables(self) -> list[CandleTable]:
-        cfg = self.session.config
-        self._groups = list(cfg.symbols)
-        tables = []
-        for venue in cfg.venues:
-            try:
-                venue_symbols = self.session.venue_symbols(venue)
-            except Exception:  # noqa: BLE001 - an unknown venue shows no table instead of crashing
-                continue
-            for number, (group, symbol) in enumerate(zip(cfg.symbols, venue_symbols), 1):
-                tables.append(self._new_table(venue, symbol, group, number))
-        return tables
-
-    def _new_table(self, venue: str, symbol: str, group: str, number: int) -> CandleTable:
-        table = CandleTable(venue, symbol, group, self.session.config.interval,
-                            number=number if number <= 9 else 0)
-        self._tables[(venue, symbol)] = table
-        return table
 
     def on_mount(self) -> None:
         self._header = self.query_one(HeaderBar)
-        self._signals = self.query_one(SignalPanel)
-        self._summary = self.query_one("#summary", Static)
+        self._replay_bar = self.query_one(ReplayBar)
+        self._switcher = self.query_one(ContentSwitcher)
         self._tables_box = self.query_one("#tables", Container)
+        self._depth_box = self.query_one("#depth", Container)
         for badge in self._badges.values():
             badge.show_state("starting")
+        self._apply_settings()
+        self._install_hangup_handler()
+        self._warn_about_locale()
+        if isinstance(self.runner, ReplayRunner):
+            self._replay_end_ns = recording_end_ns(self.runner.paths)
         self._start_runner()
         self.set_interval(1.0 / self.refresh_hz, self.refresh_view, name="refresh-view")
         if self.duration is not None:
             self.set_timer(self.duration, self.action_quit, name="duration")
-        self.refresh_view()
+        self.refresh_view(slow=True)
+
+    def _apply_settings(self) -> None:
+        ui = self.settings
+        if ui.theme in self.available_themes:
+            self.theme = ui.theme
+        else:
+            self.notify(f"unknown theme {clean(ui.theme)!r}", severity="warning", markup=False)
+        if ui.keys:
+            known = {b.id for b in self.BINDINGS if isinstance(b, Binding)}
+            unknown = sorted(set(ui.keys) - known)
+            if unknown:
+                self.notify(f"[keys]: unknown binding id {clean(', '.join(unknown))}; known: "
+                            f"{', '.join(sorted(known))}", severity="warning", timeout=10, markup=False)
+            self.set_keymap({k: v for k, v in ui.keys.items() if k in known})
+
+    def _warn_about_locale(self) -> None:
+        ok, value = locale_is_utf8()
+        if not ok:
+            self.notify(f"the locale ({clean(value) or 'unset'}) is not UTF-8: lines and symbols may show "
+                        "as garbage; set LANG=C.UTF-8 (or another UTF-8 locale)", severity="warning",
+                        timeout=10, markup=False)
 
     def on_resize(self) -> None:
-        self._layout_tables()
+        self._layout_grids()
 
-    # -- runner lifecycle -----------------------------------------------------------------------
+    # -- runner lifecycle -----------------------------------------------------------------------------
     @work(exit_on_error=False, group="runner", name="runner-start")
     async def _start_runner(self) -> None:
         try:
@@ -142,6 +330,7 @@ class ClearTermApp(App):
 
     def _report_start_failure(self, exc: BaseException | None) -> None:
         self.start_error = f"start failed: {type(exc).__name__}: {exc}"
+        log.error(self.start_error)
         self.notify(clean(self.start_error), severity="error", timeout=10, markup=False)
         self.refresh_view()
 
@@ -150,66 +339,178 @@ class ClearTermApp(App):
             return
         self._stopped = True
         self.workers.cancel_group(self, "runner")
-        try:
-            await asyncio.wait_for(self.runner.stop(), STOP_TIMEOUT_S)
-        except Exception as exc:  # noqa: BLE001 - quitting must not fail
-            self.log.error(f"runner.stop failed: {exc!r}")
+        for runner in (self.dvr, self.runner):
+            if runner is None:
+                continue
+            try:
+                await asyncio.wait_for(runner.stop(), self._stop_timeout)
+            except Exception as exc:  # noqa: BLE001 - quitting must not fail
+                log.error("runner.stop failed: %r", exc)
 
     async def action_quit(self) -> None:
         await self._stop_runner()
         self.exit()
 
     async def on_unmount(self) -> None:
+        self._remove_hangup_handler()
         await self._stop_runner()
 
-    # -- the refresh timer ----------------------------------------------------------------------
-    def refresh_view(self) -> None:
-        """Copy what changed since the last tick into the widgets (the only path state -> screen)."""
+    # -- SSH: hang-ups and vanished terminals ---------------------------------------------------------
+    def _install_hangup_handler(self) -> None:
+        try:
+            asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self.hang_up)
+            self._hangup_installed = True
+        except (NotImplementedError, RuntimeError, ValueError):  # not the main thread, or no SIGHUP
+            pass
+
+    def _remove_hangup_handler(self) -> None:
+        if self._hangup_installed:
+            self._hangup_installed = False
+            try:
+                asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
+            except (NotImplementedError, RuntimeError, ValueError):
+                pass
+
+    def hang_up(self) -> None:
+        """The terminal went away (SIGHUP, or its file descriptor died): stop quickly and exit."""
+        log.warning("terminal hung up: exiting")
+        self._stop_timeout = HANGUP_STOP_TIMEOUT_S
+        asyncio.get_running_loop().create_task(self.action_quit())
+
+    def _terminal_alive(self) -> bool:
+        driver = self._driver
+        fileno = getattr(driver, "fileno", None)
+        if driver is None or self.is_headless or not isinstance(fileno, int):
+            return True
+        import termios
+        try:
+            termios.tcgetattr(fileno)  # EIO once the tty has hung up; reads would just return EOF
+        except termios.error:
+            return False
+        except OSError:
+            return False
+        return True
+
+    # -- the refresh timer ----------------------------------------------------------------------------
+    def refresh_view(self, slow: bool | None = None) -> None:
+        """Copy what changed into the widgets of the visible view (the only path state -> screen)."""
+        if not self._header.is_attached:  # the app is shutting down
+            return
         session = self.session
         if session is not self._session_shown:
             self._forget_session()
-        now = time.monotonic()
-        slow = now - self._slow_at >= SLOW_PERIOD_S
+        loop_time = asyncio.get_running_loop().time()
+        if slow is None:
+            slow = loop_time - self._slow_at >= SLOW_PERIOD_S
         if slow:
-            self._slow_at = now
+            self._slow_at = loop_time
+            if not self._terminal_alive():
+                self.hang_up()
+                return
         with self.batch_update():
             self._sync_header()
-            if len(session.pipeline.state.symbols) != self._known_symbols:
-                self._discover_symbols()
-            self._sync_visibility()
-            self._layout_tables()  # cheap when nothing changed; resizes do not always reach the app
-            symbols = session.pipeline.state.symbols
-            for key, table in self._tables.items():
-                if table.display:
-                    table.sync(symbols.get(key))
-            self._sync_badges(slow, now)
-            hint = f"no signals yet: the strategy needs {session.strategy.params.slow_ema}+ closed bars"
-            self._signals.sync(session.signal_log, hint)
+            self._sync_replay_bar()
+            self._sync_plan()
+            self._check_alerts()
+            view = self.view
+            if view == "main":
+                self._sync_main(session, slow)
+            elif view == "aggregate":
+                self.query_one(AggregateView).sync(session.aggregates, session.feed.symbol_map.is_approximate)
+                self.query_one(MarketLog).sync(session.market_log)
+            elif view == "depth":
+                syncs = session.feed.books.syncs
+                for key, book in self._books.items():
+                    book.sync(syncs.get(key))
+            elif view == "errors":
+                self.query_one(RejectionLog).sync(session.pipeline)
+                self.query_one(HealthLog).sync(session)
+                self.query_one(HaltHistory).sync(self.live_session.halt)
+            self._sync_bindings()
+
+    def _sync_main(self, session, slow: bool) -> None:
+        self._sync_visibility()
+        self._layout_grids()
+        symbols = session.pipeline.state.symbols
+        for key, table in self._tables.items():
+            if table.display:
+                table.sync(symbols.get(key))
+        self._sync_badges(slow)
+        self.query_one(SymbolList).show(self._symbol_rows())
+        if slow:
+            self.query_one(LatencyPanel).sync(session.pipeline.telemetry)
+        hint = f"no signals yet: the strategy needs {session.strategy.params.slow_ema}+ closed bars"
+        self.query_one(SignalPanel).sync(session.signal_log, hint)
 
     def _forget_session(self) -> None:
-        """A new session replaced the old one: every widget redraws from it."""
+        """Another session is on screen (DVR on/off, a backward seek): every widget redraws from it."""
         self._session_shown = self.session
-        self._known_symbols = -1
+        self._plan_key = None
         self._visible_shown = None
-        self._halted_shown = None
         self._last_counts.clear()
+        self._rates.clear()
         for table in self._tables.values():
             table.forget()
-        self._signals.forget()
+        for book in self._books.values():
+            book.forget()
+        for widget in self.query("LineLog"):
+            widget.forget()
+        self.query_one(LatencyPanel).forget()
 
     def _sync_header(self) -> None:
         header = self._header
-        halt = self.session.halt
+        halt = self.live_session.halt
+        header.show_mode("DVR" if self.dvr is not None else self.session.config.mode)
         header.show_clock(self.session.clock.now_ns())
         last_by = halt.history[-1].by if halt.halted and halt.history else ""
         header.show_status(halt.halted, halt.cause, last_by, self.start_error)
-        if halt.halted != self._halted_shown:
-            self._halted_shown = halt.halted
+
+    def _sync_replay_bar(self) -> None:
+        replay = self.replay
+        bar = self._replay_bar
+        bar.display = replay is not None
+        if replay is None:
+            return
+        dvr = self.dvr is not None
+        end = self._dvr_end_ns if dvr else self._replay_end_ns
+        hint = "space play/pause · +/- speed · . step · ←/→ 1 min · g go to · r " + ("live" if dvr else "quit")
+        bar.show("DVR" if dvr else "REPLAY", replay.position_ns, replay.first_ns, end, replay.speed,
+                 replay.paused, replay.finished.is_set(), hint)
+
+    def _sync_bindings(self) -> None:
+        replay = self.replay
+        state = (self.live_session.halt.halted, self.view, self.dvr is not None,
+                 None if replay is None else (replay.paused, replay.speed, replay.finished.is_set()))
+        if state != self._bindings_shown:
+            self._bindings_shown = state
             self.refresh_bindings()
 
-    def _sync_badges(self, slow: bool, now: float) -> None:
-        conns = {c.venue: c for c in self.session.connections.values()}
-        telemetry = self.session.pipeline.telemetry
+    def _check_alerts(self) -> None:
+        """Ring / notify once per new automatic halt of the live session (not for replayed ones)."""
+        history = self.live_session.halt.history
+        new = history[self._alerted:]
+        self._alerted = len(history)
+        if isinstance(self.runner, ReplayRunner):
+            return
+        for record in new:
+            if record.action == "halt" and record.by == "auto":
+                self._alert(record.cause)
+
+    def _alert(self, cause: str) -> None:
+        log.warning("automatic halt: %s", cause)
+        self.notify(f"HALTED: {clean(cause)}", severity="error", timeout=15, markup=False)
+        sequence = alert_sequence(self.settings.notify, cause)
+        if not sequence:
+            return
+        self.alerts_sent.append(sequence)
+        driver = self._driver
+        if driver is not None and not self.is_headless:
+            driver.write(sequence)  # through Textual's writer: never print() while the app runs
+            driver.flush()
+
+    def _sync_badges(self, slow: bool) -> None:
+        session = self.session
+        conns = {c.venue: c for c in session.connections.values()}
         for venue, badge in self._badges.items():
             conn = conns.get(venue)
             if conn is None:
@@ -217,40 +518,154 @@ class ClearTermApp(App):
             badge.show_state(conn.state)
             if not slow:
                 continue
-            rate = p50 = p99 = None
-            before = self._last_counts.get(venue)
-            self._last_counts[venue] = (now, conn.messages)
-            if before is not None and now > before[0]:
-                rate = (conn.messages - before[1]) / (now - before[0])
-            tel = telemetry.get(venue)
+            tel = session.pipeline.telemetry.get(venue)
+            p50 = p99 = None
             if tel is not None and tel.latency.n:
                 recent = sorted(tel.latency.recent_samples())  # the last 512: what the feed does now
                 p50 = recent[len(recent) // 2]
                 p99 = recent[min(len(recent) - 1, int(len(recent) * 0.99))]
-            badge.show_numbers(rate, p50, p99)
+            badge.show_numbers(self._rate(venue, conn.messages), p50, p99)
         if slow:
-            p = self.session.pipeline
+            p = session.pipeline
             summary = plain(f"msgs {p.messages}  rejected {sum(p.rejected.values())}  gaps {p.total_gaps}  "
                             f"dup {p.duplicates}")
             summary.no_wrap = True
             summary.overflow = "ellipsis"
-            self._summary.update(summary, layout=False)
+            self.query_one("#summary", Static).update(summary, layout=False)
 
-    def _discover_symbols(self) -> None:
-        """Give a table to any (venue, symbol) that appeared in the data without being configured."""
-        symbols = self.session.pipeline.state.symbols
-        self._known_symbols = len(symbols)
-        new = []
-        for key in list(symbols):
-            if key in self._tables:
+    def _rate(self, venue: str, messages: int) -> float | None:
+        """Messages per second of session time: over the last second while time runs, else the average."""
+        session = self.session
+        now = session.clock.now_ns()
+        replay = self.replay
+        if replay is not None and (replay.paused or replay.finished.is_set()):
+            elapsed = now - (replay.first_ns or now)
+            return messages / (elapsed / 1e9) if elapsed > 0 else None
+        before = self._last_counts.get(venue)
+        self._last_counts[venue] = (now, messages)
+        if before is not None and now > before[0]:
+            self._rates[venue] = (messages - before[1]) / ((now - before[0]) / 1e9)
+        return self._rates.get(venue)
+
+    # -- symbols, tables and books --------------------------------------------------------------------
+    def _sync_plan(self) -> None:
+        """Tables and books follow the configured symbols and any symbol that shows up in the data."""
+        session = self.session
+        cfg = session.config
+        key = (tuple(cfg.symbols), tuple(cfg.venues), len(session.pipeline.state.symbols),
+               len(session.feed.books.syncs))
+        if key == self._plan_key:
+            return
+        self._plan_key = key
+        plan = self._table_plan(session)
+        old = {(v, s) for v, s, _ in self._plan}
+        new = {(v, s) for v, s, _ in plan}
+        self._dropped |= old - new
+        self._dropped -= new
+        if plan == self._plan:
+            return
+        self._plan = plan
+        self._groups = list(dict.fromkeys(g for _, _, g in plan))
+        self._rebuild_tables()
+        self._rebuild_books()
+        self._visible_shown = None
+
+    def _table_plan(self, session) -> list[tuple[str, str, str]]:
+        cfg = session.config
+        plan = []
+        for venue in cfg.venues:
+            try:
+                venue_symbols = session.venue_symbols(venue)
+            except Exception:  # noqa: BLE001 - an unknown venue shows no table instead of crashing
                 continue
-            venue, symbol = key
-            if symbol not in self._groups:
-                self._groups.append(symbol)
-            new.append(self._new_table(venue, symbol, symbol, self._groups.index(symbol) + 1))
-        if new:
-            self._tables_box.mount_all(new, before="#tables-empty")
-            self._visible_shown = None
+            plan.extend((venue, symbol, group) for group, symbol in zip(cfg.symbols, venue_symbols))
+        known = {(v, s) for v, s, _ in plan}
+        extra = [k for k in [*session.pipeline.state.symbols, *session.feed.books.syncs]
+                 if k not in known and k not in self._dropped]
+        plan.extend((v, s, s) for v, s in dict.fromkeys(extra))
+        groups = list(dict.fromkeys(g for _, _, g in plan))
+        venues = list(dict.fromkeys([*cfg.venues, *(v for v, _, _ in plan)]))
+        return sorted(plan, key=lambda p: (groups.index(p[2]), venues.index(p[0]), p[1]))
+
+    def _number(self, group: str) -> int:
+        n = self._groups.index(group) + 1
+        return n if n <= 9 else 0
+
+    def _rebuild_tables(self) -> None:
+        box = self._tables_box
+        for table in self._tables.values():
+            table.remove()
+        self._tables = {}
+        interval = self.session.config.interval
+        for venue, symbol, group in self._plan:
+            self._tables[(venue, symbol)] = CandleTable(venue, symbol, group, interval, number=self._number(group))
+        if self._tables:
+            box.mount_all(list(self._tables.values()), before="#tables-empty")
+        self._grid = None
+
+    def _rebuild_books(self) -> None:
+        approximate = self.session.feed.symbol_map.is_approximate
+        for book in self._books.values():
+            book.remove()
+        self._books = {(v, s): DepthBook(v, s, g, approximate(s)) for v, s, g in self._plan}
+        if self._books:
+            self._depth_box.mount_all(list(self._books.values()), before="#depth-empty")
+        self.query_one("#depth-empty").display = not self._books
+        self._depth_columns = 0
+
+    def _symbol_rows(self) -> list[tuple]:
+        session = self.session
+        approximate = session.feed.symbol_map.is_approximate
+        aggregates = session.aggregates
+        by_group: dict[str, list[tuple[str, str]]] = {}
+        for venue, symbol, group in self._plan:
+            by_group.setdefault(group, []).append((venue, symbol))
+        state = session.pipeline.state.symbols
+        rows = []
+        for group in self._groups:
+            venues = by_group.get(group, [])
+            unified = next((state[k].unified for k in venues if k in state), None)
+            if unified is None and venues:
+                unified = session.feed.symbol_map.unified(*venues[0])
+            agg = aggregates.get(unified)
+            views = {(v.venue, v.symbol): v for v in agg.venues} if agg is not None else {}
+            cells = []
+            for venue, symbol in venues:
+                view = views.get((venue, symbol))
+                if view is None or view.age_ns is None:
+                    cells.append((venue, None, "none", approximate(symbol)))
+                else:
+                    price = view.last if view.last is not None else view.price
+                    cells.append((venue, price, "stale" if view.stale else "fresh", approximate(symbol)))
+            rows.append((self._number(group), unified or group, cells, group in session.hidden))
+        return rows
+
+    def symbol_names(self) -> list[tuple[str, str]]:
+        """(name, group) for the command palette: configured, venue and unified names of every symbol."""
+        state = self.session.pipeline.state.symbols
+        out: dict[str, str] = {}
+        for venue, symbol, group in self._plan:
+            out.setdefault(group, group)
+            out.setdefault(symbol, group)
+            st = state.get((venue, symbol))
+            if st is not None:
+                out.setdefault(st.unified, group)
+        return list(out.items())
+
+    def show_symbol(self, group: str) -> None:
+        """Show a symbol on the main view (un-hidden) and focus its first candle table."""
+        self.action_view("main")
+        if group in self.session.hidden:
+            self.session.toggle_symbol(group)
+        self.refresh_view()
+        table = next((t for t in self._tables.values() if t.group == group), None)
+        if table is not None:
+            self.call_after_refresh(self._focus_table, table)
+
+    def _focus_table(self, table: CandleTable) -> None:
+        table.focus()
+        if self._tables_box is not None:
+            self._tables_box.scroll_to_widget(table, animate=False)
 
     def _sync_visibility(self) -> None:
         hidden = self.session.hidden
@@ -261,68 +676,258 @@ class ClearTermApp(App):
         for table, shown in zip(self._tables.values(), visible):
             table.display = shown
         self.query_one("#tables-empty").display = not any(visible) and bool(visible)
-        self._layout_tables()
+        self._grid = None
+        self._layout_grids()
 
-    def _layout_tables(self) -> None:
-        if self._tables_box is None:
+    def _layout_grids(self) -> None:
+        """Grid columns follow the width; rows share the height, or scroll when they would get too small."""
+        box = self._tables_box
+        if box is None:
             return
         width = self.size.width
-        columns = next(c for w, c in TABLE_COLUMNS if width >= w)
         shown = sum(1 for t in self._tables.values() if t.display) or 1
-        columns = min(columns, shown)
-        if columns != self._columns:
-            self._columns = columns
-            self._tables_box.styles.grid_size_columns = columns
+        columns = min(next(c for w, c in TABLE_COLUMNS if width >= w), shown)
+        rows = -(-shown // columns)
+        squeeze = box.size.height == 0 or box.size.height // rows >= TABLE_MIN_HEIGHT
+        grid = (columns, squeeze)
+        if grid != self._grid:
+            self._grid = grid
+            box.styles.grid_size_columns = columns
+            box.styles.grid_rows = "1fr" if squeeze else str(TABLE_MIN_HEIGHT)
+        depth_columns = min(next(c for w, c in DEPTH_COLUMNS if width >= w), max(1, len(self._books)))
+        if depth_columns != self._depth_columns:
+            self._depth_columns = depth_columns
+            self._depth_box.styles.grid_size_columns = depth_columns
 
-    # -- actions --------------------------------------------------------------------------------
+    # -- actions: trading, views, symbols, theme, help ------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """False hides a binding (and lets its key through), None shows it greyed out."""
+        modal = isinstance(self.screen, ModalScreen)
+        replay = self.replay
+        if action in REPLAY_ACTIONS:
+            if replay is None or modal:
+                return False  # hidden, and the key goes to whatever else wants it
+            if action == "pause":
+                return not replay.paused
+            if action == "play":
+                return replay.paused
+            if action == "faster":
+                return True if replay.speed is not None else None
+            if action == "slower":
+                return True if replay.speed != SPEEDS[0] else None
+            return True
+        if action == "dvr":
+            return not isinstance(self.runner, ReplayRunner) and self.dvr is None
+        if action == "leave_replay":
+            return replay is not None
         if action == "halt":
-            return None if self.session.halt.halted else True
+            return not self.live_session.halt.halted
         if action == "resume":
-            return True if self.session.halt.halted else None
+            return self.live_session.halt.halted
+        if action == "symbols":
+            return not isinstance(self.runner, ReplayRunner)
+        if action == "view":
+            return None if parameters and parameters[0] == self.view else True
         if action == "toggle_symbol":
             n = parameters[0] if parameters else 0
             return True if isinstance(n, int) and 1 <= n <= len(self._groups) else None
         return True
 
     def action_halt(self) -> None:
-        self.session.halt.halt("operator key", by="operator")
+        self.live_session.halt.halt("operator key", by="operator")
         self.refresh_view()
 
     def action_resume(self) -> None:
         def answered(yes: bool | None) -> None:
             if yes:
-                self.session.halt.resume(by="operator")
+                self.live_session.halt.resume(by="operator")
             self.refresh_view()
 
         self.push_screen(ConfirmScreen("Resume trading? y/n"), answered)
+
+    def action_view(self, name: str) -> None:
+        if name not in VIEWS:
+            return
+        self.view = name
+        self._switcher.current = name
+        self.refresh_view()
 
     def action_toggle_symbol(self, n: int) -> None:
         if 1 <= n <= len(self._groups):
             self.session.toggle_symbol(self._groups[n - 1])
             self.refresh_view()
 
+    def action_next_theme(self) -> None:
+        themes = [t for t in THEMES if t in self.available_themes]
+        i = themes.index(self.theme) if self.theme in themes else -1
+        self.theme = themes[(i + 1) % len(themes)]
+
+    def action_symbols(self) -> None:
+        session = self.live_session
+        self.push_screen(SymbolPicker(list(session.config.symbols)), self._change_symbol)
+
+    async def _change_symbol(self, text: str | None) -> None:
+        if not text:
+            return
+        session = self.live_session
+        remove = text.startswith("-")
+        name = text[1:].strip() if remove else text
+        method = getattr(session, "remove_symbol" if remove else "add_symbol", None)
+        if method is None:
+            self.notify("this session cannot change its symbols while it runs", severity="error", markup=False)
+            return
+        try:
+            error = await method(name)
+        except Exception as exc:  # noqa: BLE001 - a failed change is reported, the app keeps running
+            log.exception("symbol change failed")
+            error = f"{type(exc).__name__}: {exc}"
+        if error:
+            self.notify(clean(error), severity="error", timeout=8, markup=False)
+        else:
+            self.notify(f"{'removed' if remove else 'added'} {clean(name)}", timeout=4, markup=False)
+        self.refresh_view()
+
     def action_help(self) -> None:
         self.push_screen(HelpScreen(self.help_rows()))
 
-    def help_rows(self) -> list[tuple[str, str]]:
-        """(keys, description) for every binding of the main screen, symbol keys named."""
-        rows = []
-        ours = {b.id for b in self.BINDINGS if isinstance(b, Binding)}
-        for key, active in self.screen.active_bindings.items():
-            b = active.binding
-            if b.id not in ours and b.action != "command_palette":
+    def help_rows(self) -> list[tuple[str, str, bool]]:
+        """(keys, description, usable now) for every binding of ours, in order, keys as remapped."""
+        rows: dict[str, tuple[list[str], str, bool]] = {}
+        for b in [*self.BINDINGS, Binding("ctrl+p", "command_palette", "Command palette: every action and symbol",
+                                          id="command_palette")]:
+            if not isinstance(b, Binding):
                 continue
-            if b.action.startswith("toggle_symbol("):
-                n = int(b.action[len("toggle_symbol("):-1])
+            _, name, params = parse_action(b.action)
+            available = bool(self.check_action(name, params))
+            description = b.tooltip or b.description
+            if name == "toggle_symbol":
+                n = params[0]
                 if n > len(self._groups):
                     continue
-                rows.append((key, f"Show/hide symbol {n}: {clean(self._groups[n - 1])}"))
+                description = f"Show/hide symbol {n}: {clean(self._groups[n - 1])}"
+            elif name in REPLAY_ACTIONS and self.replay is None:
+                description += " (in a replay)"
+            keys = self._keymap.get(b.id, b.key) if b.id else b.key
+            shown = [self.get_key_display(Binding(k.strip(), b.action)) for k in keys.split(",")]
+            key = b.id or b.action
+            if key in rows:
+                old = rows[key]
+                rows[key] = (old[0], old[1] if old[2] or not available else description, old[2] or available)
                 continue
-            rows.append((self.get_key_display(b), b.tooltip or b.description))
-        return rows
+            rows[key] = (shown, description, available)
+        return [(", ".join(dict.fromkeys(keys)), description, available)
+                for keys, description, available in rows.values()]
 
+    def get_system_commands(self, screen: Screen):
+        """The command palette: Textual's own commands, then every action of ours with its key."""
+        yield from super().get_system_commands(screen)
+        seen = {"quit"}
+        for b in self.BINDINGS:
+            if not isinstance(b, Binding) or b.action in seen or b.action.startswith("toggle_symbol"):
+                continue
+            seen.add(b.action)
+            keys = self._keymap.get(b.id, b.key_display or b.key) if b.id else b.key
+            yield SystemCommand(b.tooltip or b.description, f"key: {keys}", partial(self.run_action, b.action))
+        for n, group in enumerate(self._groups[:9], 1):
+            yield SystemCommand(f"Show/hide symbol {n}: {clean(group)}", f"key: {n}",
+                                partial(self.run_action, f"toggle_symbol({n})"), discover=False)
 
-async def run_app(runner: Runner, mouse: bool = True, refresh_hz: float = 10.0) -> None:
-    """Run the app on an already-running event loop until the operator quits."""
-    await ClearTermApp(runner, refresh_hz=refresh_hz).run_async(mouse=mouse)
+    # -- actions: replay and DVR ----------------------------------------------------------------------
+    def action_pause(self) -> None:
+        self._toggle_pause()
+
+    def action_play(self) -> None:
+        self._toggle_pause()
+
+    def _toggle_pause(self) -> None:
+        replay = self.replay
+        if replay is not None:
+            replay.toggle_pause()
+            self.refresh_view()
+
+    def action_faster(self) -> None:
+        self._change_speed(+1)
+
+    def action_slower(self) -> None:
+        self._change_speed(-1)
+
+    def _change_speed(self, direction: int) -> None:
+        replay = self.replay
+        if replay is None:
+            return
+        order = [s if s is not None else float("inf") for s in SPEEDS]
+        current = replay.speed if replay.speed is not None else float("inf")
+        if direction > 0:
+            i = next((i for i, s in enumerate(order) if s > current), len(order) - 1)
+        else:
+            i = next((i for i in range(len(order) - 1, -1, -1) if order[i] < current), 0)
+        replay.set_speed(SPEEDS[i])
+        self.refresh_view()
+
+    def action_step(self) -> None:
+        replay = self.replay
+        if replay is not None:
+            replay.step()
+            self.refresh_view()
+
+    def action_seek(self, seconds: int) -> None:
+        replay = self.replay
+        if replay is None:
+            return
+        base = replay.position_ns or replay.first_ns
+        replay.seek(max(replay.first_ns, base + int(seconds * 1e9)))
+        self.refresh_view()
+
+    def action_goto(self) -> None:
+        replay = self.replay
+        if replay is None:
+            return
+        at = replay.position_ns or replay.first_ns
+        day_start = at - at % NS_PER_DAY
+        day = time.strftime("%Y-%m-%d", time.gmtime(at // 1_000_000_000)) if at else "the recorded day"
+
+        def chosen(seconds: int | None) -> None:
+            if seconds is not None and self.replay is replay:
+                replay.seek(day_start + seconds * 1_000_000_000)
+                self.refresh_view()
+
+        self.push_screen(GotoScreen(day, utc_hms(at)), chosen)
+
+    async def action_dvr(self) -> None:
+        """Show a replay of the live session's recording so far; live ingestion goes on underneath."""
+        if self.dvr is not None or isinstance(self.runner, ReplayRunner):
+            return
+        session = self.live_session
+        recorder = session.recorder
+        if recorder is None:
+            self.notify("recording is off (--no-record): there is nothing to replay", severity="warning",
+                        markup=False)
+            return
+        recorder.flush()
+        paths = [str(p) for p in recorder.parts]
+        try:
+            dvr = ReplayRunner(paths, speed=1.0)
+        except Exception as exc:  # noqa: BLE001 - e.g. a recording that cannot be read yet
+            self.notify(f"cannot replay the recording: {clean(exc)}", severity="error", markup=False)
+            return
+        now = session.clock.now_ns()
+        started = int(dvr.header.get("started_ns") or session.started_ns or 0)
+        await dvr.start()
+        if now - DVR_LOOKBACK_NS > started:
+            dvr.seek(now - DVR_LOOKBACK_NS)  # fast-forwards there, then pauses
+        self.dvr = dvr
+        self._dvr_end_ns = now
+        self.refresh_view()
+
+    async def action_leave_replay(self) -> None:
+        if self.dvr is None:
+            await self.action_quit()
+            return
+        dvr, self.dvr = self.dvr, None
+        self._dvr_end_ns = None
+        self.refresh_view()
+        try:
+            await asyncio.wait_for(dvr.stop(), STOP_TIMEOUT_S)
+        except Exception as exc:  # noqa: BLE001
+            log.error("DVR stop failed: %r", exc)
+

@@ -59,8 +59,8 @@ def bar_time(open_ns: int, interval: str) -> str:
     return time.strftime("%H:%M:%S", t)
 
 
-class CandleTable(Widget):
-    """Candles of one (venue, symbol) for one interval."""
+class CandleTable(Widget, can_focus=True):
+    """Candles of one (venue, symbol) for one interval; focusable so the palette can point at it."""
 
     COMPONENT_CLASSES = {
         "candle-table--title",

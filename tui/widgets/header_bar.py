@@ -1,4 +1,6 @@
-"""The top line: app name, mode (LIVE/DEMO/REPLAY), the HALTED banner or a start-up error, UTC clock.
+"""The top line: app name, mode (LIVE/DEMO/REPLAY/DVR), the HALTED banner or a start-up error, UTC clock.
+
+The clock is the session's clock: the wall clock live, the recorded time in a replay.
 
 While trading is halted the whole line turns red (class ``-halted``): the operator cannot miss it.
 """
@@ -19,7 +21,7 @@ class HeaderBar(Horizontal):
         super().__init__(id=id)
         self.mode = mode
         self._banner: tuple | None = None
-        self._second = -1
+        self._second: tuple | None = None
 
     def compose(self) -> ComposeResult:
         yield Static(Text("clearterm", style="bold", end=""), id="app-name")
@@ -27,14 +29,21 @@ class HeaderBar(Horizontal):
         yield Static(id="banner")
         yield Static(id="clock")
 
+    def show_mode(self, mode: str) -> None:
+        """LIVE, DEMO, REPLAY or DVR (a replay of the running session)."""
+        if mode != self.mode:
+            self.mode = mode
+            self.query_one("#mode", Static).update(Text(clean(mode.upper()), end=""), layout=False)
+
     def show_clock(self, now_ns: int) -> None:
         second = now_ns // 1_000_000_000
-        if second == self._second:
+        narrow = self.app.size.width < 100  # the app's -narrow breakpoint
+        if (second, narrow) == self._second:
             return
-        self._second = second
+        self._second = (second, narrow)
         # Narrow terminals (class set by the app's breakpoints) drop the date to leave room for the banner.
-        fmt = "%H:%M:%S UTC" if self.screen.has_class("-narrow") else "%Y-%m-%d %H:%M:%S UTC"
-        stamp = time.strftime(fmt, time.gmtime(second))
+        fmt = "%H:%M:%S UTC" if narrow else "%Y-%m-%d %H:%M:%S UTC"
+        stamp = time.strftime(fmt, time.gmtime(second)) if second > 0 else "--:--:-- UTC"
         self.query_one("#clock", Static).update(Text(stamp, end=""), layout=False)
 
     def show_status(self, halted: bool, cause: str = "", by: str = "", error: str = "") -> None:

@@ -1,72 +1,58 @@
-"""The signal log panel: the latest risk decisions, newest first, status coloured by CSS component classes.
+"""The signal log: every risk decision kept by the session, oldest first, following the newest.
 
-Redrawn only when a decision was added (at most once per closed bar per symbol).
+Each line shows the decision time, symbol, venue, status (coloured by CSS component classes), side,
+price, size, the signal's latencies (exchange -> receive, receive -> decision) and the risk reason.
+Latencies read "exch→decision": exchange -> receive, then receive -> decision, in ms. The border title
+carries the counts. Rebuilt only when a decision was added.
 """
 from __future__ import annotations
 
-import time
-
 from rich.text import Text
-from textual.widgets import Static
 
 from strategy.risk import Decision
 from tui.widgets.candle_table import price_decimals
+from tui.widgets.formatting import ms_number, utc_hms
+from tui.widgets.line_log import LineLog
 from tui.widgets.safe_text import clean
 
-MAX_ROWS = 40  # more than any screen shows; the rest is clipped by the panel's height
 
-
-class SignalPanel(Static):
+class SignalPanel(LineLog):
     COMPONENT_CLASSES = {
-        "signal-panel--title",
         "signal-panel--approved",
         "signal-panel--suppressed",
         "signal-panel--rejected",
         "signal-panel--muted",
     }
 
-    def __init__(self, *, id: str | None = None) -> None:
-        super().__init__(id=id)
-        self._total = -1
-
     def on_mount(self) -> None:
-        self.show([], {"total": 0, "approved": 0, "suppressed": 0, "rejected": 0}, "")
-
-    def notify_style_update(self) -> None:
-        super().notify_style_update()
-        self._total = -1  # colours come from component styles: redraw at the next sync
-
-    def forget(self) -> None:
-        self._total = -1
+        self.border_title = "Signals"
 
     def sync(self, signal_log, hint: str = "") -> bool:
-        total = signal_log.counts["total"]
-        if total == self._total:
+        counts = signal_log.counts
+        entries = signal_log.entries
+        if not self.changed((counts["total"], hint)):
             return False
-        self.show(signal_log.recent(MAX_ROWS), signal_log.counts, hint)
+        self.border_title = (f"Signals  {counts['total']} total · {counts['approved']} approved · "
+                             f"{counts['suppressed']} suppressed · {counts['rejected']} rejected")
+        muted = self.get_component_rich_style("signal-panel--muted", partial=True)
+        if not entries:
+            self.set_lines([Text(hint or "no signals yet", muted)])
+            return True
+        self.set_lines([self._line(d, muted) for d in entries])
         return True
 
-    def show(self, decisions: list[Decision], counts: dict, hint: str) -> None:
-        self._total = counts["total"]
-        muted = self.get_component_rich_style("signal-panel--muted", partial=True)
-        text = Text(no_wrap=True, overflow="ellipsis", end="")
-        text.append("Signals", self.get_component_rich_style("signal-panel--title", partial=True))
-        text.append(f"  {counts['total']} total · {counts['approved']} approved · "
-                    f"{counts['suppressed']} suppressed · {counts['rejected']} rejected", muted)
-        if not decisions:
-            text.append("\n")
-            text.append(hint or "no signals yet", muted)
-        for d in decisions:
-            s = d.signal
-            status_style = self.get_component_rich_style(f"signal-panel--{d.status.lower()}", partial=True)
-            text.append("\n")
-            text.append(time.strftime("%H:%M:%S", time.gmtime(s.decided_ns // 1_000_000_000)), muted)
-            text.append(" ")
-            text.append(clean(s.symbol).ljust(9))
-            text.append(clean(s.venue).ljust(9), muted)
-            text.append(clean(d.status).ljust(11), status_style)
-            text.append(clean(s.side).ljust(6))
-            text.append(f"{s.price:>12.{price_decimals(s.price)}f} ")
-            text.append(f"{d.size:>10.4g} ")
-            text.append(clean(d.reason), muted)
-        self.update(text, layout=False)  # the panel has a fixed height
+    def _line(self, d: Decision, muted) -> Text:
+        s = d.signal
+        status = self.get_component_rich_style(f"signal-panel--{d.status.lower()}", partial=True)
+        text = Text()
+        text.append(utc_hms(s.decided_ns), muted)
+        text.append(" ")
+        text.append(clean(s.symbol).ljust(9))
+        text.append(clean(s.venue).ljust(9), muted)
+        text.append(clean(d.status).ljust(11), status)
+        text.append(clean(s.side).ljust(6))
+        text.append(f"{s.price:>12.{price_decimals(s.price)}f} ")
+        text.append(f"{d.size:>10.4g}  ")
+        text.append(f"{ms_number(s.exch_to_recv_ms):>5}→{ms_number(s.recv_to_decision_ms)}ms ", muted)
+        text.append(clean(d.reason), muted)
+        return text
