@@ -1,0 +1,76 @@
+"""The benchmarks: a --quick run in-process reports every figure with a value, a unit and a target.
+
+No timing is asserted (the machine decides those); the run itself is the test that every benchmark
+still works against the real pipeline, simulator, recorder and app. The corpus generator is checked
+for determinism and for frames that the real codec and guard accept.
+"""
+import orjson
+import pytest
+
+from feeds.bench_corpus import binance_corpus, bench_symbols
+from feeds.binance import BinanceCodec
+from feeds.clock import ManualClock
+from feeds.pipeline import Pipeline
+from feeds.symbols import SymbolMap
+from tui.cli import main
+
+FIGURES = {
+    "floor", "ingest", "ingest_us_per_msg", "ingest_vs_floor", "record", "replay", "loopback_client",
+    "loopback_receive_only", "loopback_ratio", "books", "latency_p50", "latency_p99", "latency_max",
+    "processing_p99", "latency_rate", "ui_worst_stall", "ui_cpu", "rss", "rss_growth", "first_frame",
+}
+
+
+def test_quick_bench_reports_every_figure_with_unit_and_target(capsys):
+    code = main(["bench", "--json", "--quick"])
+    out, err = capsys.readouterr()
+    result = orjson.loads(out)
+    assert result["errors"] == {}, result["errors"]
+    assert code == 0, err
+    assert result["quick"] is True
+    assert set(result["figures"]) == FIGURES
+    for name, fig in result["figures"].items():
+        assert isinstance(fig["value"], (int, float)) and fig["value"] > 0, (name, fig)
+        assert fig["unit"], name
+        assert fig["target"] == "reference" or fig["target"].startswith((">= ", "<= ")), (name, fig["target"])
+        assert fig["pass"] is None if fig["target"] == "reference" else isinstance(fig["pass"], bool), name
+        assert fig["method"], name
+    for name in ("ingest", "loopback_ratio", "latency_p99", "ui_worst_stall", "ui_cpu", "rss", "rss_growth",
+                 "first_frame"):
+        assert result["figures"][name]["target"] != "reference", name
+
+
+def test_corpus_is_deterministic_and_mixed_as_asked():
+    a = binance_corpus(3000, 5, mix=(0.5, 0.25, 0.25), seed=3)
+    b = binance_corpus(3000, 5, mix=(0.5, 0.25, 0.25), seed=3)
+    c = binance_corpus(3000, 5, mix=(0.5, 0.25, 0.25), seed=4)
+    assert a.frames == b.frames and a.recv_ns == b.recv_ns
+    assert a.frames != c.frames
+    assert a.symbols == bench_symbols(5)
+    assert abs(a.counts["aggTrade"] / 3000 - 0.5) < 0.05
+    assert abs(a.counts["bookTicker"] / 3000 - 0.25) < 0.05
+    assert abs(a.counts["kline"] / 3000 - 0.25) < 0.05
+    assert a.counts["kline_closed"] > 0
+    streams = {orjson.loads(f)["stream"].split("@", 1)[1] for f in a.frames}
+    assert streams == {"aggTrade", "bookTicker", "kline_1s"}
+
+
+def test_every_corpus_frame_passes_the_real_codec_and_guard():
+    corpus = binance_corpus(10_000, 30, seed=1)
+    clock = ManualClock(corpus.recv_ns[-1])
+    p = Pipeline(clock, interval="1s")
+    p.attach("BINANCE#1", "BINANCE", BinanceCodec(SymbolMap()))
+    for raw, recv_ns in zip(corpus.frames, corpus.recv_ns):
+        p.feed("BINANCE#1", raw, recv_ns)
+    assert p.rejected == {}
+    assert p.duplicates == 0 and p.total_gaps == 0
+    assert p.events["trade"] == corpus.counts["aggTrade"]
+    assert p.events["quote"] == corpus.counts["bookTicker"]
+    assert p.events["candle"] == corpus.counts["kline"]
+    assert p.events["candle_closed"] == corpus.counts["kline_closed"]
+
+
+def test_bench_symbols_refuses_more_than_it_knows():
+    assert len(set(bench_symbols(100))) == 100
+    with pytest.raises(ValueError):
+        bench_symbols(101)

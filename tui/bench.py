@@ -1,0 +1,838 @@
+"""``clearterm bench [--json] [--quick]``: how fast clearterm is, measured on this machine.
+
+Every figure comes with its unit, its target, pass/miss, and a sentence on how it was measured.
+The corpora are generated deterministically (feeds/bench_corpus.py): Binance combined-stream frames,
+60% aggTrade, 30% bookTicker, 10% kline (1s bars) over 30 symbols, 10k frames per exchange second.
+
+1. floor      bare ``orjson.loads`` over the corpus: the ceiling for anything that parses JSON.
+2. ingest     the real pipeline (codec -> guard -> state -> strategy listeners) of a real Session, fed
+              from memory, with ``Session.tick`` (aggregator, arbitrage, watchdog) every 100 ms of
+              corpus time, as in live and replay.
+3. replay     the corpus written with the Recorder, then read with ``read_recordings`` and applied
+              with ``ReplayDriver``, ticking on recorded time like ``ReplayRunner``.
+4. loopback   the simulator floods a real client (Session -> Feed -> Connection -> pipeline) over
+              127.0.0.1, next to a receive-only websockets client flooded the same way; ratio.
+5. latency    a simulator in a child process sends live data at a fixed 10k msg/s; the pipeline's
+              telemetry gives exchange time (``E``) -> processed.
+6. UI         the app, in a pseudo-terminal in a child process, connected to that simulator: the worst
+              lateness of a 50 ms asyncio timer and the process's CPU share.
+7. memory     a child process holding 100 symbols x 2 venues x 500 candles, then under the same flood.
+8. books      ``feeds.book.bench_book_updates`` on a 5,000-level book.
+9. first frame ``clearterm demo`` in a pseudo-terminal: process start -> first frame showing a price.
+
+Throughput figures take the best of a few repetitions (``--quick``: one, on smaller corpora).
+Child processes (simulator, app, memory) are started with ``python -m tui.bench <role>``.
+"""
+from __future__ import annotations
+
+import asyncio
+import gc
+import os
+import platform
+import re
+import select
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable, NamedTuple
+
+import orjson
+
+CONN = "BINANCE#1"
+SYMBOLS = 30
+LIVE_RATE = 10_000  # msg/s for the latency, UI and memory runs
+SIM_TICK_HZ = 1000  # the child simulator steps every ms, so E is set within a ms of sending
+SEED = 7
+
+
+class Plan(NamedTuple):
+    corpus: int  # frames in the in-memory corpus
+    reps: int  # repetitions of floor / ingest / replay
+    flood: int  # frames per loopback flood
+    flood_reps: int
+    latency_s: float
+    ui_s: float
+    memory_s: float
+    book_updates: int
+    book_reps: int
+    first_frame_reps: int
+    warm_up_s: float  # live runs start measuring this long after subscribing
+
+
+FULL = Plan(200_000, 3, 100_000, 3, 10.0, 10.0, 60.0, 100_000, 3, 3, 1.0)
+QUICK = Plan(20_000, 1, 20_000, 1, 1.5, 1.5, 3.0, 20_000, 1, 1, 0.5)
+
+
+class BenchError(Exception):
+    """A benchmark could not run to the end (reported, and the others still run)."""
+
+
+# -- figures ------------------------------------------------------------------------------------
+
+class Report:
+    def __init__(self) -> None:
+        self.figures: dict[str, dict] = {}
+        self.errors: dict[str, str] = {}
+        self.seconds: dict[str, float] = {}  # wall time of each section
+
+    def add(self, name: str, value: float, unit: str, target: tuple[str, float] | None, method: str,
+            **details) -> None:
+        """``target`` is (">=" | "<=", bound), or None for a reference figure with no target."""
+        if target is None:
+            target_text, ok = "reference", None
+        else:
+            op, bound = target
+            target_text = f"{op} {bound:g}"
+            ok = value >= bound if op == ">=" else value <= bound
+        self.figures[name] = {"value": _round(value), "unit": unit, "target": target_text, "pass": ok,
+                              "method": method, **details}
+
+
+def _round(x: float) -> float:
+    """Three significant digits at least, never rounded to zero."""
+    if x == 0 or x != x:
+        return x
+    digits = max(0, 3 - int(f"{abs(x):e}".split("e")[1]) - 1)
+    return round(x, digits)
+
+
+# -- in-memory benchmarks -----------------------------------------------------------------------
+
+def _best(fn: Callable[[], float], reps: int) -> tuple[float, list[float]]:
+    runs = []
+    for _ in range(reps):
+        gc.collect()
+        runs.append(fn())
+    return max(runs), [_round(r) for r in runs]
+
+
+def bench_floor(corpus) -> float:
+    loads = orjson.loads
+    frames = corpus.frames
+    t0 = time.perf_counter()
+    for raw in frames:
+        loads(raw)
+    return len(frames) / (time.perf_counter() - t0)
+
+
+def _chunks(corpus) -> list[tuple[list[str], list[int]]]:
+    """The corpus cut at every 100 ms of its time: the session ticks between chunks."""
+    every = max(1, int(corpus.rate * 0.1))
+    f, r = corpus.frames, corpus.recv_ns
+    return [(f[i:i + every], r[i:i + every]) for i in range(0, len(f), every)]
+
+
+def _replay_session(corpus):
+    from feeds.clock import ManualClock
+    from tui.session import Session, SessionConfig
+    clock = ManualClock(corpus.recv_ns[0])
+    cfg = SessionConfig(mode="replay", symbols=list(corpus.symbols), interval=corpus.interval, record_path=None)
+    return Session(cfg, clock=clock), clock
+
+
+def bench_ingest(corpus) -> tuple[float, object]:
+    """Frames per second through a Session's pipeline, from memory; returns (rate, session)."""
+    session, clock = _replay_session(corpus)
+    p = session.pipeline
+    session.feed.prepare_venue("BINANCE")
+    from feeds.venues import VENUES
+    p.attach(CONN, "BINANCE", VENUES["BINANCE"].make_codec(session.feed.symbol_map))
+    chunks = _chunks(corpus)
+    feed, tick, set_clock = p.feed, session.tick, clock.set
+    conn = CONN
+    t0 = time.perf_counter()
+    for frames, recvs in chunks:
+        for raw, recv_ns in zip(frames, recvs):
+            feed(conn, raw, recv_ns)
+        now = recvs[-1]
+        set_clock(now)
+        tick(now)
+    elapsed = time.perf_counter() - t0
+    return len(corpus.frames) / elapsed, session
+
+
+def write_recording(corpus, path: Path) -> float:
+    """Write the corpus as a clearterm recording; returns records written per second."""
+    from feeds.recording import Recorder
+    from feeds.venues import VENUES
+    url = VENUES["BINANCE"].connect_url("wss://data-stream.binance.vision", corpus.symbols, corpus.interval)
+    frames, recvs = corpus.frames, corpus.recv_ns
+    t0 = time.perf_counter()
+    with Recorder(path, header={"mode": "live", "venues": ["BINANCE"], "symbols": list(corpus.symbols),
+                                "interval": corpus.interval, "started_ns": recvs[0]}) as rec:
+        rec.write(recvs[0] - 1_000_000, CONN, "open", url)
+        write = rec.write
+        for raw, recv_ns in zip(frames, recvs):
+            write(recv_ns, CONN, "recv", raw)
+    return len(frames) / (time.perf_counter() - t0)
+
+
+def bench_replay(corpus, path: Path) -> float:
+    """Records per second: read the recording and apply it, with the session ticking on recorded time."""
+    from feeds.replay import read_recordings
+    from feeds.replay_source import ReplayDriver
+    session, clock = _replay_session(corpus)
+    t0 = time.perf_counter()
+    _, stream = read_recordings([path])
+    apply = ReplayDriver(session.feed, clock).apply
+    tick = session.tick
+    tick_ns = 100_000_000
+    next_tick = 0
+    n = 0
+    for rec in stream:
+        if rec.recv_ns >= next_tick:
+            if next_tick:
+                tick(rec.recv_ns)
+            next_tick = rec.recv_ns + tick_ns
+        apply(rec)
+        n += 1
+    elapsed = time.perf_counter() - t0
+    stream.close()
+    if session.pipeline.messages != len(corpus.frames):
+        raise BenchError(f"replay applied {session.pipeline.messages} frames of {len(corpus.frames)}")
+    return n / elapsed
+
+
+def bench_books(plan: Plan) -> tuple[float, list[float]]:
+    from feeds.book import bench_book_updates
+    return _best(lambda: bench_book_updates(levels=5000, updates=plan.book_updates), plan.book_reps)
+
+
+# -- loopback -----------------------------------------------------------------------------------
+
+async def _until(predicate: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise BenchError(f"timed out after {timeout:g}s waiting for {what}")
+        await asyncio.sleep(0.01)
+
+
+async def _rate_of(count_now: Callable[[], int], total: int, timeout: float) -> float:
+    """Frames per second between 5% and 95% of ``total`` frames counted (sampled every 5 ms).
+
+    Leaving out the ends skips the simulator's pre-generation (it runs on this loop before the
+    first frame is sent) and the last partial sample.
+    """
+    base = count_now()
+    samples: list[tuple[float, int]] = []
+    deadline = time.perf_counter() + timeout
+    while True:
+        now = time.perf_counter()
+        done = count_now() - base
+        samples.append((now, done))
+        if done >= total:
+            break
+        if now > deadline:
+            raise BenchError(f"flood not received in {timeout:g}s ({done} of {total} frames)")
+        await asyncio.sleep(0.005)
+    lo = next(s for s in samples if s[1] >= 0.05 * total)
+    hi = next(s for s in samples if s[1] >= 0.95 * total)
+    if hi[0] <= lo[0]:
+        raise BenchError("flood too short to time: raise the frame count")
+    return (hi[1] - lo[1]) / (hi[0] - lo[0])
+
+
+def _live_config(symbols: list[str], ws_url: str, rest_url: str):
+    from tui.session import SessionConfig
+    return SessionConfig(mode="live", symbols=list(symbols), interval="1s", endpoints={"BINANCE": [ws_url]},
+                         rest_endpoints={"BINANCE": rest_url}, record_path=None)
+
+
+def _subscribed(session) -> bool:
+    conns = session.connections
+    return bool(conns) and all(c.state == "subscribed" for c in conns.values())
+
+
+def _books_synced(session) -> bool:
+    stats = session.feed.books.stats()
+    return len(stats) >= len(session.config.symbols) and all(b.get("state") == "synced" for b in stats.values())
+
+
+async def _flood_client(sim, symbols: list[str], count: int) -> tuple[float, dict]:
+    from tui.session import Session
+    session = Session(_live_config(symbols, sim.ws_url(), sim.rest_url()))
+    venue = sim.venue("BINANCE")
+    await session.start()
+    try:
+        await _until(lambda: _subscribed(session) and len(venue.conns) == 1, 10, "the client to subscribe")
+        try:
+            await _until(lambda: _books_synced(session), 5, "book snapshots")
+        except BenchError:
+            pass  # books that are not synced yet only make the client's work lighter
+        p = session.pipeline
+        before = dict(p.events)
+        task = sim.flood(count)
+        rate = await _rate_of(lambda: p.messages, count, 60)
+        await task
+        mix = {k: p.events[k] - before[k] for k in before}
+        return rate, mix
+    finally:
+        await session.stop()
+
+
+async def _flood_receive_only(sim, symbols: list[str], count: int) -> float:
+    from websockets.asyncio.client import connect
+
+    from feeds.connection import MAX_FRAME_BYTES
+    from feeds.venues import VENUES
+    url = VENUES["BINANCE"].connect_url(sim.ws_url(), symbols, "1s")
+    venue = sim.venue("BINANCE")
+    received = [0]
+
+    async def read(ws) -> None:
+        async for _ in ws:
+            received[0] += 1
+
+    # The same options as feeds.connection.Connection.
+    async with connect(url, max_size=MAX_FRAME_BYTES, open_timeout=10, ping_interval=20, ping_timeout=20,
+                       close_timeout=2, max_queue=None, proxy=None) as ws:
+        reader = asyncio.get_running_loop().create_task(read(ws))
+        try:
+            await _until(lambda: len(venue.conns) == 1 and all(c.streams for c in venue.conns), 10,
+                         "the receive-only client to subscribe")
+            task = sim.flood(count)
+            rate = await _rate_of(lambda: received[0], count, 60)
+            await task
+            return rate
+        finally:
+            reader.cancel()
+
+
+async def bench_loopback(plan: Plan) -> dict:
+    from feeds.bench_corpus import bench_symbols
+    from feeds.sim.server import Simulator
+    symbols = bench_symbols(SYMBOLS)
+    client, receive_only = [], []
+    mix: dict = {}
+    async with Simulator(symbols=symbols, seed=SEED, port=0, intervals=("1s",)) as sim:
+        venue = sim.venue("BINANCE")
+        for _ in range(plan.flood_reps):
+            await _until(lambda: not venue.conns, 10, "the previous connection to close")
+            rate, mix = await _flood_client(sim, symbols, plan.flood)
+            client.append(rate)
+            await _until(lambda: not venue.conns, 10, "the previous connection to close")
+            receive_only.append(await _flood_receive_only(sim, symbols, plan.flood))
+    return {"client": client, "receive_only": receive_only, "mix": mix}
+
+
+# -- child processes ----------------------------------------------------------------------------
+
+def _child_env(config_home: str, terminal: bool = False) -> dict[str, str]:
+    """The bench's environment minus the operator's clearterm settings; the same code on sys.path."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CLEARTERM_", "TEXTUAL_"))}
+    env["XDG_CONFIG_HOME"] = config_home
+    root = str(Path(__file__).resolve().parents[1])
+    env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    if terminal:
+        env["TERM"] = "xterm-256color"
+        env["COLORTERM"] = "truecolor"
+    return env
+
+
+class SimChild:
+    """The simulator in its own process (so its CPU is not the client's): ``rate`` sets live msg/s."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.proc = subprocess.Popen([sys.executable, "-m", "tui.bench", "sim-child", str(SYMBOLS)],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
+        line = self.proc.stdout.readline().split()
+        if len(line) != 2 or line[0] != "port":
+            self.close()
+            raise BenchError("the simulator child did not start")
+        self.port = int(line[1])
+        self.ws_url = f"ws://127.0.0.1:{self.port}"
+        self.rest_url = f"http://127.0.0.1:{self.port}"
+
+    def set_rate(self, msgs_per_s: float) -> None:
+        self.proc.stdin.write(f"rate {msgs_per_s}\n")
+        self.proc.stdin.flush()
+
+    def close(self) -> None:
+        if self.proc.stdin and not self.proc.stdin.closed:
+            self.proc.stdin.close()  # end of input: the child stops
+        try:
+            self.proc.wait(5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+async def _sim_child(n_symbols: int) -> None:
+    from feeds.bench_corpus import bench_symbols
+    from feeds.sim.server import Simulator
+    async with Simulator(symbols=bench_symbols(n_symbols), seed=SEED, port=0, intervals=("1s",),
+                         tick_hz=SIM_TICK_HZ) as sim:
+        print(f"port {sim.port}", flush=True)
+        loop = asyncio.get_running_loop()
+        while True:
+            line = await loop.run_in_executor(None, sys.stdin.readline)
+            if not line:
+                break
+            words = line.split()
+            if words[:1] == ["rate"]:
+                # Each trade arrival sends an aggTrade and (nearly always) a bookTicker frame.
+                sim.set_trades_per_second(float(words[1]) / (2 * n_symbols))
+
+
+async def bench_latency(sim: SimChild, seconds: float, warm_up_s: float) -> dict:
+    from feeds.bench_corpus import bench_symbols
+    from feeds.latency import LatencyStats
+    from tui.session import Session
+    session = Session(_live_config(bench_symbols(SYMBOLS), sim.ws_url, sim.rest_url))
+    await session.start()
+    try:
+        await _until(lambda: _subscribed(session), 10, "the client to subscribe")
+        await asyncio.sleep(warm_up_s)  # book snapshots, first bars
+        tel = session.pipeline.telemetry["BINANCE"]
+        tel.latency, tel.processing = LatencyStats(), LatencyStats()
+        m0, t0 = session.pipeline.messages, time.perf_counter()
+        await asyncio.sleep(seconds)
+        rate = (session.pipeline.messages - m0) / (time.perf_counter() - t0)
+        return {"rate": rate, "exchange": tel.latency.summary(), "processing": tel.processing.summary()}
+    finally:
+        await session.stop()
+
+
+# -- pseudo-terminal children -------------------------------------------------------------------
+
+_ANSI = re.compile(rb"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]|\x1b[()][0-9A-Za-z]")
+
+
+def run_in_pty(argv: list[str], env: dict[str, str], size: tuple[int, int], timeout: float,
+               marker: re.Pattern | None = None) -> tuple[float | None, float | None, int]:
+    """Run ``argv`` on a pseudo-terminal of ``size`` (columns, rows), reading everything it draws.
+
+    Returns (seconds to the first output, seconds to the first ``marker`` in the text without escape
+    sequences, exit status). Once the marker is seen the program gets ``q``; it is terminated if it
+    is still running at ``timeout`` (or 5 s after the ``q``).
+    """
+    import fcntl
+    import pty
+    import struct
+    import termios
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", size[1], size[0], 0, 0))
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, env=env, close_fds=True,
+                            start_new_session=True)
+    os.close(slave)
+    first_output = found = None
+    text = b""
+    deadline = t0 + timeout
+    try:
+        while time.perf_counter() < deadline:
+            ready, _, _ = select.select([master], [], [], 0.02)
+            if not ready:
+                if proc.poll() is not None:
+                    break
+                continue
+            try:
+                data = os.read(master, 1 << 16)
+            except OSError:  # the child closed the terminal
+                break
+            if not data:
+                break
+            now = time.perf_counter() - t0
+            if first_output is None:
+                first_output = now
+            if marker is not None and found is None:
+                text = (text + _ANSI.sub(b"", data))[-(1 << 16):]
+                if marker.search(text):
+                    found = now
+                    os.write(master, b"q")
+                    deadline = min(deadline, time.perf_counter() + 5)
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        os.close(master)
+    return first_output, found, proc.returncode
+
+
+_PRICE_AFTER_BTC = re.compile(rb"BTCUSDT[^\r\n\d]{0,40}\d+\.\d+")
+
+
+def bench_first_frame(env: dict[str, str], reps: int) -> tuple[list[float], list[float]]:
+    """Seconds from starting ``python -m tui.cli demo`` to its first frame, and to the first with a price."""
+    frames, data = [], []
+    for _ in range(reps):
+        first, found, _ = run_in_pty([sys.executable, "-m", "tui.cli", "demo", "--no-record"], env,
+                                     (160, 48), 20.0, _PRICE_AFTER_BTC)
+        if found is None:
+            raise BenchError("the demo drew no BTCUSDT price within 20 s")
+        frames.append(first)
+        data.append(found)
+    return frames, data
+
+
+def bench_ui(sim: SimChild, env: dict[str, str], seconds: float, warm_up_s: float) -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "ui.json"
+        argv = [sys.executable, "-m", "tui.bench", "ui-child", sim.ws_url, sim.rest_url, str(seconds),
+                str(warm_up_s), str(out)]
+        _, _, status = run_in_pty(argv, env, (160, 48), seconds + 30.0)
+        if not out.exists():
+            raise BenchError(f"the app child wrote no result (exit status {status})")
+        return orjson.loads(out.read_bytes())
+
+
+async def _ui_child(ws_url: str, rest_url: str, seconds: float, warm_up_s: float, out: str) -> None:
+    """The app on this terminal, fed by the simulator; measures its own stalls and CPU."""
+    from feeds.bench_corpus import bench_symbols
+    from tui.app import ClearTermApp
+    from tui.runner import Runner
+    runner = Runner(_live_config(bench_symbols(SYMBOLS), ws_url, rest_url))
+    app = ClearTermApp(runner)
+    result: dict = {}
+
+    async def probe() -> None:
+        try:
+            await _until(lambda: runner.started and _subscribed(runner.session), 15, "the app to subscribe")
+            await asyncio.sleep(warm_up_s)  # tables fill, first bars close
+            loop = asyncio.get_running_loop()
+            worst = total = 0.0
+            ticks = 0
+            m0 = runner.session.pipeline.messages
+            wall0, cpu0 = time.perf_counter(), time.process_time()
+            end = loop.time() + seconds
+            while loop.time() < end:
+                before = loop.time()
+                await asyncio.sleep(0.05)
+                late = loop.time() - before - 0.05
+                worst = max(worst, late)
+                total += late
+                ticks += 1
+            wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
+            result.update(worst_ms=worst * 1e3, mean_ms=total / ticks * 1e3, cpu_percent=cpu / wall * 100,
+                          rate=(runner.session.pipeline.messages - m0) / wall, seconds=wall,
+                          size=list(app.size))
+        except Exception as exc:  # noqa: BLE001 - reported to the parent
+            result["error"] = f"{type(exc).__name__}: {exc}"
+        finally:
+            Path(out).write_bytes(orjson.dumps(result))
+            app.exit()
+
+    task = asyncio.get_running_loop().create_task(probe())
+    await app.run_async(mouse=False)
+    task.cancel()
+
+
+# -- memory -------------------------------------------------------------------------------------
+
+def _rss_mb() -> float:
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1e6
+    except OSError:
+        import resource
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e3  # peak, in KB on Linux
+
+
+def fill_state(session, symbols: int = 100, bars: int = 500, interval: str = "1s") -> int:
+    """Closed candles for ``symbols`` x (Binance, Coinbase) x ``bars`` into the session's pipeline."""
+    from feeds.bench_corpus import BASE_PRICES, bench_symbols
+    from feeds.binance import INTERVALS
+    from feeds.events import Candle
+    step = INTERVALS[interval] * 1_000_000
+    now = time.time_ns()
+    first = (now - now % step) - (bars + 1) * step
+    smap = session.feed.symbol_map
+    applied = 0
+    for name in bench_symbols(symbols):
+        unified = smap.unified("BINANCE", name)
+        price = BASE_PRICES[name[:-4]]
+        for venue, vsym in (("BINANCE", name), ("COINBASE", smap.venue_symbol("COINBASE", unified))):
+            events = []
+            for i in range(bars):
+                open_ns = first + i * step
+                p = price * (1.0 + 0.001 * ((i * 7919) % 13 - 6))
+                events.append(Candle(venue, vsym, unified, open_ns + step - 1, open_ns + step, interval, open_ns,
+                                     p, p * 1.001, p * 0.999, p, 1.5, 12, True, "backfill"))
+            session.pipeline.apply_all(events)
+            applied += len(events)
+    return applied
+
+
+async def _memory_child(ws_url: str, rest_url: str, seconds: float, warm_up_s: float) -> dict:
+    import tui.app  # noqa: F401 - the app's process has Textual loaded: count it
+    from feeds.bench_corpus import bench_symbols
+    from tui.session import Session
+    gc.collect()
+    rss_imports = _rss_mb()
+    session = Session(_live_config(bench_symbols(SYMBOLS), ws_url, rest_url))
+    candles = fill_state(session)
+    gc.collect()
+    rss_state = _rss_mb()
+    await session.start()
+    try:
+        await _until(lambda: _subscribed(session), 10, "the client to subscribe")
+        await asyncio.sleep(warm_up_s)
+        rss_start = _rss_mb()
+        samples = [rss_start]
+        m0, t0 = session.pipeline.messages, time.perf_counter()
+        end = t0 + seconds
+        while time.perf_counter() < end:
+            await asyncio.sleep(min(0.5, max(0.0, end - time.perf_counter())))
+            samples.append(_rss_mb())
+        rate = (session.pipeline.messages - m0) / (time.perf_counter() - t0)
+    finally:
+        await session.stop()
+    return {"rss_imports_mb": rss_imports, "rss_state_mb": rss_state, "rss_start_mb": rss_start,
+            "rss_end_mb": samples[-1], "rss_max_mb": max(samples), "candles": candles,
+            "symbols_in_state": len(session.pipeline.state.symbols), "rate": rate, "seconds": seconds}
+
+
+def bench_memory(sim: SimChild, env: dict[str, str], seconds: float, warm_up_s: float) -> dict:
+    argv = [sys.executable, "-m", "tui.bench", "memory-child", sim.ws_url, sim.rest_url, str(seconds),
+            str(warm_up_s)]
+    proc = subprocess.run(argv, env=env, capture_output=True, timeout=seconds + 60)
+    lines = proc.stdout.strip().splitlines()
+    if proc.returncode != 0 or not lines:
+        tail = proc.stderr.decode(errors="replace").strip().splitlines()[-1:] or [""]
+        raise BenchError(f"the memory child failed (exit status {proc.returncode}): {tail[0]}")
+    return orjson.loads(lines[-1])
+
+
+# -- the run ------------------------------------------------------------------------------------
+
+def _progress(message: str) -> None:
+    print(f"bench: {message}", file=sys.stderr, flush=True)
+
+
+def _section(report: Report, name: str, fn: Callable[[], None]) -> None:
+    _progress(name)
+    t0 = time.perf_counter()
+    try:
+        fn()
+    except Exception as exc:  # noqa: BLE001 - one broken benchmark must not hide the others
+        report.errors[name] = f"{type(exc).__name__}: {exc}"
+        _progress(f"{name} failed: {report.errors[name]}")
+    report.seconds[name] = round(time.perf_counter() - t0, 2)
+
+
+def run_all(plan: Plan, quick: bool) -> dict:
+    from feeds.bench_corpus import binance_corpus
+    started = time.perf_counter()
+    load_before = os.getloadavg()
+    report = Report()
+    state: dict = {}
+    reps_text = f"best of {plan.reps}" if plan.reps > 1 else "one run"
+
+    def corpus_section() -> None:
+        t0 = time.perf_counter()
+        state["corpus"] = binance_corpus(plan.corpus, SYMBOLS, rate=LIVE_RATE, seed=SEED)
+        state["corpus_s"] = time.perf_counter() - t0
+
+    _section(report, "corpus", corpus_section)
+    corpus = state.get("corpus")
+    describe = ""
+    if corpus is not None:
+        describe = (f"{len(corpus.frames)} frames, {len(corpus.symbols)} symbols, aggTrade/bookTicker/kline "
+                    f"{corpus.counts['aggTrade']}/{corpus.counts['bookTicker']}/{corpus.counts['kline']}")
+
+        def floor_section() -> None:
+            best, runs = _best(lambda: bench_floor(corpus), plan.reps)
+            state["floor"] = best
+            report.add("floor", best, "msg/s", None, f"orjson.loads over the corpus ({describe}), {reps_text}",
+                       runs=runs)
+
+        def ingest_section() -> None:
+            best, runs = _best(lambda: bench_ingest(corpus)[0], plan.reps)
+            report.add("ingest", best, "msg/s", (">=", 450_000),
+                       f"Session pipeline fed from memory with Session.tick every 100 ms of corpus time "
+                       f"({describe}), {reps_text}", runs=runs)
+            report.add("ingest_us_per_msg", 1e6 / best, "us/msg", ("<=", 2.22),
+                       "the inverse of ingest")
+            if "floor" in state:
+                report.add("ingest_vs_floor", best / state["floor"], "x", (">=", 0.4), "ingest / floor")
+
+        def replay_section() -> None:
+            with tempfile.TemporaryDirectory() as tmp:
+                path = Path(tmp) / "bench.jsonl"
+                written = write_recording(corpus, path)
+                size_mb = path.stat().st_size / 1e6
+                best, runs = _best(lambda: bench_replay(corpus, path), plan.reps)
+            report.add("record", written, "msg/s", None,
+                       f"Recorder.write of every frame plus its flushes, {size_mb:.1f} MB file")
+            report.add("replay", best, "msg/s", None,
+                       f"read_recordings + ReplayDriver.apply, Session.tick every 100 ms of recorded time, "
+                       f"{reps_text}", runs=runs)
+
+        _section(report, "floor", floor_section)
+        _section(report, "ingest", ingest_section)
+        _section(report, "replay", replay_section)
+        state.pop("corpus")
+        corpus = None
+        gc.collect()
+
+    def loopback_section() -> None:
+        res = asyncio.run(bench_loopback(plan))
+        client, only = max(res["client"]), max(res["receive_only"])
+        how = (f"simulator flood of {plan.flood} pre-generated frames over 127.0.0.1 in this process, "
+               f"rate between 5% and 95% received, best of {plan.flood_reps}")
+        report.add("loopback_client", client, "msg/s", None,
+                   f"Session (live) with {SYMBOLS} symbols on aggTrade/kline/bookTicker/ticker/depth; {how}",
+                   runs=[_round(r) for r in res["client"]], mix=res["mix"])
+        report.add("loopback_receive_only", only, "msg/s", None,
+                   f"websockets client that only counts frames, same URL and options; {how}",
+                   runs=[_round(r) for r in res["receive_only"]])
+        report.add("loopback_ratio", client / only, "x", (">=", 0.85), "loopback_client / loopback_receive_only")
+
+    def books_section() -> None:
+        best, runs = bench_books(plan)
+        report.add("books", best, "updates/s", None,
+                   f"feeds.book.bench_book_updates(levels=5000, updates={plan.book_updates}), "
+                   f"best of {plan.book_reps}", runs=runs)
+
+    _section(report, "loopback", loopback_section)
+    _section(report, "books", books_section)
+
+    with tempfile.TemporaryDirectory() as config_home:
+        env = _child_env(config_home)
+        term_env = _child_env(config_home, terminal=True)
+        sim = None
+
+        def start_sim() -> None:
+            nonlocal sim
+            sim = SimChild(env)
+            sim.set_rate(LIVE_RATE)
+
+        def latency_section() -> None:
+            res = asyncio.run(bench_latency(sim, plan.latency_s, plan.warm_up_s))
+            ex, pr = res["exchange"], res["processing"]
+            how = (f"simulator child process, live data at a fixed rate (measured {res['rate']:.0f} msg/s, "
+                   f"{SYMBOLS} symbols), {plan.latency_s:g} s after {plan.warm_up_s:g} s warm-up; Binance E has "
+                   f"1 ms resolution (the simulator floors it to the ms and has no real microsecond times), so "
+                   f"these include 0-1 ms of quantization")
+            report.add("latency_p50", ex["p50"], "ms", None, "exchange time -> processed, " + how,
+                       samples=ex["samples"])
+            report.add("latency_p99", ex["p99"], "ms", ("<=", 1.0), "exchange time -> processed, " + how)
+            report.add("latency_max", ex["max"], "ms", None, "exchange time -> processed, " + how)
+            report.add("processing_p99", pr["p99"], "ms", None,
+                       "receive -> processed (ns clock: frame handed over by websockets -> pipeline done), "
+                       f"same run; p50 {pr['p50']} ms, max {pr['max']} ms")
+            report.add("latency_rate", res["rate"], "msg/s", None, "the rate the latency was measured at")
+
+        def ui_section() -> None:
+            res = bench_ui(sim, term_env, plan.ui_s, plan.warm_up_s)
+            if "error" in res:
+                raise BenchError(res["error"])
+            how = (f"ClearTermApp in a {res['size'][0]}x{res['size'][1]} pseudo-terminal (child process, real "
+                   f"driver), {SYMBOLS} symbols at {res['rate']:.0f} msg/s from the simulator child, "
+                   f"{res['seconds']:.1f} s after {plan.warm_up_s:g} s warm-up")
+            report.add("ui_worst_stall", res["worst_ms"], "ms", ("<=", 50.0),
+                       f"worst lateness of a 50 ms asyncio.sleep loop on the app's loop; mean "
+                       f"{res['mean_ms']:.2f} ms; " + how)
+            report.add("ui_cpu", res["cpu_percent"], "%", ("<=", 25.0),
+                       "process CPU time / wall time of the app process (pipeline included); " + how)
+
+        def memory_section() -> None:
+            res = bench_memory(sim, env, plan.memory_s, plan.warm_up_s)
+            how = (f"child process with Textual imported; {res['candles']} candles in "
+                   f"{res['symbols_in_state']} (venue, symbol) states; flood: live data at {res['rate']:.0f} "
+                   f"msg/s for {res['seconds']:g} s" + (" (shortened by --quick)" if quick else ""))
+            report.add("rss", res["rss_max_mb"], "MB", ("<=", 100.0), "largest RSS during the flood; " + how,
+                       imports_mb=_round(res["rss_imports_mb"]), with_state_mb=_round(res["rss_state_mb"]))
+            report.add("rss_growth", res["rss_end_mb"] / res["rss_start_mb"], "x", ("<=", 1.05),
+                       f"RSS at the end / at the start of the flood ({res['rss_start_mb']:.1f} -> "
+                       f"{res['rss_end_mb']:.1f} MB); " + how)
+
+        def first_frame_section() -> None:
+            frames, data = bench_first_frame(term_env, plan.first_frame_reps)
+            runs = "runs " + ", ".join(f"{d:.2f}" for d in data)
+            report.add("first_frame", min(data), "s", ("<=", 1.0),
+                       f"`python -m tui.cli demo --no-record` in a 160x48 pseudo-terminal: process start -> "
+                       f"first output showing a BTCUSDT price (simulator start, connect, first data, render "
+                       f"included); best of {len(data)} ({runs}); first frame of any content "
+                       f"{min(frames):.2f} s", runs=[_round(d) for d in data])
+
+        _section(report, "simulator child", start_sim)
+        if sim is not None:
+            try:
+                _section(report, "latency", latency_section)
+                _section(report, "ui", ui_section)
+                _section(report, "memory", memory_section)
+            finally:
+                sim.close()
+        _section(report, "first frame", first_frame_section)
+
+    return {
+        "benchmark": "clearterm",
+        "quick": quick,
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
+                    "load_before": [round(x, 2) for x in load_before],
+                    "load_after": [round(x, 2) for x in os.getloadavg()], "versions": _versions()},
+        "elapsed_s": round(time.perf_counter() - started, 1),
+        "figures": report.figures,
+        "errors": report.errors,
+        "section_s": report.seconds,
+    }
+
+
+def _versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+    out = {}
+    for name in ("orjson", "websockets", "textual"):
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = "?"
+    return out
+
+
+def format_table(result: dict) -> str:
+    rows = [("figure", "value", "unit", "target", "result")]
+    for name, f in result["figures"].items():
+        verdict = "-" if f["pass"] is None else "pass" if f["pass"] else "MISS"
+        value = f["value"]
+        rows.append((name, f"{value:,.0f}" if value >= 1000 else f"{value:g}", f["unit"], f["target"], verdict))
+    widths = [max(len(r[i]) for r in rows) for i in range(5)]
+    lines = ["  ".join(c.rjust(w) if i == 1 else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths))).rstrip()
+             for r in rows]
+    m = result["machine"]
+    lines.append("")
+    lines.append(f"{m['cpus']} CPUs, Python {m['python']}, load {m['load_before'][0]} -> {m['load_after'][0]}, "
+                 f"{result['elapsed_s']} s" + (" (--quick)" if result["quick"] else ""))
+    for name, f in result["figures"].items():
+        lines.append(f"  {name}: {f['method']}")
+    for name, err in result["errors"].items():
+        lines.append(f"  FAILED {name}: {err}")
+    return "\n".join(lines)
+
+
+def run_bench(args) -> int:
+    """The ``clearterm bench`` command: 0 when every benchmark ran (targets met or not), 1 otherwise."""
+    quick = bool(getattr(args, "quick", False))
+    result = run_all(QUICK if quick else FULL, quick)
+    if getattr(args, "json", False):
+        sys.stdout.write(orjson.dumps(result).decode() + "\n")
+    else:
+        print(format_table(result))
+    return 1 if result["errors"] else 0
+
+
+def _child_main(argv: list[str]) -> int:
+    role = argv[0] if argv else ""
+    if role == "sim-child":
+        asyncio.run(_sim_child(int(argv[1])))
+        return 0
+    if role == "ui-child":
+        asyncio.run(_ui_child(argv[1], argv[2], float(argv[3]), float(argv[4]), argv[5]))
+        return 0
+    if role == "memory-child":
+        result = asyncio.run(_memory_child(argv[1], argv[2], float(argv[3]), float(argv[4])))
+        sys.stdout.write(orjson.dumps(result).decode() + "\n")
+        return 0
+    print(f"usage: python -m tui.bench sim-child|ui-child|memory-child ... (got {role!r})", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(_child_main(sys.argv[1:]))
