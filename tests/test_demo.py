@@ -17,15 +17,25 @@ def test_headless_demo_prints_the_statistics_object(capsys, tmp_path):
     for kind in ("trade", "candle", "quote"):
         assert stats["events"][kind] > 0, kind
     assert stats["rejected"]["total"] == 0
-    assert stats["connections"]["BINANCE"]["state"] == "subscribed"
+    assert {v: c["state"] for v, c in stats["connections"].items()} == {"BINANCE": "subscribed",
+                                                                         "COINBASE": "subscribed"}
     assert set(stats) >= {"duration_s", "duplicates", "gaps", "backfilled_candles", "reconnects", "halted",
                           "halts", "signals", "latency_ms", "books", "aggregate"}
     rows = list(csv.reader(export.open()))
     assert rows[0] == ["venue", "symbol", "interval", "open_time", "open", "high", "low", "close", "volume",
                        "trades", "source"]
     assert len(rows) - 1 == stats["events"]["candle_closed"]
-    assert {r[1] for r in rows[1:]} <= {"BTCUSDT", "ETHUSDT", "SOLUSDT"}
-    assert all(r[3].endswith("Z") and r[10] == "live" for r in rows[1:])
+    assert {(r[0], r[1]) for r in rows[1:]} <= {(v, s) for v in ("BINANCE", "COINBASE") for s in
+                                                 ("BTCUSDT", "ETHUSDT", "SOLUSDT", "BTC-USD", "ETH-USD", "SOL-USD")}
+    assert all(r[3].endswith("Z") and r[10] in ("live", "backfill") for r in rows[1:])
+    # the aggregate: one entry per unified symbol, best bid the highest venue bid, best ask the lowest ask
+    assert set(stats["aggregate"]) == {"BTC/USD", "ETH/USD", "SOL/USD"}
+    for agg in stats["aggregate"].values():
+        venues = agg["venues"]
+        assert set(venues) == {"BINANCE", "COINBASE"} and agg["stale_venues"] == []
+        assert agg["best_bid"] == max(v["bid"] for v in venues.values())
+        assert agg["best_ask"] == min(v["ask"] for v in venues.values())
+        assert venues[agg["best_bid_venue"]]["bid"] == agg["best_bid"]
 
 
 def _halted_run(capsys, *extra):

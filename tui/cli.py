@@ -16,7 +16,8 @@ from tui.config import COLOR_SYSTEMS, NOTIFY, THEMES
 from tui.session import DEFAULT_SYMBOLS, SessionConfig
 
 COMMANDS = ("live", "demo", "sim", "replay", "bench")
-DEMO_INTERVAL = "1s"  # the demo's bars close every second so that candles visibly fill in at once
+DEMO_INTERVAL = "1s"
+DEMO_VENUES = ("BINANCE", "COINBASE")  # the simulator serves both, moving together with a small basis  # the demo's bars close every second so that candles visibly fill in at once
 
 
 class UsageError(Exception):
@@ -147,6 +148,7 @@ def session_config(args: argparse.Namespace) -> tuple[SessionConfig, "UISettings
     cfg = SessionConfig(mode=mode, record_path=str(default_recording_path()))
     if mode == "demo":
         cfg.interval = DEMO_INTERVAL
+        cfg.venues = list(DEMO_VENUES)
     ui = UISettings()
     try:
         load(cfg, ui, getattr(args, "config", None))
