@@ -1,23 +1,36 @@
 """The Textual app driven by a pilot: the real app, the real Runner, the built-in simulator over loopback.
 
-Waits are conditions with a deadline (``wait_for``), never fixed sleeps. Every scenario runs at the
-smallest supported terminal (80x24) and a large one (160x48).
+Waits are conditions with a deadline (``wait_for``), never fixed sleeps. Layout scenarios run at the
+smallest supported terminal (80x24) and a large one (160x48). Replay keys and the DVR are in
+test_app_replay.py; the rendered views are pinned by test_snapshots.py.
 """
 from __future__ import annotations
 
+import logging
+import os
+import signal
+import sys
 import time
 
 import pytest
+from rich.text import Text
+from textual.app import App
 
 from feeds.events import Candle, Trade
-from tui.app import ClearTermApp
+from tui.app import ClearTermApp, alert_sequence, locale_is_utf8, terminal_gone
+from tui.config import UISettings
+from tui.logsetup import log_path, setup_logging
 from tui.runner import Runner
-from tui.session import SessionConfig
+from tui.session import Session, SessionConfig
+from tui.widgets.aggregate_view import AggregateView
 from tui.widgets.candle_table import CandleTable
 from tui.widgets.confirm_screen import ConfirmScreen
 from tui.widgets.connection_badge import ConnectionBadge
+from tui.widgets.depth_book import DepthBook
 from tui.widgets.header_bar import HeaderBar
 from tui.widgets.help_screen import HelpScreen
+from tui.widgets.line_log import LineLog
+from tui.widgets.symbol_picker import SymbolPicker
 
 SIZES = [(80, 24), (160, 48)]
 EVIL = "[red]EVIL\x1b[2J"
@@ -36,8 +49,13 @@ def screen_text(app) -> str:
     return "\n".join(strip.text for strip in app.screen._compositor.render_strips())
 
 
-def demo_app() -> ClearTermApp:
-    return ClearTermApp(Runner(SessionConfig(mode="demo", interval="1s")))
+def demo_app(**kwargs) -> ClearTermApp:
+    return ClearTermApp(Runner(SessionConfig(mode="demo", interval="1s")), **kwargs)
+
+
+def quiet_app(**kwargs) -> ClearTermApp:
+    """A live app with no venues: nothing connects, tests put events into its pipeline by hand."""
+    return ClearTermApp(Runner(SessionConfig(mode="live", venues=[], interval="1s")), **kwargs)
 
 
 def table(app, symbol: str) -> CandleTable:
@@ -48,14 +66,19 @@ def subscribed(app) -> bool:
     return app.query_one(ConnectionBadge).state == "subscribed" and "BINANCE subscribed" in screen_text(app)
 
 
+def notices(app) -> list[str]:
+    return [str(n.message) for n in app._notifications]
+
+
 @pytest.mark.parametrize("size", SIZES)
 async def test_demo_shows_symbols_connection_and_candles(size):
     app = demo_app()
     async with app.run_test(size=size) as pilot:
         await wait_for(pilot, lambda: subscribed(app), what="the BINANCE badge to say subscribed")
         text = screen_text(app)
-        for symbol in ("BTCUSDT", "ETHUSDT", "SOLUSDT"):
-            assert f"{symbol} · BINANCE" in text
+        for number, unified in ((1, "BTC/USD"), (2, "ETH/USD"), (3, "SOL/USD")):
+            assert f"{number} {unified}" in text  # the symbol summary
+        assert "BTCUSDT · BINANCE" in text
         assert "DEMO" in text.splitlines()[0]
         assert app.query_one(ConnectionBadge).has_class("-good")
 
@@ -68,31 +91,47 @@ async def test_demo_shows_symbols_connection_and_candles(size):
             return any(line.startswith(f"  {newest}") for line in screen_text(app).splitlines())
 
         await wait_for(pilot, closed_row_shown, what="a closed 1s bar in the BTCUSDT table")
-        assert app.session.pipeline.events["candle_closed"] >= 1
+        await wait_for(pilot, lambda: "≈" in screen_text(app), what="a USDT price marked approximate")
+        await wait_for(pilot, lambda: "BINANCE" in screen_text(app) and "ms" in screen_text(app),
+                       what="latency p50/p99")
 
 
 @pytest.mark.parametrize("size", SIZES)
-async def test_keys_toggle_halt_resume_help_quit(size):
+async def test_keys_views_halt_resume_help_quit(size):
     app = demo_app()
     runner = app.runner
     async with app.run_test(size=size) as pilot:
         await wait_for(pilot, lambda: subscribed(app), what="subscribed")
 
         await pilot.press("2")
-        await wait_for(pilot, lambda: "ETHUSDT" not in screen_text(app), what="ETHUSDT hidden")
+        await wait_for(pilot, lambda: "ETHUSDT · BINANCE" not in screen_text(app), what="ETHUSDT hidden")
         assert "ETHUSDT" in app.session.hidden
         assert not table(app, "ETHUSDT").display
-        assert "BTCUSDT · BINANCE" in screen_text(app)
         await pilot.press("2")
         await wait_for(pilot, lambda: "ETHUSDT · BINANCE" in screen_text(app), what="ETHUSDT shown again")
 
+        await pilot.press("a")
+        await wait_for(pilot, lambda: "Cross-venue" in screen_text(app) and "BTC/USD  bid" in screen_text(app),
+                       what="the aggregate view")
+        assert app.query_one(AggregateView).display and not app.query_one("#main").display
+        await pilot.press("d")
+        await wait_for(pilot, lambda: "BTCUSDT≈ · BINANCE" in screen_text(app) and " synced " in screen_text(app),
+                       what="the depth view with a synced book")
+        book = next(b for b in app.query(DepthBook) if b.symbol == "BTCUSDT")
+        ladder = book.text_lines()
+        assert "│" in ladder[2] and "█" in ladder[2]  # bid │ ask with size bars
+        await pilot.press("e")
+        await wait_for(pilot, lambda: "Feed health" in screen_text(app) and "subscribed" in screen_text(app),
+                       what="the errors view")
+        await pilot.press("m")
+        await wait_for(pilot, lambda: "BTCUSDT · BINANCE" in screen_text(app), what="the main view again")
+
         header = app.query_one(HeaderBar)
-        assert not header.has_class("-halted")
         await pilot.press("h")
         await wait_for(pilot, lambda: "TRADING HALTED" in screen_text(app), what="the HALTED banner")
-        assert app.session.halt.halted
         assert app.session.halt.history[-1].by == "operator"
         assert header.has_class("-halted")
+        assert app.alerts_sent == []  # an operator halt rings nothing
 
         await pilot.press("u")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen)
@@ -101,14 +140,15 @@ async def test_keys_toggle_halt_resume_help_quit(size):
         await pilot.press("y")
         await wait_for(pilot, lambda: not app.session.halt.halted, what="trading resumed")
         await wait_for(pilot, lambda: "TRADING HALTED" not in screen_text(app), what="the banner gone")
-        assert not header.has_class("-halted")
 
         await pilot.press("question_mark")
-        await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen) and "Keys" in screen_text(app),
-                       what="the help screen")
-        help_text = screen_text(app)
-        for description in ("Quit", "Halt trading", "Resume trading", "Show/hide symbol 2: ETHUSDT", "Help"):
-            assert description in help_text
+        await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen), what="the help screen")
+        rows = {description: keys for keys, description, *_ in app.screen.rows}
+        assert rows["Halt trading"] == "h" and rows["Resume trading (asks to confirm)"] == "u"
+        assert rows["Show/hide symbol 2: ETHUSDT"] == "2"
+        assert rows["Depth view: order books"] == "d"
+        assert rows["Pause the replay (in a replay)"] == "space"
+        assert "Keys" in screen_text(app) and "Halt trading" in screen_text(app)
         await pilot.press("escape")
         await wait_for(pilot, lambda: not isinstance(app.screen, HelpScreen), what="help closed")
 
@@ -118,13 +158,184 @@ async def test_keys_toggle_halt_resume_help_quit(size):
     assert all(c.state == "disconnected" for c in runner.session.connections.values())
 
 
+async def test_theme_from_settings_and_the_theme_key():
+    app = quiet_app(settings=UISettings(theme="ansi-light"))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: app.theme == "ansi-light", what="the configured theme")
+        await pilot.press("t")
+        await wait_for(pilot, lambda: app.theme == "textual-dark", what="the next theme (wraps around)")
+        await pilot.press("t")
+        await wait_for(pilot, lambda: app.theme == "textual-light", what="textual-light")
+
+
+async def test_keys_are_remapped_from_settings():
+    app = quiet_app(settings=UISettings(keys={"halt": "x", "view_depth": "f5,D", "nonsense": "z"}))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("h")
+        await pilot.pause()
+        assert not app.session.halt.halted  # h no longer halts
+        await pilot.press("x")
+        await wait_for(pilot, lambda: app.session.halt.halted, what="x halts")
+        await pilot.press("f5")
+        await wait_for(pilot, lambda: app.view == "depth", what="f5 shows the depth view")
+        rows = {description: keys for keys, description, *_ in app.help_rows()}
+        assert rows["Halt trading"] == "x" and rows["Depth view: order books"] == "f5, D"
+        assert any("nonsense" in n for n in notices(app))  # an unknown binding id is reported
+
+
+async def test_command_palette_finds_actions_and_symbols():
+    app = demo_app()
+    async with app.run_test(size=(160, 48)) as pilot:
+        await wait_for(pilot, lambda: subscribed(app), what="subscribed")
+        await pilot.press("ctrl+p")
+        await wait_for(pilot, lambda: "Search for commands" in screen_text(app), what="the palette")
+        await pilot.press(*"errors", "enter")
+        await wait_for(pilot, lambda: app.view == "errors", what="the errors view chosen in the palette")
+        app.session.toggle_symbol("SOLUSDT")  # hidden: choosing it must show it again
+        await pilot.press("ctrl+p")
+        await wait_for(pilot, lambda: "Search for commands" in screen_text(app), what="the palette again")
+        await pilot.press(*"SOL/USD")
+        await wait_for(pilot, lambda: "Symbol SOL/USD" in screen_text(app), what="the unified symbol in the palette")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.view == "main" and isinstance(app.focused, CandleTable)
+                       and app.focused.group == "SOLUSDT", what="SOLUSDT shown and its table focused")
+        assert "SOLUSDT" not in app.session.hidden
+
+
+async def test_symbol_picker_adds_and_removes_symbols():
+    if not hasattr(Session, "add_symbol") or not hasattr(Session, "remove_symbol"):
+        pytest.skip("Session.add_symbol / remove_symbol are not there yet (the lead adds them)")
+    app = demo_app()
+    async with app.run_test(size=(160, 48), notifications=True) as pilot:
+        await wait_for(pilot, lambda: subscribed(app), what="subscribed")
+        await pilot.press("s")
+        await wait_for(pilot, lambda: isinstance(app.screen, SymbolPicker), what="the symbol picker")
+        await pilot.press(*"BNBUSDT", "enter")
+        await wait_for(pilot, lambda: "BNBUSDT" in app.session.config.symbols, what="BNBUSDT added")
+        await wait_for(pilot, lambda: "BNBUSDT · BINANCE" in screen_text(app), what="its table")
+        await pilot.press("s")
+        await wait_for(pilot, lambda: isinstance(app.screen, SymbolPicker), what="the picker again")
+        await pilot.press(*"-ETHUSDT", "enter")
+        await wait_for(pilot, lambda: "ETHUSDT · BINANCE" not in screen_text(app), what="ETHUSDT removed")
+        await pilot.press("s")
+        await wait_for(pilot, lambda: isinstance(app.screen, SymbolPicker), what="the picker once more")
+        await pilot.press(*"-NOSUCH", "enter")
+        await wait_for(pilot, lambda: any("NOSUCH" in n for n in notices(app)), what="the error shown")
+
+
+async def test_automatic_halt_rings_and_notifies_operator_halt_does_not():
+    app = quiet_app(settings=UISettings(notify="both"))
+    async with app.run_test(size=(80, 24)) as pilot:
+        halt = app.session.halt
+        halt.halt("operator key", by="operator")
+        await wait_for(pilot, lambda: "TRADING HALTED" in screen_text(app), what="the operator halt")
+        assert app.alerts_sent == []
+        halt.resume(by="operator")
+        halt.halt("stale feed BINANCE BTCUSDT\x1b]0;x\x07", by="auto")
+        await wait_for(pilot, lambda: app.alerts_sent, what="an alert")
+        assert app.alerts_sent == ["\x1b]9;clearterm: HALTED — stale feed BINANCE BTCUSDT]0;x\x07\x07"]
+        assert any("HALTED" in n for n in notices(app))
+
+
+class LogHost(App):
+    """Just one log on a screen: the widget as the app uses it, fed by hand."""
+
+    def compose(self):
+        yield LineLog(id="log")
+
+
+async def test_log_follows_the_tail_unless_scrolled_up():
+    app = LogHost()
+    async with app.run_test(size=(40, 10)) as pilot:
+        log = app.query_one(LineLog)
+        log.set_lines([Text(f"line {i}") for i in range(100)])
+        await pilot.pause()
+        assert log.scroll_offset.y == log.max_scroll_y > 0  # at the newest line
+        log.set_lines([Text(f"line {i}") for i in range(101)])
+        await pilot.pause()
+        assert log.scroll_offset.y == log.max_scroll_y  # followed
+        log.scroll_to(y=10, animate=False)
+        await pilot.pause()
+        log.set_lines([Text(f"line {i}") for i in range(102)])
+        await pilot.pause()
+        assert log.scroll_offset.y == 10  # the reader scrolled up: the view stays where it is
+        assert "line 10" in log.render_line(0).text
+        log.scroll_end(animate=False)
+        await pilot.pause()
+        log.set_lines([Text(f"line {i}") for i in range(103)])
+        await pilot.pause()
+        assert log.scroll_offset.y == log.max_scroll_y and "line 102" in screen_text(app)
+
+
+def test_alert_sequences():
+    assert alert_sequence("bell", "x") == "\x07"
+    assert alert_sequence("none", "x") == ""
+    assert alert_sequence("osc9", "stale\x07feed") == "\x1b]9;clearterm: HALTED — stalefeed\x07"
+    assert alert_sequence("both", "c").count("\x07") == 2
+
+
+def test_locale_check():
+    assert locale_is_utf8({"LANG": "en_US.UTF-8"}) == (True, "en_US.UTF-8")
+    assert locale_is_utf8({"LANG": "C.utf8"})[0]
+    assert locale_is_utf8({"LC_ALL": "C", "LANG": "en_US.UTF-8"}) == (False, "C")  # LC_ALL wins
+    assert locale_is_utf8({"LC_CTYPE": "POSIX"}) == (False, "POSIX")
+    assert locale_is_utf8({}) == (False, "")
+
+
+async def test_non_utf8_locale_is_warned_about(monkeypatch):
+    monkeypatch.setenv("LANG", "C")
+    monkeypatch.delenv("LC_ALL", raising=False)
+    monkeypatch.delenv("LC_CTYPE", raising=False)
+    app = quiet_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: any("not UTF-8" in n for n in notices(app)), what="the locale warning")
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGHUP"), reason="no SIGHUP on this platform")
+async def test_sighup_exits_within_a_second():
+    app = demo_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: subscribed(app), what="subscribed")
+        assert app._hangup_installed  # else the signal below would kill the test process
+        sent = time.monotonic()
+        os.kill(os.getpid(), signal.SIGHUP)
+        await wait_for(pilot, lambda: not app.is_running, timeout=1.5, what="the app to exit")
+        assert time.monotonic() - sent < 1.0
+    assert app.runner.sim is None
+
+
+def test_a_hung_up_terminal_is_noticed():
+    master, slave = os.openpty()
+    try:
+        assert not terminal_gone(slave)
+        os.close(master)  # what sshd does when the connection drops
+        assert terminal_gone(slave)
+    finally:
+        os.close(slave)
+    read_end, write_end = os.pipe()
+    assert not terminal_gone(read_end)  # not a terminal at all is not a hang-up
+    os.close(read_end)
+    os.close(write_end)
+
+
+def test_logging_goes_to_the_state_file_not_the_terminal(tmp_path, capfd):
+    path = setup_logging()
+    assert path == log_path() == tmp_path / "xdg_state_home" / "clearterm" / "clearterm.log"
+    stray = logging.StreamHandler(sys.stderr)
+    logging.getLogger().addHandler(stray)
+    setup_logging()  # again: replaces its own file handler and drops handlers that print
+    assert stray not in logging.getLogger().handlers
+    logging.getLogger("clearterm.test").warning("a warning for the log file")
+    for handler in logging.getLogger().handlers:
+        handler.flush()
+    assert "a warning for the log file" in path.read_text()
+    assert "a warning for the log file" not in capfd.readouterr().err
+
+
 @pytest.mark.parametrize("size", SIZES)
 async def test_untrusted_symbol_is_shown_literally(size):
-    app = demo_app()
+    app = quiet_app()
     async with app.run_test(size=size) as pilot:
-        await wait_for(pilot, lambda: subscribed(app), what="subscribed")
-        for n in (1, 2, 3):  # make room: the new symbol gets a table of its own
-            await pilot.press(str(n))
         now = time.time_ns()
         open_ns = now - now % 1_000_000_000 - 1_000_000_000
         app.session.pipeline.apply_all([
@@ -155,7 +366,7 @@ async def test_start_failure_is_reported_and_the_app_keeps_running(tmp_path):
 
 
 async def test_unchanged_data_redraws_nothing():
-    app = ClearTermApp(Runner(SessionConfig(mode="live", venues=[], interval="1s")))
+    app = quiet_app()
     async with app.run_test(size=(80, 24)) as pilot:
         now = time.time_ns()
         open_ns = now - now % 1_000_000_000

@@ -20,6 +20,7 @@ the live session's.
 from __future__ import annotations
 
 import asyncio
+import errno
 import gzip
 import logging
 import os
@@ -27,6 +28,11 @@ import signal
 import time
 from functools import partial
 from pathlib import Path
+
+try:
+    import termios
+except ImportError:  # Windows: no termios, and no SSH hang-ups of this kind
+    termios = None
 
 import orjson
 from textual import work
@@ -87,6 +93,19 @@ def locale_is_utf8(environ=os.environ) -> tuple[bool, str]:
             lowered = value.lower()
             return ("utf-8" in lowered or "utf8" in lowered), value
     return False, ""
+
+
+def terminal_gone(fd: int) -> bool:
+    """True when ``fd`` is a terminal that hung up (EIO); its reads would only return EOF, forever."""
+    if termios is None:
+        return False
+    try:
+        termios.tcgetattr(fd)
+    except termios.error as exc:
+        return exc.args[0] == errno.EIO
+    except OSError as exc:
+        return exc.errno == errno.EIO
+    return False
 
 
 def alert_sequence(notify: str, cause: str) -> str:
@@ -152,6 +171,7 @@ class ClearTermApp(App):
     VERTICAL_BREAKPOINTS = [(0, "-short"), (40, "-tall")]
     BINDINGS = [
         Binding("q", "quit", "Quit", id="quit"),
+        Binding("question_mark", "help", "Help", key_display="?", tooltip="This help", id="help"),
         Binding("h", "halt", "Halt", tooltip="Halt trading", id="halt"),
         Binding("u", "resume", "Resume", tooltip="Resume trading (asks to confirm)", id="resume"),
         Binding("m", "view('main')", "Main", tooltip="Main view: symbols, latency, candles, signals",
@@ -185,7 +205,6 @@ class ClearTermApp(App):
         Binding("t", "next_theme", "Theme", tooltip="Next theme (textual-dark, textual-light, ansi-dark, "
                 "ansi-light)", id="theme", show=False),
         *_toggle_bindings(),
-        Binding("question_mark", "help", "Help", key_display="?", tooltip="This help", id="help"),
     ]
 
     def __init__(self, runner, refresh_hz: float | None = None, duration: float | None = None,
@@ -269,7 +288,7 @@ class ClearTermApp(App):
                 with Horizontal(id="errors-bottom"):
                     yield HealthLog(id="health")
                     yield HaltHistory(id="halts")
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self._header = self.query_one(HeaderBar)
@@ -382,14 +401,7 @@ class ClearTermApp(App):
         fileno = getattr(driver, "fileno", None)
         if driver is None or self.is_headless or not isinstance(fileno, int):
             return True
-        import termios
-        try:
-            termios.tcgetattr(fileno)  # EIO once the tty has hung up; reads would just return EOF
-        except termios.error:
-            return False
-        except OSError:
-            return False
-        return True
+        return not terminal_gone(fileno)
 
     # -- the refresh timer ----------------------------------------------------------------------------
     def refresh_view(self, slow: bool | None = None) -> None:
@@ -727,7 +739,7 @@ class ClearTermApp(App):
         if action == "symbols":
             return not isinstance(self.runner, ReplayRunner)
         if action == "view":
-            return None if parameters and parameters[0] == self.view else True
+            return not (parameters and parameters[0] == self.view)  # the view shown: no key needed
         if action == "toggle_symbol":
             n = parameters[0] if parameters else 0
             return True if isinstance(n, int) and 1 <= n <= len(self._groups) else None
@@ -870,12 +882,19 @@ class ClearTermApp(App):
             replay.step()
             self.refresh_view()
 
-    def action_seek(self, seconds: int) -> None:
+    async def action_seek(self, seconds: int) -> None:
         replay = self.replay
         if replay is None:
             return
         base = replay.position_ns or replay.first_ns
-        replay.seek(max(replay.first_ns, base + int(seconds * 1e9)))
+        await self._seek(replay, max(replay.first_ns, base + int(seconds * 1e9)))
+
+    async def _seek(self, replay: ReplayRunner, target_ns: int) -> None:
+        if target_ns < replay.position_ns and not replay.finished.is_set():
+            # ReplayRunner.seek rebuilds the session but a running play loop would finish on the closed
+            # stream (it only restarts a finished one): stop it first, seek then starts a new loop.
+            await replay.stop()
+        replay.seek(target_ns)
         self.refresh_view()
 
     def action_goto(self) -> None:
@@ -886,10 +905,9 @@ class ClearTermApp(App):
         day_start = at - at % NS_PER_DAY
         day = time.strftime("%Y-%m-%d", time.gmtime(at // 1_000_000_000)) if at else "the recorded day"
 
-        def chosen(seconds: int | None) -> None:
+        async def chosen(seconds: int | None) -> None:
             if seconds is not None and self.replay is replay:
-                replay.seek(day_start + seconds * 1_000_000_000)
-                self.refresh_view()
+                await self._seek(replay, day_start + seconds * 1_000_000_000)
 
         self.push_screen(GotoScreen(day, utc_hms(at)), chosen)
 

@@ -47,7 +47,7 @@ class AggregateView(LineLog):
             return False
         self._approx = is_approximate
         lines: list[Text] = []
-        muted = self.get_component_rich_style("aggregate-view--muted", partial=True)
+        muted = self.style_of("aggregate-view--muted")
         for agg in aggregates.values():
             if lines:
                 lines.append(Text())
@@ -58,7 +58,7 @@ class AggregateView(LineLog):
         return True
 
     def _block(self, agg: Aggregate) -> list[Text]:
-        style = self.get_component_rich_style
+        style = self.style_of
         muted = style("aggregate-view--muted", partial=True)
         best = style("aggregate-view--best", partial=True)
         ref = agg.median or agg.best_bid or next((v.price for v in agg.venues if v.price), None) or 0.0
@@ -105,5 +105,5 @@ class AggregateView(LineLog):
         row.append(bps_text(view.deviation_bps).rjust(COLUMNS[4][1]))
         row.append(age_text(view).rjust(COLUMNS[5][1]), muted)
         if view.stale:
-            row.stylize(self.get_component_rich_style("aggregate-view--stale", partial=True))
+            row.stylize(self.style_of("aggregate-view--stale"))
         return row

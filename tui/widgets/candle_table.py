@@ -19,6 +19,7 @@ from textual.widget import Widget
 from feeds.events import Candle
 from feeds.state import CandleSeries, SymbolState
 from tui.widgets.safe_text import clean
+from tui.widgets.style_cache import CachedStyles
 
 # Column keys in display order, and the order in which they are kept when space runs out.
 COLUMNS = ("time", "open", "high", "low", "close", "volume", "trades")
@@ -59,7 +60,7 @@ def bar_time(open_ns: int, interval: str) -> str:
     return time.strftime("%H:%M:%S", t)
 
 
-class CandleTable(Widget, can_focus=True):
+class CandleTable(CachedStyles, Widget, can_focus=True):
     """Candles of one (venue, symbol) for one interval; focusable so the palette can point at it."""
 
     COMPONENT_CLASSES = {
@@ -183,7 +184,7 @@ class CandleTable(Widget, can_focus=True):
         self._layout = self._plan(bars)
         self._title_plain = ""
         self._build_title()
-        base = self.get_component_rich_style("candle-table--header")
+        base = self.style_of("candle-table--header", partial=False)
         header = Text()
         _, _, cols, widths, _ = self._layout
         header.append(" " * MARKER_WIDTH)
@@ -233,9 +234,9 @@ class CandleTable(Widget, can_focus=True):
         _, _, cols, widths, dec = self._layout
         cells = self._cells(bar, dec)
         forming = not bar.closed
-        base = self.get_component_rich_style("candle-table--forming") if forming else self.rich_style
-        direction = self.get_component_rich_style(
-            "candle-table--up" if bar.close >= bar.open else "candle-table--down", partial=True)
+        base = self.style_of("candle-table--forming", partial=False) if forming else self.base_style()
+        direction = self.style_of(
+            "candle-table--up" if bar.close >= bar.open else "candle-table--down")
         text = Text()
         text.append("› " if forming else "  ")
         for key, w in zip(cols, widths):
@@ -257,7 +258,7 @@ class CandleTable(Widget, can_focus=True):
         """Rebuild the title strip; True when its text changed."""
         st = self._state
         series = self.series
-        muted = self.get_component_rich_style("candle-table--muted", partial=True)
+        muted = self.style_of("candle-table--muted")
         title = Text()
         if self.number:
             title.append(f"{self.number} ", muted)
@@ -277,7 +278,7 @@ class CandleTable(Widget, can_focus=True):
         if plain == self._title_plain and self._title is not None:
             return False
         self._title_plain = plain
-        self._title = self._strip(title, self.get_component_rich_style("candle-table--title"))
+        self._title = self._strip(title, self.style_of("candle-table--title", partial=False))
         return True
 
     def _update_rows(self) -> list[int] | None:

@@ -14,6 +14,7 @@ from textual.widget import Widget
 
 from tui.widgets.candle_table import compact_number, price_decimals
 from tui.widgets.safe_text import clean
+from tui.widgets.style_cache import CachedStyles
 
 LEVELS = 10
 TOP_LINES = 2
@@ -28,7 +29,7 @@ def bar(size: float, largest: float, width: int) -> str:
     return "█" * max(1, round(size / largest * width))
 
 
-class DepthBook(Widget):
+class DepthBook(CachedStyles, Widget):
     COMPONENT_CLASSES = {
         "depth-book--title",
         "depth-book--header",
@@ -91,19 +92,20 @@ class DepthBook(Widget):
 
     def render_line(self, y: int) -> Strip:
         width = self.size.width
+        base = self.base_style()
         if y >= len(self._lines):
-            return Strip.blank(width, self.rich_style)
+            return Strip.blank(width, base)
         strip = self._strips[y]
         if strip is None:
             text = self._lines[y].copy()
             text.no_wrap = True
             text.end = ""
-            text.stylize_before(self.rich_style)
-            strip = self._strips[y] = Strip(list(text.render(self.app.console))).crop_extend(0, width, self.rich_style)
+            text.stylize_before(base)
+            strip = self._strips[y] = Strip(list(text.render(self.app.console))).crop_extend(0, width, base)
         return strip
 
     def _build(self, state: str, bids: tuple, asks: tuple, problem: str) -> list[Text]:
-        style = self.get_component_rich_style
+        style = self.style_of
         muted = style("depth-book--muted", partial=True)
         width = self.size.width
         ref = (bids[0][0] if bids else asks[0][0] if asks else 0.0)

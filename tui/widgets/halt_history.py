@@ -18,11 +18,11 @@ class HaltHistory(LineLog):
         history = halt.history
         if not self.changed((len(history), history[-1] if history else None)):
             return False
-        muted = self.get_component_rich_style("halt-history--muted", partial=True)
+        muted = self.style_of("halt-history--muted")
         lines = []
         for record in history:
-            style = self.get_component_rich_style(
-                "halt-history--halt" if record.action == "halt" else "halt-history--resume", partial=True)
+            style = self.style_of(
+                "halt-history--halt" if record.action == "halt" else "halt-history--resume")
             text = Text()
             text.append(utc_hms(record.at_ns, millis=True), muted)
             text.append(" ")

@@ -25,9 +25,9 @@ class HealthLog(LineLog):
                rest_errors[-1] if rest_errors else None)
         if not self.changed(key):
             return False
-        muted = self.get_component_rich_style("health-log--muted", partial=True)
-        good = self.get_component_rich_style("health-log--good", partial=True)
-        bad = self.get_component_rich_style("health-log--bad", partial=True)
+        muted = self.style_of("health-log--muted")
+        good = self.style_of("health-log--good")
+        bad = self.style_of("health-log--bad")
         rows: list[tuple[int, Text]] = []
         for conn in conns:
             for change in conn.history:

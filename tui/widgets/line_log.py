@@ -11,8 +11,10 @@ from textual.geometry import Size
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from tui.widgets.style_cache import CachedStyles
 
-class LineLog(ScrollView, can_focus=True):
+
+class LineLog(CachedStyles, ScrollView, can_focus=True):
     """Lines oldest first; new lines keep the view at the bottom if it was at the bottom."""
 
     follow_tail = True  # a log; False for a table that is read from the top
@@ -59,14 +61,14 @@ class LineLog(ScrollView, can_focus=True):
         self._strips.clear()
         self.virtual_size = size
         if follow:
-            self.scroll_end(animate=False, immediate=True, x_axis=False)
+            self.scroll_end(animate=False, immediate=True, x_axis=False, force=True)
         self.refresh()
 
     def render_line(self, y: int) -> Strip:
         scroll_x, scroll_y = self.scroll_offset
         index = scroll_y + y
         width = self.scrollable_content_region.width
-        style = self.rich_style
+        style = self.base_style()
         if index >= len(self.lines):
             return Strip.blank(width, style)
         strip = self._strips.get(index)

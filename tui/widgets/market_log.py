@@ -18,9 +18,9 @@ class MarketLog(LineLog):
         """``market_log``: a deque of (ns, text)."""
         if not self.changed((len(market_log), market_log[-1] if market_log else None)):
             return False
-        muted = self.get_component_rich_style("market-log--muted", partial=True)
-        arb = self.get_component_rich_style("market-log--arb", partial=True)
-        spike = self.get_component_rich_style("market-log--spike", partial=True)
+        muted = self.style_of("market-log--muted")
+        arb = self.style_of("market-log--arb")
+        spike = self.style_of("market-log--spike")
         lines = []
         for ns, line in market_log:
             text = Text()

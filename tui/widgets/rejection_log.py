@@ -19,8 +19,8 @@ class RejectionLog(LineLog):
         total = sum(pipeline.rejected.values())
         if not self.changed((total, len(recent), recent[-1] if recent else None)):
             return False
-        muted = self.get_component_rich_style("rejection-log--muted", partial=True)
-        reason_style = self.get_component_rich_style("rejection-log--reason", partial=True)
+        muted = self.style_of("rejection-log--muted")
+        reason_style = self.style_of("rejection-log--reason")
         lines = []
         for conn, ev in recent:
             text = Text()

@@ -34,7 +34,7 @@ class SignalPanel(LineLog):
             return False
         self.border_title = (f"Signals  {counts['total']} total · {counts['approved']} approved · "
                              f"{counts['suppressed']} suppressed · {counts['rejected']} rejected")
-        muted = self.get_component_rich_style("signal-panel--muted", partial=True)
+        muted = self.style_of("signal-panel--muted")
         if not entries:
             self.set_lines([Text(hint or "no signals yet", muted)])
             return True
@@ -43,7 +43,7 @@ class SignalPanel(LineLog):
 
     def _line(self, d: Decision, muted) -> Text:
         s = d.signal
-        status = self.get_component_rich_style(f"signal-panel--{d.status.lower()}", partial=True)
+        status = self.style_of(f"signal-panel--{d.status.lower()}")
         text = Text()
         text.append(utc_hms(s.decided_ns), muted)
         text.append(" ")

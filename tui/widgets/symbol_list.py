@@ -14,9 +14,10 @@ from textual.widget import Widget
 from tui.widgets.candle_table import price_decimals
 from tui.widgets.formatting import short_venue
 from tui.widgets.safe_text import clean
+from tui.widgets.style_cache import CachedStyles
 
 
-class SymbolList(Widget):
+class SymbolList(CachedStyles, Widget):
     COMPONENT_CLASSES = {
         "symbol-list--name",
         "symbol-list--fresh",
@@ -65,7 +66,7 @@ class SymbolList(Widget):
         self._width = -1
 
     def _build(self, rows: list[tuple], width: int) -> list[Text]:
-        style = self.get_component_rich_style
+        style = self.style_of
         muted = style("symbol-list--muted", partial=True)
         name_w = max((len(r[1]) for r in rows), default=7) + 1
         long_names = all(self._natural(r, name_w, full=True) <= width for r in rows)
@@ -101,15 +102,16 @@ class SymbolList(Widget):
             self._width = width
             self._lines = self._build(self._rows, width)
             self._strips = [None] * len(self._lines)
+        base = self.base_style()
         if y >= len(self._lines):
-            return Strip.blank(width, self.rich_style)
+            return Strip.blank(width, base)
         strip = self._strips[y]
         if strip is None:
             text = self._lines[y].copy()
             text.no_wrap = True
             text.end = ""
-            text.stylize_before(self.rich_style)
-            strip = self._strips[y] = Strip(list(text.render(self.app.console))).crop_extend(0, width, self.rich_style)
+            text.stylize_before(base)
+            strip = self._strips[y] = Strip(list(text.render(self.app.console))).crop_extend(0, width, base)
         return strip
 
     def text_lines(self) -> list[str]:

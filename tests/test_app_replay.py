@@ -1,0 +1,208 @@
+"""The app on a ReplayRunner (``clearterm replay``) and the DVR of a live demo session, driven by a pilot.
+
+The recording is tests/fixtures/app_session.jsonl.gz (two venues, three symbols, 75 s of 1 s bars from
+2026-01-01 12:00:00 UTC, made by tests/fixtures/make_app_recording.py). Waits are conditions with a
+deadline, never fixed sleeps.
+"""
+from __future__ import annotations
+
+import gzip
+import time
+from pathlib import Path
+
+import orjson
+import pytest
+
+from tui.app import ClearTermApp, recording_end_ns
+from tui.replay_runner import ReplayRunner
+from tui.runner import Runner
+from tui.session import SessionConfig
+from tui.widgets.candle_table import CandleTable
+from tui.widgets.goto_screen import GotoScreen, parse_time_of_day
+from tui.widgets.header_bar import HeaderBar
+from tui.widgets.replay_bar import ReplayBar
+
+FIXTURE = Path(__file__).parent / "fixtures" / "app_session.jsonl.gz"
+START_NS = 1_767_268_800_000_000_000  # 2026-01-01T12:00:00Z
+S = 1_000_000_000
+
+
+async def wait_for(pilot, predicate, timeout: float = 10.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}\n{screen_text(pilot.app)}")
+        await pilot.pause(0.02)
+
+
+def screen_text(app) -> str:
+    return "\n".join(strip.text for strip in app.screen._compositor.render_strips())
+
+
+def bar_text(app) -> str:
+    return app.query_one(ReplayBar).render().plain if app.query_one(ReplayBar).display else ""
+
+
+def replay_app(speed: float | None = None) -> ClearTermApp:
+    return ClearTermApp(ReplayRunner([str(FIXTURE)], speed=speed))
+
+
+def table(app, symbol: str) -> CandleTable:
+    return next(t for t in app.query(CandleTable) if t.symbol == symbol)
+
+
+def test_recording_end_is_read_from_the_last_line(tmp_path):
+    with gzip.open(FIXTURE, "rb") as f:
+        times = [orjson.loads(line)["t"] for line in list(f)[1:]]
+    assert recording_end_ns([str(FIXTURE)]) == max(times)
+    plain_copy = tmp_path / "copy.jsonl"
+    with gzip.open(FIXTURE, "rb") as f:
+        plain_copy.write_bytes(f.read() + b'{"t":99,"c":"BINANCE#1","k":"recv","p":"cut')  # a killed writer
+    assert recording_end_ns([str(plain_copy)]) == max(times)
+    assert recording_end_ns([str(tmp_path / "missing.jsonl")]) is None
+
+
+def test_time_of_day_parsing():
+    assert parse_time_of_day("12:00:30") == 43_230
+    assert parse_time_of_day(" 9:05 ") == 9 * 3600 + 300
+    assert parse_time_of_day("24:00:00") is None
+    assert parse_time_of_day("12:60") is None
+    assert parse_time_of_day("noon") is None
+
+
+@pytest.mark.parametrize("size", [(80, 24), (160, 48)])
+async def test_replay_runs_to_the_end_on_recorded_time(size):
+    app = replay_app()
+    async with app.run_test(size=size) as pilot:
+        await wait_for(pilot, app.runner.finished.is_set, what="the replay to end")
+        app.refresh_view(slow=True)
+        await wait_for(pilot, lambda: "END" in bar_text(app), what="END in the replay bar")
+        text = screen_text(app)
+        first = text.splitlines()[0]
+        assert "REPLAY" in first and "12:01:15 UTC" in first  # the recorded clock, not the wall clock
+        assert "100%" in bar_text(app)
+        assert "1 BTC/USD" in text and "≈58513.78" in text  # USDT price marked approximate
+        assert app.query_one(HeaderBar).has_class("-halted") is False  # auto halt at 12:00:44, resumed
+        assert app.runner.session.halt.history[0].by == "auto"
+
+
+async def test_pause_step_and_speed_keys():
+    app = replay_app(speed=1.0)
+    runner = app.runner
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: runner.position_ns > 0, what="the first records")
+        await pilot.press("space")
+        await wait_for(pilot, lambda: runner.paused and "PAUSED" in bar_text(app), what="PAUSED")
+        before = runner.driver.records
+        await pilot.press("full_stop")
+        await wait_for(pilot, lambda: runner.driver.records == before + 1, what="one record applied")
+        await pilot.pause(0.1)
+        assert runner.driver.records == before + 1  # paused: nothing more
+
+        await pilot.press("plus")
+        await wait_for(pilot, lambda: runner.speed == 2.0 and " 2x " in bar_text(app), what="2x")
+        await pilot.press("minus", "minus", "minus")
+        await wait_for(pilot, lambda: runner.speed == 0.25, what="0.25x")
+        assert app.check_action("slower", ()) is None  # the slowest speed: greyed out
+        for _ in range(12):
+            await pilot.press("plus")
+        await wait_for(pilot, lambda: runner.speed is None and " max " in bar_text(app), what="max speed")
+        assert app.check_action("faster", ()) is None
+
+        await pilot.press("space")
+        await wait_for(pilot, runner.finished.is_set, what="the replay to end at max speed once resumed")
+
+
+async def test_seek_back_rebuilds_the_state():
+    app = replay_app()
+    runner = app.runner
+    async with app.run_test(size=(160, 48)) as pilot:
+        await wait_for(pilot, runner.finished.is_set, what="the replay to end")
+        end = runner.position_ns
+        old_session = runner.session
+        await wait_for(pilot, lambda: any("12:01:14" in line for line in table(app, "BTCUSDT").text_lines()),
+                       what="the last bar on screen")
+        await pilot.press("left")
+        target = end - 60 * S
+        await wait_for(pilot, lambda: runner.session is not old_session and runner.paused
+                       and 0 < runner.position_ns <= target, what="the seek to land, paused")
+        assert runner.position_ns > target - S
+        series = runner.session.pipeline.state.symbols[("BINANCE", "BTCUSDT")].candles["1s"]
+        assert series.bars[-1].open_ns < target
+        assert not series.has_bar(START_NS + 74 * S)  # the bar of 12:01:14 is gone from the rebuilt state
+        await wait_for(pilot, lambda: not any("12:01:14" in line for line in table(app, "BTCUSDT").text_lines()),
+                       what="the table redrawn from the new session")
+        shown = time.strftime("%H:%M:%S UTC", time.gmtime(runner.position_ns // S))
+        assert shown in ("12:00:14 UTC", "12:00:15 UTC")
+        await wait_for(pilot, lambda: shown in screen_text(app).splitlines()[0], what="the clock at the seek point")
+        assert "PAUSED" in bar_text(app)
+
+        await pilot.press("right")  # forward one minute: plays fast to it, pauses again
+        await wait_for(pilot, lambda: runner.paused and runner.position_ns > end - 2 * S, what="forward seek")
+
+
+async def test_seek_back_while_playing_restarts_from_the_start():
+    app = replay_app(speed=1.0)
+    runner = app.runner
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: runner.position_ns > START_NS + S // 2, what="half a second played")
+        await pilot.press("space")
+        await wait_for(pilot, lambda: runner.paused, what="paused")
+        old_session = runner.session
+        await pilot.press("left")  # more than the recording so far: back to its first record
+        await wait_for(pilot, lambda: runner.session is not old_session and runner.paused
+                       and runner.position_ns == runner.first_ns, what="the replay back at its start")
+        assert not runner.finished.is_set()
+        assert runner.session.pipeline.messages <= 1
+        await pilot.press("space")
+        await wait_for(pilot, lambda: runner.position_ns > runner.first_ns + S // 10, what="playing again")
+        assert not runner.finished.is_set()
+
+
+async def test_go_to_a_time_and_leave():
+    app = replay_app()
+    runner = app.runner
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, runner.finished.is_set, what="the replay to end")
+        await pilot.press("g")
+        await wait_for(pilot, lambda: isinstance(app.screen, GotoScreen), what="the go-to question")
+        assert "2026-01-01" in screen_text(app)
+        await pilot.press("space")  # typed into the input, not a replay key while the question is open
+        assert not runner.paused
+        await pilot.press("backspace", *"12:00:30", "enter")
+        target = START_NS + 30 * S
+        await wait_for(pilot, lambda: runner.paused and target - S < runner.position_ns <= target,
+                       what="the replay at 12:00:30")
+        await wait_for(pilot, lambda: "12:00:29 UTC" in screen_text(app).splitlines()[0], what="the clock")
+        await pilot.press("r")  # leaves the replay: the app quits
+        await wait_for(pilot, lambda: not app.is_running, what="the app to quit")
+
+
+async def test_dvr_replays_the_live_session_while_it_goes_on(tmp_path):
+    record = tmp_path / "rec.jsonl"
+    app = ClearTermApp(Runner(SessionConfig(mode="demo", interval="1s", record_path=str(record))))
+    async with app.run_test(size=(80, 24)) as pilot:
+        live = app.live_session
+        await wait_for(pilot, lambda: live.pipeline.messages > 20, what="live data")
+        await pilot.press("r")
+        await wait_for(pilot, lambda: app.dvr is not None and "DVR" in bar_text(app), what="the DVR view")
+        assert app.session is app.dvr.session and app.session is not live
+        assert "DVR" in screen_text(app).splitlines()[0]
+        await wait_for(pilot, lambda: app.dvr.session.pipeline.messages > 0, what="recorded frames replayed")
+        shown = live.pipeline.messages
+        await wait_for(pilot, lambda: live.pipeline.messages > shown + 20, what="live ingestion going on")
+        await pilot.press("h")  # halts act on the live session, also from the DVR view
+        await wait_for(pilot, lambda: live.halt.halted, what="the live session halted")
+        await wait_for(pilot, lambda: "TRADING HALTED" in screen_text(app), what="the live halt shown in the DVR")
+        await pilot.press("r")
+        await wait_for(pilot, lambda: app.dvr is None and not app.query_one(ReplayBar).display, what="live again")
+        assert app.session is live
+        assert "DEMO" in screen_text(app).splitlines()[0]
+
+
+async def test_dvr_without_recording_says_so():
+    app = ClearTermApp(Runner(SessionConfig(mode="live", venues=[], record_path=None)))
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
+        await pilot.press("r")
+        await wait_for(pilot, lambda: "recording is off" in screen_text(app), what="the notification")
+        assert app.dvr is None

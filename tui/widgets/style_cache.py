@@ -1,0 +1,37 @@
+"""Component styles looked up once per style change: Textual computes them afresh on every call.
+
+A widget that builds many lines of text per refresh (logs, ladders, tables) asks for the same few
+component styles hundreds of times a second; this mixin keeps them until the styles change (a theme
+switch, a class change), when Textual calls ``notify_style_update``.
+"""
+from __future__ import annotations
+
+from rich.style import Style
+
+
+class CachedStyles:
+    """Mix in before ``Widget``: ``self.style_of("name")`` is ``get_component_rich_style(name, partial=True)``."""
+
+    def style_of(self, name: str, partial: bool = True) -> Style:
+        cache = self.__dict__.get("_style_cache")
+        if cache is None:
+            cache = self.__dict__["_style_cache"] = {}
+        key = (name, partial)
+        style = cache.get(key)
+        if style is None:
+            style = cache[key] = self.get_component_rich_style(name, partial=partial)
+        return style
+
+    def base_style(self) -> Style:
+        """The widget's own ``rich_style``, cached the same way."""
+        cache = self.__dict__.get("_style_cache")
+        if cache is None:
+            cache = self.__dict__["_style_cache"] = {}
+        style = cache.get(None)
+        if style is None:
+            style = cache[None] = self.rich_style
+        return style
+
+    def notify_style_update(self) -> None:
+        self.__dict__["_style_cache"] = {}
+        super().notify_style_update()
