@@ -8,8 +8,9 @@ connection's subscriptions after each, and the connection closed (1008) when no 
 subscribe","reason":...}``: one per unknown product (the valid rest is still applied, then the
 ``subscriptions`` reply), ``No channels provided``, and the auth reason for ``level2``/``full``/``level3``
 without ``signature``/``key``/``passphrase``/``timestamp``. Other reason texts are simulator choices.
-Channels: ``heartbeat`` (per product on every second of the sim clock), ``ticker`` (per trade; a first
-ticker of the last trade on subscribe, as the real feed does), ``ticker_batch`` (every 5 s when
+Channels: ``heartbeat`` (per product on every second of the sim clock), ``ticker`` (per trade, one for
+the last trade of trades in the same ms ("cascades are batched"); a first ticker of the last trade on
+subscribe, as the real feed does), ``ticker_batch`` (every 5 s when
 something traded), ``matches`` (``last_match`` first; ``side`` is the maker's side), ``level2_batch``
 (``snapshot`` then ``l2update`` with absolute sizes every 50 ms of sim time), ``level2`` (with auth
 fields, which are not checked: an ``l2update`` per simulator step) and ``status`` (on subscribe and
@@ -260,7 +261,9 @@ class CoinbaseVenue(Venue):
             p.l2_ms = t
         stalled = self._stalled
         products = self.products
-        for tr in trades:
+        # arrivals in the same ms are one cascade: one ticker, for its last trade (the book is the one after it)
+        last_of = {tr.symbol: i for i, tr in enumerate(trades)} if len(trades) > 1 else None
+        for i, tr in enumerate(trades):
             p = products[tr.symbol]
             p.seq += 1
             p.orders += 2
@@ -283,7 +286,7 @@ class CoinbaseVenue(Venue):
                 for c in conns:
                     c.push(frame)
             conns = p.subs.get("ticker")
-            if conns:
+            if conns and (last_of is None or last_of[tr.symbol] == i):
                 frame = dumps(self.ticker_body(p, last, tr.time))
                 for c in conns:
                     c.push(frame)
@@ -365,7 +368,7 @@ class CoinbaseVenue(Venue):
         _, bids, asks = self.market.depth(p.id, self.book_levels)
         px, sz = p.px, p.sz
         return {"type": "snapshot", "product_id": p.id, "asks": [[px(t), sz(q)] for t, q in asks],
-                "bids": [[px(t), sz(q)] for t, q in bids], "time": iso(self.now_ms())}
+                "bids": [[px(t), sz(q)] for t, q in bids], "time": iso(self.market.now_ms)}  # the book's time
 
     def product_body(self, p: Product) -> dict:
         sym = p.sym
