@@ -1,65 +1,103 @@
-"""Latency statistics: a log-bucket histogram for whole-run percentiles and a ring of recent samples."""
+"""Latency statistics: a log-bucket histogram for whole-run percentiles and the recent samples.
+
+``add`` is on the hot path (once or twice per frame), so it only appends to an array; samples are
+folded into the histogram in bulk (sort, then one bisect per bucket edge) when read or every
+``FOLD_EVERY`` samples.
+"""
 from __future__ import annotations
 
 import math
-from array import array
+from bisect import bisect_right
 
 _GROWTH = 1.05  # 5% wide buckets: percentiles are within 2.5% of the true value
-_LOG_GROWTH = math.log(_GROWTH)
 _MIN_MS = 0.001  # everything below 1 µs lands in bucket 0
-_BUCKETS = int(math.log(1e7 / _MIN_MS) / _LOG_GROWTH) + 2  # up to ~3 hours
+_BUCKETS = int(math.log(1e7 / _MIN_MS) / math.log(_GROWTH)) + 2  # up to ~3 hours
 # The upper edge of each bucket in ms; the last bucket holds everything beyond the range.
 BUCKET_EDGES_MS = tuple(_MIN_MS * _GROWTH ** i for i in range(_BUCKETS - 1)) + (math.inf,)
+FOLD_EVERY = 65536
+RECENT = 512
 
 
 class LatencyStats:
-    """Samples in milliseconds. ``add`` is O(1); percentiles are read on demand (UI timer, end of run)."""
+    """Samples in milliseconds (negative ones, from two clocks that disagree, count as 0)."""
 
-    __slots__ = ("counts", "n", "max", "total_ms", "recent", "_pos")
+    __slots__ = ("_counts", "_n", "_max", "_total", "_pending", "_recent")
 
-    def __init__(self, recent: int = 512) -> None:
-        self.counts = array("q", bytes(8 * _BUCKETS))
-        self.n = 0
-        self.max = 0.0
-        self.total_ms = 0.0
-        self.recent = array("d", bytes(8 * recent))
-        self._pos = 0
+    def __init__(self) -> None:
+        self._counts = [0] * _BUCKETS
+        self._n = 0
+        self._max = 0.0
+        self._total = 0.0
+        self._pending: list[float] = []  # a list, not an array: sorting it needs no conversion
+        self._recent: list[float] = []
 
     def add(self, ms: float) -> None:
-        if ms < 0.0:
-            ms = 0.0  # clocks of two machines disagree; a negative delay is clamped, not dropped
-        idx = int(math.log(ms / _MIN_MS) / _LOG_GROWTH) + 1 if ms > _MIN_MS else 0
-        if idx >= _BUCKETS:
-            idx = _BUCKETS - 1
-        self.counts[idx] += 1
-        self.n += 1
-        self.total_ms += ms
-        if ms > self.max:
-            self.max = ms
-        recent = self.recent
-        recent[self._pos % len(recent)] = ms
-        self._pos += 1
+        pending = self._pending
+        pending.append(ms)
+        if len(pending) >= FOLD_EVERY:
+            self._fold()
+
+    def _fold(self) -> None:
+        pending = self._pending
+        if not pending:
+            return
+        self._recent = (self._recent + pending[-RECENT:])[-RECENT:]
+        samples = sorted(pending)
+        if samples[0] < 0.0:
+            samples = sorted(max(0.0, s) for s in samples)
+        counts = self._counts
+        below = 0
+        for i, edge in enumerate(BUCKET_EDGES_MS):
+            upto = bisect_right(samples, edge) if edge != math.inf else len(samples)
+            if upto > below:
+                counts[i] += upto - below
+                below = upto
+                if below == len(samples):
+                    break
+        self._n += len(samples)
+        self._total += math.fsum(samples)
+        if samples[-1] > self._max:
+            self._max = samples[-1]
+        self._pending = []
+
+    @property
+    def counts(self) -> list[int]:
+        self._fold()
+        return self._counts
+
+    @property
+    def n(self) -> int:
+        return self._n + len(self._pending)
+
+    @property
+    def max(self) -> float:
+        self._fold()
+        return self._max
+
+    @property
+    def total_ms(self) -> float:
+        self._fold()
+        return self._total
 
     def percentile(self, q: float) -> float:
         """The upper edge of the bucket holding the q-quantile (0 < q <= 1); 0.0 with no samples."""
-        if not self.n:
+        self._fold()
+        if not self._n:
             return 0.0
-        target = max(1, math.ceil(q * self.n))
+        target = max(1, math.ceil(q * self._n))
         seen = 0
-        for idx, count in enumerate(self.counts):
+        for idx, count in enumerate(self._counts):
             seen += count
             if seen >= target:
-                edge = _MIN_MS * _GROWTH ** idx if idx else _MIN_MS
-                return min(edge, self.max)
-        return self.max
+                return min(BUCKET_EDGES_MS[idx], self._max)
+        return self._max
 
     def recent_samples(self) -> list[float]:
-        """The most recent samples, oldest first."""
-        size = len(self.recent)
-        if self._pos <= size:
-            return list(self.recent[: self._pos])
-        start = self._pos % size
-        return list(self.recent[start:]) + list(self.recent[:start])
+        """The most recent samples (up to 512), oldest first."""
+        pending = self._pending
+        if len(pending) >= RECENT:
+            return pending[-RECENT:]
+        return (self._recent + pending)[-RECENT:]
 
     def summary(self) -> dict:
         return {"p50": round(self.percentile(0.5), 3), "p99": round(self.percentile(0.99), 3),
