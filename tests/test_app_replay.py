@@ -76,11 +76,11 @@ async def test_replay_runs_to_the_end_on_recorded_time(size):
     async with app.run_test(size=size) as pilot:
         await wait_for(pilot, app.runner.finished.is_set, what="the replay to end")
         app.refresh_view(slow=True)
-        await wait_for(pilot, lambda: "END" in bar_text(app), what="END in the replay bar")
+        await wait_for(pilot, lambda: "END" in bar_text(app) and "100%" in bar_text(app),
+                       what="END and the progress in the replay bar")
         text = screen_text(app)
         first = text.splitlines()[0]
         assert "REPLAY" in first and "12:01:15 UTC" in first  # the recorded clock, not the wall clock
-        assert "100%" in bar_text(app)
         assert "1 BTC/USD" in text and "≈58513.78" in text  # USDT price marked approximate
         assert app.query_one(HeaderBar).has_class("-halted") is False  # auto halt at 12:00:44, resumed
         assert app.runner.session.halt.history[0].by == "auto"

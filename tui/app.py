@@ -58,7 +58,7 @@ from tui.widgets.halt_history import HaltHistory
 from tui.widgets.header_bar import HeaderBar
 from tui.widgets.health_log import HealthLog
 from tui.widgets.help_screen import HelpScreen
-from tui.widgets.latency_panel import LatencyPanel
+from tui.widgets.latency_panel import LatencyPanel, percentiles
 from tui.widgets.market_log import MarketLog
 from tui.widgets.rejection_log import RejectionLog
 from tui.widgets.replay_bar import ReplayBar
@@ -302,7 +302,7 @@ class ClearTermApp(App):
         self._install_hangup_handler()
         self._warn_about_locale()
         if isinstance(self.runner, ReplayRunner):
-            self._replay_end_ns = recording_end_ns(self.runner.paths)
+            self._find_replay_end()
         self._start_runner()
         self.set_interval(1.0 / self.refresh_hz, self.refresh_view, name="refresh-view")
         if self.duration is not None:
@@ -342,6 +342,11 @@ class ClearTermApp(App):
             raise
         except Exception as exc:  # noqa: BLE001 - shown in the header, the app keeps running
             self._report_start_failure(exc)
+
+    @work(exit_on_error=False, thread=True, name="replay-end")
+    def _find_replay_end(self) -> None:
+        """The recording's last time, for the progress bar (a thread: a .gz file must be read through)."""
+        self._replay_end_ns = recording_end_ns(self.runner.paths)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.worker.name == "runner-start" and event.state == WorkerState.ERROR:
@@ -531,12 +536,10 @@ class ClearTermApp(App):
             if not slow:
                 continue
             tel = session.pipeline.telemetry.get(venue)
-            p50 = p99 = None
-            if tel is not None and tel.latency.n:
-                recent = sorted(tel.latency.recent_samples())  # the last 512: what the feed does now
-                p50 = recent[len(recent) // 2]
-                p99 = recent[min(len(recent) - 1, int(len(recent) * 0.99))]
-            badge.show_numbers(self._rate(venue, conn.messages), p50, p99)
+            # the last 512 samples: what the feed does now, not since the start
+            pct = percentiles(tel.latency.recent_samples()) if tel is not None else None
+            messages = sum(c.messages for c in session.connections.values() if c.venue == venue)
+            badge.show_numbers(self._rate(venue, messages), *(pct or (None, None)))
         if slow:
             p = session.pipeline
             summary = plain(f"msgs {p.messages}  rejected {sum(p.rejected.values())}  gaps {p.total_gaps}  "
@@ -698,7 +701,11 @@ class ClearTermApp(App):
             return
         width = self.size.width
         shown = sum(1 for t in self._tables.values() if t.display) or 1
-        columns = min(next(c for w, c in TABLE_COLUMNS if width >= w), shown)
+        columns = next(c for w, c in TABLE_COLUMNS if width >= w)
+        venues = len({v for v, _, _ in self._plan})
+        if 1 < venues < columns:
+            columns -= columns % venues  # one symbol per row: its venues side by side
+        columns = min(columns, shown)
         rows = -(-shown // columns)
         squeeze = box.size.height == 0 or box.size.height // rows >= TABLE_MIN_HEIGHT
         grid = (columns, squeeze)

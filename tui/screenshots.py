@@ -43,6 +43,7 @@ async def settle(pilot, timeout: float = 20.0) -> None:
         if time.monotonic() > deadline:
             raise TimeoutError(f"the replay did not end within {timeout} s")
         await pilot.pause(0.05)
+    await app.workers.wait_for_complete()  # e.g. the one that finds the recording's end
     app.refresh_view(slow=True)
     await pilot.pause()
 
