@@ -20,11 +20,9 @@ def utc_datetime(ns: int) -> str:
 
 
 def ms_number(ms: float | None) -> str:
-    """A latency in ms without the unit: ``6.03``, ``34.2``, ``120``, ``1.2k``; ``-`` when unknown."""
+    """A latency in ms without the unit: ``6.03``, ``34.2``, ``120``, ``1025``; ``-`` when unknown."""
     if ms is None:
         return "-"
-    if ms >= 1000:
-        return f"{ms / 1000:.1f}k"
     if ms >= 100:
         return f"{ms:.0f}"
     if ms >= 10:
