@@ -897,10 +897,6 @@ class ClearTermApp(App):
         await self._seek(replay, max(replay.first_ns, base + int(seconds * 1e9)))
 
     async def _seek(self, replay: ReplayRunner, target_ns: int) -> None:
-        if target_ns < replay.position_ns and not replay.finished.is_set():
-            # ReplayRunner.seek rebuilds the session but a running play loop would finish on the closed
-            # stream (it only restarts a finished one): stop it first, seek then starts a new loop.
-            await replay.stop()
         replay.seek(target_ns)
         self.refresh_view()
 

@@ -191,6 +191,8 @@ def apply_ui_flags(ui, args: argparse.Namespace) -> None:
 
 
 async def run_headless(runner, duration: float | None) -> None:
+    from tui.logsetup import setup_logging
+    setup_logging()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
@@ -237,7 +239,7 @@ def run_app(runner, ui, duration: float | None) -> None:
     if ui.fps:
         os.environ["TEXTUAL_FPS"] = str(ui.fps)
     from tui.app import ClearTermApp
-    ClearTermApp(runner, refresh_hz=ui.refresh_hz, duration=duration).run(mouse=ui.mouse)
+    ClearTermApp(runner, settings=ui, duration=duration).run(mouse=ui.mouse)
 
 
 def run_sim(args: argparse.Namespace) -> int:

@@ -21,7 +21,8 @@ def parse_speed(text: str) -> float | None:
 
 def run_replay(args) -> int:
     from tui.cli import UsageError, apply_ui_flags, finish, run_app, run_headless
-    from tui.config import UISettings
+    from tui.config import ConfigError, UISettings, load
+    from tui.session import SessionConfig
     from tui.replay_runner import ReplayRunner
     speed = parse_speed(args.speed)
     fmt = None if args.format == "auto" else args.format
@@ -34,6 +35,10 @@ def run_replay(args) -> int:
         asyncio.run(run_headless(runner, args.duration))
     else:
         ui = UISettings()
+        try:
+            load(SessionConfig(), ui, None)  # only the [ui] and [keys] tables matter to a replay
+        except ConfigError as exc:
+            raise UsageError(str(exc)) from None
         apply_ui_flags(ui, args)
         run_app(runner, ui, args.duration)
     for warning in runner.report.warnings:

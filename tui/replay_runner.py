@@ -73,10 +73,12 @@ class ReplayRunner:
     def seek(self, target_ns: int) -> None:
         """Go to a recorded time: forward plays fast up to it, backward rebuilds from the start."""
         if target_ns < self.position_ns:
+            if self._task is not None:
+                self._task.cancel()  # the old loop is parked at an await: it ends there, untouched
             self._stream.close()
             self._new_session()
             self.finished.clear()
-            if self._task is not None and self._task.done():
+            if self._task is not None:
                 self._task = asyncio.get_running_loop().create_task(self._play())
         self._target_ns = max(target_ns, self.first_ns)
         self._wake.set()

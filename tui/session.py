@@ -78,6 +78,10 @@ class Session:
         self.market_log: deque[tuple[int, str]] = deque(maxlen=500)  # arbitrage and spike lines
 
     # -- symbols ------------------------------------------------------------------------------
+    @property
+    def symbol_map(self):
+        return self.feed.symbol_map
+
     def venue_symbols(self, venue: str) -> list[str]:
         return self.feed.venue_symbols(venue)
 
