@@ -7,30 +7,88 @@
             ...
 
 The Textual app builds on the same object (tui/session.py); no UI is needed to use it.
+
+Besides wiring connections to the pipeline, the Feed does the periodic I/O the pure parts ask for
+(``housekeeping``, ten times a second): book snapshots, backfill of missing closed bars from REST
+klines (feeds/backfill.py decides what is missing; responses are recorded and applied like any REST
+body, so a replay reproduces them), reconnecting a connection that stayed stale, and flushing the
+dead-letter file (every rejected frame with its reason, JSON Lines, bounded size).
 """
 from __future__ import annotations
 
 import asyncio
 import inspect
+import os
+import time
 from typing import Callable
 
 import orjson
 
 from feeds import rest
+from feeds.backfill import BackfillPlanner, KlinesRequest, closed_open_times
+from feeds.binance import INTERVALS, klines_path
 from feeds.book_sync import OrderBooks
 from feeds.clock import WallClock
-from feeds.connection import Connection, StateChange
-from feeds.events import Control
+from feeds.connection import (MAX_FRAME_BYTES, STALE, SUBSCRIBED, AttemptBudget, Connection, ReconnectPolicy,
+                              StateChange)
+from feeds.events import Control, Rejected
 from feeds.pipeline import Pipeline
+from feeds.state import MAX_BARS
 from feeds.symbols import SymbolMap
 from feeds.venues import VENUES
+
+# Venues whose closed bars can be fetched over REST: venue -> klines path builder.
+# (Better as a field of feeds.venues.Venue; kept here until the registry has one.)
+KLINES_PATHS = {"BINANCE": klines_path}
+SNAPSHOT_RETRY_S = 1.0  # a failed book snapshot is asked for again after this long
+REST_BAN_PAUSE_S = 60.0  # after HTTP 429/418 no backfill request goes to that venue for this long
+
+
+class DeadLetterFile:
+    """Rejected frames as JSON Lines, one object a line; rotates to ``<path>.1`` at ``max_bytes``."""
+
+    def __init__(self, path: str, max_bytes: int = 16 * 1024 * 1024) -> None:
+        self.path = str(path)
+        self.max_bytes = max_bytes
+        self.written = 0  # lines written this session
+        self.rotations = 0
+        self._pending: list[bytes] = []
+        self._size = os.path.getsize(self.path) if os.path.exists(self.path) else 0
+
+    def add(self, conn: str, ev: Rejected) -> None:
+        self._pending.append(orjson.dumps({
+            "recv_ns": ev.recv_ns, "conn": conn, "venue": ev.venue, "symbol": ev.symbol, "reason": ev.reason,
+            "detail": ev.detail, "raw": ev.raw}) + b"\n")
+
+    def flush(self) -> None:
+        if not self._pending:
+            return
+        data = b"".join(self._pending)
+        lines = len(self._pending)
+        self._pending = []
+        if self._size and self._size + len(data) > self.max_bytes:
+            os.replace(self.path, self.path + ".1")  # keep one old file: at most twice max_bytes on disk
+            self._size = 0
+            self.rotations += 1
+        with open(self.path, "ab") as f:
+            f.write(data[: self.max_bytes])
+        self._size += min(len(data), self.max_bytes)
+        self.written += lines
 
 
 class Feed:
     def __init__(self, venues: list[str], symbols: list[str], interval: str = "1m",
                  endpoints: dict[str, list[str]] | None = None, network: str = "production",
                  recorder=None, clock=None, symbol_map: SymbolMap | None = None,
-                 rest_endpoints: dict[str, str] | None = None) -> None:
+                 rest_endpoints: dict[str, str] | None = None, policy: ReconnectPolicy | None = None,
+                 startup_bars: int = 200, backfill: bool = True, dead_letter_path: str | None = None,
+                 dead_letter_max_bytes: int = 16 * 1024 * 1024, stale_reconnect_s: float | None = 30.0,
+                 max_frame_bytes: int = MAX_FRAME_BYTES) -> None:
+        """``policy``: reconnect/rollover settings for every connection (default: ReconnectPolicy()).
+        ``startup_bars``: closed bars fetched when a connection first subscribes (0: none).
+        ``backfill``: fetch missing closed bars from REST (startup window and gaps).
+        ``dead_letter_path``: a JSON Lines file receiving every rejected frame (None: none).
+        ``stale_reconnect_s``: reconnect a connection that stayed "stale" this long (None: never)."""
         unknown = [v for v in venues if v not in VENUES]
         if unknown:
             raise ValueError(f"unknown venue {unknown[0]!r}; known: {', '.join(VENUES)}")
@@ -56,6 +114,18 @@ class Feed:
         self.rest_errors: list[str] = []  # recent REST failures, for the app's errors panel
         self._housekeeper: asyncio.Task | None = None
         self._rest_tasks: set[asyncio.Task] = set()
+        self.policy = policy
+        self.max_frame_bytes = max_frame_bytes
+        self.budgets: dict[str, AttemptBudget] = {}  # per venue: attempts count against one IP budget
+        self.backfill = backfill
+        self.planner = BackfillPlanner(startup_bars, MAX_BARS)
+        self._series_opens: dict[tuple, tuple[int, list[int]]] = {}  # key -> (series version, opens ms)
+        self._rest_paused_until: dict[str, float] = {}
+        self.stale_reconnect_s = stale_reconnect_s
+        self.stale_reconnects = 0
+        self.dead_letters = DeadLetterFile(dead_letter_path, dead_letter_max_bytes) if dead_letter_path else None
+        if self.dead_letters is not None:
+            self.pipeline.rejection_listeners.append(self.dead_letters.add)
 
     # -- symbols ------------------------------------------------------------------------------
     def venue_symbols(self, venue: str) -> list[str]:
@@ -82,8 +152,8 @@ class Feed:
         if events:
             self.pipeline.apply_all(events, conn)
 
-    async def fetch_rest(self, conn: str, url: str) -> None:
-        """GET ``url``, record it, and apply what it says."""
+    async def fetch_rest(self, conn: str, url: str) -> tuple[rest.RestResponse, int]:
+        """GET ``url``, record it, and apply what it says; returns the response and its receive time."""
         resp = await rest.get(url)
         recv_ns = self.clock.now_ns()
         body = resp.body.decode("utf-8", "replace")
@@ -93,8 +163,11 @@ class Feed:
         if resp.status != 200:
             self.rest_errors.append(f"{url}: {resp.error or resp.status}")
             del self.rest_errors[:-50]
-            return
+            if resp.status in (418, 429):  # rate limited or banned: back off from this venue
+                self._rest_paused_until[self.pipeline.venue_of.get(conn, "")] = time.monotonic() + REST_BAN_PAUSE_S
+            return resp, recv_ns
         self.apply_rest(conn, url, body, recv_ns)
+        return resp, recv_ns
 
     def _spawn(self, coro) -> None:
         task = asyncio.get_running_loop().create_task(coro)
@@ -102,13 +175,89 @@ class Feed:
         task.add_done_callback(self._rest_tasks.discard)
 
     def housekeeping(self) -> None:
-        """Periodic I/O the pipeline asked for: book snapshots."""
+        """Periodic I/O the pure parts asked for: book snapshots, bar backfill, stale reconnects, DLQ."""
         for sync in self.books.wanting_snapshot():
             conn = f"{sync.venue}#1"
             path_of = VENUES[sync.venue].snapshot_path if sync.venue in VENUES else None
             if conn in self.connections and path_of is not None:
                 sync.snapshot_requested()
-                self._spawn(self.fetch_rest(conn, self.rest_base(sync.venue) + path_of(sync.symbol)))
+                self._spawn(self._fetch_snapshot(conn, sync, self.rest_base(sync.venue) + path_of(sync.symbol)))
+        if self.backfill:
+            self._request_missing_bars()
+        if self.stale_reconnect_s is not None:
+            self._reconnect_stale()
+        if self.dead_letters is not None:
+            self.dead_letters.flush()
+
+    async def _fetch_snapshot(self, conn: str, sync, url: str) -> None:
+        resp, _ = await self.fetch_rest(conn, url)
+        if resp.status != 200:  # ask again in a while: the sync would otherwise wait forever
+            asyncio.get_running_loop().call_later(SNAPSHOT_RETRY_S, self._want_snapshot, sync)
+
+    @staticmethod
+    def _want_snapshot(sync) -> None:
+        if sync.state != "synced":
+            sync.needs_snapshot = True
+
+    # -- backfill -----------------------------------------------------------------------------
+    def _watch_series(self, venue: str) -> None:
+        """A connection of ``venue`` subscribed: expect closed bars of every symbol from now on."""
+        if venue not in KLINES_PATHS or self.interval not in INTERVALS or self.interval == "1M":
+            return
+        now_ms = self.clock.now_ns() // 1_000_000
+        for symbol in self.venue_symbols(venue):
+            self.planner.watch((venue, symbol, self.interval), now_ms, INTERVALS[self.interval])
+
+    def _opens_ms(self, key: tuple[str, str, str]) -> tuple[list[int], int | None]:
+        """Open times (ms) of the closed bars held for ``key``, and of the forming bar."""
+        venue, symbol, interval = key
+        st = self.pipeline.state.symbols.get((venue, symbol))
+        series = st.candles.get(interval) if st is not None else None
+        if series is None:
+            return [], None
+        cached = self._series_opens.get(key)
+        if cached is None or cached[0] != series.version:
+            cached = self._series_opens[key] = (series.version, [b.open_ns // 1_000_000 for b in series.bars])
+        forming = series.forming
+        return cached[1], forming.open_ns // 1_000_000 if forming is not None else None
+
+    def _request_missing_bars(self) -> None:
+        now_ms = self.clock.now_ns() // 1_000_000
+        mono = time.monotonic()
+        for key in self.planner.plans:
+            venue, symbol, interval = key
+            conn = f"{venue}#1"
+            if conn not in self.connections or self._rest_paused_until.get(venue, 0.0) > mono:
+                continue
+            iv = INTERVALS[interval]
+            opens, forming = self._opens_ms(key)
+            req = self.planner.next_request(key, opens, forming, now_ms, iv)
+            if req is not None:
+                url = self.rest_base(venue) + KLINES_PATHS[venue](symbol, interval, req.start_ms, req.end_ms,
+                                                                   req.limit)
+                self._spawn(self._fetch_bars(conn, req, url, iv))
+
+    async def _fetch_bars(self, conn: str, req: KlinesRequest, url: str, interval_ms: int) -> None:
+        returned = None
+        try:
+            resp, recv_ns = await self.fetch_rest(conn, url)
+            if resp.status == 200:
+                returned = closed_open_times(resp.body, recv_ns // 1_000_000)
+        finally:
+            self.planner.done(req, returned, self.clock.now_ns() // 1_000_000, interval_ms)
+
+    # -- stale connections --------------------------------------------------------------------
+    def _reconnect_stale(self) -> None:
+        limit_ns = int(self.stale_reconnect_s * 1e9)
+        now_ns = None
+        for conn in self.connections.values():
+            if conn.state != STALE or not hasattr(conn, "reconnect_now"):
+                continue
+            now_ns = now_ns or conn.clock.now_ns()
+            since = conn.history[-1].at_ns if conn.history else now_ns
+            if now_ns - since >= limit_ns:
+                self.stale_reconnects += 1
+                conn.reconnect_now(f"stale for {self.stale_reconnect_s:.0f}s: reconnecting")
 
     async def _housekeeping_loop(self) -> None:
         while True:
@@ -172,10 +321,13 @@ class Feed:
             interval = self.interval
             urls = [v.connect_url(base, syms, interval) for base in self.endpoints_for(venue)]
             codec = v.make_codec(self.symbol_map)
+            budget = self.budgets.setdefault(venue, AttemptBudget())
             conn = Connection(name, venue, urls, self.pipeline.feed,
                               subscribe_frames=lambda v=v, syms=syms: v.subscribe_frames(syms, interval),
-                              recorder=self.recorder, subscribed_on_open=v.subscribed_on_open,
-                              on_state=self.notify_state, on_open=getattr(codec, "reset", None))
+                              recorder=self.recorder, policy=self.policy, subscribed_on_open=v.subscribed_on_open,
+                              on_state=self.notify_state, on_open=getattr(codec, "reset", None),
+                              budget=budget, clock=self.clock, on_reject=self._connection_rejected,
+                              max_frame_bytes=self.max_frame_bytes)
             self.pipeline.attach(name, venue, codec)
             self.connections[name] = conn
             conn.start()
@@ -188,6 +340,8 @@ class Feed:
         await asyncio.gather(*(c.stop() for c in self.connections.values()), return_exceptions=True)
         if self._async_task is not None:
             self._async_task.cancel()
+        if self.dead_letters is not None:
+            self.dead_letters.flush()
 
     async def __aenter__(self) -> "Feed":
         await self.start()
@@ -198,9 +352,53 @@ class Feed:
 
     def _on_control(self, conn_name: str, ev: Control) -> None:
         conn = self.connections.get(conn_name)
-        if conn is not None and ev.what == "response":
+        if conn is None:
+            return
+        if ev.what == "response":
             conn.mark_subscribed()
+        elif ev.what == "shutdown" and hasattr(conn, "rollover"):  # replay's connections only replay
+            conn.rollover("the venue announced a shutdown")
+
+    def _connection_rejected(self, conn_name: str, ev: Rejected) -> None:
+        self.pipeline.add_rejection(ev, conn_name)
 
     def notify_state(self, conn, change: StateChange) -> None:
+        if change.state == SUBSCRIBED and self.backfill and hasattr(conn, "rollover"):
+            self._watch_series(conn.venue)
         for fn in self.state_listeners:
             fn(conn, change)
+
+    # -- statistics ---------------------------------------------------------------------------
+    def resilience_stats(self) -> dict:
+        """Counters of the connection and integrity machinery, for the statistics object and the app."""
+        conns = {}
+        for name, c in self.connections.items():
+            conns[name] = {
+                "state": c.state, "url": c.url, "endpoint_index": getattr(c, "endpoint_index", 0),
+                "messages": c.messages, "reconnects": c.reconnects,
+                **{k: getattr(c, k, 0) for k in ("attempts", "failed_attempts", "rollovers", "failed_rollovers",
+                                                 "overlap_duplicates", "oversize_frames")},
+                "state_changes": dict(getattr(c, "state_counts", {})),
+            }
+        return {
+            "connections": conns,
+            "backfill": {**self.planner.stats(), "backfilled_candles": self.pipeline.backfilled_candles},
+            "stale_reconnects": self.stale_reconnects,
+            "budget_waits": sum(b.waits for b in self.budgets.values()),
+            "dead_letters": self.dead_letters.written if self.dead_letters is not None else 0,
+            "backpressure": self.backpressure(),
+        }
+
+    def backpressure(self) -> dict:
+        """How far processing is behind, per connection: frames waiting in the socket's receive queue
+        (now and the most seen) and the venue's receive-to-processed and exchange-to-processed times."""
+        out = {}
+        for name, c in self.connections.items():
+            tel = self.pipeline.telemetry.get(c.venue)
+            depth = c.queue_depth() if hasattr(c, "queue_depth") else 0
+            out[name] = {"queue_depth": depth, "max_queue_depth": getattr(c, "max_queue_depth", 0),
+                         "processing_ms": tel.processing.summary() if tel else {},
+                         "latency_ms": tel.latency.summary() if tel else {}}
+        out["events_queue"] = self._queue.qsize() if self._queue is not None else 0
+        out["callback_queue"] = self._async_calls.qsize() if self._async_calls is not None else 0
+        return out

@@ -100,6 +100,8 @@ class Guard:
             return "bad_price"
         if not (_isfinite(ev.volume) and ev.volume >= 0.0):
             return "bad_size"
+        if ev.exch_ns > now_ns + MAX_FUTURE_NS:
+            return "future_time"
         return None
 
     def check_book(self, ev, now_ns: int) -> str | None:
@@ -107,4 +109,6 @@ class Guard:
             for price, size in side:
                 if not (_isfinite(price) and price > 0.0 and _isfinite(size) and size >= 0.0):
                     return "bad_level"
+        if ev.exch_ns > now_ns + MAX_FUTURE_NS:
+            return "future_time"
         return None

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections import deque
 from typing import Callable
 
+from feeds.backfill import bar_gap
 from feeds.events import BookDelta, BookSnapshot, Candle, Control, Quote, Rejected, Ticker, Trade, VenueStatus
 from feeds.guard import Guard
 from feeds.latency import LatencyStats
@@ -15,6 +16,7 @@ from feeds.state import MarketState
 from feeds.watchdog import StalenessWatchdog
 
 EVENT_COUNT_KEYS = ("trade", "candle", "candle_closed", "quote", "ticker", "book")
+REORDER_WINDOW = 1_000_000  # a quote this few update ids behind the last one came late; further back, ids restarted
 
 
 class VenueTelemetry:
@@ -47,6 +49,8 @@ class Pipeline:
         self.recent_rejections: deque[tuple[str, Rejected]] = deque(maxlen=max_rejections_kept)
         self.duplicates = 0
         self.gaps = 0  # gaps reported by codecs (sequence numbers); the guard counts trade-id gaps
+        self.bar_gaps = 0  # live closed bars that arrived with bars missing before them
+        self.stale_updates = 0  # quotes and forming-bar updates older than what is held (late or reordered)
         self.backfilled_candles = 0
         self.trade_candles: dict[str, object] = {}  # venue -> TradeCandleBuilder, for venues without klines
         # Listeners: plain callables, called synchronously in the order added.
@@ -108,6 +112,15 @@ class Pipeline:
                     self._refuse(reason, ev, conn)
                     continue
                 st = get_state(ev.venue, ev.symbol, ev.unified)
+                last = st.quote
+                if last is not None and ev.update_id:
+                    behind = last.update_id - ev.update_id
+                    if behind == 0:
+                        self.duplicates += 1  # the same book update sent twice
+                        continue
+                    if 0 < behind < REORDER_WINDOW:
+                        self.stale_updates += 1  # older than the quote held: it came late
+                        continue
                 st.quote = ev
                 counts["quote"] += 1
             elif t is Candle:
@@ -115,19 +128,34 @@ class Pipeline:
                 if reason:
                     self._refuse(reason, ev, conn)
                     continue
+                if not ev.closed and ev.source == "backfill":
+                    continue  # a REST body's still-forming last row: the stream owns forming bars
                 st = get_state(ev.venue, ev.symbol, ev.unified)
-                self.watchdog.seen(ev.venue, ev.symbol, "candle", ev.exch_ns, ev.recv_ns)
-                outcome = st.series(ev.interval).apply(ev)
+                if ev.source != "backfill":  # REST answers say nothing about the stream's health
+                    self.watchdog.seen(ev.venue, ev.symbol, "candle", ev.exch_ns, ev.recv_ns)
+                series = st.series(ev.interval)
+                forming = series.forming
+                if forming is not None and not ev.closed and ev.exch_ns == forming.exch_ns \
+                        and ev.open_ns == forming.open_ns and ev.close == forming.close \
+                        and ev.volume == forming.volume and ev.trades == forming.trades:
+                    self.duplicates += 1  # the same update sent twice
+                    continue
+                outcome = series.apply(ev)
                 if outcome == "duplicate":
                     self.duplicates += 1
                     continue
                 if outcome == "stale":
+                    self.stale_updates += 1
                     continue
                 counts["candle"] += 1
                 if outcome == "closed":
                     counts["candle_closed"] += 1
                     if ev.source == "backfill":
                         self.backfilled_candles += 1
+                    else:
+                        bars = series.bars
+                        if len(bars) > 1 and bars[-1] is ev and bar_gap(bars[-2].open_ns, ev.open_ns, ev.interval):
+                            self.bar_gaps += 1
                     for fn in self.closed_candle_listeners:
                         fn(ev)
             elif t is BookDelta or t is BookSnapshot:
@@ -144,6 +172,10 @@ class Pipeline:
                     self._refuse(reason, ev, conn)
                     continue
                 st = get_state(ev.venue, ev.symbol, ev.unified)
+                last = st.ticker
+                if last is not None and ev.exch_ns and ev.exch_ns == last.exch_ns:
+                    self.duplicates += 1  # the same 24 h statistics event sent twice
+                    continue
                 st.ticker = ev
                 counts["ticker"] += 1
             elif t is Rejected:
@@ -199,7 +231,7 @@ class Pipeline:
     # -- statistics -----------------------------------------------------------------------------
     @property
     def total_gaps(self) -> int:
-        return self.gaps + self.guard.gaps
+        return self.gaps + self.guard.gaps + self.bar_gaps
 
     def rejected_summary(self) -> dict:
         return {"total": sum(self.rejected.values()), "by_reason": dict(sorted(self.rejected.items()))}
