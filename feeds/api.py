@@ -52,6 +52,7 @@ class DeadLetterFile:
         self.max_bytes = max_bytes
         self.written = 0  # lines written this session
         self.rotations = 0
+        self.overflow = 0  # lines not written: more than max_bytes arrived between two flushes
         self._pending: list[bytes] = []
         self._size = os.path.getsize(self.path) if os.path.exists(self.path) else 0
 
@@ -63,17 +64,19 @@ class DeadLetterFile:
     def flush(self) -> None:
         if not self._pending:
             return
-        data = b"".join(self._pending)
-        lines = len(self._pending)
-        self._pending = []
-        if self._size and self._size + len(data) > self.max_bytes:
+        lines, self._pending = self._pending, []
+        size = sum(map(len, lines))
+        if self._size and self._size + size > self.max_bytes:
             os.replace(self.path, self.path + ".1")  # keep one old file: at most twice max_bytes on disk
             self._size = 0
             self.rotations += 1
+        while size > self.max_bytes:  # a burst bigger than the file: keep its first lines
+            size -= len(lines.pop())
+            self.overflow += 1
         with open(self.path, "ab") as f:
-            f.write(data[: self.max_bytes])
-        self._size += min(len(data), self.max_bytes)
-        self.written += lines
+            f.write(b"".join(lines))
+        self._size += size
+        self.written += len(lines)
 
 
 class Feed:
@@ -254,8 +257,7 @@ class Feed:
             if conn.state != STALE or not hasattr(conn, "reconnect_now"):
                 continue
             now_ns = now_ns or conn.clock.now_ns()
-            since = conn.history[-1].at_ns if conn.history else now_ns
-            if now_ns - since >= limit_ns:
+            if now_ns - conn.state_since_ns >= limit_ns:
                 self.stale_reconnects += 1
                 conn.reconnect_now(f"stale for {self.stale_reconnect_s:.0f}s: reconnecting")
 

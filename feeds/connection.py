@@ -142,6 +142,7 @@ class Connection:
         self.on_open = on_open  # e.g. reset a codec's per-connection sequence numbers
         self.max_frame_bytes = max_frame_bytes
         self.state = DISCONNECTED
+        self.state_since_ns = 0  # when the current state began (changes of reason alone do not count)
         self.history: list[StateChange] = []
         self.state_counts = dict.fromkeys(STATES, 0)  # changes into each state
         self.messages = 0  # frames fed to the sink
@@ -167,10 +168,6 @@ class Connection:
     def url(self) -> str:
         return self.urls[self.endpoint_index]
 
-    @property
-    def _ws(self):
-        return self._active.ws if self._active is not None else None
-
     def queue_depth(self) -> int:
         """Frames received by the library and not yet read by us, now (0 when unknown)."""
         sock = self._active
@@ -189,6 +186,8 @@ class Connection:
         if state == self.state and not reason:
             return
         change = StateChange(self.clock.now_ns(), state, reason)
+        if state != self.state:
+            self.state_since_ns = change.at_ns
         self.state = state
         self.state_counts[state] = self.state_counts.get(state, 0) + 1
         self.history.append(change)
@@ -366,13 +365,14 @@ class Connection:
         """Read frames until the socket closes; feed them, or hold them while it is a replacement."""
         ws = sock.ws
         now_ns = self.clock.now_ns
+        sink, name, recorder = self.sink, self.name, self.recorder
         code: int | None = None
         reason = ""
         try:
-            async for raw in ws:
+            async for raw in ws:  # the hot path: _feed inlined
                 recv_ns = now_ns()
-                sock.frames += 1
-                if not sock.frames & 63:  # the reader drains a backlog without yielding: look from here
+                n = sock.frames = sock.frames + 1
+                if not n & 63:  # the reader drains a backlog without yielding: look from here
                     self._sample_queue(ws)
                 held = sock.held
                 if held is not None:
@@ -382,7 +382,10 @@ class Connection:
                 overlap = sock.overlap
                 if overlap is not None and len(overlap) < MAX_OVERLAP_FRAMES:
                     overlap.add(raw)
-                self._feed(raw, recv_ns)
+                self.messages += 1
+                if recorder is not None:
+                    recorder.write(recv_ns, name, "recv", raw)
+                sink(name, raw, recv_ns)
             code, reason = ws.close_code, ws.close_reason or "closed by server"
         except asyncio.CancelledError:
             raise

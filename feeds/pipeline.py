@@ -113,14 +113,15 @@ class Pipeline:
                     continue
                 st = get_state(ev.venue, ev.symbol, ev.unified)
                 last = st.quote
-                if last is not None and ev.update_id:
-                    behind = last.update_id - ev.update_id
-                    if behind == 0:
-                        self.duplicates += 1  # the same book update sent twice
-                        continue
-                    if 0 < behind < REORDER_WINDOW:
-                        self.stale_updates += 1  # older than the quote held: it came late
-                        continue
+                if last is not None:
+                    uid, last_uid = ev.update_id, last.update_id
+                    if uid <= last_uid and uid:  # the usual case, a newer id, costs one comparison
+                        if uid == last_uid:
+                            self.duplicates += 1  # the same book update sent twice
+                            continue
+                        if last_uid - uid < REORDER_WINDOW:
+                            self.stale_updates += 1  # older than the quote held: it came late
+                            continue
                 st.quote = ev
                 counts["quote"] += 1
             elif t is Candle:

@@ -170,6 +170,11 @@ def test_dead_letter_file_keeps_reason_and_raw_and_stays_bounded(tmp_path):
                          "detail": "not JSON", "raw": "{" * 30 + "39"}
     assert path.stat().st_size <= 2000 and (tmp_path / "dlq.jsonl.1").stat().st_size <= 2000
     assert dlq.rotations >= 1 and dlq.written == 40
+    for i in range(40):  # a burst bigger than the whole file between two flushes
+        dlq.add("BINANCE#1", Rejected("BINANCE", "", "", 0, i, "malformed_json", "not JSON", "x" * 100))
+    dlq.flush()
+    assert path.stat().st_size <= 2000 and dlq.overflow > 0 and dlq.written + dlq.overflow == 80
+    assert all(orjson.loads(line) for line in path.read_bytes().splitlines())  # whole lines only
 
 
 # -- a real Feed against the simulator ----------------------------------------------------------------------
