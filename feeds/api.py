@@ -246,8 +246,12 @@ class Feed:
             resp, recv_ns = await self.fetch_rest(conn, url)
             if resp.status == 200:
                 returned = closed_open_times(resp.body, recv_ns // 1_000_000)
-        finally:
-            self.planner.done(req, returned, self.clock.now_ns() // 1_000_000, interval_ms)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a failed backfill is retried, never fatal
+            self.rest_errors.append(f"{url}: {exc!r}"[:300])
+            del self.rest_errors[:-50]
+        self.planner.done(req, returned, self.clock.now_ns() // 1_000_000, interval_ms)
 
     # -- stale connections --------------------------------------------------------------------
     def _reconnect_stale(self) -> None:

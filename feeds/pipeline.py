@@ -153,7 +153,7 @@ class Pipeline:
                     counts["candle_closed"] += 1
                     if ev.source == "backfill":
                         self.backfilled_candles += 1
-                    else:
+                    elif ev.venue not in self.trade_candles:  # built bars skip quiet spells by design
                         bars = series.bars
                         if len(bars) > 1 and bars[-1] is ev and bar_gap(bars[-2].open_ns, ev.open_ns, ev.interval):
                             self.bar_gaps += 1

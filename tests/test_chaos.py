@@ -181,7 +181,7 @@ async def test_closed_candles_survive_a_seeded_storm_of_faults_bar_for_bar():
     assert stats["backfilled_candles"] > 0 and stats["rejected"]["total"] > 0
     assert stats["halted"] and stats["halts"][0]["by"] == "auto"
     assert conn.rollovers >= 2
-    print(orjson.dumps({"faults": len(faults), "unseen_reorders_or_duplicates": len(unseen),
+    print(orjson.dumps({"faults": len(faults), "reorders_without_trace": len(unseen),
                         "elapsed_s": round(elapsed, 1), "reconnects": stats["reconnects"],
                         "rollovers": conn.rollovers, "gaps": stats["gaps"], "duplicates": stats["duplicates"],
                         "backfilled": stats["backfilled_candles"], "rejected": stats["rejected"]}).decode())
