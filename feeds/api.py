@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import os
 import time
 from typing import Callable
 
@@ -26,9 +25,10 @@ import orjson
 
 from feeds import rest
 from feeds.backfill import BackfillPlanner, KlinesRequest, closed_open_times
-from feeds.binance import INTERVALS, klines_path
+from feeds.binance import INTERVALS
 from feeds.book_sync import OrderBooks
 from feeds.clock import WallClock
+from feeds.dead_letter import DeadLetterFile
 from feeds.connection import (MAX_FRAME_BYTES, STALE, SUBSCRIBED, AttemptBudget, Connection, ReconnectPolicy,
                               StateChange)
 from feeds.events import Control, Rejected
@@ -37,46 +37,8 @@ from feeds.state import MAX_BARS
 from feeds.symbols import SymbolMap
 from feeds.venues import VENUES
 
-# Venues whose closed bars can be fetched over REST: venue -> klines path builder.
-# (Better as a field of feeds.venues.Venue; kept here until the registry has one.)
-KLINES_PATHS = {"BINANCE": klines_path}
 SNAPSHOT_RETRY_S = 1.0  # a failed book snapshot is asked for again after this long
 REST_BAN_PAUSE_S = 60.0  # after HTTP 429/418 no backfill request goes to that venue for this long
-
-
-class DeadLetterFile:
-    """Rejected frames as JSON Lines, one object a line; rotates to ``<path>.1`` at ``max_bytes``."""
-
-    def __init__(self, path: str, max_bytes: int = 16 * 1024 * 1024) -> None:
-        self.path = str(path)
-        self.max_bytes = max_bytes
-        self.written = 0  # lines written this session
-        self.rotations = 0
-        self.overflow = 0  # lines not written: more than max_bytes arrived between two flushes
-        self._pending: list[bytes] = []
-        self._size = os.path.getsize(self.path) if os.path.exists(self.path) else 0
-
-    def add(self, conn: str, ev: Rejected) -> None:
-        self._pending.append(orjson.dumps({
-            "recv_ns": ev.recv_ns, "conn": conn, "venue": ev.venue, "symbol": ev.symbol, "reason": ev.reason,
-            "detail": ev.detail, "raw": ev.raw}) + b"\n")
-
-    def flush(self) -> None:
-        if not self._pending:
-            return
-        lines, self._pending = self._pending, []
-        size = sum(map(len, lines))
-        if self._size and self._size + size > self.max_bytes:
-            os.replace(self.path, self.path + ".1")  # keep one old file: at most twice max_bytes on disk
-            self._size = 0
-            self.rotations += 1
-        while size > self.max_bytes:  # a burst bigger than the file: keep its first lines
-            size -= len(lines.pop())
-            self.overflow += 1
-        with open(self.path, "ab") as f:
-            f.write(b"".join(lines))
-        self._size += size
-        self.written += len(lines)
 
 
 class Feed:
@@ -205,7 +167,7 @@ class Feed:
     # -- backfill -----------------------------------------------------------------------------
     def _watch_series(self, venue: str) -> None:
         """A connection of ``venue`` subscribed: expect closed bars of every symbol from now on."""
-        if venue not in KLINES_PATHS or self.interval not in INTERVALS or self.interval == "1M":
+        if VENUES[venue].klines_path is None or self.interval not in INTERVALS or self.interval == "1M":
             return
         now_ms = self.clock.now_ns() // 1_000_000
         for symbol in self.venue_symbols(venue):
@@ -236,8 +198,8 @@ class Feed:
             opens, forming = self._opens_ms(key)
             req = self.planner.next_request(key, opens, forming, now_ms, iv)
             if req is not None:
-                url = self.rest_base(venue) + KLINES_PATHS[venue](symbol, interval, req.start_ms, req.end_ms,
-                                                                   req.limit)
+                path = VENUES[venue].klines_path(symbol, interval, req.start_ms, req.end_ms, req.limit)
+                url = self.rest_base(venue) + path
                 self._spawn(self._fetch_bars(conn, req, url, iv))
 
     async def _fetch_bars(self, conn: str, req: KlinesRequest, url: str, interval_ms: int) -> None:

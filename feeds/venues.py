@@ -25,6 +25,7 @@ class Venue:
     candles_from_trades: bool = False  # the feed has no candles at our interval: build them from trades
     rest_base_for: Callable[[str], str] = lambda ws_base: ""  # a WebSocket base -> its REST base
     snapshot_path: Callable[[str], str] | None = None  # venue symbol -> REST path of a book snapshot
+    klines_path: Callable[..., str] | None = None  # (symbol, interval, start_ms, end_ms, limit) -> REST path
     sim_path: str = ""  # where the built-in simulator serves this venue
 
 
@@ -60,6 +61,7 @@ BINANCE = Venue(
     rest_events=_binance_rest,
     rest_base_for=binance.rest_base_for,
     snapshot_path=lambda symbol: binance.depth_path(symbol, 1000),
+    klines_path=binance.klines_path,
 )
 
 VENUES: dict[str, Venue] = {"BINANCE": BINANCE}

@@ -9,7 +9,8 @@ import orjson
 import pytest
 
 from feeds import rest
-from feeds.api import DeadLetterFile, Feed
+from feeds.api import Feed
+from feeds.dead_letter import DeadLetterFile
 from feeds.backfill import (BackfillPlanner, MAX_TRIES, bar_gap, closed_open_times, missing_ranges,
                             newest_due_open)
 from feeds.binance import BinanceCodec, parse_klines
