@@ -91,12 +91,26 @@ class ReplayDriver:
         elif kind == "close":
             conn = self._conn(rec.conn)
             if conn is not None:
-                conn.set_state(DISCONNECTED, f"closed {rec.payload}")
+                self._close(conn, rec)
         elif kind == "rest":
             self._rest(rec)
         elif kind in OPERATOR_KINDS:
             if self.on_operator is not None:
                 self.on_operator(rec)
+
+    def _close(self, conn: ReplayConnection, rec: Record) -> None:
+        try:
+            close = orjson.loads(rec.payload)
+        except orjson.JSONDecodeError:
+            close = {}
+        if not isinstance(close, dict):
+            close = {}
+        if close.get("retired"):
+            return  # the old socket of a rollover: its replacement already carries the stream
+        if close.get("code") == 1009:  # live, the library refused an oversized frame: a counted rejection
+            self.pipeline.add_rejection(reject(conn.venue, "frame_too_big", f"frame refused: {close.get('reason')}",
+                                               "", rec.recv_ns), rec.conn)
+        conn.set_state(DISCONNECTED, f"closed {close.get('code')} {close.get('reason', '')}".strip())
 
     def _rest(self, rec: Record) -> None:
         if self._conn(rec.conn) is None:
