@@ -18,6 +18,7 @@ class DeadLetterFile:
         self.rotations = 0
         self.overflow = 0  # lines not written: more than max_bytes arrived between two flushes
         self._pending: list[bytes] = []
+        os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
         self._size = os.path.getsize(self.path) if os.path.exists(self.path) else 0
 
     def add(self, conn: str, ev: Rejected) -> None:

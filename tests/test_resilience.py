@@ -370,5 +370,5 @@ async def test_a_recorded_session_with_rollovers_and_backfill_replays_to_the_sam
     assert live_csv.read_bytes() == replay_csv.read_bytes()
     assert any(row[10] == "backfill" for row in csv.reader(live_csv.open()))
     assert live["reconnects"] >= 3 and live["backfilled_candles"] > 0
-    timing = {"mode", "duration_s", "latency_ms", "aggregate"}  # aggregate holds data ages: timing too
+    timing = {"mode", "duration_s", "latency_ms", "aggregate", "resilience"}  # data ages; live machinery
     assert {k: v for k, v in live.items() if k not in timing} == {k: v for k, v in replay.items() if k not in timing}

@@ -142,10 +142,11 @@ def session_config(args: argparse.Namespace) -> tuple[SessionConfig, "UISettings
     from feeds.recording import default_recording_path
     from feeds.venues import VENUES
     from strategy.halt import halt_from_env
-    from tui.config import ConfigError, UISettings, load
+    from tui.config import ConfigError, UISettings, load, state_dir
 
     mode = args.command
-    cfg = SessionConfig(mode=mode, record_path=str(default_recording_path()))
+    cfg = SessionConfig(mode=mode, record_path=str(default_recording_path()),
+                        dead_letter_path=str(state_dir() / "dead-letter.jsonl"))
     if mode == "demo":
         cfg.interval = DEMO_INTERVAL
         cfg.venues = list(DEMO_VENUES)

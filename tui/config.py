@@ -38,6 +38,11 @@ class UISettings:
     metrics_port: int | None = None
 
 
+def state_dir() -> Path:
+    base = os.environ.get("XDG_STATE_HOME") or ""
+    return (Path(base) if base and Path(base).is_absolute() else Path.home() / ".local" / "state") / "clearterm"
+
+
 def default_config_path() -> Path:
     base = os.environ.get("XDG_CONFIG_HOME") or ""
     root = Path(base) if base and Path(base).is_absolute() else Path.home() / ".config"
@@ -59,8 +64,9 @@ def load(cfg, ui: UISettings, path: Path | None, environ=os.environ) -> None:
     apply_environment(cfg, ui, environ)
 
 
-ENV_KEYS = ("venues", "symbols", "interval", "network", "halted", "stale_after_s", "record", "theme", "color",
-            "mouse", "fps", "refresh_hz", "notify", "metrics_port")
+ENV_KEYS = ("venues", "symbols", "interval", "network", "halted", "stale_after_s", "stale_reconnect_s",
+            "startup_bars", "reconnect_limit", "dead_letter", "record", "theme", "color", "mouse", "fps",
+            "refresh_hz", "notify", "metrics_port")
 
 
 def apply_environment(cfg, ui: UISettings, environ) -> None:
@@ -134,6 +140,17 @@ def apply_config(cfg, ui: UISettings, data: dict) -> None:
                 cfg.record_path = None
         elif key == "stale_after_s":
             cfg.stale_after_s = float(_positive(key, value))
+        elif key == "stale_reconnect_s":
+            cfg.stale_reconnect_s = float(_positive(key, value))
+        elif key == "startup_bars":
+            cfg.startup_bars = _expect(key, value, int, "a whole number of bars (0: none)")
+            if not 0 <= value <= 1000:
+                raise _fail(key, "a whole number of bars from 0 to 1000", value)
+        elif key == "reconnect_limit":
+            cfg.reconnect_limit = int(_positive(key, value, int))
+        elif key == "dead_letter":
+            if not _expect(key, value, bool, "true or false"):
+                cfg.dead_letter_path = None
         elif key == "endpoints":
             _expect(key, value, dict, "a table of VENUE = URL")
             for venue, urls in value.items():

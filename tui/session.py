@@ -17,6 +17,7 @@ from feeds.aggregator import Aggregator
 from feeds.api import Feed
 from feeds.arbitrage import ArbitrageDetector, SpikeDetector
 from feeds.clock import WallClock
+from feeds.connection import ReconnectPolicy
 from feeds.events import Candle
 from strategy.halt import TradingHalt
 from strategy.risk import RiskConfig, RiskEngine
@@ -39,6 +40,10 @@ class SessionConfig:
     record_path: str | None = None  # None: no recording
     halted: bool = False
     stale_after_s: float = 5.0
+    stale_reconnect_s: float | None = 30.0  # reconnect a connection that stayed stale this long
+    startup_bars: int = 200  # closed bars fetched when a connection first subscribes (0: none)
+    reconnect_limit: int | None = None  # reconnect attempts before giving up (None: forever)
+    dead_letter_path: str | None = None  # every rejected frame with its reason (None: not kept on disk)
     strategy: dict = field(default_factory=dict)
     risk: dict = field(default_factory=dict)
 
@@ -52,7 +57,10 @@ class Session:
         self.config = config
         self.clock = clock or WallClock()
         self.feed = Feed(config.venues, config.symbols, config.interval, endpoints=config.endpoints,
-                         network=config.network, clock=self.clock, rest_endpoints=config.rest_endpoints)
+                         network=config.network, clock=self.clock, rest_endpoints=config.rest_endpoints,
+                         policy=ReconnectPolicy(max_attempts=config.reconnect_limit),
+                         startup_bars=config.startup_bars, dead_letter_path=config.dead_letter_path,
+                         stale_reconnect_s=config.stale_reconnect_s)
         self.pipeline = self.feed.pipeline
         self.connections = self.feed.connections
         self.recorder = None
@@ -196,6 +204,7 @@ class Session:
             "latency_ms": {v: t.latency.summary() for v, t in sorted(p.telemetry.items())},
             "connections": self.final_connections or self.connections_summary(),
             "books": self.feed.books.stats(),
+            "resilience": self.feed.resilience_stats(),
             "aggregate": self.aggregator.stats(self.pipeline.state, end),
         }
 
