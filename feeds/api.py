@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import re
 import time
 from typing import Callable
 
@@ -37,6 +38,8 @@ from feeds.state import MAX_BARS
 from feeds.symbols import SymbolMap
 from feeds.venues import VENUES
 
+VENUES_SUBSCRIBE, VENUES_UNSUBSCRIBE = "subscribe_live", "unsubscribe_live"
+_SYMBOL_TEXT = re.compile(r"[A-Za-z0-9]{2,20}|[A-Za-z0-9]{1,10}[/-][A-Za-z0-9]{1,10}")
 SNAPSHOT_RETRY_S = 1.0  # a failed book snapshot is asked for again after this long
 REST_BAN_PAUSE_S = 60.0  # after HTTP 429/418 no backfill request goes to that venue for this long
 
@@ -88,6 +91,7 @@ class Feed:
         self._rest_paused_until: dict[str, float] = {}
         self.stale_reconnect_s = stale_reconnect_s
         self.stale_reconnects = 0
+        self._request_id = 0  # ids of live SUBSCRIBE/UNSUBSCRIBE requests
         self.dead_letters = DeadLetterFile(dead_letter_path, dead_letter_max_bytes) if dead_letter_path else None
         if self.dead_letters is not None:
             self.pipeline.rejection_listeners.append(self.dead_letters.add)
@@ -139,6 +143,72 @@ class Feed:
         self._rest_tasks.add(task)
         task.add_done_callback(self._rest_tasks.discard)
 
+    def _urls(self, venue: str) -> list[str]:
+        syms = self.venue_symbols(venue)
+        return [VENUES[venue].connect_url(base, syms, self.interval) for base in self.endpoints_for(venue)]
+
+    # -- symbols added and removed while running -------------------------------------------------
+    async def add_symbol(self, text: str) -> str | None:
+        """Start showing a symbol (``BTCUSDT`` or ``BTC/USD``) on every venue; None, or why not."""
+        text = text.strip()
+        if not _SYMBOL_TEXT.fullmatch(text):
+            return f"not a symbol: {text!r}"
+        symbol = text.upper()
+        if symbol in (s.upper() for s in self.symbols):
+            return f"{symbol} is already shown"
+        for venue in self.venues:  # ask each venue first: a symbol it does not list would only go stale
+            v = VENUES[venue]
+            vs = v.venue_symbol(self.symbol_map, symbol)
+            if v.listing_path is not None:
+                resp = await rest.get(self.rest_base(venue) + v.listing_path(vs), timeout=5.0)
+                if resp.status in (400, 404):
+                    return f"{vs} is not listed on {venue}"
+                if resp.status != 200:
+                    return f"cannot check {vs} on {venue}: {resp.error or resp.status}"
+        await self._send_subscriptions(symbol, VENUES_SUBSCRIBE)
+        self.symbol_added(symbol)
+        return None
+
+    async def remove_symbol(self, text: str) -> str | None:
+        """Stop showing a symbol; its state stays readable until the session ends."""
+        match = next((s for s in self.symbols if s.upper() == text.strip().upper()), None)
+        if match is None:
+            return f"{text.strip()} is not shown"
+        await self._send_subscriptions(match, VENUES_UNSUBSCRIBE)
+        self.symbol_removed(match)
+        return None
+
+    async def _send_subscriptions(self, symbol: str, which: str) -> None:
+        for conn in list(self.connections.values()):
+            v = VENUES[conn.venue]
+            self._request_id += 1
+            for frame in getattr(v, which)([v.venue_symbol(self.symbol_map, symbol)], self.interval,
+                                           self._request_id):
+                await conn.send(frame)
+
+    def symbol_added(self, symbol: str) -> None:
+        """The bookkeeping of a new symbol (live, and replay of a recorded addition)."""
+        if symbol not in self.symbols:
+            self.symbols.append(symbol)
+        now = self.clock.now_ns()
+        for venue in self.venues:
+            self.pipeline.watchdog.expect(venue, VENUES[venue].venue_symbol(self.symbol_map, symbol), "candle", now)
+            self._refresh_urls(venue)
+            self._watch_series(venue)
+
+    def symbol_removed(self, symbol: str) -> None:
+        if symbol in self.symbols:
+            self.symbols.remove(symbol)
+        for venue in self.venues:
+            self.pipeline.watchdog.forget(venue, VENUES[venue].venue_symbol(self.symbol_map, symbol))
+            self._refresh_urls(venue)
+
+    def _refresh_urls(self, venue: str) -> None:
+        """A reconnect subscribes to the current set of symbols."""
+        for conn in self.connections.values():
+            if conn.venue == venue and hasattr(conn, "urls"):
+                conn.urls = self._urls(venue)
+
     def housekeeping(self) -> None:
         """Periodic I/O the pure parts asked for: book snapshots, bar backfill, stale reconnects, DLQ."""
         for sync in self.books.wanting_snapshot():
@@ -147,6 +217,13 @@ class Feed:
             if conn in self.connections and path_of is not None:
                 sync.snapshot_requested()
                 self._spawn(self._fetch_snapshot(conn, sync, self.rest_base(sync.venue) + path_of(sync.symbol)))
+        for sync in self.books.wanting_resubscribe():
+            conn = self.connections.get(f"{sync.venue}#1")
+            frames_of = VENUES[sync.venue].resubscribe_book if sync.venue in VENUES else None
+            if conn is not None and frames_of is not None:
+                sync.resubscribe_requested()
+                for frame in frames_of(sync.symbol):
+                    self._spawn(conn.send(frame))
         if self.backfill:
             self._request_missing_bars()
         if self.stale_reconnect_s is not None:
@@ -285,13 +362,12 @@ class Feed:
             self.prepare_venue(venue)
             v = VENUES[venue]
             name = f"{venue}#1"
-            syms = self.venue_symbols(venue)
             interval = self.interval
-            urls = [v.connect_url(base, syms, interval) for base in self.endpoints_for(venue)]
+            urls = self._urls(venue)
             codec = v.make_codec(self.symbol_map)
             budget = self.budgets.setdefault(venue, AttemptBudget())
             conn = Connection(name, venue, urls, self.pipeline.feed,
-                              subscribe_frames=lambda v=v, syms=syms: v.subscribe_frames(syms, interval),
+                              subscribe_frames=lambda v=v: v.subscribe_frames(self.venue_symbols(v.name), interval),
                               recorder=self.recorder, policy=self.policy, subscribed_on_open=v.subscribed_on_open,
                               on_state=self.notify_state, on_open=getattr(codec, "reset", None),
                               budget=budget, clock=self.clock, on_reject=self._connection_rejected,

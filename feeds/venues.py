@@ -26,6 +26,11 @@ class Venue:
     rest_base_for: Callable[[str], str] = lambda ws_base: ""  # a WebSocket base -> its REST base
     snapshot_path: Callable[[str], str] | None = None  # venue symbol -> REST path of a book snapshot
     klines_path: Callable[..., str] | None = None  # (symbol, interval, start_ms, end_ms, limit) -> REST path
+    # Live changes on an open connection: (venue symbols, interval, request id) -> frames to send.
+    subscribe_live: Callable[[list[str], str, int], list[str]] = lambda syms, interval, req_id: []
+    unsubscribe_live: Callable[[list[str], str, int], list[str]] = lambda syms, interval, req_id: []
+    resubscribe_book: Callable[[str], list[str]] | None = None  # frames that make the venue resend a book
+    listing_path: Callable[[str], str] | None = None  # REST path answering 200 when the symbol is listed
     sim_path: str = ""  # where the built-in simulator serves this venue
 
 
@@ -62,6 +67,11 @@ BINANCE = Venue(
     rest_base_for=binance.rest_base_for,
     snapshot_path=lambda symbol: binance.depth_path(symbol, 1000),
     klines_path=binance.klines_path,
+    listing_path=lambda symbol: f"/api/v3/exchangeInfo?symbol={symbol}",
+    subscribe_live=lambda syms, interval, req_id: [
+        binance.subscribe_message(binance.streams_for(syms, interval, CHANNELS), req_id)],
+    unsubscribe_live=lambda syms, interval, req_id: [
+        binance.unsubscribe_message(binance.streams_for(syms, interval, CHANNELS), req_id)],
 )
 
 VENUES: dict[str, Venue] = {"BINANCE": BINANCE}
@@ -96,6 +106,11 @@ def _register_coinbase() -> None:
         venue_symbol=venue_symbol,
         subscribed_on_open=False,
         candles_from_trades=True,
+        listing_path=lambda symbol: f"/products/{symbol}",
+        subscribe_live=lambda syms, interval, req_id: [coinbase.subscribe_message(syms)],
+        unsubscribe_live=lambda syms, interval, req_id: [coinbase.unsubscribe_message(syms)],
+        resubscribe_book=lambda symbol: [coinbase.unsubscribe_message([symbol], ("level2_batch",)),
+                                         coinbase.subscribe_message([symbol], ("level2_batch",))],
         rest_base_for=lambda ws_base: _same_host_rest(ws_base, coinbase.ENDPOINTS, coinbase.REST_BASES),
         sim_path="/coinbase",
     )

@@ -170,6 +170,11 @@ class ReplayRunner:
             halt.halt(str(payload.get("cause", "replayed halt")), by=str(payload.get("by", "operator")))
         elif rec.kind == "resume" and isinstance(payload, dict):
             halt.resume(by=str(payload.get("by", "operator")))
+        elif rec.kind in ("add_symbol", "remove_symbol") and isinstance(payload, dict):
+            symbol = str(payload.get("symbol", ""))
+            feed = self.session.feed
+            feed.symbol_added(symbol) if rec.kind == "add_symbol" else feed.symbol_removed(symbol)
+            self.session.config.symbols = list(feed.symbols)
         elif rec.kind == "stop":  # the recorded session ended here: its connections were as they are now
             self.session.final_connections = self.session.connections_summary()
         elif rec.kind == "toggle" and isinstance(payload, dict):

@@ -9,6 +9,7 @@ import asyncio
 from tui.session import Session, SessionConfig
 
 DEMO_SEED = 7
+DEMO_MORE_SYMBOLS = ("BNBUSDT", "XRPUSDT", "ADAUSDT", "DOGEUSDT")  # listed by the simulator, to add live
 
 
 async def start_metrics(runner, port: int | None):
@@ -34,7 +35,8 @@ class Runner:
         self.metrics = await start_metrics(self, self.metrics_port)
         if self.config.mode == "demo":
             from feeds.sim.server import Simulator
-            self.sim = Simulator(symbols=tuple(self.session.venue_symbols("BINANCE")), seed=self.sim_seed,
+            symbols = dict.fromkeys((*self.session.venue_symbols("BINANCE"), *DEMO_MORE_SYMBOLS))
+            self.sim = Simulator(symbols=tuple(symbols), seed=self.sim_seed,
                                  port=0, intervals=(self.config.interval,), **self.sim_options)
             await self.sim.start()
             for venue in self.config.venues:

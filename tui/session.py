@@ -93,6 +93,21 @@ class Session:
     def venue_symbols(self, venue: str) -> list[str]:
         return self.feed.venue_symbols(venue)
 
+    async def add_symbol(self, text: str) -> str | None:
+        """Subscribe to a symbol on the running connections; None, or a one-line reason why not."""
+        error = await self.feed.add_symbol(text)
+        if error is None:
+            self.config.symbols = list(self.feed.symbols)
+            self.record_operator("add_symbol", {"symbol": text.strip().upper()})
+        return error
+
+    async def remove_symbol(self, text: str) -> str | None:
+        error = await self.feed.remove_symbol(text)
+        if error is None:
+            self.config.symbols = list(self.feed.symbols)
+            self.record_operator("remove_symbol", {"symbol": text.strip().upper()})
+        return error
+
     def toggle_symbol(self, symbol: str) -> bool:
         """Hide or show a symbol; returns True when it is now visible."""
         visible = symbol in self.hidden

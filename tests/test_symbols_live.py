@@ -1,0 +1,48 @@
+"""Symbols added and removed on the running connections, against the simulator over loopback."""
+import asyncio
+import time
+
+from tui.runner import Runner
+from tui.session import SessionConfig
+
+
+async def until(predicate, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not met before the deadline"
+        await asyncio.sleep(0.02)
+
+
+def trades(session, venue: str, symbol: str) -> int:
+    st = session.pipeline.state.symbols.get((venue, symbol))
+    return st.trades if st else 0
+
+
+async def test_add_and_remove_a_symbol_while_running(tmp_path):
+    runner = Runner(SessionConfig(mode="demo", venues=["BINANCE", "COINBASE"], symbols=["BTCUSDT"],
+                                  interval="1s", record_path=str(tmp_path / "s.jsonl"), startup_bars=0))
+    await runner.start()
+    try:
+        session = runner.session
+        await until(lambda: all(c.state == "subscribed" for c in session.connections.values()))
+        assert await session.add_symbol("FOOUSDT") == "FOOUSDT is not listed on BINANCE"
+        assert await session.add_symbol("btcusdt") == "BTCUSDT is already shown"
+        assert await session.add_symbol("BNBUSDT") is None
+        assert session.config.symbols == ["BTCUSDT", "BNBUSDT"]
+        await until(lambda: trades(session, "BINANCE", "BNBUSDT") > 0 and trades(session, "COINBASE", "BNB-USD") > 0)
+        assert await session.remove_symbol("BNBUSDT") is None
+        assert await session.remove_symbol("BNBUSDT") == "BNBUSDT is not shown"
+        # once the unsubscribe took effect, BNB stops while BTC goes on
+        await asyncio.sleep(0)  # let the frames go out
+        settled = trades(session, "BINANCE", "BNBUSDT"), trades(session, "COINBASE", "BNB-USD")
+        btc = trades(session, "BINANCE", "BTCUSDT")
+        await until(lambda: trades(session, "BINANCE", "BTCUSDT") > btc + 40)
+        late = trades(session, "BINANCE", "BNBUSDT") - settled[0], trades(session, "COINBASE", "BNB-USD") - settled[1]
+        assert late[0] <= 5 and late[1] <= 5  # at most what was in flight when the unsubscribe went out
+        mid = trades(session, "BINANCE", "BNBUSDT"), trades(session, "COINBASE", "BNB-USD")
+        btc = trades(session, "BINANCE", "BTCUSDT")
+        await until(lambda: trades(session, "BINANCE", "BTCUSDT") > btc + 40)
+        assert (trades(session, "BINANCE", "BNBUSDT"), trades(session, "COINBASE", "BNB-USD")) == mid
+        assert session.halt.halted is False  # the removed stream is no longer watched
+    finally:
+        await runner.stop()
