@@ -231,6 +231,7 @@ class ClearTermApp(App):
         self._plan: list[tuple[str, str, str]] = []  # (venue, venue symbol, group) in display order
         self._groups: list[str] = []  # group names in key order: key N toggles _groups[N - 1]
         self._dropped: set[tuple[str, str]] = set()  # (venue, symbol) of removed symbols
+        self._configured: set[tuple[str, str]] = set()  # (venue, symbol) configured at the last look
         self._plan_key: tuple | None = None
         self._badges: dict[str, ConnectionBadge] = {}
         self._visible_shown: tuple | None = None
@@ -572,11 +573,12 @@ class ClearTermApp(App):
         if key == self._plan_key:
             return
         self._plan_key = key
-        plan = self._table_plan(session)
-        old = {(v, s) for v, s, _ in self._plan}
-        new = {(v, s) for v, s, _ in plan}
-        self._dropped |= old - new
-        self._dropped -= new
+        configured = self._configured_plan(session)
+        now_configured = {(v, s) for v, s, _ in configured}
+        self._dropped |= self._configured - now_configured  # removed by the operator: no table from stray data
+        self._dropped -= now_configured
+        self._configured = now_configured
+        plan = self._table_plan(session, configured)
         if plan == self._plan:
             return
         self._plan = plan
@@ -585,7 +587,7 @@ class ClearTermApp(App):
         self._rebuild_books()
         self._visible_shown = None
 
-    def _table_plan(self, session) -> list[tuple[str, str, str]]:
+    def _configured_plan(self, session) -> list[tuple[str, str, str]]:
         cfg = session.config
         plan = []
         for venue in cfg.venues:
@@ -594,6 +596,11 @@ class ClearTermApp(App):
             except Exception:  # noqa: BLE001 - an unknown venue shows no table instead of crashing
                 continue
             plan.extend((venue, symbol, group) for group, symbol in zip(cfg.symbols, venue_symbols))
+        return plan
+
+    def _table_plan(self, session, configured: list[tuple[str, str, str]]) -> list[tuple[str, str, str]]:
+        cfg = session.config
+        plan = list(configured)
         known = {(v, s) for v, s, _ in plan}
         extra = [k for k in [*session.pipeline.state.symbols, *session.feed.books.syncs]
                  if k not in known and k not in self._dropped]
