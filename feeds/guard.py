@@ -3,6 +3,7 @@
 Every check returns ``None`` (accept) or a reason key. Duplicates are not rejections: the caller
 counts them separately. Prices must be finite and positive and not absurdly far from the last
 accepted price of the same stream; sizes finite and not negative; exchange times not far in the future.
+Chained comparisons such as ``0.0 < price < INF`` are false for NaN too, so they check finiteness at once.
 """
 from __future__ import annotations
 
@@ -10,95 +11,109 @@ import math
 
 MAX_FUTURE_NS = 10 * 1_000_000_000  # a venue clock this far ahead of ours is wrong, not early
 OUTLIER_FACTOR = 10.0  # a 10x move between two updates of one stream is a bad print, not a market
-MAX_TRACKED_MISSING = 1000
 REANCHOR_AFTER = 20  # ...unless it persists: then the reference was the bad one
-_isfinite = math.isfinite
+MAX_TRACKED_MISSING = 1000
+_INF = math.inf
+
+
+class _Stream:
+    """What the guard remembers of one (venue, symbol)."""
+
+    __slots__ = ("last_trade_id", "ref_price", "outliers", "missing")
+
+    def __init__(self) -> None:
+        self.last_trade_id = 0
+        self.ref_price = 0.0  # 0: no reference yet
+        self.outliers = 0
+        self.missing: set[int] | None = None  # trade ids skipped lately, for reordered frames
 
 
 class Guard:
     def __init__(self) -> None:
-        self._last_trade_id: dict[tuple[str, str], int] = {}
-        self._ref_price: dict[tuple[str, str], float] = {}
-        self._outliers: dict[tuple[str, str], int] = {}
-        self._missing: dict[tuple[str, str], set[int]] = {}  # ids skipped lately, for reordered frames
+        self._streams: dict[tuple[str, str], _Stream] = {}
         self.gaps = 0  # trade ids skipped (missed trades), counted per jump
         self.late_fills = 0  # out-of-order trades that filled a hole
         self.last_gap: tuple[str, str, int, int] | None = None
 
-    def _price(self, key: tuple[str, str], price: float) -> str | None:
-        if not (_isfinite(price) and price > 0.0):
+    def _stream(self, ev) -> _Stream:
+        key = (ev.venue, ev.symbol)
+        st = self._streams.get(key)
+        if st is None:
+            st = self._streams[key] = _Stream()
+        return st
+
+    @staticmethod
+    def _price(st: _Stream, price: float) -> str | None:
+        if not 0.0 < price < _INF:
             return "bad_price"
-        ref = self._ref_price.get(key)
-        if ref is not None and (price > ref * OUTLIER_FACTOR or price * OUTLIER_FACTOR < ref):
-            n = self._outliers.get(key, 0) + 1
-            self._outliers[key] = n
-            if n < REANCHOR_AFTER:
+        ref = st.ref_price
+        if ref and (price > ref * OUTLIER_FACTOR or price * OUTLIER_FACTOR < ref):
+            st.outliers += 1
+            if st.outliers < REANCHOR_AFTER:
                 return "price_outlier"
-        self._outliers[key] = 0
-        self._ref_price[key] = price
+        st.outliers = 0
+        st.ref_price = price
         return None
 
     def check_trade(self, ev, now_ns: int) -> str | None:
-        size = ev.size
-        if not (_isfinite(size) and size >= 0.0):
+        if not 0.0 <= ev.size < _INF:
             return "bad_size"
         if ev.exch_ns > now_ns + MAX_FUTURE_NS:
             return "future_time"
-        key = (ev.venue, ev.symbol)
+        st = self._stream(ev)
         tid = ev.trade_id
-        last = self._last_trade_id.get(key)
-        late = False
-        if last is not None and tid and tid <= last:
-            missing = self._missing.get(key)
-            if not missing or tid not in missing:
-                return "duplicate"
-            late = True  # a reordered trade filling a hole we saw: keep it
-        reason = self._price(key, ev.price)
+        last = st.last_trade_id
+        late = tid and tid <= last
+        if late and (st.missing is None or tid not in st.missing):
+            return "duplicate"
+        reason = self._price(st, ev.price)
         if reason:
             return reason
-        if late:
-            self._missing[key].discard(tid)
+        if late:  # a reordered trade filling a hole we saw: keep it
+            st.missing.discard(tid)
             self.late_fills += 1
         elif tid:
-            if last is not None and tid > last + 1:
-                self.gaps += 1
-                self.last_gap = (ev.venue, ev.symbol, last + 1, tid - 1)
-                if tid - last - 1 <= MAX_TRACKED_MISSING:
-                    missing = self._missing.setdefault(key, set())
-                    if len(missing) > MAX_TRACKED_MISSING:
-                        missing.clear()
-                    missing.update(range(last + 1, tid))
-            self._last_trade_id[key] = tid
+            if last and tid > last + 1:
+                self._gap(ev, st, last, tid)
+            st.last_trade_id = tid
         return None
+
+    def _gap(self, ev, st: _Stream, last: int, tid: int) -> None:
+        self.gaps += 1
+        self.last_gap = (ev.venue, ev.symbol, last + 1, tid - 1)
+        if tid - last - 1 <= MAX_TRACKED_MISSING:
+            if st.missing is None or len(st.missing) > MAX_TRACKED_MISSING:
+                st.missing = set()
+            st.missing.update(range(last + 1, tid))
 
     def check_quote(self, ev, now_ns: int) -> str | None:
         bid, ask = ev.bid, ev.ask
-        if not (_isfinite(bid) and _isfinite(ask) and bid > 0.0 and ask > 0.0):
+        if not (0.0 < bid < _INF and 0.0 < ask < _INF):
             return "bad_price"
-        if not (_isfinite(ev.bid_size) and _isfinite(ev.ask_size) and ev.bid_size >= 0.0 and ev.ask_size >= 0.0):
+        if not (0.0 <= ev.bid_size < _INF and 0.0 <= ev.ask_size < _INF):
             return "bad_size"
         if bid > ask:
             return "crossed_quote"
         if ev.exch_ns > now_ns + MAX_FUTURE_NS:
             return "future_time"
-        return self._price((ev.venue, ev.symbol), (bid + ask) * 0.5)
+        return self._price(self._stream(ev), (bid + ask) * 0.5)
 
     def check_candle(self, ev, now_ns: int) -> str | None:
         o, h, l, c = ev.open, ev.high, ev.low, ev.close
-        if not (_isfinite(o) and _isfinite(h) and _isfinite(l) and _isfinite(c) and l > 0.0):
+        if not (0.0 < l < _INF and 0.0 < h < _INF and 0.0 < o < _INF and 0.0 < c < _INF):
             return "bad_price"
         if not (l <= o <= h and l <= c <= h):
             return "bad_candle"
-        if not (_isfinite(ev.volume) and ev.volume >= 0.0):
+        if not 0.0 <= ev.volume < _INF:
             return "bad_size"
         if ev.exch_ns > now_ns + MAX_FUTURE_NS:
             return "future_time"
         return None
 
     def check_ticker(self, ev, now_ns: int) -> str | None:
-        if not (_isfinite(ev.last) and ev.last > 0.0):
+        if not 0.0 < ev.last < _INF:
             return "bad_price"
-        if not (_isfinite(ev.volume) and ev.volume >= 0.0):
+        if not 0.0 <= ev.volume < _INF:
             return "bad_size"
         if ev.exch_ns > now_ns + MAX_FUTURE_NS:
             return "future_time"
@@ -107,7 +122,7 @@ class Guard:
     def check_book(self, ev, now_ns: int) -> str | None:
         for side in (ev.bids, ev.asks):
             for price, size in side:
-                if not (_isfinite(price) and price > 0.0 and _isfinite(size) and size >= 0.0):
+                if not (0.0 < price < _INF and 0.0 <= size < _INF):
                     return "bad_level"
         if ev.exch_ns > now_ns + MAX_FUTURE_NS:
             return "future_time"

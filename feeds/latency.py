@@ -1,13 +1,14 @@
 """Latency statistics: a log-bucket histogram for whole-run percentiles and the recent samples.
 
-``add`` is on the hot path (once or twice per frame), so it only appends to an array; samples are
-folded into the histogram in bulk (sort, then one bisect per bucket edge) when read or every
-``FOLD_EVERY`` samples.
+``add`` is on the hot path (once or twice per frame), so it only appends to a list; the pipeline even
+appends to ``pending`` itself and calls ``fold()`` on its tick. Samples are folded into the histogram
+in bulk (sort, then one bisect per bucket edge) when read, on ``fold()``, or every ``FOLD_EVERY``
+samples given to ``add``.
 """
 from __future__ import annotations
 
 import math
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 
 _GROWTH = 1.05  # 5% wide buckets: percentiles are within 2.5% of the true value
 _MIN_MS = 0.001  # everything below 1 µs lands in bucket 0
@@ -21,32 +22,32 @@ RECENT = 512
 class LatencyStats:
     """Samples in milliseconds (negative ones, from two clocks that disagree, count as 0)."""
 
-    __slots__ = ("_counts", "_n", "_max", "_total", "_pending", "_recent")
+    __slots__ = ("_counts", "_n", "_max", "_total", "pending", "_recent")
 
     def __init__(self) -> None:
         self._counts = [0] * _BUCKETS
         self._n = 0
         self._max = 0.0
         self._total = 0.0
-        self._pending: list[float] = []  # a list, not an array: sorting it needs no conversion
+        self.pending: list[float] = []  # never replaced, only cleared: the pipeline appends to it directly
         self._recent: list[float] = []
 
     def add(self, ms: float) -> None:
-        pending = self._pending
+        pending = self.pending
         pending.append(ms)
         if len(pending) >= FOLD_EVERY:
-            self._fold()
+            self.fold()
 
-    def _fold(self) -> None:
-        pending = self._pending
+    def fold(self) -> None:
+        pending = self.pending
         if not pending:
             return
         self._recent = (self._recent + pending[-RECENT:])[-RECENT:]
         samples = sorted(pending)
-        if samples[0] < 0.0:
-            samples = sorted(max(0.0, s) for s in samples)
+        pending.clear()  # in place: the pipeline holds this very list
         counts = self._counts
-        below = 0
+        below = bisect_left(samples, 0.0)  # negative delays: two clocks disagree; they count as 0
+        counts[0] += below
         for i, edge in enumerate(BUCKET_EDGES_MS):
             upto = bisect_right(samples, edge) if edge != math.inf else len(samples)
             if upto > below:
@@ -55,33 +56,32 @@ class LatencyStats:
                 if below == len(samples):
                     break
         self._n += len(samples)
-        self._total += math.fsum(samples)
+        self._total += math.fsum(samples[bisect_left(samples, 0.0):])
         if samples[-1] > self._max:
             self._max = samples[-1]
-        self._pending = []
 
     @property
     def counts(self) -> list[int]:
-        self._fold()
+        self.fold()
         return self._counts
 
     @property
     def n(self) -> int:
-        return self._n + len(self._pending)
+        return self._n + len(self.pending)
 
     @property
     def max(self) -> float:
-        self._fold()
+        self.fold()
         return self._max
 
     @property
     def total_ms(self) -> float:
-        self._fold()
+        self.fold()
         return self._total
 
     def percentile(self, q: float) -> float:
         """The upper edge of the bucket holding the q-quantile (0 < q <= 1); 0.0 with no samples."""
-        self._fold()
+        self.fold()
         if not self._n:
             return 0.0
         target = max(1, math.ceil(q * self._n))
@@ -94,7 +94,7 @@ class LatencyStats:
 
     def recent_samples(self) -> list[float]:
         """The most recent samples (up to 512), oldest first."""
-        pending = self._pending
+        pending = self.pending
         if len(pending) >= RECENT:
             return pending[-RECENT:]
         return (self._recent + pending)[-RECENT:]

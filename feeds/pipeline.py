@@ -42,6 +42,7 @@ class Pipeline:
         self.watchdog = StalenessWatchdog()  # the session sets the threshold and says what to expect
         self.codecs: dict[str, object] = {}
         self.venue_of: dict[str, str] = {}
+        self._routes: dict[str, tuple] = {}  # conn -> (decode, telemetry, sample lists): one lookup per frame
         self.telemetry: dict[str, VenueTelemetry] = {}
         self.messages = 0
         self.events = dict.fromkeys(EVENT_COUNT_KEYS, 0)
@@ -66,26 +67,31 @@ class Pipeline:
         """Register the codec that decodes frames of connection ``conn``."""
         self.codecs[conn] = codec
         self.venue_of[conn] = venue
-        if venue not in self.telemetry:
-            self.telemetry[venue] = VenueTelemetry(venue)
+        tel = self.telemetry.get(venue)
+        if tel is None:
+            tel = self.telemetry[venue] = VenueTelemetry(venue)
+        self._routes[conn] = (codec.decode, tel, tel.processing.pending, tel.latency.pending)
 
     def feed(self, conn: str, raw, recv_ns: int) -> None:
         """Decode and apply one raw frame received on ``conn`` at ``recv_ns``."""
         self.messages += 1
-        tel = self.telemetry[self.venue_of[conn]]
+        decode, tel, processing, latency = self._routes[conn]
         tel.messages += 1
         tel.last_recv_ns = recv_ns
-        exch_ns = self.apply_all(self.codecs[conn].decode(raw, recv_ns), conn)
+        exch_ns = self.apply_all(decode(raw, recv_ns), conn, recv_ns)
         done_ns = self.clock.now_ns()
-        tel.processing.add((done_ns - recv_ns) * 1e-6)
+        processing.append((done_ns - recv_ns) * 1e-6)  # LatencyStats' pending samples, folded on tick
         if exch_ns:
             tel.last_exch_ns = exch_ns
-            tel.latency.add((done_ns - exch_ns) * 1e-6)
+            latency.append((done_ns - exch_ns) * 1e-6)
 
     # -- events ---------------------------------------------------------------------------------
-    def apply_all(self, events, conn: str = "") -> int:
-        """Apply decoded events; returns the newest exchange time seen (0 if none)."""
-        now_ns = self.clock.now_ns()
+    def apply_all(self, events, conn: str = "", now_ns: int = 0) -> int:
+        """Apply decoded events; returns the newest exchange time seen (0 if none).
+
+        ``now_ns`` is what the guard takes as now (a frame's receive time); 0 reads the clock."""
+        if not now_ns:
+            now_ns = self.clock.now_ns()
         guard = self.guard
         get_state = self.state.get
         counts = self.events
@@ -214,7 +220,10 @@ class Pipeline:
                               f"{type(ev).__name__} failed the {reason} check", repr(ev)[:512]), conn)
 
     def tick(self, now_ns: int) -> None:
-        """Periodic work on the pipeline's clock: close trade-built bars whose time is over."""
+        """Periodic work on the pipeline's clock: close trade-built bars whose time is over, fold latencies."""
+        for tel in self.telemetry.values():
+            tel.latency.fold()
+            tel.processing.fold()
         for builder in self.trade_candles.values():
             closed = builder.close_due(now_ns)
             if closed:
