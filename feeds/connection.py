@@ -372,8 +372,9 @@ class Connection:
             async for raw in ws:  # the hot path: _feed inlined
                 recv_ns = now_ns()
                 n = sock.frames = sock.frames + 1
-                if not n & 63:  # the reader drains a backlog without yielding: look from here
+                if not n & 63:  # a buffered backlog is read without suspending: look, and let others run
                     self._sample_queue(ws)
+                    await asyncio.sleep(0)
                 held = sock.held
                 if held is not None:
                     held.append((raw, recv_ns))
