@@ -13,7 +13,7 @@ import orjson
 
 from .events import (BookDelta, BookSnapshot, Candle, Control, Quote, Rejected, Ticker, Trade,
                      reject)
-from .symbols import SymbolMap
+from .symbols import SymbolMap, UnifiedNames
 
 VENUE = "BINANCE"
 
@@ -169,7 +169,7 @@ class BinanceCodec:
         self.venue = venue
         self.default_symbol = default_symbol.upper()
         self._mult = _TIME_MULT[time_unit]
-        self._unified: dict[str, str] = {}
+        self._unified = UnifiedNames(symbol_map, venue)
         self._stream_symbol: dict[str, str] = {}
         self._by_event = {
             "aggTrade": self._trade_reader("a"),
@@ -206,22 +206,13 @@ class BinanceCodec:
         except Exception as exc:  # noqa: BLE001 - bad input never raises
             return [self._failed(exc, msg, raw, recv_ns)]
 
-    def _symbol(self, s: str) -> str:
-        """Unified symbol for a venue symbol, cached (raises TypeError for a non-string)."""
-        u = self._unified.get(s)
-        if u is None:
-            if s.__class__ is not str:
-                raise TypeError(f"symbol must be a string, not {type(s).__name__}")
-            u = self._unified[s] = self.symbol_map.unified(self.venue, s)
-        return u
-
     def _trade_reader(self, id_key: str):
         """The handler for ``trade`` (id in ``t``) or ``aggTrade`` (id in ``a``): one call per frame."""
-        venue, mult, cache, learn = self.venue, self._mult, self._unified, self._symbol
+        venue, mult, names = self.venue, self._mult, self._unified
 
         def read_trade(m: dict, recv_ns: int) -> list:
             s = m["s"]
-            u = cache.get(s) or learn(s)
+            u = names[s]
             e_time = m["E"]
             trade_id = m[id_key]
             maker = m["m"]
@@ -241,7 +232,7 @@ class BinanceCodec:
 
     def _kline(self, m: dict, recv_ns: int) -> list:
         s = m["s"]
-        u = self._unified.get(s) or self._symbol(s)
+        u = self._unified[s]
         k = m["k"]
         interval = k["i"]
         closed = k["x"]
@@ -256,14 +247,14 @@ class BinanceCodec:
 
     def _ticker(self, m: dict, recv_ns: int) -> list:
         s = m["s"]
-        u = self._unified.get(s) or self._symbol(s)
+        u = self._unified[s]
         return [_new(Ticker, (self.venue, s, u, int(m["E"]) * self._mult, recv_ns, float(m["c"]),
                               float(m["o"]), float(m["h"]), float(m["l"]), float(m["v"]),
                               float(m["q"])))]
 
     def _depth_update(self, m: dict, recv_ns: int) -> list:
         s = m["s"]
-        u = self._unified.get(s) or self._symbol(s)
+        u = self._unified[s]
         return [_new(BookDelta, (self.venue, s, u, int(m["E"]) * self._mult, recv_ns,
                                  _levels(m["b"]), _levels(m["a"]), int(m["U"]), int(m["u"])))]
 
@@ -273,7 +264,7 @@ class BinanceCodec:
 
     def _book_ticker(self, m: dict, recv_ns: int) -> list:
         s = m["s"]
-        u = self._unified.get(s) or self._symbol(s)
+        u = self._unified[s]
         return [_new(Quote, (self.venue, s, u, 0, recv_ns, float(m["b"]), float(m["B"]),
                              float(m["a"]), float(m["A"]), int(m["u"])))]
 
@@ -288,7 +279,7 @@ class BinanceCodec:
             return [reject(self.venue, "missing_field",
                            "partial depth frame names no symbol (raw stream and no default_symbol)",
                            raw, recv_ns)]
-        u = self._symbol(s)
+        u = self._unified[s]
         return [BookSnapshot(self.venue, s, u, 0, recv_ns, _levels(m["bids"]), _levels(m["asks"]),
                              int(m["lastUpdateId"]))]
 
@@ -353,10 +344,10 @@ class BinanceCodec:
 
     def parse_klines(self, body, symbol: str, interval: str, recv_ns: int, server_now_ms: int):
         return parse_klines(body, symbol, interval, recv_ns, server_now_ms, venue=self.venue,
-                            unified=self._symbol(symbol))
+                            unified=self._unified[symbol])
 
     def parse_depth_snapshot(self, body, symbol: str, recv_ns: int):
-        return parse_depth_snapshot(body, symbol, recv_ns, venue=self.venue, unified=self._symbol(symbol))
+        return parse_depth_snapshot(body, symbol, recv_ns, venue=self.venue, unified=self._unified[symbol])
 
 
 # --- REST bodies -----------------------------------------------------------------------------

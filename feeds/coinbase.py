@@ -22,7 +22,7 @@ from datetime import date, datetime, timedelta, timezone
 import orjson
 
 from .events import BookDelta, BookSnapshot, Control, Quote, Rejected, Ticker, Trade, VenueStatus, reject
-from .symbols import SymbolMap
+from .symbols import SymbolMap, UnifiedNames
 
 VENUE = "COINBASE"
 
@@ -158,7 +158,7 @@ class CoinbaseCodec:
         self.symbol_map = symbol_map
         self.venue = venue
         self.check_trade_ids = check_trade_ids
-        self._unified: dict[str, str] = {}
+        self._unified = UnifiedNames(symbol_map, venue)
         self._ticker_seq: dict[str, int] = {}
         self._match_seq: dict[str, int] = {}
         self._heartbeat_seq: dict[str, int] = {}
@@ -191,7 +191,7 @@ class CoinbaseCodec:
             t = msg["type"]
             if t == "l2update":
                 s = msg["product_id"]
-                u = self._unified.get(s) or self._symbol(s)
+                u = self._unified[s]
                 changes = msg["changes"]
                 if len(changes) == 1:  # the usual case: one level per frame, no lists to build
                     side, price, size = changes[0]
@@ -212,15 +212,6 @@ class CoinbaseCodec:
         except Exception as exc:  # noqa: BLE001 - bad input never raises
             return [self._failed(exc, msg, raw, recv_ns)]
 
-    def _symbol(self, s: str) -> str:
-        """Unified symbol for a product id, cached (raises TypeError for a non-string)."""
-        u = self._unified.get(s)
-        if u is None:
-            if s.__class__ is not str:
-                raise TypeError(f"product_id must be a string, not {type(s).__name__}")
-            u = self._unified[s] = self.symbol_map.unified(self.venue, s)
-        return u
-
     def _stale(self, last_seq: dict, s: str, u: str, seq, channel: str, raw, recv_ns: int) -> Rejected | None:
         """A Rejected when ``seq`` is not above the last one seen for this product, else records it."""
         if seq.__class__ is not int:
@@ -235,7 +226,7 @@ class CoinbaseCodec:
 
     def _ticker(self, m: dict, raw, recv_ns: int) -> list:
         s = m["product_id"]
-        u = self._unified.get(s) or self._symbol(s)
+        u = self._unified[s]
         seq = m.get("sequence")
         if seq is not None:
             stale = self._stale(self._ticker_seq, s, u, seq, "ticker", raw, recv_ns)
@@ -258,7 +249,7 @@ class CoinbaseCodec:
 
     def _match(self, m: dict, raw, recv_ns: int) -> list:
         s = m["product_id"]
-        u = self._unified.get(s) or self._symbol(s)
+        u = self._unified[s]
         seq = m.get("sequence")
         if seq is not None:
             stale = self._stale(self._match_seq, s, u, seq, "matches", raw, recv_ns)
@@ -288,7 +279,7 @@ class CoinbaseCodec:
 
     def _snapshot(self, m: dict, raw, recv_ns: int) -> list:
         s = m["product_id"]
-        u = self._unified.get(s) or self._symbol(s)
+        u = self._unified[s]
         time = m.get("time")  # only some snapshots carry one
         bids = sorted(_levels(m["bids"]), reverse=True)
         asks = sorted(_levels(m["asks"]))
@@ -297,7 +288,7 @@ class CoinbaseCodec:
 
     def _heartbeat(self, m: dict, raw, recv_ns: int) -> list:
         s = m["product_id"]
-        u = self._unified.get(s) or self._symbol(s)
+        u = self._unified[s]
         seq = m["sequence"]
         if seq.__class__ is not int:
             raise ValueError(f"sequence must be an integer, not {seq!r}")
@@ -324,7 +315,7 @@ class CoinbaseCodec:
         out = []
         for p in m["products"]:
             s = p["id"]
-            out.append(VenueStatus(venue, s, self._symbol(s), 0, recv_ns, str(p["status"]),
+            out.append(VenueStatus(venue, s, self._unified[s], 0, recv_ns, str(p["status"]),
                                    str(p.get("status_message") or "")))
         return out
 

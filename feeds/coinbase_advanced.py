@@ -28,7 +28,7 @@ import orjson
 
 from .coinbase import parse_time_ns
 from .events import BookDelta, BookSnapshot, Candle, Control, Quote, Rejected, Ticker, Trade, VenueStatus, reject
-from .symbols import SymbolMap
+from .symbols import SymbolMap, UnifiedNames
 
 VENUE = "COINBASE"
 
@@ -90,7 +90,7 @@ class CoinbaseAdvancedCodec:
         self.symbol_map = symbol_map
         self.venue = venue
         self.per_channel = sequence_scope == "channel"
-        self._unified: dict[str, str] = {}
+        self._unified = UnifiedNames(symbol_map, venue)
         self._last_seq: dict[str, int] = {}  # "" (whole connection) or channel -> last sequence_num
         self._heartbeat_counter: int | None = None
         self._forming: dict[str, Candle] = {}  # product -> its newest (still open) 5 m candle
@@ -150,21 +150,13 @@ class CoinbaseAdvancedCodec:
             out.append(self._failed(exc, msg, raw, recv_ns))
             return out
 
-    def _symbol(self, s: str) -> str:
-        u = self._unified.get(s)
-        if u is None:
-            if s.__class__ is not str:
-                raise TypeError(f"product_id must be a string, not {type(s).__name__}")
-            u = self._unified[s] = self.symbol_map.unified(self.venue, s)
-        return u
-
     # Each handler appends its events to ``out``; ``ts`` is the envelope time in ns.
 
     def _l2_data(self, events, ts: int, recv_ns: int, channel: str, out: list) -> None:
         venue = self.venue
         for ev in events:
             s = ev["product_id"]
-            u = self._unified.get(s) or self._symbol(s)
+            u = self._unified[s]
             bids = []
             asks = []
             for row in ev["updates"]:
@@ -192,7 +184,7 @@ class CoinbaseAdvancedCodec:
             batch = []
             for tr in ev["trades"]:
                 s = tr["product_id"]
-                u = self._unified.get(s) or self._symbol(s)
+                u = self._unified[s]
                 maker = tr["side"]
                 side = _AGGRESSOR.get(maker)
                 if side is None:
@@ -209,7 +201,7 @@ class CoinbaseAdvancedCodec:
         for ev in events:
             for t in ev["tickers"]:
                 s = t["product_id"]
-                u = self._unified.get(s) or self._symbol(s)
+                u = self._unified[s]
                 price = float(t["price"])
                 if with_quote and "best_bid" in t:
                     out.append(_new(Quote, (venue, s, u, ts, recv_ns, float(t["best_bid"]),
@@ -228,7 +220,7 @@ class CoinbaseAdvancedCodec:
             candles = []
             for c in ev["candles"]:
                 s = c["product_id"]
-                u = self._unified.get(s) or self._symbol(s)
+                u = self._unified[s]
                 candles.append(_new(Candle, (venue, s, u, ts, recv_ns, CANDLE_INTERVAL,
                                              int(c["start"]) * _NS_PER_S, float(c["open"]), float(c["high"]),
                                              float(c["low"]), float(c["close"]), float(c["volume"]), 0,
@@ -270,7 +262,7 @@ class CoinbaseAdvancedCodec:
         for ev in events:
             for p in ev["products"]:
                 s = p["id"]
-                out.append(VenueStatus(venue, s, self._symbol(s), ts, recv_ns, str(p["status"]),
+                out.append(VenueStatus(venue, s, self._unified[s], ts, recv_ns, str(p["status"]),
                                        str(p.get("status_message") or "")))
 
     def _subscriptions(self, events, ts: int, recv_ns: int, channel: str, out: list) -> None:

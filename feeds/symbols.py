@@ -60,3 +60,18 @@ class SymbolMap:
                 quote = src
                 break
         return f"{base}{quote}"
+
+
+class UnifiedNames(dict):
+    """A codec's cache of venue symbol -> unified symbol: ``names[s]`` is a plain dict hit once known."""
+
+    def __init__(self, symbol_map: SymbolMap, venue: str) -> None:
+        super().__init__()
+        self.symbol_map = symbol_map
+        self.venue = venue
+
+    def __missing__(self, symbol):
+        if symbol.__class__ is not str:
+            raise TypeError(f"symbol must be a string, not {type(symbol).__name__}")
+        unified = self[symbol] = self.symbol_map.unified(self.venue, symbol)
+        return unified

@@ -19,6 +19,7 @@ from textual.widget import Widget
 from feeds.events import Candle
 from feeds.state import CandleSeries, SymbolState
 from tui.widgets.safe_text import clean
+from tui.widgets.strips import text_strip
 from tui.widgets.style_cache import CachedStyles
 
 # Column keys in display order, and the order in which they are kept when space runs out.
@@ -172,11 +173,7 @@ class CandleTable(CachedStyles, Widget, can_focus=True):
 
     # -- building strips ------------------------------------------------------------------------
     def _strip(self, text: Text, style: Style) -> Strip:
-        text.no_wrap = True
-        text.end = ""
-        text.stylize_before(style)
-        segments = list(text.render(self.app.console))
-        return Strip(segments).crop_extend(0, self.size.width, style)
+        return text_strip(self.app.console, text, self.size.width, style)
 
     def _rebuild(self) -> None:
         self._dirty = False

@@ -14,6 +14,7 @@ from textual.widget import Widget
 
 from tui.widgets.candle_table import compact_number, price_decimals
 from tui.widgets.safe_text import clean
+from tui.widgets.strips import text_strip
 from tui.widgets.style_cache import CachedStyles
 
 LEVELS = 10
@@ -97,11 +98,7 @@ class DepthBook(CachedStyles, Widget):
             return Strip.blank(width, base)
         strip = self._strips[y]
         if strip is None:
-            text = self._lines[y].copy()
-            text.no_wrap = True
-            text.end = ""
-            text.stylize_before(base)
-            strip = self._strips[y] = Strip(list(text.render(self.app.console))).crop_extend(0, width, base)
+            strip = self._strips[y] = text_strip(self.app.console, self._lines[y].copy(), width, base)
         return strip
 
     def _build(self, state: str, bids: tuple, asks: tuple, problem: str) -> list[Text]:
