@@ -29,7 +29,7 @@ class LatencyStats:
         self._n = 0
         self._max = 0.0
         self._total = 0.0
-        self.pending: list[float] = []  # never replaced, only cleared: the pipeline appends to it directly
+        self.pending: list[float] = []  # a list, not an array: sorting it needs no conversion
         self._recent: list[float] = []
 
     def add(self, ms: float) -> None:
@@ -44,7 +44,7 @@ class LatencyStats:
             return
         self._recent = (self._recent + pending[-RECENT:])[-RECENT:]
         samples = sorted(pending)
-        pending.clear()  # in place: the pipeline holds this very list
+        pending.clear()
         counts = self._counts
         below = bisect_left(samples, 0.0)  # negative delays: two clocks disagree; they count as 0
         counts[0] += below

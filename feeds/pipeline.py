@@ -42,7 +42,7 @@ class Pipeline:
         self.watchdog = StalenessWatchdog()  # the session sets the threshold and says what to expect
         self.codecs: dict[str, object] = {}
         self.venue_of: dict[str, str] = {}
-        self._routes: dict[str, tuple] = {}  # conn -> (decode, telemetry, sample lists): one lookup per frame
+        self._routes: dict[str, tuple] = {}  # conn -> (decode, telemetry): one lookup per frame
         self.telemetry: dict[str, VenueTelemetry] = {}
         self.messages = 0
         self.events = dict.fromkeys(EVENT_COUNT_KEYS, 0)
@@ -70,20 +70,20 @@ class Pipeline:
         tel = self.telemetry.get(venue)
         if tel is None:
             tel = self.telemetry[venue] = VenueTelemetry(venue)
-        self._routes[conn] = (codec.decode, tel, tel.processing.pending, tel.latency.pending)
+        self._routes[conn] = (codec.decode, tel)
 
     def feed(self, conn: str, raw, recv_ns: int) -> None:
         """Decode and apply one raw frame received on ``conn`` at ``recv_ns``."""
         self.messages += 1
-        decode, tel, processing, latency = self._routes[conn]
+        decode, tel = self._routes[conn]
         tel.messages += 1
         tel.last_recv_ns = recv_ns
         exch_ns = self.apply_all(decode(raw, recv_ns), conn, recv_ns)
         done_ns = self.clock.now_ns()
-        processing.append((done_ns - recv_ns) * 1e-6)  # LatencyStats' pending samples, folded on tick
+        tel.processing.pending.append((done_ns - recv_ns) * 1e-6)  # LatencyStats folds them on the tick
         if exch_ns:
             tel.last_exch_ns = exch_ns
-            latency.append((done_ns - exch_ns) * 1e-6)
+            tel.latency.pending.append((done_ns - exch_ns) * 1e-6)
 
     # -- events ---------------------------------------------------------------------------------
     def apply_all(self, events, conn: str = "", now_ns: int = 0) -> int:
