@@ -1,0 +1,54 @@
+"""Local order books against the simulator over loopback: a skipped update id forces a resync, after
+which the client's book equals the simulator's own book, level for level."""
+import asyncio
+import time
+
+from feeds.api import Feed
+from feeds.sim.server import Simulator
+
+SYMBOL = "BTCUSDT"
+
+
+async def until(predicate, timeout: float = 15.0, what: str = "") -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.005)
+
+
+def levels(sym, pairs) -> list[tuple[float, float]]:
+    return [(round(p * sym.tick, 8), round(q * sym.step, 8)) for p, q in pairs]
+
+
+async def test_a_skipped_update_id_resyncs_and_the_book_equals_the_simulators():
+    async with Simulator(symbols=(SYMBOL,), seed=3, venues=("BINANCE",), intervals=("1s",)) as sim:
+        feed = Feed(["BINANCE"], [SYMBOL], interval="1s", endpoints={"BINANCE": [sim.ws_url("BINANCE")]},
+                    startup_bars=0)
+        await feed.start()
+        try:
+            sync = feed.books.get("BINANCE", SYMBOL, "BTC/USD")
+            await until(lambda: sync.state == "synced", what="the first sync")
+            applied = sync.applied_deltas
+            await until(lambda: sync.applied_deltas > applied + 3, what="deltas applied")
+            sim.skip_depth_ids(SYMBOL)
+            await until(lambda: sync.resyncs >= 1, what="the gap to be seen")
+            assert sync.gaps >= 1
+            await until(lambda: sync.state == "synced" and sync.applied_snapshots >= 2, what="the resync")
+            market = sim.venue("BINANCE").market
+            sym = market.symbols[SYMBOL]
+            seen: dict[int, tuple] = {}  # the simulator's book by update id, as it moves
+
+            def same_book() -> bool:
+                uid, bids, asks = market.depth(SYMBOL, 5000)
+                seen.setdefault(uid, (levels(sym, bids), levels(sym, asks)))
+                expected = seen.get(sync.book_id)
+                if expected is None:
+                    return False
+                ours = sync.book.top(5000)
+                return ([(round(p, 8), round(q, 8)) for p, q in ours[0]],
+                        [(round(p, 8), round(q, 8)) for p, q in ours[1]]) == expected
+
+            await until(same_book, what="the client's book to equal the simulator's at the same update id")
+            assert not sync.book.is_crossed()
+        finally:
+            await feed.stop()
