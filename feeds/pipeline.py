@@ -22,7 +22,7 @@ REORDER_WINDOW = 1_000_000  # a quote this few update ids behind the last one ca
 class VenueTelemetry:
     """Per-venue message counts and latencies (exchange time -> processed; receive -> processed)."""
 
-    __slots__ = ("venue", "messages", "latency", "processing", "last_recv_ns", "last_exch_ns")
+    __slots__ = ("venue", "messages", "latency", "processing", "last_recv_ns", "last_exch_ns", "last_exch_recv_ns")
 
     def __init__(self, venue: str) -> None:
         self.venue = venue
@@ -31,6 +31,7 @@ class VenueTelemetry:
         self.processing = LatencyStats()
         self.last_recv_ns = 0
         self.last_exch_ns = 0
+        self.last_exch_recv_ns = 0  # when the frame carrying last_exch_ns arrived: the pair gives clock skew
 
 
 class Pipeline:
@@ -83,6 +84,7 @@ class Pipeline:
         tel.processing.pending.append((done_ns - recv_ns) * 1e-6)  # LatencyStats folds them on the tick
         if exch_ns:
             tel.last_exch_ns = exch_ns
+            tel.last_exch_recv_ns = recv_ns
             tel.latency.pending.append((done_ns - exch_ns) * 1e-6)
 
     # -- events ---------------------------------------------------------------------------------

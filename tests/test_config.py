@@ -89,3 +89,16 @@ def test_help_explains_every_option(capsys):
                    "--metrics-port"):
         assert option in text
     assert isinstance(parse_args(["demo"]), argparse.Namespace)
+
+
+def test_quote_aliases_choose_whether_usdt_counts_as_usd():
+    from tui.session import Session
+    write_default_config("quote_aliases = {}\n")
+    cfg, _ = configure("demo")
+    session = Session(cfg)
+    assert session.venue_symbols("COINBASE") == ["BTC-USDT", "ETH-USDT", "SOL-USDT"]
+    assert session.symbol_map.unified("BINANCE", "BTCUSDT") == "BTC/USDT"
+    write_default_config('quote_aliases = {USDT = "USD"}\n')
+    session = Session(configure("demo")[0])
+    assert session.venue_symbols("COINBASE") == ["BTC-USD", "ETH-USD", "SOL-USD"]
+    assert session.symbol_map.is_approximate("BTCUSDT")

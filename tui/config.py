@@ -159,6 +159,11 @@ def apply_config(cfg, ui: UISettings, data: dict) -> None:
             _expect(key, value, dict, "a table of VENUE = URL")
             for venue, url in value.items():
                 cfg.rest_endpoints[venue.upper()] = _expect(f"rest_endpoints.{venue}", url, str, "a URL")
+        elif key == "quote_aliases":
+            _expect(key, value, dict, 'a table such as {USDT = "USD"}')
+            for quote, shown in value.items():
+                _expect(f"quote_aliases.{quote}", shown, str, "a currency code")
+            cfg.quote_aliases = {q.upper(): v.upper() for q, v in value.items()}
         elif key == "strategy":
             _check_table(key, value, ScalperParams.from_dict)
             cfg.strategy = dict(value)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import logging
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -18,12 +19,14 @@ from feeds.api import Feed
 from feeds.arbitrage import ArbitrageDetector, SpikeDetector
 from feeds.clock import WallClock
 from feeds.connection import ReconnectPolicy
+from feeds.symbols import SymbolMap
 from feeds.events import Candle
-from strategy.halt import TradingHalt
+from strategy.halt import ClockSkewMonitor, ReconnectStormDetector, TradingHalt
 from strategy.risk import RiskConfig, RiskEngine
 from strategy.scalper import ScalperParams, ScalpStrategy
 from strategy.signal_log import SignalLog
 
+log = logging.getLogger("clearterm.session")
 DEFAULT_SYMBOLS = ("BTCUSDT", "ETHUSDT", "SOLUSDT")
 TICK_S = 0.1  # health checks run ten times a second: a stale stream is seen within threshold + 0.1 s
 
@@ -44,6 +47,7 @@ class SessionConfig:
     startup_bars: int = 200  # closed bars fetched when a connection first subscribes (0: none)
     reconnect_limit: int | None = None  # reconnect attempts before giving up (None: forever)
     dead_letter_path: str | None = None  # every rejected frame with its reason (None: not kept on disk)
+    quote_aliases: dict[str, str] | None = None  # quotes shown as another (USDT -> USD); None: the default
     strategy: dict = field(default_factory=dict)
     risk: dict = field(default_factory=dict)
 
@@ -60,7 +64,8 @@ class Session:
                          network=config.network, clock=self.clock, rest_endpoints=config.rest_endpoints,
                          policy=ReconnectPolicy(max_attempts=config.reconnect_limit),
                          startup_bars=config.startup_bars, dead_letter_path=config.dead_letter_path,
-                         stale_reconnect_s=config.stale_reconnect_s)
+                         stale_reconnect_s=config.stale_reconnect_s,
+                         symbol_map=SymbolMap(config.quote_aliases))
         self.pipeline = self.feed.pipeline
         self.connections = self.feed.connections
         self.recorder = None
@@ -84,6 +89,10 @@ class Session:
         self.arbitrage = ArbitrageDetector()
         self.spikes = SpikeDetector()
         self.market_log: deque[tuple[int, str]] = deque(maxlen=500)  # arbitrage and spike lines
+        self.storm = ReconnectStormDetector()  # automatic halts besides stale streams
+        self.skew: dict[str, ClockSkewMonitor] = {}
+        self._reconnects_seen = 0
+        self._skew_seen: dict[str, int] = {}
 
     # -- symbols ------------------------------------------------------------------------------
     @property
@@ -157,6 +166,7 @@ class Session:
         """Periodic checks on the session's clock (a live timer, or replay's recorded time)."""
         self.pipeline.tick(now_ns)
         self._aggregate(now_ns)
+        self._check_reconnects_and_clocks(now_ns)
         for change in self.watchdog.check(now_ns):
             self.stream_events.append((now_ns, change))
             del self.stream_events[:-200]
@@ -170,6 +180,20 @@ class Session:
                 for conn in venue_conns:
                     if conn.state == "stale":
                         conn.set_state("subscribed", "data flowing again")
+
+    def _check_reconnects_and_clocks(self, now_ns: int) -> None:
+        reconnects = sum(c.reconnects for c in self.connections.values())
+        while self._reconnects_seen < reconnects:
+            self._reconnects_seen += 1
+            if self.storm.record(now_ns):
+                self.halt.halt(f"reconnect storm: more than {self.storm.max_reconnects} reconnects in "
+                               f"{self.storm.window_ns // 1_000_000_000} s", by="auto")
+        for venue, tel in self.pipeline.telemetry.items():
+            if tel.last_exch_recv_ns != self._skew_seen.get(venue, 0):  # one observation per new pair
+                self._skew_seen[venue] = tel.last_exch_recv_ns
+                monitor = self.skew.get(venue) or self.skew.setdefault(venue, ClockSkewMonitor())
+                if monitor.observe(tel.last_exch_ns, tel.last_exch_recv_ns):
+                    self.halt.halt(f"clock skew {venue}: {monitor.median_ms:+.0f} ms from the exchange", by="auto")
 
     def _aggregate(self, now_ns: int) -> None:
         self.aggregates = self.aggregator.compute(self.pipeline.state, now_ns)
@@ -196,6 +220,8 @@ class Session:
             self.signal_log.add(self.risk.evaluate(signal, self.halt.halted))
 
     def _on_halt_record(self, record) -> None:
+        log.warning("trading %s by %s: %s", "halted" if record.action == "halt" else "resumed", record.by,
+                    record.cause)
         if self.recorder is not None:
             self.recorder.write(record.at_ns, "operator", record.action, orjson.dumps(record.to_json()).decode())
 
