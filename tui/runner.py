@@ -9,6 +9,7 @@ import asyncio
 from tui.session import Session, SessionConfig
 
 DEMO_SEED = 7
+DEMO_HISTORY_S = 240  # the simulator's past: startup backfill fills the tables and warms the strategy
 DEMO_MORE_SYMBOLS = ("BNBUSDT", "XRPUSDT", "ADAUSDT", "DOGEUSDT")  # listed by the simulator, to add live
 
 
@@ -36,8 +37,9 @@ class Runner:
         if self.config.mode == "demo":
             from feeds.sim.server import Simulator
             symbols = dict.fromkeys((*self.session.venue_symbols("BINANCE"), *DEMO_MORE_SYMBOLS))
+            options = {"history_s": DEMO_HISTORY_S, **self.sim_options}
             self.sim = Simulator(symbols=tuple(symbols), seed=self.sim_seed,
-                                 port=0, intervals=(self.config.interval,), **self.sim_options)
+                                 port=0, intervals=(self.config.interval,), **options)
             await self.sim.start()
             for venue in self.config.venues:
                 self.config.endpoints[venue] = [self.sim.ws_url(venue)]
