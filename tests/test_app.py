@@ -21,7 +21,7 @@ from tui.app import ClearTermApp, alert_sequence, locale_is_utf8, terminal_gone
 from tui.config import UISettings
 from tui.logsetup import log_path, setup_logging
 from tui.runner import Runner
-from tui.session import Session, SessionConfig
+from tui.session import SessionConfig
 from tui.widgets.aggregate_view import AggregateView
 from tui.widgets.candle_table import CandleTable
 from tui.widgets.confirm_screen import ConfirmScreen
@@ -203,8 +203,6 @@ async def test_command_palette_finds_actions_and_symbols():
 
 
 async def test_symbol_picker_adds_and_removes_symbols():
-    if not hasattr(Session, "add_symbol") or not hasattr(Session, "remove_symbol"):
-        pytest.skip("Session.add_symbol / remove_symbol are not there yet (the lead adds them)")
     app = demo_app()
     async with app.run_test(size=(160, 48), notifications=True) as pilot:
         await wait_for(pilot, lambda: subscribed(app), what="subscribed")

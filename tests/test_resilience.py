@@ -6,7 +6,6 @@ import csv
 import time
 
 import orjson
-import pytest
 
 from feeds import rest
 from feeds.api import Feed

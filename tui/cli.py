@@ -12,7 +12,7 @@ from pathlib import Path
 
 import orjson
 
-from tui.config import COLOR_SYSTEMS, NOTIFY, THEMES
+from tui.config import COLOR_SYSTEMS, NOTIFY, THEMES, UISettings
 from tui.session import DEFAULT_SYMBOLS, SessionConfig
 
 COMMANDS = ("live", "demo", "sim", "replay", "bench")
@@ -134,7 +134,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return build_parser().parse_args(argv)
 
 
-def session_config(args: argparse.Namespace) -> tuple[SessionConfig, "UISettings"]:
+def session_config(args: argparse.Namespace) -> tuple[SessionConfig, UISettings]:
     """Defaults, then the config file, then CLEARTERM_* variables, then flags."""
     import os
 
@@ -142,7 +142,7 @@ def session_config(args: argparse.Namespace) -> tuple[SessionConfig, "UISettings
     from feeds.recording import default_recording_path
     from feeds.venues import VENUES
     from strategy.halt import halt_from_env
-    from tui.config import ConfigError, UISettings, load, state_dir
+    from tui.config import ConfigError, load, state_dir
 
     mode = args.command
     cfg = SessionConfig(mode=mode, record_path=str(default_recording_path()),

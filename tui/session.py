@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import csv
 import logging
-import time
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
