@@ -8,14 +8,10 @@ redraws only the lines whose level changed.
 from __future__ import annotations
 
 from rich.text import Text
-from textual.geometry import Region
-from textual.strip import Strip
-from textual.widget import Widget
 
 from tui.widgets.candle_table import compact_number, price_decimals
 from tui.widgets.safe_text import clean
-from tui.widgets.strips import text_strip
-from tui.widgets.style_cache import CachedStyles
+from tui.widgets.strips import TextLines
 
 LEVELS = 10
 TOP_LINES = 2
@@ -30,7 +26,7 @@ def bar(size: float, largest: float, width: int) -> str:
     return "█" * max(1, round(size / largest * width))
 
 
-class DepthBook(CachedStyles, Widget):
+class DepthBook(TextLines):
     COMPONENT_CLASSES = {
         "depth-book--title",
         "depth-book--header",
@@ -50,9 +46,6 @@ class DepthBook(CachedStyles, Widget):
         self.group = group
         self.approximate = approximate
         self._key: object = None
-        self._lines: list[Text] = []
-        self._strips: list[Strip | None] = []
-        self._width = -1
 
     def sync(self, book_sync) -> bool:
         """Take the latest state of a ``feeds.book_sync`` sync (or None); redraw the lines that changed."""
@@ -64,19 +57,7 @@ class DepthBook(CachedStyles, Widget):
         if key == self._key and self._width == self.size.width:
             return False
         self._key = key
-        lines = self._build(*key)
-        if self._width != self.size.width or len(lines) != len(self._lines):
-            self._width = self.size.width
-            self._lines = lines
-            self._strips = [None] * len(lines)
-            self.refresh()
-            return True
-        width = self.size.width
-        for i, (old, new) in enumerate(zip(self._lines, lines)):
-            if old != new:
-                self._strips[i] = None
-                self.refresh(Region(0, i, width, 1))
-        self._lines = lines
+        self.set_lines(self._build(*key))
         return True
 
     def forget(self) -> None:
@@ -85,21 +66,9 @@ class DepthBook(CachedStyles, Widget):
     def notify_style_update(self) -> None:
         super().notify_style_update()
         self._key = None
-        self._strips = [None] * len(self._strips)
-        self.refresh()
 
-    def on_resize(self) -> None:
-        self._key = None  # the next sync lays the ladder out for the new width
-
-    def render_line(self, y: int) -> Strip:
-        width = self.size.width
-        base = self.base_style()
-        if y >= len(self._lines):
-            return Strip.blank(width, base)
-        strip = self._strips[y]
-        if strip is None:
-            strip = self._strips[y] = text_strip(self.app.console, self._lines[y].copy(), width, base)
-        return strip
+    def relayout(self, width: int) -> list[Text]:
+        return self._build(*self._key) if self._key is not None else []
 
     def _build(self, state: str, bids: tuple, asks: tuple, problem: str) -> list[Text]:
         style = self.style_of
@@ -153,6 +122,3 @@ class DepthBook(CachedStyles, Widget):
                 row.append(" " + bar(size, largest, bar_w), ask_style)
             lines.append(row)
         return lines
-
-    def text_lines(self) -> list[str]:
-        return [self.render_line(y).text for y in range(self.size.height)]

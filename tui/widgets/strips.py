@@ -1,9 +1,14 @@
-"""One line of rich ``Text`` as a Textual ``Strip`` of an exact width: the cache unit of the line-API widgets."""
+"""Line-API building blocks: one line of rich ``Text`` as a ``Strip`` of an exact width, and a widget
+that shows a list of such lines, caching each line's strip and redrawing only the lines that changed."""
 from __future__ import annotations
 
 from rich.style import Style
 from rich.text import Text
+from textual.geometry import Region
 from textual.strip import Strip
+from textual.widget import Widget
+
+from tui.widgets.style_cache import CachedStyles
 
 
 def text_strip(console, text: Text, width: int, style: Style) -> Strip:
@@ -13,3 +18,58 @@ def text_strip(console, text: Text, width: int, style: Style) -> Strip:
     text.end = ""
     text.stylize_before(style)
     return Strip(list(text.render(console))).crop_extend(0, width, style)
+
+
+class TextLines(CachedStyles, Widget):
+    """Shows ``self._lines``; subclasses build them for a width and hand them to ``set_lines``."""
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self._lines: list[Text] = []
+        self._strips: list[Strip | None] = []
+        self._width = -1  # the width the lines were built for
+
+    def relayout(self, width: int) -> list[Text] | None:
+        """The lines rebuilt for a new width, or None to keep them (the size changed since they were built)."""
+        return None
+
+    def set_lines(self, lines: list[Text], layout: bool = False) -> None:
+        """Show ``lines``; only the lines that differ from those shown are redrawn."""
+        width = self.size.width
+        if layout or width != self._width or len(lines) != len(self._lines):
+            self._width = width
+            self._lines = lines
+            self._strips = [None] * len(lines)
+            self.refresh(layout=layout)
+            return
+        strips = self._strips
+        for i, (old, new) in enumerate(zip(self._lines, lines)):
+            if old != new:
+                strips[i] = None
+                self.refresh(Region(0, i, width, 1))
+        self._lines = lines
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._strips = [None] * len(self._strips)  # cached strips carry the old colours
+        self.refresh()
+
+    def render_line(self, y: int) -> Strip:
+        width = self.size.width
+        if width != self._width:
+            lines = self.relayout(width)
+            if lines is not None:
+                self._lines = lines
+            self._width = width
+            self._strips = [None] * len(self._lines)
+        base = self.base_style()
+        if y >= len(self._lines):
+            return Strip.blank(width, base)
+        strip = self._strips[y]
+        if strip is None:
+            strip = self._strips[y] = text_strip(self.app.console, self._lines[y].copy(), width, base)
+        return strip
+
+    def text_lines(self) -> list[str]:
+        """What the widget shows, as plain text lines (for tests and screenshots)."""
+        return [self.render_line(y).text for y in range(self.size.height)]

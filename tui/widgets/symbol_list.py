@@ -7,18 +7,15 @@ symbols (keys 1-9) are greyed. Line API; a line is redrawn only when its text ch
 from __future__ import annotations
 
 from rich.text import Text
-from textual.geometry import Region, Size
-from textual.strip import Strip
-from textual.widget import Widget
+from textual.geometry import Size
 
 from tui.widgets.candle_table import price_decimals
 from tui.widgets.formatting import short_venue
 from tui.widgets.safe_text import clean
-from tui.widgets.strips import text_strip
-from tui.widgets.style_cache import CachedStyles
+from tui.widgets.strips import TextLines
 
 
-class SymbolList(CachedStyles, Widget):
+class SymbolList(TextLines):
     COMPONENT_CLASSES = {
         "symbol-list--name",
         "symbol-list--fresh",
@@ -30,9 +27,6 @@ class SymbolList(CachedStyles, Widget):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self._rows: list[tuple] = []
-        self._lines: list[Text] = []
-        self._strips: list[Strip | None] = []
-        self._width = -1
 
     def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
         return max(1, len(self._rows))
@@ -44,27 +38,11 @@ class SymbolList(CachedStyles, Widget):
             return False
         relayout = len(rows) != len(self._rows)
         self._rows = rows
-        lines = self._build(rows, width)
-        if relayout or width != self._width or len(lines) != len(self._lines):
-            self._width = width
-            self._lines = lines
-            self._strips = [None] * len(lines)
-            self.refresh(layout=relayout)
-            return True
-        for i, (old, new) in enumerate(zip(self._lines, lines)):
-            if old != new:
-                self._strips[i] = None
-                self.refresh(Region(0, i, width, 1))
-        self._lines = lines
+        self.set_lines(self._build(rows, width), layout=relayout)
         return True
 
-    def notify_style_update(self) -> None:
-        super().notify_style_update()
-        self._width = -1
-        self._strips = [None] * len(self._strips)
-
-    def on_resize(self) -> None:
-        self._width = -1
+    def relayout(self, width: int) -> list[Text]:
+        return self._build(self._rows, width)
 
     def _build(self, rows: list[tuple], width: int) -> list[Text]:
         style = self.style_of
@@ -96,20 +74,3 @@ class SymbolList(CachedStyles, Widget):
     def _natural(row: tuple, name_w: int, full: bool) -> int:
         venues = row[2]
         return 2 + name_w + sum(3 + (len(v[0]) if full else 3) + 1 + 11 for v in venues)
-
-    def render_line(self, y: int) -> Strip:
-        width = self.size.width
-        if width != self._width and self._rows is not None:
-            self._width = width
-            self._lines = self._build(self._rows, width)
-            self._strips = [None] * len(self._lines)
-        base = self.base_style()
-        if y >= len(self._lines):
-            return Strip.blank(width, base)
-        strip = self._strips[y]
-        if strip is None:
-            strip = self._strips[y] = text_strip(self.app.console, self._lines[y].copy(), width, base)
-        return strip
-
-    def text_lines(self) -> list[str]:
-        return [self.render_line(y).text for y in range(self.size.height)]
