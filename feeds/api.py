@@ -315,6 +315,11 @@ class Feed:
             from feeds.binance import INTERVALS
             from feeds.trade_candles import TradeCandleBuilder
             self.pipeline.trade_candles[venue] = TradeCandleBuilder(INTERVALS[self.interval], self.interval)
+        check_interval = VENUES[venue].candle_check
+        if check_interval and venue not in self.pipeline.candle_checks:
+            from feeds.binance import INTERVALS
+            from feeds.trade_candles import CandleCheck
+            self.pipeline.candle_checks[venue] = CandleCheck(INTERVALS[check_interval], check_interval)
 
     # -- callbacks and iteration --------------------------------------------------------------
     def on(self, kind: str, callback: Callable, symbol: str | None = None) -> Callable:
@@ -402,6 +407,8 @@ class Feed:
             conn.mark_subscribed()
         elif ev.what == "shutdown" and hasattr(conn, "rollover"):  # replay's connections only replay
             conn.rollover("the venue announced a shutdown")
+        elif ev.what == "gap":  # messages lost on the connection: its books cannot be trusted
+            self.books.on_gap(conn.venue, ev.detail or "sequence gap")
 
     def _connection_rejected(self, conn_name: str, ev: Rejected) -> None:
         self.pipeline.add_rejection(ev, conn_name)

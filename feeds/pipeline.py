@@ -55,6 +55,7 @@ class Pipeline:
         self.stale_updates = 0  # quotes and forming-bar updates older than what is held (late or reordered)
         self.backfilled_candles = 0
         self.trade_candles: dict[str, object] = {}  # venue -> TradeCandleBuilder, for venues without klines
+        self.candle_checks: dict[str, object] = {}  # venue -> CandleCheck: its candles vs ones built from trades
         # Listeners: plain callables, called synchronously in the order added.
         self.closed_candle_listeners: list[Callable[[Candle], None]] = []
         self.control_listeners: list[Callable[[str, Control], None]] = []
@@ -88,10 +89,11 @@ class Pipeline:
             tel.latency.pending.append((done_ns - exch_ns) * 1e-6)
 
     # -- events ---------------------------------------------------------------------------------
-    def apply_all(self, events, conn: str = "", now_ns: int = 0) -> int:
+    def apply_all(self, events, conn: str = "", now_ns: int = 0, built: bool = False) -> int:
         """Apply decoded events; returns the newest exchange time seen (0 if none).
 
-        ``now_ns`` is what the guard takes as now (a frame's receive time); 0 reads the clock."""
+        ``now_ns`` is what the guard takes as now (a frame's receive time); 0 reads the clock.
+        ``built``: the events are candles built here from trades, not the venue's own."""
         if not now_ns:
             now_ns = self.clock.now_ns()
         guard = self.guard
@@ -113,7 +115,10 @@ class Pipeline:
                 counts["trade"] += 1
                 builder = self.trade_candles.get(ev.venue)
                 if builder is not None:
-                    self.apply_all(builder.update(ev), conn)
+                    self.apply_all(builder.update(ev), conn, now_ns, built=True)
+                    check = self.candle_checks.get(ev.venue)
+                    if check is not None:
+                        check.trade(ev)
             elif t is Quote:
                 reason = guard.check_quote(ev, now_ns)
                 if reason:
@@ -139,6 +144,10 @@ class Pipeline:
                     continue
                 if not ev.closed and ev.source == "backfill":
                     continue  # a REST body's still-forming last row: the stream owns forming bars
+                check = None if built else self.candle_checks.get(ev.venue)
+                if check is not None and ev.interval == check.interval:
+                    check.exchange(ev)  # the venue's own candles validate the ones built from its trades
+                    continue
                 st = get_state(ev.venue, ev.symbol, ev.unified)
                 if ev.source != "backfill":  # REST answers say nothing about the stream's health
                     self.watchdog.seen(ev.venue, ev.symbol, "candle", ev.exch_ns, ev.recv_ns)
@@ -229,7 +238,9 @@ class Pipeline:
         for builder in self.trade_candles.values():
             closed = builder.close_due(now_ns)
             if closed:
-                self.apply_all(closed)
+                self.apply_all(closed, built=True)
+        for check in self.candle_checks.values():
+            check.close_due(now_ns)
 
     def add_rejection(self, ev: Rejected, conn: str) -> None:
         if ev.reason == "duplicate":  # a codec saw a repeated sequence number: not bad data

@@ -120,3 +120,52 @@ def compare(exchange_candle: Candle, built_candle: Candle, tolerance: float = 1e
         if not abs(a - b) <= tolerance * max(abs(a), abs(b)):  # NaN counts as a difference
             diffs.append(f"{name} {a:g} vs {b:g}")
     return f"{'; '.join(diffs)} (exchange vs built)" if diffs else None
+
+
+class CandleCheck:
+    """Checks a venue's own candles against candles built from its trades at the same interval.
+
+    ``trade`` feeds the builder; ``exchange`` takes the venue's candle. When both sides have closed the
+    same bar they are compared, and a difference is kept in ``mismatches`` (newest last, bounded).
+    """
+
+    def __init__(self, interval_ms: int, interval_name: str, tolerance: float = 1e-6, keep: int = 200) -> None:
+        self.builder = TradeCandleBuilder(interval_ms, interval_name)
+        self.interval = interval_name
+        self.tolerance = tolerance
+        self.keep = keep
+        self._built: dict[tuple[str, int], Candle] = {}  # (symbol, open_ns) -> closed built bar
+        self._exchange: dict[tuple[str, int], Candle] = {}  # the venue's closed bars waiting for ours
+        self.compared = 0
+        self.mismatch_count = 0  # all of them; ``mismatches`` keeps the latest ``keep``
+        self.mismatches: list[tuple[Candle, str]] = []
+
+    def trade(self, ev: Trade) -> None:
+        for candle in self.builder.update(ev):
+            if candle.closed:
+                self._pair(self._built, self._exchange, candle, built=True)
+
+    def close_due(self, now_ns: int) -> None:
+        """Close built bars whose time is over even when no later trade came."""
+        for candle in self.builder.close_due(now_ns):
+            self._pair(self._built, self._exchange, candle, built=True)
+
+    def exchange(self, ev: Candle) -> None:
+        if ev.closed:
+            self._pair(self._exchange, self._built, ev, built=False)
+
+    def _pair(self, mine: dict, theirs: dict, candle: Candle, built: bool) -> None:
+        key = (candle.symbol, candle.open_ns)
+        other = theirs.pop(key, None)
+        if other is None:
+            mine[key] = candle
+            if len(mine) > 4 * self.keep:  # a side that never answers must not grow forever
+                del mine[next(iter(mine))]
+            return
+        exchange_bar, built_bar = (other, candle) if built else (candle, other)
+        self.compared += 1
+        difference = compare(exchange_bar, built_bar, self.tolerance)
+        if difference is not None:
+            self.mismatch_count += 1
+            self.mismatches.append((exchange_bar, difference))
+            del self.mismatches[:-self.keep]

@@ -31,7 +31,7 @@ class Venue:
     unsubscribe_live: Callable[[list[str], str, int], list[str]] = lambda syms, interval, req_id: []
     resubscribe_book: Callable[[str], list[str]] | None = None  # frames that make the venue resend a book
     listing_path: Callable[[str], str] | None = None  # REST path answering 200 when the symbol is listed
-    sim_path: str = ""  # where the built-in simulator serves this venue
+    candle_check: str = ""  # the interval of the venue's own candles, checked against ones built from trades
 
 
 def _binance_symbol(symbols: SymbolMap, text: str) -> str:
@@ -112,7 +112,27 @@ def _register_coinbase() -> None:
         resubscribe_book=lambda symbol: [coinbase.unsubscribe_message([symbol], ("level2_batch",)),
                                          coinbase.subscribe_message([symbol], ("level2_batch",))],
         rest_base_for=lambda ws_base: _same_host_rest(ws_base, coinbase.ENDPOINTS, coinbase.REST_BASES),
-        sim_path="/coinbase",
+    )
+
+    # Advanced Trade, the other Coinbase API: its own venue name, so both can run side by side.
+    from feeds import coinbase_advanced as at
+    channels = (*at.DEFAULT_CHANNELS, "candles")
+    VENUES["COINBASE_ADVANCED"] = Venue(
+        name="COINBASE_ADVANCED",
+        endpoints={"production": [at.WS_URL]},
+        connect_url=lambda base, syms, interval: base,
+        subscribe_frames=lambda syms, interval: at.subscribe_messages(syms, channels),
+        make_codec=lambda symbols: at.CoinbaseAdvancedCodec(symbols, venue="COINBASE_ADVANCED"),
+        venue_symbol=venue_symbol,
+        subscribed_on_open=False,
+        candles_from_trades=True,
+        candle_check=at.CANDLE_INTERVAL,
+        subscribe_live=lambda syms, interval, req_id: at.subscribe_messages(syms, channels),
+        unsubscribe_live=lambda syms, interval, req_id: at.unsubscribe_messages(syms, channels),
+        resubscribe_book=lambda symbol: [*at.unsubscribe_messages([symbol], ("level2",)),
+                                         *at.subscribe_messages([symbol], ("level2",))],
+        rest_base_for=lambda ws_base: _same_host_rest(ws_base, {"production": at.WS_URL},
+                                                      {"production": at.REST_URL}),
     )
 
 

@@ -92,6 +92,7 @@ class Session:
         self.skew: dict[str, ClockSkewMonitor] = {}
         self._reconnects_seen = 0
         self._skew_seen: dict[str, int] = {}
+        self._mismatches_seen: dict[str, int] = {}
 
     # -- symbols ------------------------------------------------------------------------------
     @property
@@ -166,6 +167,7 @@ class Session:
         self.pipeline.tick(now_ns)
         self._aggregate(now_ns)
         self._check_reconnects_and_clocks(now_ns)
+        self._report_candle_mismatches(now_ns)
         for change in self.watchdog.check(now_ns):
             self.stream_events.append((now_ns, change))
             del self.stream_events[:-200]
@@ -193,6 +195,14 @@ class Session:
                 monitor = self.skew.get(venue) or self.skew.setdefault(venue, ClockSkewMonitor())
                 if monitor.observe(tel.last_exch_ns, tel.last_exch_recv_ns):
                     self.halt.halt(f"clock skew {venue}: {monitor.median_ms:+.0f} ms from the exchange", by="auto")
+
+    def _report_candle_mismatches(self, now_ns: int) -> None:
+        for venue, check in self.pipeline.candle_checks.items():
+            new = min(check.mismatch_count - self._mismatches_seen.get(venue, 0), len(check.mismatches))
+            for candle, difference in check.mismatches[len(check.mismatches) - new:]:
+                self.market_log.append((now_ns, f"{venue} {candle.symbol} {candle.interval} bar at "
+                                                f"{iso_utc(candle.open_ns)} differs from its trades: {difference}"))
+            self._mismatches_seen[venue] = check.mismatch_count
 
     def _aggregate(self, now_ns: int) -> None:
         self.aggregates = self.aggregator.compute(self.pipeline.state, now_ns)
@@ -244,6 +254,8 @@ class Session:
             "latency_ms": {v: t.latency.summary() for v, t in sorted(p.telemetry.items())},
             "connections": self.final_connections or self.connections_summary(),
             "books": self.feed.books.stats(),
+            "candle_checks": {venue: {"compared": c.compared, "mismatches": c.mismatch_count}
+                              for venue, c in sorted(self.pipeline.candle_checks.items())},
             "resilience": self.feed.resilience_stats(),
             "aggregate": self.aggregator.stats(self.pipeline.state, end),
         }
