@@ -38,4 +38,4 @@ def bps_text(bps: float | None, signed: bool = True) -> str:
 
 def short_venue(venue: str) -> str:
     """A three-letter venue tag for narrow screens."""
-    return {"BINANCE": "BIN", "COINBASE": "CB"}.get(venue, venue[:3])
+    return {"BINANCE": "BIN", "COINBASE": "CB", "COINBASE_ADVANCED": "CBA"}.get(venue, venue[:3])
