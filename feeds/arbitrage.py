@@ -18,6 +18,8 @@ def _quote_ccy(unified: str) -> str:
     return unified.rpartition("/")[2] if "/" in unified else ""
 
 
+DEFAULT_TAKER_FEE_BPS = {"BINANCE": 10.0, "COINBASE": 60.0, "COINBASE_ADVANCED": 60.0}  # base tiers
+
 class ArbEvent(NamedTuple):
     """An arbitrage window opening ("open") or ending ("close").
 
@@ -70,7 +72,7 @@ class ArbitrageDetector:
 
     def __init__(self, taker_fee_bps: dict[str, float] | None = None, min_profit_bps: float = 0.0,
                  default_fee_bps: float = 10.0) -> None:
-        self.taker_fee_bps = dict({"BINANCE": 10.0, "COINBASE": 60.0, "COINBASE_ADVANCED": 60.0} if taker_fee_bps is None else taker_fee_bps)
+        self.taker_fee_bps = dict(DEFAULT_TAKER_FEE_BPS if taker_fee_bps is None else taker_fee_bps)
         self.min_profit_bps = min_profit_bps
         self.default_fee_bps = default_fee_bps
         self._open: dict[str, dict[tuple[str, str], _Window]] = {}  # unified -> (buy, sell) -> window
