@@ -44,7 +44,8 @@ from .faults import GARBAGE_FRAME, FrameFaults
 
 log = logging.getLogger(__name__)
 
-VENUE_MODULES = {"BINANCE": "feeds.sim.binance", "COINBASE": "feeds.sim.coinbase"}
+VENUE_MODULES = {"BINANCE": "feeds.sim.binance", "COINBASE": "feeds.sim.coinbase",
+                 "COINBASE_ADVANCED": "feeds.sim.coinbase_advanced"}
 
 _HEADERS_SMALL = [bytes((0x81, n)) for n in range(126)]
 
