@@ -10,6 +10,7 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
+from feeds.coinbase import parse_time_ns
 from feeds.coinbase_advanced import CoinbaseAdvancedCodec
 from feeds.events import Control, Rejected
 from feeds.sim.server import Simulator
@@ -236,7 +237,7 @@ async def test_forming_candle_equals_the_streamed_trades_of_its_bucket():
                 if start > bucket:
                     break
                 lo, hi = start * 10**9, (start + 300) * 10**9
-                mine = [tr for tr in trades if lo <= _ns(tr["time"]) < hi]
+                mine = [tr for tr in trades if lo <= parse_time_ns(tr["time"]) < hi]
                 prices = [Decimal(tr["price"]) for tr in mine]
                 assert mine, candle
                 assert Decimal(candle["open"]) == prices[0] and Decimal(candle["close"]) == prices[-1]
@@ -245,7 +246,3 @@ async def test_forming_candle_equals_the_streamed_trades_of_its_bucket():
                 compared += 1
             assert compared >= 5
 
-
-def _ns(text: str) -> int:
-    from feeds.coinbase import parse_time_ns
-    return parse_time_ns(text)
