@@ -46,3 +46,20 @@ async def test_add_and_remove_a_symbol_while_running(tmp_path):
         assert session.halt.halted is False  # the removed stream is no longer watched
     finally:
         await runner.stop()
+
+
+async def test_coinbase_advanced_trade_venue_end_to_end():
+    runner = Runner(SessionConfig(mode="demo", venues=["COINBASE_ADVANCED"], symbols=["BTCUSDT"], interval="1s",
+                                  record_path=None, startup_bars=0))
+    await runner.start()
+    try:
+        session = runner.session
+        sync = session.feed.books.get("COINBASE_ADVANCED", "BTC-USD", "BTC/USD")
+        await until(lambda: trades(session, "COINBASE_ADVANCED", "BTC-USD") > 20 and sync.state == "synced")
+        st = session.pipeline.state.get("COINBASE_ADVANCED", "BTC-USD")
+        assert st.quote is not None and st.quote.bid < st.quote.ask
+        assert session.pipeline.rejected_summary()["total"] == 0 and session.pipeline.total_gaps == 0
+        assert session.connections["COINBASE_ADVANCED#1"].state == "subscribed"
+        assert "COINBASE_ADVANCED" in session.pipeline.candle_checks  # its 5-minute candles get checked
+    finally:
+        await runner.stop()
