@@ -172,7 +172,9 @@ class Pipeline:
                         self.backfilled_candles += 1
                     elif ev.venue not in self.trade_candles:  # built bars skip quiet spells by design
                         bars = series.bars
-                        if len(bars) > 1 and bars[-1] is ev and bar_gap(bars[-2].open_ns, ev.open_ns, ev.interval):
+                        # between two live bars only: a hole after the startup backfill is that window's
+                        if len(bars) > 1 and bars[-1] is ev and bars[-2].source == "live" \
+                                and bar_gap(bars[-2].open_ns, ev.open_ns, ev.interval):
                             self.bar_gaps += 1
                     for fn in self.closed_candle_listeners:
                         fn(ev)

@@ -15,7 +15,7 @@ async def until(predicate, timeout: float = 15.0, what: str = "") -> None:
 
 async def test_a_stalled_venue_is_excluded_from_the_aggregate_and_shown_stale():
     runner = Runner(SessionConfig(mode="demo", venues=["BINANCE", "COINBASE"], symbols=["BTCUSDT"], interval="1s",
-                                  record_path=None, stale_after_s=1.0, startup_bars=0))
+                                  record_path=None, stale_after_s=2.5, startup_bars=0))
     await runner.start()
     try:
         session = runner.session

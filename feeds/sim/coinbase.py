@@ -310,10 +310,12 @@ class CoinbaseVenue(Venue):
                     self._push_l2(p, p.batch, subs.get("level2_batch"))
                 p.batch = {}
             if second and "heartbeat" in subs:
-                frame = dumps({"type": "heartbeat", "last_trade_id": p.last[0].trade_id, "product_id": p.id,
-                               "sequence": p.seq, "time": iso(now_ms)})
-                for c in subs["heartbeat"]:
-                    c.push(frame)
+                # one beat per second of the sim clock, even when this step came late
+                for sec in range(max(last // 1000 + 1, now_ms // 1000 - 4), now_ms // 1000 + 1):
+                    frame = dumps({"type": "heartbeat", "last_trade_id": p.last[0].trade_id, "product_id": p.id,
+                                   "sequence": p.seq, "time": iso(sec * 1000)})
+                    for c in subs["heartbeat"]:
+                        c.push(frame)
             if slow and p.traded:
                 p.traded = False
                 conns = subs.get("ticker_batch")
