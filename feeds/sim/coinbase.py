@@ -253,11 +253,7 @@ class CoinbaseVenue(Venue):
             if not changes:
                 continue
             p.seq += len(changes)
-            subs = p.subs
-            for acc, channel in ((p.batch, "level2_batch"), (p.live, "level2")):
-                if channel in subs:
-                    for _, is_bid, tick, lots in changes:
-                        acc[(is_bid, tick)] = lots
+            self._book_changes(p, changes)
             p.l2_ms = t
         stalled = self._stalled
         products = self.products
@@ -280,16 +276,29 @@ class CoinbaseVenue(Venue):
                 st[4] += tr.qty
             if stalled is not None and p.id in stalled:
                 continue
-            conns = p.subs.get("matches")
-            if conns:
-                frame = dumps(self.match_body(p, last, "match"))
-                for c in conns:
-                    c.push(frame)
-            conns = p.subs.get("ticker")
-            if conns and (last_of is None or last_of[tr.symbol] == i):
-                frame = dumps(self.ticker_body(p, last, tr.time))
-                for c in conns:
-                    c.push(frame)
+            self._publish_trade(p, last, last_of is None or last_of[tr.symbol] == i)
+
+    # what a subclass (the Advanced Trade venue) sends differently ------------------------------------
+    def _book_changes(self, p, changes) -> None:
+        """Collect one arrival's book changes for the channels that send them later."""
+        subs = p.subs
+        for acc, channel in ((p.batch, "level2_batch"), (p.live, "level2")):
+            if channel in subs:
+                for _, is_bid, tick, lots in changes:
+                    acc[(is_bid, tick)] = lots
+
+    def _publish_trade(self, p, last, last_of_cascade: bool) -> None:
+        """Frames for one trade; ``last_of_cascade``: no later trade of the product in the same ms."""
+        conns = p.subs.get("matches")
+        if conns:
+            frame = dumps(self.match_body(p, last, "match"))
+            for c in conns:
+                c.push(frame)
+        conns = p.subs.get("ticker")
+        if conns and last_of_cascade:
+            frame = dumps(self.ticker_body(p, last, last[0].time))
+            for c in conns:
+                c.push(frame)
 
     def _cadence(self, now_ms: int, last: int) -> None:
         stalled = self._stalled

@@ -83,45 +83,23 @@ class AdvancedVenue(CoinbaseVenue):
         self.pending: dict[str, list[SimTrade]] = {}  # product -> trades waiting for the next batch
         self._start_ms: int | None = None
 
-    # the market (CoinbaseVenue.step calls these two) --------------------------------------------------
-    def _absorb(self, trades: list[SimTrade], t: int) -> None:
-        for p in self.products.values():
-            changes = p.sym.changes
-            if not changes:
-                continue
-            p.seq += len(changes)
-            if "level2" in p.subs:
-                live = p.live
-                for _, is_bid, tick, lots in changes:
-                    live[(is_bid, tick)] = lots
-            p.l2_ms = t
-        stalled = self._stalled
-        products = self.products
-        last_of = {tr.symbol: i for i, tr in enumerate(trades)} if len(trades) > 1 else None
-        for i, tr in enumerate(trades):
-            p = products[tr.symbol]
-            p.seq += 1
-            p.orders += 2
-            p.last = last = (tr, p.seq, p.orders)
-            p.recent.append(last)
-            p.total_lots += tr.qty
-            st = p.stats
-            if st is not None and st[0] == tr.time // 1000:
-                if tr.price > st[2]:
-                    st[2] = tr.price
-                if tr.price < st[3]:
-                    st[3] = tr.price
-                st[4] += tr.qty
-            if stalled is not None and p.id in stalled:
-                continue
-            if "market_trades" in p.subs:
-                self.pending.setdefault(p.id, []).append(tr)
-            conns = p.subs.get("ticker")
-            if conns and (last_of is None or last_of[tr.symbol] == i):
-                events = dumps([{"type": "update", "tickers": [self.at_ticker(p, tr.price, tr.time)]}])
-                ts = iso_ns(tr.time)
-                for c in conns:
-                    c.envelope(b"ticker", ts, events)
+    # the market (CoinbaseVenue's step calls these) --------------------------------------------------
+    def _book_changes(self, p, changes) -> None:
+        if "level2" in p.subs:
+            live = p.live
+            for _, is_bid, tick, lots in changes:
+                live[(is_bid, tick)] = lots
+
+    def _publish_trade(self, p, last, last_of_cascade: bool) -> None:
+        tr = last[0]
+        if "market_trades" in p.subs:
+            self.pending.setdefault(p.id, []).append(tr)
+        conns = p.subs.get("ticker")
+        if conns and last_of_cascade:
+            events = dumps([{"type": "update", "tickers": [self.at_ticker(p, tr.price, tr.time)]}])
+            ts = iso_ns(tr.time)
+            for c in conns:
+                c.envelope(b"ticker", ts, events)
 
     def _cadence(self, now_ms: int, last: int) -> None:
         if self._start_ms is None:
