@@ -38,6 +38,7 @@ from feeds.state import MAX_BARS
 from feeds.symbols import SymbolMap
 from feeds.venues import VENUES
 
+TICK_S = 0.1  # the live tick: periodic pipeline work, health checks and housekeeping, ten times a second
 VENUES_SUBSCRIBE, VENUES_UNSUBSCRIBE = "subscribe_live", "unsubscribe_live"
 _SYMBOL_TEXT = re.compile(r"[A-Za-z0-9]{2,20}|[A-Za-z0-9]{1,10}[/-][A-Za-z0-9]{1,10}")
 SNAPSHOT_RETRY_S = 1.0  # a failed book snapshot is asked for again after this long
@@ -72,6 +73,7 @@ class Feed:
         self.pipeline = Pipeline(self.clock, interval=interval)
         self.connections: dict[str, Connection] = {}
         self.state_listeners: list[Callable[[Connection, StateChange], None]] = []
+        self.tick_listeners: list[Callable[[int], None]] = []  # called with the time on every live tick
         self._callbacks: dict[str, list[tuple[str | None, Callable]]] = {}
         self._queue: asyncio.Queue | None = None
         self._async_calls: asyncio.Queue | None = None
@@ -306,7 +308,11 @@ class Feed:
 
     async def _housekeeping_loop(self) -> None:
         while True:
-            await asyncio.sleep(0.1)
+            await asyncio.sleep(TICK_S)
+            now = self.clock.now_ns()
+            self.pipeline.tick(now)  # bars built from trades close, latency samples fold
+            for fn in self.tick_listeners:
+                fn(now)
             self.housekeeping()
 
     def prepare_venue(self, venue: str) -> None:

@@ -4,7 +4,6 @@ The same object backs the Textual app and ``--headless``; the app only reads it 
 """
 from __future__ import annotations
 
-import asyncio
 import csv
 import logging
 from collections import deque
@@ -27,7 +26,6 @@ from strategy.signal_log import SignalLog
 
 log = logging.getLogger("clearterm.session")
 DEFAULT_SYMBOLS = ("BTCUSDT", "ETHUSDT", "SOLUSDT")
-TICK_S = 0.1  # health checks run ten times a second: a stale stream is seen within threshold + 0.1 s
 
 
 @dataclass
@@ -80,8 +78,8 @@ class Session:
         self.watchdog = self.pipeline.watchdog
         self.watchdog.threshold_ns = int(config.stale_after_s * 1e9)
         self.feed.state_listeners.append(self._on_connection_state)
+        self.feed.tick_listeners.append(self._live_tick)
         self.stream_events: list = []  # health changes of streams, newest last (bounded)
-        self._ticker: asyncio.Task | None = None
         self.final_connections: dict | None = None
         self.aggregator = Aggregator(stale_after_s=config.stale_after_s)
         self.aggregates: dict = {}  # unified symbol -> Aggregate, refreshed on every tick
@@ -142,18 +140,14 @@ class Session:
             for record in self.halt.history:  # e.g. "started halted", made before the recorder existed
                 self._on_halt_record(record)
         await self.feed.start()
-        self._ticker = asyncio.get_running_loop().create_task(self._tick_forever())
 
-    async def _tick_forever(self) -> None:
-        while True:
-            await asyncio.sleep(TICK_S)
-            self.tick(self.clock.now_ns())
-            if self.recorder is not None:
-                self.recorder.flush()  # at least every 100 ms even when no frame arrives
+    def _live_tick(self, now_ns: int) -> None:
+        """The Feed's tick (it has already done the pipeline's part)."""
+        self.check(now_ns)
+        if self.recorder is not None:
+            self.recorder.flush()  # at least every 100 ms even when no frame arrives
 
     async def stop(self) -> None:
-        if self._ticker is not None:
-            self._ticker.cancel()
         self.final_connections = self.connections_summary()  # the states while running, not "stopped"
         self.record_operator("stop", {"connections": self.final_connections})
         await self.feed.stop()
@@ -163,8 +157,12 @@ class Session:
 
     # -- health -------------------------------------------------------------------------------
     def tick(self, now_ns: int) -> None:
-        """Periodic checks on the session's clock (a live timer, or replay's recorded time)."""
+        """The periodic work on the session's clock, for replay's recorded time (live: the Feed ticks)."""
         self.pipeline.tick(now_ns)
+        self.check(now_ns)
+
+    def check(self, now_ns: int) -> None:
+        """Health, aggregates and automatic halts, ten times a second of the session's clock."""
         self._aggregate(now_ns)
         self._check_reconnects_and_clocks(now_ns)
         self._report_candle_mismatches(now_ns)
