@@ -24,17 +24,17 @@ from typing import Callable
 
 import orjson
 
-from feeds import rest
-from feeds.backfill import BackfillPlanner, KlinesRequest, closed_open_times
-from feeds.binance import INTERVALS
-from feeds.book_sync import OrderBooks
+from feeds.drivers import rest
+from feeds.core.backfill import BackfillPlanner, KlinesRequest, closed_open_times
+from feeds.venues.binance import INTERVALS
+from feeds.core.book_sync import OrderBooks
 from feeds.clock import WallClock
-from feeds.dead_letter import DeadLetterFile
-from feeds.connection import (MAX_FRAME_BYTES, STALE, SUBSCRIBED, AttemptBudget, Connection, ReconnectPolicy,
+from feeds.drivers.dead_letter import DeadLetterFile
+from feeds.drivers.connection import (MAX_FRAME_BYTES, STALE, SUBSCRIBED, AttemptBudget, Connection, ReconnectPolicy,
                               StateChange)
 from feeds.events import Control, Rejected
-from feeds.pipeline import Pipeline
-from feeds.state import MAX_BARS
+from feeds.core.pipeline import Pipeline
+from feeds.core.state import MAX_BARS
 from feeds.symbols import SymbolMap
 from feeds.venues import VENUES
 
@@ -318,13 +318,13 @@ class Feed:
     def prepare_venue(self, venue: str) -> None:
         """Venue-specific pipeline parts (shared by live and replay)."""
         if VENUES[venue].candles_from_trades and venue not in self.pipeline.trade_candles:
-            from feeds.binance import INTERVALS
-            from feeds.trade_candles import TradeCandleBuilder
+            from feeds.venues.binance import INTERVALS
+            from feeds.core.trade_candles import TradeCandleBuilder
             self.pipeline.trade_candles[venue] = TradeCandleBuilder(INTERVALS[self.interval], self.interval)
         check_interval = VENUES[venue].candle_check
         if check_interval and venue not in self.pipeline.candle_checks:
-            from feeds.binance import INTERVALS
-            from feeds.trade_candles import CandleCheck
+            from feeds.venues.binance import INTERVALS
+            from feeds.core.trade_candles import CandleCheck
             self.pipeline.candle_checks[venue] = CandleCheck(INTERVALS[check_interval], check_interval)
 
     # -- callbacks and iteration --------------------------------------------------------------

@@ -2,8 +2,8 @@
 import asyncio
 import time
 
-from tui.runner import Runner
-from tui.session import SessionConfig
+from tui.runtime.runner import Runner
+from tui.runtime.session import SessionConfig
 
 
 async def until(predicate, timeout: float = 15.0, what: str = "") -> None:

@@ -7,11 +7,11 @@ import json
 
 import pytest
 
-from feeds.aggregator import STRATEGIES, Aggregate, Aggregator
+from feeds.core.aggregator import STRATEGIES, Aggregate, Aggregator
 from feeds.clock import ManualClock
 from feeds.events import Quote, Trade
-from feeds.pipeline import Pipeline
-from feeds.state import MarketState
+from feeds.core.pipeline import Pipeline
+from feeds.core.state import MarketState
 
 S = 1_000_000_000
 SYMBOL = {"BINANCE": "BTCUSDT", "COINBASE": "BTC-USD", "KRAKEN": "XBT/USD", "OKX": "BTC-USDT"}

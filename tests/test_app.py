@@ -18,10 +18,10 @@ from textual.app import App
 
 from feeds.events import Candle, Trade
 from tui.app import ClearTermApp, alert_sequence, locale_is_utf8, terminal_gone
-from tui.config import UISettings
-from tui.logsetup import log_path, setup_logging
-from tui.runner import Runner
-from tui.session import SessionConfig
+from tui.runtime.config import UISettings
+from tui.runtime.logsetup import log_path, setup_logging
+from tui.runtime.runner import Runner
+from tui.runtime.session import SessionConfig
 from tui.widgets.aggregate_view import AggregateView
 from tui.widgets.candle_table import CandleTable
 from tui.widgets.confirm_screen import ConfirmScreen

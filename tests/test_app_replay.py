@@ -14,9 +14,9 @@ import orjson
 import pytest
 
 from tui.app import ClearTermApp, recording_end_ns
-from tui.replay_runner import ReplayRunner
-from tui.runner import Runner
-from tui.session import SessionConfig
+from tui.runtime.replay_runner import ReplayRunner
+from tui.runtime.runner import Runner
+from tui.runtime.session import SessionConfig
 from tui.widgets.candle_table import CandleTable
 from tui.widgets.goto_screen import GotoScreen, parse_time_of_day
 from tui.widgets.header_bar import HeaderBar

@@ -8,10 +8,10 @@ import statistics
 
 import pytest
 
-from feeds.aggregator import Aggregator
-from feeds.arbitrage import ArbEvent, ArbitrageDetector, SpikeDetector, SpikeEvent
+from feeds.core.aggregator import Aggregator
+from feeds.core.arbitrage import ArbEvent, ArbitrageDetector, SpikeDetector, SpikeEvent
 from feeds.events import Quote
-from feeds.state import MarketState
+from feeds.core.state import MarketState
 
 S = 1_000_000_000
 SYMBOL = {"BINANCE": "BTCUSDT", "COINBASE": "BTC-USD"}

@@ -7,9 +7,9 @@ import orjson
 
 from feeds.api import TICK_S
 from feeds.clock import ManualClock
-from feeds.recording import Record
-from feeds.replay_source import ReplayDriver
-from tui.session import Session, SessionConfig
+from feeds.drivers.recording import Record
+from feeds.drivers.replay_source import ReplayDriver
+from tui.runtime.session import Session, SessionConfig
 
 T0 = 1_767_225_600_000_000_000
 URL = "ws://127.0.0.1:9/stream?streams=btcusdt@aggTrade"

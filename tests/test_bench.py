@@ -7,12 +7,12 @@ for determinism and for frames that the real codec and guard accept.
 import orjson
 import pytest
 
-from feeds.bench_corpus import binance_corpus, bench_symbols
-from feeds.binance import BinanceCodec
+from tui.bench.corpus import binance_corpus, bench_symbols
+from feeds.venues.binance import BinanceCodec
 from feeds.clock import ManualClock
-from feeds.pipeline import Pipeline
+from feeds.core.pipeline import Pipeline
 from feeds.symbols import SymbolMap
-from tui.cli import main
+from tui.runtime.cli import main
 
 FIGURES = {
     "floor", "ingest", "ingest_us_per_msg", "ingest_vs_floor", "record", "replay", "loopback_client",

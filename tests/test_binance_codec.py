@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from feeds.binance import (ENDPOINTS, INTERVALS, REST_BASES, BinanceCodec, combined_url, depth_path,
+from feeds.venues.binance import (ENDPOINTS, INTERVALS, REST_BASES, BinanceCodec, combined_url, depth_path,
                            klines_path, list_subscriptions_message, parse_depth_snapshot, parse_klines,
                            raw_url, rest_base_for, streams_for, subscribe_message, unsubscribe_message)
 from feeds.events import (BookDelta, BookSnapshot, Candle, Control, Quote, Rejected, Ticker, Trade)

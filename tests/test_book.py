@@ -5,7 +5,7 @@ import random
 
 import pytest
 
-from feeds.book import OrderBook, bench_book_updates, make_update_stream
+from feeds.core.book import OrderBook, bench_book_updates, make_update_stream
 
 
 class NaiveBook:

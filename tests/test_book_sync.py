@@ -6,7 +6,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from feeds.book_sync import BinanceBookSync, CoinbaseBookSync, OrderBooks
+from feeds.core.book_sync import BinanceBookSync, CoinbaseBookSync, OrderBooks
 from feeds.events import BookDelta, BookSnapshot
 
 CAPTURES = Path(__file__).resolve().parents[2] / "shared" / "captures"
@@ -323,7 +323,7 @@ def test_coinbase_capture_gives_9729_book_updates_and_ten_synced_books():
 
 
 def test_binance_capture_through_the_real_codec():
-    binance_mod = pytest.importorskip("feeds.binance")
+    binance_mod = pytest.importorskip("feeds.venues.binance")
     symbols = pytest.importorskip("feeds.symbols")
     codec = binance_mod.BinanceCodec(symbols.SymbolMap())
     timed = []

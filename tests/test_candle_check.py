@@ -69,7 +69,7 @@ def test_a_bar_that_differs_is_flagged_with_the_difference():
 
 
 def test_the_session_logs_a_mismatch_and_counts_it():
-    from tui.session import Session, SessionConfig
+    from tui.runtime.session import Session, SessionConfig
     check = run(exchange_high="104.5")
     session = Session(SessionConfig(mode="replay", venues=["COINBASE_ADVANCED"], symbols=["BTC/USD"],
                                     record_path=None))

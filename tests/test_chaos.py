@@ -10,11 +10,11 @@ import time
 
 import orjson
 
-from feeds import rest
-from feeds.binance import parse_klines
-from feeds.connection import ReconnectPolicy
-from tui.runner import Runner
-from tui.session import SessionConfig
+from feeds.drivers import rest
+from feeds.venues.binance import parse_klines
+from feeds.drivers.connection import ReconnectPolicy
+from tui.runtime.runner import Runner
+from tui.runtime.session import SessionConfig
 
 SYMBOLS = ["BTCUSDT", "ETHUSDT"]
 SEED = 20240607

@@ -4,7 +4,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from tui.cli import main
+from tui.runtime.cli import main
 
 CAPTURES = Path(__file__).resolve().parents[2] / "shared" / "captures"
 

@@ -6,9 +6,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from feeds import coinbase_advanced as cba
-from feeds.coinbase import parse_time_ns
-from feeds.coinbase_advanced import CoinbaseAdvancedCodec, subscribe_messages, unsubscribe_messages
+from feeds.venues import coinbase_advanced as cba
+from feeds.venues.coinbase import parse_time_ns
+from feeds.venues.coinbase_advanced import CoinbaseAdvancedCodec, subscribe_messages, unsubscribe_messages
 from feeds.events import BookDelta, BookSnapshot, Candle, Control, Quote, Rejected, Ticker, Trade, VenueStatus
 from feeds.symbols import SymbolMap
 

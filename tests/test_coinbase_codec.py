@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from feeds import coinbase
-from feeds.coinbase import CoinbaseCodec, datetime_to_ns, parse_time_ns, subscribe_message, unsubscribe_message
+from feeds.venues import coinbase
+from feeds.venues.coinbase import CoinbaseCodec, datetime_to_ns, parse_time_ns, subscribe_message, unsubscribe_message
 from feeds.events import BookDelta, BookSnapshot, Control, Quote, Rejected, Ticker, Trade, VenueStatus
 from feeds.symbols import SymbolMap
 

@@ -3,8 +3,8 @@ import argparse
 
 import pytest
 
-from tui.cli import UsageError, parse_args, session_config
-from tui.config import default_config_path
+from tui.runtime.cli import UsageError, parse_args, session_config
+from tui.runtime.config import default_config_path
 
 
 def configure(*argv):
@@ -92,7 +92,7 @@ def test_help_explains_every_option(capsys):
 
 
 def test_quote_aliases_choose_whether_usdt_counts_as_usd():
-    from tui.session import Session
+    from tui.runtime.session import Session
     write_default_config("quote_aliases = {}\n")
     cfg, _ = configure("demo")
     session = Session(cfg)

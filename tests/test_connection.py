@@ -9,11 +9,11 @@ import orjson
 import pytest
 from websockets.asyncio.server import serve
 
-from feeds.binance import combined_url, streams_for
-from feeds.connection import (DISCONNECTED, FAILED, RECONNECTING, SUBSCRIBED, AttemptBudget, Connection,
+from feeds.venues.binance import combined_url, streams_for
+from feeds.drivers.connection import (DISCONNECTED, FAILED, RECONNECTING, SUBSCRIBED, AttemptBudget, Connection,
                               ReconnectPolicy)
-from feeds.recording import Recorder
-from feeds.replay import read_recordings
+from feeds.drivers.recording import Recorder
+from feeds.drivers.replay import read_recordings
 from feeds.sim.server import Simulator
 
 SYMBOLS = ("BTCUSDT", "ETHUSDT")

@@ -3,7 +3,7 @@ import csv
 
 import orjson
 
-from tui.cli import main
+from tui.runtime.cli import main
 
 
 def test_headless_demo_prints_the_statistics_object(capsys, tmp_path):

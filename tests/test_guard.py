@@ -2,7 +2,7 @@
 import math
 
 from feeds.events import Candle, Quote, Trade
-from feeds.guard import Guard
+from feeds.core.guard import Guard
 
 NOW = 1_700_000_000 * 10**9
 

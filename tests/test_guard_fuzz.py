@@ -7,9 +7,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from feeds.api import Feed
-from feeds.binance import BinanceCodec
+from feeds.venues.binance import BinanceCodec
 from feeds.clock import ManualClock
-from feeds.coinbase import CoinbaseCodec
+from feeds.venues.coinbase import CoinbaseCodec
 from feeds.events import EVENT_TYPES, Rejected, VenueStatus
 from feeds.symbols import SymbolMap
 

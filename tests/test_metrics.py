@@ -9,11 +9,11 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from feeds.clock import ManualClock
-from feeds.latency import LatencyStats
-from feeds.recording import Record
-from feeds.replay_source import ReplayDriver
-from tui.metrics import histogram_buckets, start_metrics_server
-from tui.session import Session, SessionConfig
+from feeds.core.latency import LatencyStats
+from feeds.drivers.recording import Record
+from feeds.drivers.replay_source import ReplayDriver
+from tui.runtime.metrics import histogram_buckets, start_metrics_server
+from tui.runtime.session import Session, SessionConfig
 
 T0_MS = 1_700_000_000_000
 T0_NS = T0_MS * 1_000_000

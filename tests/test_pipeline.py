@@ -1,9 +1,9 @@
 """The pipeline over real Binance frames: counting rules, rejections kept, duplicates, latencies."""
 import orjson
 
-from feeds.binance import BinanceCodec
+from feeds.venues.binance import BinanceCodec
 from feeds.clock import ManualClock
-from feeds.pipeline import Pipeline
+from feeds.core.pipeline import Pipeline
 from feeds.symbols import SymbolMap
 
 T0_MS = 1_700_000_000_000

@@ -1,7 +1,7 @@
 """A recorded demo session replays through the same pipeline to the same candles and statistics."""
 import orjson
 
-from tui.cli import main
+from tui.runtime.cli import main
 
 TIMING_KEYS = {"mode", "duration_s", "latency_ms", "resilience"}  # resilience: live machinery, not data
 

@@ -17,8 +17,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from feeds.clock import ManualClock
-from feeds.recording import Record, Recorder, default_recording_path, part_path, recording_parts
-from feeds.replay import read_clearterm
+from feeds.drivers.recording import Record, Recorder, default_recording_path, part_path, recording_parts
+from feeds.drivers.replay import read_clearterm
 
 TRICKY_PAYLOADS = [
     '{"e":"trade","s":"BTCUSDT","p":"65000.10"}',
@@ -263,7 +263,7 @@ def test_recorder_creates_the_directory(tmp_path):
 
 WRITER = r"""
 import sys, time
-from feeds.recording import Recorder
+from feeds.drivers.recording import Recorder
 path, compress = sys.argv[1], sys.argv[2] == "1"
 rec = Recorder(path, {"venues": ["BINANCE"], "symbols": ["BTCUSDT"]}, flush_interval_s=0.1, compress=compress)
 i = 0

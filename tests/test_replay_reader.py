@@ -8,8 +8,8 @@ import orjson
 import pytest
 
 from feeds.clock import ManualClock
-from feeds.recording import Record, Recorder
-from feeds.replay import (
+from feeds.drivers.recording import Record, Recorder
+from feeds.drivers.replay import (
     ReadReport,
     RecordingError,
     detect_format,

@@ -7,22 +7,22 @@ import time
 
 import orjson
 
-from feeds import rest
+from feeds.drivers import rest
 from feeds.api import Feed
-from feeds.dead_letter import DeadLetterFile
-from feeds.backfill import (BackfillPlanner, MAX_TRIES, bar_gap, closed_open_times, missing_ranges,
+from feeds.drivers.dead_letter import DeadLetterFile
+from feeds.core.backfill import (BackfillPlanner, MAX_TRIES, bar_gap, closed_open_times, missing_ranges,
                             newest_due_open)
-from feeds.binance import BinanceCodec, parse_klines
+from feeds.venues.binance import BinanceCodec, parse_klines
 from feeds.clock import ManualClock
-from feeds.connection import ReconnectPolicy
+from feeds.drivers.connection import ReconnectPolicy
 from feeds.events import BookDelta, Rejected, Ticker
-from feeds.guard import Guard
-from feeds.pipeline import Pipeline
+from feeds.core.guard import Guard
+from feeds.core.pipeline import Pipeline
 from feeds.sim.server import Simulator
 from feeds.symbols import SymbolMap
-from tui.cli import main
-from tui.runner import Runner
-from tui.session import SessionConfig
+from tui.runtime.cli import main
+from tui.runtime.runner import Runner
+from tui.runtime.session import SessionConfig
 
 SYMBOLS = ("BTCUSDT", "ETHUSDT")
 T0_MS = 1_700_000_000_000

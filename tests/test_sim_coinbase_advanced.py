@@ -10,8 +10,8 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from feeds.coinbase import parse_time_ns
-from feeds.coinbase_advanced import CoinbaseAdvancedCodec
+from feeds.venues.coinbase import parse_time_ns
+from feeds.venues.coinbase_advanced import CoinbaseAdvancedCodec
 from feeds.events import Control, Rejected
 from feeds.sim.server import Simulator
 from feeds.symbols import SymbolMap

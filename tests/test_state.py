@@ -1,7 +1,7 @@
 """Market state: candle series rules (forming in place, closed immutable, duplicates, backfill order)."""
 from feeds.events import Candle
-from feeds.latency import LatencyStats
-from feeds.state import CandleSeries, MarketState
+from feeds.core.latency import LatencyStats
+from feeds.core.state import CandleSeries, MarketState
 
 S = 1_000_000_000
 

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import orjson
 
-from feeds.binance import BinanceCodec
+from feeds.venues.binance import BinanceCodec
 from feeds.clock import ManualClock
 from feeds.sim.binance import kline_body
 from feeds.sim.market import SimMarket
-from tui.session import Session, SessionConfig
+from tui.runtime.session import Session, SessionConfig
 
 GOLDEN = Path(__file__).parent / "golden" / "signals_seed7.json"
 SYMBOLS = ("BTCUSDT", "ETHUSDT", "SOLUSDT")

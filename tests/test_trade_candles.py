@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from feeds.events import Candle, Trade
-from feeds.trade_candles import TradeCandleBuilder, compare
+from feeds.core.trade_candles import TradeCandleBuilder, compare
 
 MIN = 60 * 10**9
 T0 = 1_700_000_040 * 10**9  # a minute boundary

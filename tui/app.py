@@ -44,9 +44,9 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import ContentSwitcher, Footer, Static
 from textual.worker import Worker, WorkerState
 
-from tui.config import THEMES, UISettings
-from tui.logsetup import setup_logging
-from tui.replay_runner import SPEEDS, ReplayRunner
+from tui.runtime.config import THEMES, UISettings
+from tui.runtime.logsetup import setup_logging
+from tui.runtime.replay_runner import SPEEDS, ReplayRunner
 from tui.widgets.aggregate_view import AggregateView
 from tui.widgets.candle_table import CandleTable
 from tui.widgets.confirm_screen import ConfirmScreen

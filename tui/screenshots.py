@@ -14,8 +14,8 @@ import time
 from pathlib import Path
 
 from tui.app import ClearTermApp, locale_is_utf8
-from tui.config import UISettings
-from tui.replay_runner import ReplayRunner
+from tui.runtime.config import UISettings
+from tui.runtime.replay_runner import ReplayRunner
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURE = ROOT / "tests" / "fixtures" / "app_session.jsonl.gz"

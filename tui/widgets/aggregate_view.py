@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from rich.text import Text
 
-from feeds.aggregator import Aggregate, VenueView
+from feeds.core.aggregator import Aggregate, VenueView
 from tui.widgets.candle_table import price_decimals
 from tui.widgets.formatting import bps_text
 from tui.widgets.line_log import LineLog

@@ -17,7 +17,7 @@ from textual.strip import Strip
 from textual.widget import Widget
 
 from feeds.events import Candle
-from feeds.state import CandleSeries, SymbolState
+from feeds.core.state import CandleSeries, SymbolState
 from tui.widgets.safe_text import clean
 from tui.widgets.strips import text_strip
 from tui.widgets.style_cache import CachedStyles

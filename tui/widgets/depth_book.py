@@ -48,7 +48,7 @@ class DepthBook(TextLines):
         self._key: object = None
 
     def sync(self, book_sync) -> bool:
-        """Take the latest state of a ``feeds.book_sync`` sync (or None); redraw the lines that changed."""
+        """Take the latest state of a ``feeds.core.book_sync`` sync (or None); redraw the lines that changed."""
         if book_sync is None:
             key = ("waiting_snapshot", (), (), "")
         else:

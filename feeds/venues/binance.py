@@ -11,9 +11,9 @@ from urllib.parse import quote, urlsplit
 
 import orjson
 
-from .events import (BookDelta, BookSnapshot, Candle, Control, Quote, Rejected, Ticker, Trade,
+from feeds.events import (BookDelta, BookSnapshot, Candle, Control, Quote, Rejected, Ticker, Trade,
                      reject)
-from .symbols import SymbolMap, UnifiedNames
+from feeds.symbols import SymbolMap, UnifiedNames
 
 VENUE = "BINANCE"
 

@@ -26,9 +26,9 @@ from operator import attrgetter
 
 import orjson
 
-from .coinbase import parse_time_ns
-from .events import BookDelta, BookSnapshot, Candle, Control, Quote, Rejected, Ticker, Trade, VenueStatus, reject
-from .symbols import SymbolMap, UnifiedNames
+from feeds.venues.coinbase import parse_time_ns
+from feeds.events import BookDelta, BookSnapshot, Candle, Control, Quote, Rejected, Ticker, Trade, VenueStatus, reject
+from feeds.symbols import SymbolMap, UnifiedNames
 
 VENUE = "COINBASE"
 

@@ -12,11 +12,11 @@ import orjson
 
 from feeds.api import TICK_S
 from feeds.clock import ManualClock
-from feeds.recording import Record
-from feeds.replay import read_recordings
-from feeds.replay_source import ReplayDriver
-from tui.runner import start_metrics
-from tui.session import Session, SessionConfig
+from feeds.drivers.recording import Record
+from feeds.drivers.replay import read_recordings
+from feeds.drivers.replay_source import ReplayDriver
+from tui.runtime.runner import start_metrics
+from tui.runtime.session import Session, SessionConfig
 
 SPEEDS = (0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 25.0, 50.0, 100.0, None)  # None: as fast as possible
 TICK_NS = int(TICK_S * 1e9)

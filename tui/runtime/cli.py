@@ -12,8 +12,8 @@ from pathlib import Path
 
 import orjson
 
-from tui.config import COLOR_SYSTEMS, NOTIFY, THEMES, UISettings
-from tui.session import DEFAULT_SYMBOLS, SessionConfig
+from tui.runtime.config import COLOR_SYSTEMS, NOTIFY, THEMES, UISettings
+from tui.runtime.session import DEFAULT_SYMBOLS, SessionConfig
 
 COMMANDS = ("live", "demo", "sim", "replay", "bench")
 DEMO_INTERVAL = "1s"
@@ -138,11 +138,11 @@ def session_config(args: argparse.Namespace) -> tuple[SessionConfig, UISettings]
     """Defaults, then the config file, then CLEARTERM_* variables, then flags."""
     import os
 
-    from feeds.binance import INTERVALS
-    from feeds.recording import default_recording_path
+    from feeds.venues.binance import INTERVALS
+    from feeds.drivers.recording import default_recording_path
     from feeds.venues import VENUES
     from strategy.halt import halt_from_env
-    from tui.config import ConfigError, load, state_dir
+    from tui.runtime.config import ConfigError, load, state_dir
 
     mode = args.command
     cfg = SessionConfig(mode=mode, record_path=str(default_recording_path()),
@@ -192,7 +192,7 @@ def apply_ui_flags(ui, args: argparse.Namespace) -> None:
 
 
 async def run_headless(runner, duration: float | None) -> None:
-    from tui.logsetup import setup_logging
+    from tui.runtime.logsetup import setup_logging
     setup_logging()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -220,7 +220,7 @@ def finish(session, args) -> None:
 
 
 def run_session(args: argparse.Namespace) -> int:
-    from tui.runner import Runner
+    from tui.runtime.runner import Runner
     cfg, ui = session_config(args)
     runner = Runner(cfg)
     runner.metrics_port = ui.metrics_port
@@ -259,10 +259,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "sim":
             return run_sim(args)
         if args.command == "bench":
-            from tui.bench import run_bench
+            from tui.bench.bench import run_bench
             return run_bench(args)
         if args.command == "replay":
-            from tui.replay_cmd import run_replay
+            from tui.runtime.replay_cmd import run_replay
             return run_replay(args)
         return run_session(args)
     except UsageError as exc:

@@ -8,7 +8,7 @@ even when no later trade arrives. ``compare`` describes how an exchange's candle
 """
 from __future__ import annotations
 
-from .events import Candle, Trade
+from feeds.events import Candle, Trade
 
 
 class _Bar:

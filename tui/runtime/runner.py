@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 
-from tui.session import Session, SessionConfig
+from tui.runtime.session import Session, SessionConfig
 
 DEMO_SEED = 7
 DEMO_HISTORY_S = 40  # the simulator's past: backfill fills the tables and warms the strategy (0.2 s to build)
@@ -17,7 +17,7 @@ async def start_metrics(runner, port: int | None):
     """The /metrics server for a runner, or None; it reads ``runner.session`` (replay may swap it)."""
     if port is None:
         return None
-    from tui.metrics import start_metrics_server
+    from tui.runtime.metrics import start_metrics_server
     return await start_metrics_server(lambda: runner.session, port)
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from feeds.state import MarketState, SymbolState
+from feeds.core.state import MarketState, SymbolState
 
 STRATEGIES = ("first", "last", "average", "median", "vwap", "best_bid_ask")
 

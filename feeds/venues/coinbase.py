@@ -21,8 +21,8 @@ from datetime import date, datetime, timedelta, timezone
 
 import orjson
 
-from .events import BookDelta, BookSnapshot, Control, Quote, Rejected, Ticker, Trade, VenueStatus, reject
-from .symbols import SymbolMap, UnifiedNames
+from feeds.events import BookDelta, BookSnapshot, Control, Quote, Rejected, Ticker, Trade, VenueStatus, reject
+from feeds.symbols import SymbolMap, UnifiedNames
 
 VENUE = "COINBASE"
 

@@ -1,7 +1,7 @@
 """``clearterm bench [--json] [--quick]``: how fast clearterm is, measured on this machine.
 
 Every figure comes with its unit, its target, pass/miss, and a sentence on how it was measured.
-The corpora are generated deterministically (feeds/bench_corpus.py): Binance combined-stream frames,
+The corpora are generated deterministically (tui/bench/corpus.py): Binance combined-stream frames,
 60% aggTrade, 30% bookTicker, 10% kline (1s bars) over 30 symbols, 10k frames per exchange second.
 
 1. floor      bare ``orjson.loads`` over the corpus: the ceiling for anything that parses JSON.
@@ -17,11 +17,11 @@ The corpora are generated deterministically (feeds/bench_corpus.py): Binance com
 6. UI         the app, in a pseudo-terminal in a child process, connected to that simulator: the worst
               lateness of a 50 ms asyncio timer and the process's CPU share.
 7. memory     a child process holding 100 symbols x 2 venues x 500 candles, then under the same flood.
-8. books      ``feeds.book.bench_book_updates`` on a 5,000-level book.
+8. books      ``feeds.core.book.bench_book_updates`` on a 5,000-level book.
 9. first frame ``clearterm demo`` in a pseudo-terminal: process start -> first frame showing a price.
 
 Throughput figures take the best of a few repetitions (``--quick``: one, on smaller corpora).
-Child processes (simulator, app, memory) are started with ``python -m tui.bench <role>``.
+Child processes (simulator, app, memory) are started with ``python -m tui.bench.bench <role>``.
 """
 from __future__ import annotations
 
@@ -126,7 +126,7 @@ def _chunks(corpus) -> list[tuple[list[str], list[int]]]:
 
 def _replay_session(corpus):
     from feeds.clock import ManualClock
-    from tui.session import Session, SessionConfig
+    from tui.runtime.session import Session, SessionConfig
     clock = ManualClock(corpus.recv_ns[0])
     cfg = SessionConfig(mode="replay", symbols=list(corpus.symbols), interval=corpus.interval, record_path=None)
     return Session(cfg, clock=clock), clock
@@ -155,7 +155,7 @@ def bench_ingest(corpus) -> tuple[float, object]:
 
 def write_recording(corpus, path: Path) -> float:
     """Write the corpus as a clearterm recording; returns records written per second."""
-    from feeds.recording import Recorder
+    from feeds.drivers.recording import Recorder
     from feeds.venues import VENUES
     url = VENUES["BINANCE"].connect_url("wss://data-stream.binance.vision", corpus.symbols, corpus.interval)
     frames, recvs = corpus.frames, corpus.recv_ns
@@ -171,8 +171,8 @@ def write_recording(corpus, path: Path) -> float:
 
 def bench_replay(corpus, path: Path) -> float:
     """Records per second: read the recording and apply it, with the session ticking on recorded time."""
-    from feeds.replay import read_recordings
-    from feeds.replay_source import ReplayDriver
+    from feeds.drivers.replay import read_recordings
+    from feeds.drivers.replay_source import ReplayDriver
     session, clock = _replay_session(corpus)
     t0 = time.perf_counter()
     _, stream = read_recordings([path])
@@ -196,7 +196,7 @@ def bench_replay(corpus, path: Path) -> float:
 
 
 def bench_books(plan: Plan) -> tuple[float, list[float]]:
-    from feeds.book import bench_book_updates
+    from feeds.core.book import bench_book_updates
     return _best(lambda: bench_book_updates(levels=5000, updates=plan.book_updates), plan.book_reps)
 
 
@@ -236,7 +236,7 @@ async def _rate_of(count_now: Callable[[], int], total: int, timeout: float) -> 
 
 
 def _live_config(symbols: list[str], ws_url: str, rest_url: str):
-    from tui.session import SessionConfig
+    from tui.runtime.session import SessionConfig
     return SessionConfig(mode="live", symbols=list(symbols), interval="1s", endpoints={"BINANCE": [ws_url]},
                          rest_endpoints={"BINANCE": rest_url}, record_path=None)
 
@@ -252,7 +252,7 @@ def _books_synced(session) -> bool:
 
 
 async def _flood_client(sim, symbols: list[str], count: int) -> tuple[float, dict]:
-    from tui.session import Session
+    from tui.runtime.session import Session
     session = Session(_live_config(symbols, sim.ws_url(), sim.rest_url()))
     venue = sim.venue("BINANCE")
     await session.start()
@@ -276,7 +276,7 @@ async def _flood_client(sim, symbols: list[str], count: int) -> tuple[float, dic
 async def _flood_receive_only(sim, symbols: list[str], count: int) -> float:
     from websockets.asyncio.client import connect
 
-    from feeds.connection import MAX_FRAME_BYTES
+    from feeds.drivers.connection import MAX_FRAME_BYTES
     from feeds.venues import VENUES
     url = VENUES["BINANCE"].connect_url(sim.ws_url(), symbols, "1s")
     venue = sim.venue("BINANCE")
@@ -286,7 +286,7 @@ async def _flood_receive_only(sim, symbols: list[str], count: int) -> float:
         async for _ in ws:
             received[0] += 1
 
-    # The same options as feeds.connection.Connection.
+    # The same options as feeds.drivers.connection.Connection.
     async with connect(url, max_size=MAX_FRAME_BYTES, open_timeout=10, ping_interval=20, ping_timeout=20,
                        close_timeout=2, max_queue=None, proxy=None) as ws:
         reader = asyncio.get_running_loop().create_task(read(ws))
@@ -302,7 +302,7 @@ async def _flood_receive_only(sim, symbols: list[str], count: int) -> float:
 
 
 async def bench_loopback(plan: Plan) -> dict:
-    from feeds.bench_corpus import bench_symbols
+    from tui.bench.corpus import bench_symbols
     from feeds.sim.server import Simulator
     symbols = bench_symbols(SYMBOLS)
     client, receive_only = [], []
@@ -336,7 +336,7 @@ class SimChild:
     """The simulator in its own process (so its CPU is not the client's): ``rate`` sets live msg/s."""
 
     def __init__(self, env: dict[str, str]) -> None:
-        self.proc = subprocess.Popen([sys.executable, "-m", "tui.bench", "sim-child", str(SYMBOLS)],
+        self.proc = subprocess.Popen([sys.executable, "-m", "tui.bench.bench", "sim-child", str(SYMBOLS)],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
         line = self.proc.stdout.readline().split()
         if len(line) != 2 or line[0] != "port":
@@ -361,7 +361,7 @@ class SimChild:
 
 
 async def _sim_child(n_symbols: int) -> None:
-    from feeds.bench_corpus import bench_symbols
+    from tui.bench.corpus import bench_symbols
     from feeds.sim.server import Simulator
     async with Simulator(symbols=bench_symbols(n_symbols), seed=SEED, port=0, intervals=("1s",),
                          tick_hz=SIM_TICK_HZ) as sim:
@@ -378,9 +378,9 @@ async def _sim_child(n_symbols: int) -> None:
 
 
 async def bench_latency(sim: SimChild, seconds: float, warm_up_s: float) -> dict:
-    from feeds.bench_corpus import bench_symbols
-    from feeds.latency import LatencyStats
-    from tui.session import Session
+    from tui.bench.corpus import bench_symbols
+    from feeds.core.latency import LatencyStats
+    from tui.runtime.session import Session
     session = Session(_live_config(bench_symbols(SYMBOLS), sim.ws_url, sim.rest_url))
     await session.start()
     try:
@@ -460,10 +460,10 @@ _PRICE_AFTER_BTC = re.compile(rb"BTCUSDT[^\r\n\d]{0,40}\d+\.\d+")
 
 
 def bench_first_frame(env: dict[str, str], reps: int) -> tuple[list[float], list[float]]:
-    """Seconds from starting ``python -m tui.cli demo`` to its first frame, and to the first with a price."""
+    """Seconds from starting ``python -m tui.runtime.cli demo`` to its first frame, and to the first with a price."""
     frames, data = [], []
     for _ in range(reps):
-        first, found, _ = run_in_pty([sys.executable, "-m", "tui.cli", "demo", "--no-record"], env,
+        first, found, _ = run_in_pty([sys.executable, "-m", "tui.runtime.cli", "demo", "--no-record"], env,
                                      (160, 48), 20.0, _PRICE_AFTER_BTC)
         if found is None:
             raise BenchError("the demo drew no BTCUSDT price within 20 s")
@@ -475,7 +475,7 @@ def bench_first_frame(env: dict[str, str], reps: int) -> tuple[list[float], list
 def bench_ui(sim: SimChild, env: dict[str, str], seconds: float, warm_up_s: float) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "ui.json"
-        argv = [sys.executable, "-m", "tui.bench", "ui-child", sim.ws_url, sim.rest_url, str(seconds),
+        argv = [sys.executable, "-m", "tui.bench.bench", "ui-child", sim.ws_url, sim.rest_url, str(seconds),
                 str(warm_up_s), str(out)]
         _, _, status = run_in_pty(argv, env, (160, 48), seconds + 30.0)
         if not out.exists():
@@ -485,9 +485,9 @@ def bench_ui(sim: SimChild, env: dict[str, str], seconds: float, warm_up_s: floa
 
 async def _ui_child(ws_url: str, rest_url: str, seconds: float, warm_up_s: float, out: str) -> None:
     """The app on this terminal, fed by the simulator; measures its own stalls and CPU."""
-    from feeds.bench_corpus import bench_symbols
+    from tui.bench.corpus import bench_symbols
     from tui.app import ClearTermApp
-    from tui.runner import Runner
+    from tui.runtime.runner import Runner
     runner = Runner(_live_config(bench_symbols(SYMBOLS), ws_url, rest_url))
     app = ClearTermApp(runner)
     result: dict = {}
@@ -541,8 +541,8 @@ def _rss_mb() -> float:
 
 def fill_state(session, symbols: int = 100, bars: int = 500, interval: str = "1s") -> int:
     """Closed candles for ``symbols`` x (Binance, Coinbase) x ``bars`` into the session's pipeline."""
-    from feeds.bench_corpus import BASE_PRICES, bench_symbols
-    from feeds.binance import INTERVALS
+    from tui.bench.corpus import BASE_PRICES, bench_symbols
+    from feeds.venues.binance import INTERVALS
     from feeds.events import Candle
     step = INTERVALS[interval] * 1_000_000
     now = time.time_ns()
@@ -566,8 +566,8 @@ def fill_state(session, symbols: int = 100, bars: int = 500, interval: str = "1s
 
 async def _memory_child(ws_url: str, rest_url: str, seconds: float, warm_up_s: float) -> dict:
     import tui.app  # noqa: F401 - the app's process has Textual loaded: count it
-    from feeds.bench_corpus import bench_symbols
-    from tui.session import Session
+    from tui.bench.corpus import bench_symbols
+    from tui.runtime.session import Session
     gc.collect()
     rss_imports = _rss_mb()
     session = Session(_live_config(bench_symbols(SYMBOLS), ws_url, rest_url))
@@ -594,7 +594,7 @@ async def _memory_child(ws_url: str, rest_url: str, seconds: float, warm_up_s: f
 
 
 def bench_memory(sim: SimChild, env: dict[str, str], seconds: float, warm_up_s: float) -> dict:
-    argv = [sys.executable, "-m", "tui.bench", "memory-child", sim.ws_url, sim.rest_url, str(seconds),
+    argv = [sys.executable, "-m", "tui.bench.bench", "memory-child", sim.ws_url, sim.rest_url, str(seconds),
             str(warm_up_s)]
     proc = subprocess.run(argv, env=env, capture_output=True, timeout=seconds + 60)
     lines = proc.stdout.strip().splitlines()
@@ -622,7 +622,7 @@ def _section(report: Report, name: str, fn: Callable[[], None]) -> None:
 
 
 def run_all(plan: Plan, quick: bool) -> dict:
-    from feeds.bench_corpus import binance_corpus
+    from tui.bench.corpus import binance_corpus
     started = time.perf_counter()
     load_before = os.getloadavg()
     report = Report()
@@ -703,7 +703,7 @@ def run_all(plan: Plan, quick: bool) -> dict:
     def books_section() -> None:
         best, runs = bench_books(plan)
         report.add("books", best, "updates/s", None,
-                   f"feeds.book.bench_book_updates(levels=5000, updates={plan.book_updates}), "
+                   f"feeds.core.book.bench_book_updates(levels=5000, updates={plan.book_updates}), "
                    f"best of {plan.book_reps}", runs=runs)
 
     _section(report, "loopback", loopback_section)
@@ -765,7 +765,7 @@ def run_all(plan: Plan, quick: bool) -> dict:
             frames, data = bench_first_frame(term_env, plan.first_frame_reps)
             runs = "runs " + ", ".join(f"{d:.2f}" for d in data)
             report.add("first_frame", min(data), "s", ("<=", 1.0),
-                       f"`python -m tui.cli demo --no-record` in a 160x48 pseudo-terminal: process start -> "
+                       f"`python -m tui.runtime.cli demo --no-record` in a 160x48 pseudo-terminal: process start -> "
                        f"first output showing a BTCUSDT price (simulator start, connect, first data, render "
                        f"included); best of {len(data)} ({runs}); first frame of any content "
                        f"{min(frames):.2f} s", runs=[_round(d) for d in data])
@@ -847,7 +847,7 @@ def _child_main(argv: list[str]) -> int:
         result = asyncio.run(_memory_child(argv[1], argv[2], float(argv[3]), float(argv[4])))
         sys.stdout.write(orjson.dumps(result).decode() + "\n")
         return 0
-    print(f"usage: python -m tui.bench sim-child|ui-child|memory-child ... (got {role!r})", file=sys.stderr)
+    print(f"usage: python -m tui.bench.bench sim-child|ui-child|memory-child ... (got {role!r})", file=sys.stderr)
     return 2
 
 

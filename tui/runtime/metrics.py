@@ -20,8 +20,8 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector, CollectorRegistry
 
-from feeds.connection import CONNECTING, DISCONNECTED, FAILED, RECONNECTING, STALE, SUBSCRIBED
-from feeds.latency import BUCKET_EDGES_MS
+from feeds.drivers.connection import CONNECTING, DISCONNECTED, FAILED, RECONNECTING, STALE, SUBSCRIBED
+from feeds.core.latency import BUCKET_EDGES_MS
 from strategy.halt import BY_VALUES
 
 CONNECTION_STATES = (DISCONNECTED, CONNECTING, SUBSCRIBED, STALE, RECONNECTING, FAILED)

@@ -28,7 +28,7 @@ from typing import Iterable, Iterator
 
 import orjson
 
-from feeds.recording import FORMAT, VERSION, Record, recording_parts
+from feeds.drivers.recording import FORMAT, VERSION, Record, recording_parts
 
 _GZIP_MAGIC = b"\x1f\x8b"
 _CHUNK = 1 << 20

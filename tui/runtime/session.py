@@ -12,11 +12,11 @@ from datetime import datetime, timezone
 
 import orjson
 
-from feeds.aggregator import Aggregator
+from feeds.core.aggregator import Aggregator
 from feeds.api import Feed
-from feeds.arbitrage import ArbitrageDetector, SpikeDetector
+from feeds.core.arbitrage import ArbitrageDetector, SpikeDetector
 from feeds.clock import WallClock
-from feeds.connection import ReconnectPolicy
+from feeds.drivers.connection import ReconnectPolicy
 from feeds.symbols import SymbolMap
 from feeds.events import Candle
 from strategy.halt import ClockSkewMonitor, ReconnectStormDetector, TradingHalt
@@ -133,7 +133,7 @@ class Session:
     async def start(self) -> None:
         self.started_ns = self.clock.now_ns()
         if self.config.record_path:
-            from feeds.recording import Recorder
+            from feeds.drivers.recording import Recorder
             self.recorder = self.feed.recorder = Recorder(self.config.record_path, header={
                 "mode": self.config.mode, "venues": self.config.venues, "symbols": self.config.symbols,
                 "interval": self.config.interval})

@@ -18,8 +18,8 @@ from __future__ import annotations
 
 from collections import deque
 
-from .book import OrderBook
-from .events import BookDelta, BookSnapshot
+from feeds.core.book import OrderBook
+from feeds.events import BookDelta, BookSnapshot
 
 WAITING = "waiting_snapshot"
 SYNCED = "synced"

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Callable
 from urllib.parse import parse_qs, urlsplit
 
-from feeds import binance
+from feeds.venues import binance
 from feeds.symbols import SymbolMap
 
 
@@ -89,7 +89,7 @@ def _same_host_rest(ws_base: str, endpoints: dict, rest_bases: dict) -> str:
 
 def _register_coinbase() -> None:
     try:
-        from feeds import coinbase
+        from feeds.venues import coinbase
     except ImportError:  # the Coinbase codec is optional until it exists
         return
 
@@ -115,7 +115,7 @@ def _register_coinbase() -> None:
     )
 
     # Advanced Trade, the other Coinbase API: its own venue name, so both can run side by side.
-    from feeds import coinbase_advanced as at
+    from feeds.venues import coinbase_advanced as at
     channels = (*at.DEFAULT_CHANNELS, "candles")
     VENUES["COINBASE_ADVANCED"] = Venue(
         name="COINBASE_ADVANCED",

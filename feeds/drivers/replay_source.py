@@ -10,9 +10,9 @@ from typing import Callable
 
 import orjson
 
-from feeds.connection import DISCONNECTED, SUBSCRIBED, StateChange
+from feeds.drivers.connection import DISCONNECTED, SUBSCRIBED, StateChange
 from feeds.events import reject
-from feeds.recording import Record
+from feeds.drivers.recording import Record
 from feeds.venues import VENUES
 
 OPERATOR_KINDS = ("halt", "resume", "toggle", "key", "note", "stop", "add_symbol", "remove_symbol")

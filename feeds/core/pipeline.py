@@ -8,12 +8,12 @@ from __future__ import annotations
 from collections import deque
 from typing import Callable
 
-from feeds.backfill import bar_gap
+from feeds.core.backfill import bar_gap
 from feeds.events import BookDelta, BookSnapshot, Candle, Control, Quote, Rejected, Ticker, Trade, VenueStatus
-from feeds.guard import Guard
-from feeds.latency import LatencyStats
-from feeds.state import MarketState
-from feeds.watchdog import StalenessWatchdog
+from feeds.core.guard import Guard
+from feeds.core.latency import LatencyStats
+from feeds.core.state import MarketState
+from feeds.core.watchdog import StalenessWatchdog
 
 EVENT_COUNT_KEYS = ("trade", "candle", "candle_closed", "quote", "ticker", "book")
 REORDER_WINDOW = 1_000_000  # a quote this few update ids behind the last one came late; further back, ids restarted

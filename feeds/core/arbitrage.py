@@ -1,6 +1,6 @@
 """Signals over the aggregate: cross-venue arbitrage windows and per-venue price spikes. Pure.
 
-``ArbitrageDetector`` watches ``Aggregate`` records (see feeds.aggregator) and reports when a
+``ArbitrageDetector`` watches ``Aggregate`` records (see feeds.core.aggregator) and reports when a
 fee-adjusted cross-venue opportunity opens and when it closes, with its duration.
 ``SpikeDetector`` keeps a rolling z-score of price returns per (venue, unified symbol).
 Both take the time from the caller and return events with a one-line ``describe()`` for the log.
@@ -11,7 +11,7 @@ import math
 from collections import deque
 from typing import NamedTuple
 
-from feeds.aggregator import Aggregate
+from feeds.core.aggregator import Aggregate
 
 
 def _quote_ccy(unified: str) -> str:

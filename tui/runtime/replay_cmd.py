@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import asyncio
 
-from feeds.replay import RecordingError
+from feeds.drivers.replay import RecordingError
 
 
 def parse_speed(text: str) -> float | None:
-    from tui.cli import UsageError
+    from tui.runtime.cli import UsageError
     if text == "max":
         return None
     try:
@@ -20,10 +20,10 @@ def parse_speed(text: str) -> float | None:
 
 
 def run_replay(args) -> int:
-    from tui.cli import UsageError, apply_ui_flags, finish, run_app, run_headless
-    from tui.config import ConfigError, UISettings, load
-    from tui.session import SessionConfig
-    from tui.replay_runner import ReplayRunner
+    from tui.runtime.cli import UsageError, apply_ui_flags, finish, run_app, run_headless
+    from tui.runtime.config import ConfigError, UISettings, load
+    from tui.runtime.session import SessionConfig
+    from tui.runtime.replay_runner import ReplayRunner
     speed = parse_speed(args.speed)
     fmt = None if args.format == "auto" else args.format
     try:

@@ -1,0 +1,1 @@
+"""The sans-I/O core: guard, state, books, aggregator, trade-built candles, watchdog, telemetry, pipeline."""

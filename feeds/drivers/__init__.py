@@ -1,0 +1,1 @@
+"""The drivers: live connection and REST, recorder and readers, replay, dead letters."""

@@ -1,0 +1,1 @@
+"""The benchmarks (`clearterm bench`) and their deterministic corpora."""

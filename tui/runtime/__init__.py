@@ -1,0 +1,1 @@
+"""The wiring that is not UI: session, settings, metrics, logging, command line."""
