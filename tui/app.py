@@ -1,8 +1,8 @@
-"""The clearterm Textual app: live, demo and replay sessions on one screen with four views.
+"""The clearterm Textual app: live, demo and replay sessions on one screen with five views.
 
-Views (keys ``m`` ``a`` ``d`` ``e``): main (symbol summary, latency, candle tables, signal log),
-aggregate (venues side by side per symbol, arbitrage and spike log), depth (order books) and errors
-(rejected frames, feed health, halt history). A header (mode, session clock in UTC, HALTED banner) and,
+Views (keys ``m`` ``a`` ``d`` ``e`` ``p``): main (symbol summary, latency, candle tables, signal log),
+aggregate (venues side by side per symbol, arbitrage and spike log), depth (order books), errors
+(rejected frames, feed health, halt history) and P&L (paper positions, equity curve, fills). A header (mode, session clock in UTC, HALTED banner) and,
 while a replay is shown, a replay bar stay on top.
 
 The app never hears about single messages. One timer (``refresh_hz``, 10 by default) reads the session's
@@ -60,6 +60,7 @@ from tui.widgets.health_log import HealthLog
 from tui.widgets.help_screen import HelpScreen
 from tui.widgets.latency_panel import LatencyPanel, percentiles
 from tui.widgets.market_log import MarketLog
+from tui.widgets.pnl_view import PnlView
 from tui.widgets.rejection_log import RejectionLog
 from tui.widgets.replay_bar import ReplayBar
 from tui.widgets.safe_text import clean, plain
@@ -79,7 +80,7 @@ TABLE_MIN_HEIGHT = 8  # below this the table grid scrolls instead of squeezing
 DEPTH_HEIGHT = 12
 DVR_LOOKBACK_NS = 60_000_000_000
 NS_PER_DAY = 86_400_000_000_000
-VIEWS = ("main", "aggregate", "depth", "errors")
+VIEWS = ("main", "aggregate", "depth", "errors", "pnl")
 REPLAY_ACTIONS = frozenset({"pause", "play", "faster", "slower", "step", "seek", "goto"})
 END_SCAN_GZIP_MAX = 32 * 1024 * 1024  # compressed bytes read to find a .gz recording's end
 
@@ -181,6 +182,7 @@ class ClearTermApp(App):
         Binding("d", "view('depth')", "Depth", tooltip="Depth view: order books", id="view_depth"),
         Binding("e", "view('errors')", "Errors", tooltip="Errors view: rejected frames, feed health, halts",
                 id="view_errors"),
+        Binding("p", "view('pnl')", "P&L", tooltip="P&L view: paper positions, equity curve, fills", id="view_pnl"),
         Binding("r", "dvr", "DVR", tooltip="Replay this session so far (DVR); r returns to live", id="replay"),
         Binding("r", "leave_replay", "Leave", tooltip="Leave the replay (back to live, or quit)", id="replay"),
         Binding("space", "pause", "Pause", tooltip="Pause the replay", id="replay_pause", priority=True),
@@ -289,6 +291,7 @@ class ClearTermApp(App):
                 with Horizontal(id="errors-bottom"):
                     yield HealthLog(id="health")
                     yield HaltHistory(id="halts")
+            yield PnlView(id="pnl")
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
@@ -444,6 +447,8 @@ class ClearTermApp(App):
                 self.query_one(RejectionLog).sync(session.pipeline)
                 self.query_one(HealthLog).sync(session)
                 self.query_one(HaltHistory).sync(self.live_session.halt)
+            elif view == "pnl":
+                self.query_one(PnlView).sync(session.paper, session.risk.config.equity)
             self._sync_bindings()
 
     def _sync_main(self, session, slow: bool) -> None:
