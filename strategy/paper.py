@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any, NamedTuple, Protocol, cast
 
@@ -515,12 +515,6 @@ class PaperExecutor:
             "positions": {f"{v}:{s}": p.to_json() for (v, s), p in sorted(self.positions.items())},
             "breaches": list(self.breaches),
         }
-
-
-def fill_rows(fills: Sequence[Fill], iso: Callable[[int], str]) -> list[list[Any]]:
-    """Fills as rows of FILL_COLUMNS (``iso`` turns nanoseconds into the time text)."""
-    return [[iso(f.at_ns), f.at_ns, f.venue, f.symbol, f.unified, f.side, f.size, f.price, f.fee, f.liquidity,
-             f.reason, f.order_id, f.position_after, f.realised_pnl, f.strategy] for f in fills]
 
 
 FILL_COLUMNS = ("time", "time_ns", "venue", "symbol", "unified", "side", "size", "price", "fee", "liquidity", "reason",

@@ -9,7 +9,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from feeds.events import BookDelta, BookSnapshot, Candle, Quote, Trade
+from feeds.events import BookDelta, BookSnapshot, Quote, Trade
 from strategy.risk import APPROVED
 from tui.runtime.replay_runner import ReplayRunner
 

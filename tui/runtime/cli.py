@@ -63,6 +63,15 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _export_path(text: str) -> Path:
+    path = Path(text)
+    if path.suffix.lower() == ".parquet":
+        from tui.runtime.paper_export import parquet_available
+        if not parquet_available():
+            raise argparse.ArgumentTypeError(f"{text}: writing Parquet needs pyarrow (pip install pyarrow), or use .csv")
+    return path
+
+
 def _port(text: str) -> int:
     try:
         value = int(text)
@@ -97,6 +106,10 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--duration", type=_positive_float, metavar="S", help="stop after S seconds")
     p.add_argument("--json", action="store_true", help="print one JSON object of run statistics at the end")
     p.add_argument("--export-candles", type=Path, metavar="FILE.csv", help="write every closed candle at the end")
+    p.add_argument("--export-fills", type=_export_path, metavar="FILE.csv",
+                   help="write every paper fill at the end (FILE.parquet: Parquet, needs pyarrow)")
+    p.add_argument("--export-equity", type=_export_path, metavar="FILE.csv",
+                   help="write the paper equity curve at the end (FILE.parquet: Parquet, needs pyarrow)")
     p.add_argument("--no-mouse", action="store_true", help="do not capture the mouse (tmux, copy/paste)")
     p.add_argument("--theme", choices=THEMES, help="colour theme; ansi-dark/ansi-light use the terminal's palette")
     p.add_argument("--color", choices=COLOR_SYSTEMS,
@@ -215,6 +228,14 @@ async def run_headless(runner, duration: float | None) -> None:
 def finish(session, args) -> None:
     if args.export_candles:
         session.export_candles(str(args.export_candles))
+    if args.export_fills or args.export_equity:
+        from tui.runtime.paper_export import export_equity, export_fills
+        for path, export in ((args.export_fills, export_fills), (args.export_equity, export_equity)):
+            if path:
+                try:
+                    export(session.paper, path)
+                except OSError as exc:
+                    raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from None
     if args.json:
         sys.stdout.write(orjson.dumps(session.stats()).decode() + "\n")
 
