@@ -59,3 +59,16 @@ def test_an_unwritable_export_path_is_one_line_and_exit_2(tmp_path, capsys):
     assert main(["replay", str(FIXTURE), "--speed", "max", "--headless", "--export-fills", str(target)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "cannot write" in err
+
+
+def test_paper_table_in_the_config_file_reaches_the_executor(tmp_path):
+    from tui.runtime.cli import parse_args, session_config
+    from tui.runtime.session import Session
+    good = tmp_path / "good.toml"
+    good.write_text("[paper]\nlatency_ms = 5\nmaker = true\nflatten_on_halt = true\n")
+    cfg, _ = session_config(parse_args(["demo", "--config", str(good), "--no-record"]))
+    paper = Session(cfg).paper
+    assert (paper.latency_ns, paper.config.maker, paper.config.flatten_on_halt) == (5_000_000, True, True)
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[paper]\nlatency = 5\n")
+    assert main(["demo", "--config", str(bad), "--headless", "--no-record"]) == 2

@@ -10,6 +10,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from strategy.paper import PaperConfig
 from strategy.risk import RiskConfig
 from strategy.scalper import ScalperParams
 
@@ -170,6 +171,9 @@ def apply_config(cfg, ui: UISettings, data: dict) -> None:
         elif key == "risk":
             _check_table(key, value, RiskConfig.from_dict)
             cfg.risk = dict(value)
+        elif key == "paper":
+            _check_table(key, value, PaperConfig.from_dict)
+            cfg.paper = dict(value)
         elif key == "ui":
             _expect(key, value, dict, "a table")
             _apply_ui(ui, value)
