@@ -195,6 +195,7 @@ class Feed:
         now = self.clock.now_ns()
         for venue in self.venues:
             self.pipeline.watchdog.expect(venue, VENUES[venue].venue_symbol(self.symbol_map, symbol), "candle", now)
+            self.pipeline.set_symbols(venue, self.venue_symbols(venue))
             self._refresh_urls(venue)
             self._watch_series(venue)
 
@@ -203,6 +204,7 @@ class Feed:
             self.symbols.remove(symbol)
         for venue in self.venues:
             self.pipeline.watchdog.forget(venue, VENUES[venue].venue_symbol(self.symbol_map, symbol))
+            self.pipeline.set_symbols(venue, self.venue_symbols(venue))
             self._refresh_urls(venue)
 
     def _refresh_urls(self, venue: str) -> None:
@@ -383,7 +385,7 @@ class Feed:
                               on_state=self.notify_state, on_open=getattr(codec, "reset", None),
                               budget=budget, clock=self.clock, on_reject=self._connection_rejected,
                               max_frame_bytes=self.max_frame_bytes)
-            self.pipeline.attach(name, venue, codec)
+            self.pipeline.attach(name, venue, codec, self.venue_symbols(venue))
             self.connections[name] = conn
             conn.start()
         self._housekeeper = asyncio.get_running_loop().create_task(self._housekeeping_loop())

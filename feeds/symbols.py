@@ -11,6 +11,7 @@ KNOWN_QUOTES = (
     "AUD", "BTC", "ETH", "BNB", "USD", "XRP", "DOGE", "TRX",
 )
 DEFAULT_QUOTE_ALIASES = {"USDT": "USD", "USDC": "USD"}
+MAX_CACHED_NAMES = 4096  # name caches start over past this: a flood of made-up symbols must not grow memory
 
 
 def split_binance(symbol: str) -> tuple[str, str]:
@@ -34,7 +35,8 @@ class SymbolMap:
     def __init__(self, quote_aliases: dict[str, str] | None = None,
                  overrides: dict[tuple[str, str], str] | None = None) -> None:
         self.quote_aliases = dict(DEFAULT_QUOTE_ALIASES if quote_aliases is None else quote_aliases)
-        self._cache: dict[tuple[str, str], str] = dict(overrides or {})
+        self._overrides: dict[tuple[str, str], str] = dict(overrides or {})
+        self._cache: dict[tuple[str, str], str] = dict(self._overrides)
 
     def unified(self, venue: str, symbol: str) -> str:
         key = (venue, symbol)
@@ -42,6 +44,8 @@ class SymbolMap:
         if u is None:
             base, quote = (split_coinbase if "-" in symbol else split_binance)(symbol)
             u = f"{base}/{self.quote_aliases.get(quote, quote)}" if quote else base
+            if len(self._cache) >= MAX_CACHED_NAMES + len(self._overrides):
+                self._cache = dict(self._overrides)
             self._cache[key] = u
         return u
 
@@ -73,5 +77,7 @@ class UnifiedNames(dict):
     def __missing__(self, symbol):
         if symbol.__class__ is not str:
             raise TypeError(f"symbol must be a string, not {type(symbol).__name__}")
+        if len(self) >= MAX_CACHED_NAMES:
+            self.clear()
         unified = self[symbol] = self.symbol_map.unified(self.venue, symbol)
         return unified

@@ -6,7 +6,7 @@ from and which clock ``now_ns`` reads. Listeners (strategy, books, library callb
 from __future__ import annotations
 
 from collections import deque
-from typing import Callable
+from typing import Callable, Iterable
 
 from feeds.core.backfill import bar_gap
 from feeds.events import BookDelta, BookSnapshot, Candle, Control, Quote, Rejected, Ticker, Trade, VenueStatus
@@ -15,6 +15,7 @@ from feeds.core.latency import LatencyStats
 from feeds.core.state import MarketState
 from feeds.core.watchdog import StalenessWatchdog
 
+_MARKET_DATA = frozenset((Trade, Quote, Candle, Ticker, BookDelta, BookSnapshot))
 EVENT_COUNT_KEYS = ("trade", "candle", "candle_closed", "quote", "ticker", "book")
 REORDER_WINDOW = 1_000_000  # a quote this few update ids behind the last one came late; further back, ids restarted
 
@@ -44,6 +45,9 @@ class Pipeline:
         self.codecs: dict[str, object] = {}
         self.venue_of: dict[str, str] = {}
         self._routes: dict[str, tuple] = {}  # conn -> (decode, telemetry): one lookup per frame
+        # conn -> the venue symbols it subscribed to; market data for any other symbol is refused
+        # before it can create state (None: the source names no set, e.g. a bare codec in a benchmark).
+        self.subscribed: dict[str, set[str] | None] = {}
         self.telemetry: dict[str, VenueTelemetry] = {}
         self.messages = 0
         self.events = dict.fromkeys(EVENT_COUNT_KEYS, 0)
@@ -65,14 +69,21 @@ class Pipeline:
         self.callback_errors: deque[str] = deque(maxlen=100)  # failures of users' async callbacks
 
     # -- sources --------------------------------------------------------------------------------
-    def attach(self, conn: str, venue: str, codec) -> None:
-        """Register the codec that decodes frames of connection ``conn``."""
+    def attach(self, conn: str, venue: str, codec, symbols: Iterable[str] | None = None) -> None:
+        """Register the codec that decodes frames of connection ``conn`` and the venue symbols it subscribed to."""
         self.codecs[conn] = codec
         self.venue_of[conn] = venue
+        self.subscribed[conn] = None if symbols is None else set(symbols)
         tel = self.telemetry.get(venue)
         if tel is None:
             tel = self.telemetry[venue] = VenueTelemetry(venue)
         self._routes[conn] = (codec.decode, tel)
+
+    def set_symbols(self, venue: str, symbols: Iterable[str]) -> None:
+        """The venue symbols every connection of ``venue`` is subscribed to from now on."""
+        for conn, v in self.venue_of.items():
+            if v == venue:
+                self.subscribed[conn] = set(symbols)
 
     def feed(self, conn: str, raw, recv_ns: int) -> None:
         """Decode and apply one raw frame received on ``conn`` at ``recv_ns``."""
@@ -100,9 +111,13 @@ class Pipeline:
         get_state = self.state.get
         counts = self.events
         listeners = self.event_listeners
+        allowed = self.subscribed.get(conn)
         newest = 0
         for ev in events:
             t = type(ev)
+            if allowed is not None and ev.symbol not in allowed and t in _MARKET_DATA:
+                self._unexpected(ev, conn)
+                continue
             if t is Trade:
                 reason = guard.check_trade(ev, now_ns)
                 if reason:
@@ -224,6 +239,12 @@ class Pipeline:
                 for fn in listeners:
                     fn(ev)
         return newest
+
+    def _unexpected(self, ev, conn: str) -> None:
+        """Market data for a symbol ``conn`` did not subscribe to: counted and dead-lettered, never state."""
+        self.add_rejection(Rejected(ev.venue, ev.symbol, "", ev.exch_ns, ev.recv_ns, "unexpected_symbol",
+                                    f"{type(ev).__name__} for a symbol this connection did not subscribe to",
+                                    repr(ev)[:512]), conn)
 
     def _refuse(self, reason: str, ev, conn: str) -> None:
         if reason == "duplicate":

@@ -62,7 +62,8 @@ class ReplayDriver:
                 return None
             conn = self.feed.connections[name] = ReplayConnection(name, venue, self.clock, url,
                                                                       self.feed.notify_state)
-            self.pipeline.attach(name, venue, VENUES[venue].make_codec(self.feed.symbol_map))
+            self.pipeline.attach(name, venue, VENUES[venue].make_codec(self.feed.symbol_map),
+                                 self.feed.venue_symbols(venue))
             self.feed.prepare_venue(venue)
         return conn
 

@@ -13,7 +13,8 @@ import orjson
 
 from feeds.events import (BookDelta, BookSnapshot, Candle, Control, Quote, Rejected, Ticker, Trade,
                      reject)
-from feeds.symbols import SymbolMap, UnifiedNames
+from feeds.symbols import MAX_CACHED_NAMES, SymbolMap, UnifiedNames
+from feeds.venues.fields import flag, integer, levels, number, text
 
 VENUE = "BINANCE"
 
@@ -150,10 +151,6 @@ _new = tuple.__new__
 _TIME_MULT = {"ms": 1_000_000, "us": 1_000}
 
 
-def _levels(rows) -> tuple:
-    return tuple([(float(p), float(q)) for p, q in rows])
-
-
 class BinanceCodec:
     """Decodes Binance spot WebSocket frames into events; keeps only a symbol cache as state.
 
@@ -217,15 +214,16 @@ class BinanceCodec:
             trade_id = m[id_key]
             maker = m["m"]
             # Class checks instead of int(): cheaper, and a string time must never reach the multiply.
-            if e_time.__class__ is not int or trade_id.__class__ is not int:
-                raise ValueError("event time and trade id must be integers")
+            trade_ms = m["T"]
+            if e_time.__class__ is not int or trade_id.__class__ is not int or trade_ms.__class__ is not int:
+                integer(e_time, "E"), integer(trade_id, id_key), integer(trade_ms, "T")  # raises, naming the field
             if maker is True:  # the buyer was the maker, so the aggressor sold
                 side = "sell"
             elif maker is False:
                 side = "buy"
             else:
-                raise ValueError(f"'m' must be a boolean, not {maker!r}")
-            return [_new(Trade, (venue, s, u, e_time * mult, recv_ns, float(m["p"]), float(m["q"]),
+                raise ValueError(f"'m' must be a boolean, not {type(maker).__name__}")
+            return [_new(Trade, (venue, s, u, e_time * mult, recv_ns, number(m["p"], "p"), number(m["q"], "q"),
                                  side, trade_id))]
 
         return read_trade
@@ -234,45 +232,43 @@ class BinanceCodec:
         s = m["s"]
         u = self._unified[s]
         k = m["k"]
-        interval = k["i"]
-        closed = k["x"]
-        if interval.__class__ is not str:
-            raise ValueError(f"kline interval must be a string, not {interval!r}")
-        if closed.__class__ is not bool:
-            raise ValueError(f"kline 'x' must be a boolean, not {closed!r}")
         mult = self._mult
-        return [_new(Candle, (self.venue, s, u, int(m["E"]) * mult, recv_ns, interval,
-                              int(k["t"]) * mult, float(k["o"]), float(k["h"]), float(k["l"]),
-                              float(k["c"]), float(k["v"]), int(k["n"]), closed, "live"))]
+        return [_new(Candle, (self.venue, s, u, integer(m["E"], "E") * mult, recv_ns, text(k["i"], "k.i"),
+                              integer(k["t"], "k.t") * mult, number(k["o"], "k.o"), number(k["h"], "k.h"),
+                              number(k["l"], "k.l"), number(k["c"], "k.c"), number(k["v"], "k.v"),
+                              integer(k["n"], "k.n"), flag(k["x"], "k.x"), "live"))]
 
     def _ticker(self, m: dict, recv_ns: int) -> list:
         s = m["s"]
         u = self._unified[s]
-        return [_new(Ticker, (self.venue, s, u, int(m["E"]) * self._mult, recv_ns, float(m["c"]),
-                              float(m["o"]), float(m["h"]), float(m["l"]), float(m["v"]),
-                              float(m["q"])))]
+        return [_new(Ticker, (self.venue, s, u, integer(m["E"], "E") * self._mult, recv_ns, number(m["c"], "c"),
+                              number(m["o"], "o"), number(m["h"], "h"), number(m["l"], "l"),
+                              number(m["v"], "v"), number(m["q"], "q")))]
 
     def _depth_update(self, m: dict, recv_ns: int) -> list:
         s = m["s"]
         u = self._unified[s]
-        return [_new(BookDelta, (self.venue, s, u, int(m["E"]) * self._mult, recv_ns,
-                                 _levels(m["b"]), _levels(m["a"]), int(m["U"]), int(m["u"])))]
+        return [_new(BookDelta, (self.venue, s, u, integer(m["E"], "E") * self._mult, recv_ns,
+                                 levels(m["b"], "b"), levels(m["a"], "a"), integer(m["U"], "U"),
+                                 integer(m["u"], "u")))]
 
     def _server_shutdown(self, m: dict, recv_ns: int) -> list:
-        return [Control(self.venue, "", "", int(m["E"]) * self._mult, recv_ns, "shutdown",
+        return [Control(self.venue, "", "", integer(m["E"], "E") * self._mult, recv_ns, "shutdown",
                         "server announced a shutdown")]
 
     def _book_ticker(self, m: dict, recv_ns: int) -> list:
         s = m["s"]
         u = self._unified[s]
-        return [_new(Quote, (self.venue, s, u, 0, recv_ns, float(m["b"]), float(m["B"]),
-                             float(m["a"]), float(m["A"]), int(m["u"])))]
+        return [_new(Quote, (self.venue, s, u, 0, recv_ns, number(m["b"], "b"), number(m["B"], "B"),
+                             number(m["a"], "a"), number(m["A"], "A"), integer(m["u"], "u")))]
 
     def _partial_depth(self, m: dict, raw, recv_ns: int, stream) -> list:
         if stream is not None:
             s = self._stream_symbol.get(stream)
             if s is None:
-                s = self._stream_symbol[stream] = stream.partition("@")[0].upper()
+                if len(self._stream_symbol) >= MAX_CACHED_NAMES:
+                    self._stream_symbol.clear()  # made-up stream names must not grow memory
+                s = self._stream_symbol[stream] = text(stream, "stream").partition("@")[0].upper()
         else:
             s = self.default_symbol
         if not s:
@@ -280,8 +276,8 @@ class BinanceCodec:
                            "partial depth frame names no symbol (raw stream and no default_symbol)",
                            raw, recv_ns)]
         u = self._unified[s]
-        return [BookSnapshot(self.venue, s, u, 0, recv_ns, _levels(m["bids"]), _levels(m["asks"]),
-                             int(m["lastUpdateId"]))]
+        return [BookSnapshot(self.venue, s, u, 0, recv_ns, levels(m["bids"], "bids"), levels(m["asks"], "asks"),
+                             integer(m["lastUpdateId"], "lastUpdateId"))]
 
     def _without_known_event(self, m: dict, raw, recv_ns: int, outer: dict) -> list:
         """Payloads with no ``e`` (bookTicker, partial depth, replies, errors) or an unknown one."""
@@ -385,10 +381,11 @@ def parse_klines(body: bytes | str, symbol: str, interval: str, recv_ns: int, se
         try:
             if row.__class__ is not list or len(row) < 9:
                 raise ValueError("kline row is not an array of at least 9 elements")
-            close_ms = int(row[6])
+            close_ms = integer(row[6], "close time")
             candles.append(Candle(venue, symbol, unified, close_ms * 1_000_000, recv_ns, interval,
-                                  int(row[0]) * 1_000_000, float(row[1]), float(row[2]),
-                                  float(row[3]), float(row[4]), float(row[5]), int(row[8]),
+                                  integer(row[0], "open time") * 1_000_000, number(row[1], "open"),
+                                  number(row[2], "high"), number(row[3], "low"), number(row[4], "close"),
+                                  number(row[5], "volume"), integer(row[8], "trades"),
                                   close_ms < server_now_ms, "backfill"))
         except Exception as exc:  # noqa: BLE001
             rejected.append(reject(venue, "bad_field", f"bad kline row: {exc}", orjson.dumps(row),
@@ -411,8 +408,8 @@ def parse_depth_snapshot(body: bytes | str, symbol: str, recv_ns: int, venue: st
     try:
         if m.__class__ is not dict:
             raise ValueError("depth body is not a JSON object")
-        return BookSnapshot(venue, symbol, unified, 0, recv_ns, _levels(m["bids"]), _levels(m["asks"]),
-                            int(m["lastUpdateId"]))
+        return BookSnapshot(venue, symbol, unified, 0, recv_ns, levels(m["bids"], "bids"),
+                            levels(m["asks"], "asks"), integer(m["lastUpdateId"], "lastUpdateId"))
     except KeyError as exc:
         return reject(venue, "missing_field", f"depth body lacks field {exc.args[0]!r}", body, recv_ns,
                       symbol, unified)

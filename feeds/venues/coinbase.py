@@ -23,6 +23,7 @@ import orjson
 
 from feeds.events import BookDelta, BookSnapshot, Control, Quote, Rejected, Ticker, Trade, VenueStatus, reject
 from feeds.symbols import SymbolMap, UnifiedNames
+from feeds.venues.fields import levels, number, whole
 
 VENUE = "COINBASE"
 
@@ -128,7 +129,7 @@ _AGGRESSOR = {"sell": "buy", "buy": "sell"}  # match.side is the maker's side
 
 
 def _levels(rows) -> tuple:
-    return tuple([(float(p), float(q)) for p, q in rows])
+    return levels(rows, "levels")
 
 
 def _changes(changes) -> tuple[tuple, tuple]:
@@ -137,9 +138,9 @@ def _changes(changes) -> tuple[tuple, tuple]:
     asks = []
     for side, price, size in changes:
         if side == "buy":
-            bids.append((float(price), float(size)))
+            bids.append((number(price, "price"), number(size, "size")))
         elif side == "sell":
-            asks.append((float(price), float(size)))
+            asks.append((number(price, "price"), number(size, "size")))
         else:
             raise ValueError(f"change side must be 'buy' or 'sell', not {side!r}")
     return tuple(bids), tuple(asks)
@@ -195,7 +196,7 @@ class CoinbaseCodec:
                 changes = msg["changes"]
                 if len(changes) == 1:  # the usual case: one level per frame, no lists to build
                     side, price, size = changes[0]
-                    level = ((float(price), float(size)),)
+                    level = ((number(price, "price"), number(size, "size")),)
                     if side == "buy":
                         bids, asks = level, ()
                     elif side == "sell":
@@ -240,11 +241,11 @@ class CoinbaseCodec:
         ask_size = m.get("best_ask_size")
         venue = self.venue
         return [
-            _new(Quote, (venue, s, u, t, recv_ns, float(m["best_bid"]),
-                         0.0 if bid_size is None else float(bid_size), float(m["best_ask"]),
-                         0.0 if ask_size is None else float(ask_size), seq)),
-            _new(Ticker, (venue, s, u, t, recv_ns, float(m["price"]), float(m["open_24h"]),
-                          float(m["high_24h"]), float(m["low_24h"]), float(m["volume_24h"]), 0.0)),
+            _new(Quote, (venue, s, u, t, recv_ns, number(m["best_bid"], "best_bid"),
+                         0.0 if bid_size is None else number(bid_size, "best_bid_size"), number(m["best_ask"], "best_ask"),
+                         0.0 if ask_size is None else number(ask_size, "best_ask_size"), seq)),
+            _new(Ticker, (venue, s, u, t, recv_ns, number(m["price"], "price"), number(m["open_24h"], "open_24h"),
+                          number(m["high_24h"], "high_24h"), number(m["low_24h"], "low_24h"), number(m["volume_24h"], "volume_24h"), 0.0)),
         ]
 
     def _match(self, m: dict, raw, recv_ns: int) -> list:
@@ -265,7 +266,7 @@ class CoinbaseCodec:
                 raise ValueError(f"trade_id must be an integer, not {trade_id!r}")
             trade_id = int(trade_id)
         t = _time(m["time"])
-        trade = _new(Trade, (self.venue, s, u, t, recv_ns, float(m["price"]), float(m["size"]), side,
+        trade = _new(Trade, (self.venue, s, u, t, recv_ns, number(m["price"], "price"), number(m["size"], "size"), side,
                              trade_id))
         if self.check_trade_ids:
             last = self._last_trade_id.get(s)
