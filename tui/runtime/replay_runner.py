@@ -24,7 +24,8 @@ YIELD_EVERY = 2000  # records between yields to the event loop at max speed, so 
 
 
 class ReplayRunner:
-    def __init__(self, paths: list[str], fmt: str | None = None, speed: float | None = 1.0) -> None:
+    def __init__(self, paths: list[str], fmt: str | None = None, speed: float | None = 1.0,
+                 alerts: dict | None = None) -> None:
         self.paths = [str(p) for p in paths]
         self.fmt = fmt
         self.speed = speed
@@ -33,6 +34,9 @@ class ReplayRunner:
         self.config = SessionConfig(mode="replay", venues=list(self.header.get("venues") or []),
                                     symbols=list(self.header.get("symbols") or []),
                                     interval=self.header.get("interval") or "1m", record_path=None)
+        for key, value in (alerts or {}).items():  # rules and deliveries given to the replay command
+            setattr(self.config, key, value)
+        self.dispatcher = None
         self.finished = asyncio.Event()
         self.first_ns = 0
         self.position_ns = 0
@@ -48,6 +52,9 @@ class ReplayRunner:
     def _new_session(self) -> None:
         self.clock = ManualClock()
         self.session = Session(self.config, clock=self.clock)
+        if self.dispatcher is None:
+            self.dispatcher = self.session.dispatcher
+        self.session.dispatcher = self.dispatcher  # one sender (and its counts) across rebuilds on seek
         self.driver = ReplayDriver(self.session.feed, self.clock, on_operator=self._operator)
         self.header, self._stream = read_recordings(self.paths, self.fmt)
         self.report = self._stream.report
@@ -97,6 +104,7 @@ class ReplayRunner:
             except (asyncio.CancelledError, Exception):
                 pass
         self._stream.close()
+        await self.dispatcher.stop()
         if self.metrics is not None:
             await self.metrics.stop()
             self.metrics = None
@@ -176,6 +184,13 @@ class ReplayRunner:
             feed = self.session.feed
             feed.symbol_added(symbol) if rec.kind == "add_symbol" else feed.symbol_removed(symbol)
             self.session.config.symbols = list(feed.symbols)
+        elif rec.kind == "alert" and isinstance(payload, dict):  # recorded alerts fire again at their times
+            from strategy.alerts import Alert
+            try:
+                alert = Alert.from_json(payload)
+            except ValueError:
+                return
+            self.session.deliver_alert(alert, replayed=True)
         elif rec.kind == "stop":  # the recorded session ended here: its connections were as they are now
             self.session.final_connections = self.session.connections_summary()
         elif rec.kind == "toggle" and isinstance(payload, dict):
