@@ -48,6 +48,7 @@ from tui.runtime.config import THEMES, UISettings
 from tui.runtime.logsetup import setup_logging
 from tui.runtime.replay_runner import SPEEDS, ReplayRunner
 from tui.widgets.aggregate_view import AggregateView
+from tui.widgets.alert_log import AlertsScreen
 from tui.widgets.candle_table import CandleTable
 from tui.widgets.confirm_screen import ConfirmScreen
 from tui.widgets.connection_badge import ConnectionBadge
@@ -109,11 +110,11 @@ def terminal_gone(fd: int) -> bool:
     return False
 
 
-def alert_sequence(notify: str, cause: str) -> str:
-    """What to write to the terminal on an automatic halt: BEL and/or an OSC 9 desktop notification."""
+def alert_sequence(notify: str, cause: str, what: str = "HALTED") -> str:
+    """What to write to the terminal on an automatic halt or an alert: BEL and/or an OSC 9 notification."""
     out = ""
     if notify in ("osc9", "both"):
-        out += f"\x1b]9;clearterm: HALTED — {clean(cause)}\x07"
+        out += f"\x1b]9;clearterm: {what} — {clean(cause)}\x07"
     if notify in ("bell", "both"):
         out += "\x07"
     return out
@@ -204,6 +205,8 @@ class ClearTermApp(App):
         Binding("g", "goto", "Go to", tooltip="Go to a recorded time (HH:MM:SS UTC)", id="replay_goto",
                 show=False),
         Binding("s", "symbols", "Symbols", tooltip="Add or remove a symbol", id="symbols", show=False),
+        Binding("A", "alerts", "Alerts", tooltip="Alerts: the rules and the alerts fired; add or remove a rule",
+                id="alerts", show=False),
         Binding("t", "next_theme", "Theme", tooltip="Next theme (textual-dark, textual-light, ansi-dark, "
                 "ansi-light)", id="theme", show=False),
         *_toggle_bindings(),
@@ -239,6 +242,7 @@ class ClearTermApp(App):
         self._visible_shown: tuple | None = None
         self._bindings_shown: tuple | None = None
         self._alerted = 0
+        self._alerts_seen: tuple[object, int] = (None, 0)  # (session, alerts fired) already announced
         self._slow_at = 0.0
         self._last_counts: dict[str, tuple[int, int]] = {}  # venue -> (session ns, messages)
         self._rates: dict[str, float | None] = {}
@@ -513,16 +517,34 @@ class ClearTermApp(App):
         history = self.live_session.halt.history
         new = history[self._alerted:]
         self._alerted = len(history)
-        if isinstance(self.runner, ReplayRunner):
+        replaying = isinstance(self.runner, ReplayRunner)
+        self._announce_alerts(ring=not replaying)
+        if replaying:
             return
         for record in new:
             if record.action == "halt" and record.by == "auto":
                 self._alert(record.cause)
 
+    def _announce_alerts(self, ring: bool) -> None:
+        """A toast, and the bell / OSC 9, per alert the live session fired since the last look."""
+        engine = self.live_session.alerts
+        seen_session, seen = self._alerts_seen
+        if seen_session is not engine:  # a replay rebuilt its session: count afresh
+            seen = 0
+        self._alerts_seen = (engine, engine.fired)
+        new = min(engine.fired - seen, len(engine.history))
+        for alert in list(engine.history)[len(engine.history) - new:] if new > 0 else []:
+            self.notify(f"ALERT {clean(alert.rule)}: {clean(alert.detail)}", severity="warning", timeout=10,
+                        markup=False)
+            if ring:
+                self._ring(alert_sequence(self.settings.notify, alert.detail, what=f"ALERT {alert.rule}"))
+
     def _alert(self, cause: str) -> None:
         log.warning("automatic halt: %s", cause)
         self.notify(f"HALTED: {clean(cause)}", severity="error", timeout=15, markup=False)
-        sequence = alert_sequence(self.settings.notify, cause)
+        self._ring(alert_sequence(self.settings.notify, cause))
+
+    def _ring(self, sequence: str) -> None:
         if not sequence:
             return
         self.alerts_sent.append(sequence)
@@ -817,6 +839,23 @@ class ClearTermApp(App):
         else:
             self.notify(f"{'removed' if remove else 'added'} {clean(name)}", timeout=4, markup=False)
         self.refresh_view()
+
+    def action_alerts(self) -> None:
+        engine = self.live_session.alerts
+        self.push_screen(AlertsScreen([r.text for r in engine.rules], list(engine.history), engine.fired),
+                         self._change_alert)
+
+    def _change_alert(self, text: str | None) -> None:
+        if not text:
+            return
+        session = self.live_session
+        remove = text.startswith("-")
+        error = session.remove_alert(text[1:]) if remove else session.add_alert(text)
+        if error:
+            self.notify(clean(error), severity="error", timeout=8, markup=False)
+        else:
+            self.notify(f"alert {'removed' if remove else 'added'}: {clean(text.lstrip('-').strip())}", timeout=4,
+                        markup=False)
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen(self.help_rows()))

@@ -15,7 +15,7 @@ from feeds.events import reject
 from feeds.drivers.recording import Record
 from feeds.venues import VENUES
 
-OPERATOR_KINDS = ("halt", "resume", "toggle", "key", "note", "stop", "add_symbol", "remove_symbol")
+OPERATOR_KINDS = ("halt", "resume", "toggle", "key", "note", "stop", "add_symbol", "remove_symbol", "alert")
 
 
 class ReplayConnection:

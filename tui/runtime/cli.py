@@ -117,6 +117,10 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--fps", type=_positive_int, help="cap frames per second (slow links)")
     p.add_argument("--notify", choices=NOTIFY, help="on an automatic halt: bell, osc9 (desktop), both, none")
     p.add_argument("--metrics-port", type=_port, metavar="PORT", help="serve Prometheus metrics on 127.0.0.1:PORT")
+    p.add_argument("--alert", action="append", default=[], metavar="RULE",
+                   help='alert rule, repeatable, e.g. "BTCUSDT price > 65000" (see README, Alerts)')
+    p.add_argument("--alert-webhook", metavar="URL", help="POST each alert as JSON to this http(s) URL")
+    p.add_argument("--alert-command", metavar="CMD", help="run this shell command per alert (CLEARTERM_ALERT_* set)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -186,6 +190,7 @@ def session_config(args: argparse.Namespace) -> tuple[SessionConfig, UISettings]
             cfg.endpoints.setdefault(venue, []).append(url)
         for venue, url in args.rest_endpoint:
             cfg.rest_endpoints[venue] = url
+    apply_alert_flags(cfg, args)
     cfg.halted = cfg.halted or args.halted or halt_from_env(os.environ)
     if args.no_record:
         cfg.record_path = None
@@ -193,6 +198,24 @@ def session_config(args: argparse.Namespace) -> tuple[SessionConfig, UISettings]
         cfg.record_path = str(args.record)
     apply_ui_flags(ui, args)
     return cfg, ui
+
+
+def apply_alert_flags(cfg, args: argparse.Namespace) -> None:
+    """``--alert`` rules (added to the config's) and delivery flags, each rule checked here."""
+    from feeds.venues import VENUES
+    from strategy.alerts import AlertRuleError, parse_rule
+    cfg.alerts = [*cfg.alerts, *args.alert]
+    for rule in cfg.alerts:
+        try:
+            parse_rule(rule, tuple(VENUES))
+        except AlertRuleError as exc:
+            raise UsageError(str(exc)) from None
+    if args.alert_webhook:
+        cfg.alert_webhook = args.alert_webhook
+    if cfg.alert_webhook and not cfg.alert_webhook.startswith(("http://", "https://")):
+        raise UsageError(f"--alert-webhook: expected an http:// or https:// URL, got {cfg.alert_webhook!r}")
+    if args.alert_command:
+        cfg.alert_command = args.alert_command
 
 
 def apply_ui_flags(ui, args: argparse.Namespace) -> None:

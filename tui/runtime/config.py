@@ -174,6 +174,17 @@ def apply_config(cfg, ui: UISettings, data: dict) -> None:
         elif key == "paper":
             _check_table(key, value, PaperConfig.from_dict)
             cfg.paper = dict(value)
+        elif key == "alerts":
+            cfg.alerts = _str_list(key, value) if value != [] else []
+            _check_alerts(cfg.alerts)
+        elif key == "alert_webhook":
+            cfg.alert_webhook = _expect(key, value, str, "an http(s) URL")
+            if not value.startswith(("http://", "https://")):
+                raise _fail(key, "an http(s) URL", value)
+        elif key == "alert_command":
+            cfg.alert_command = _expect(key, value, str, "a shell command")
+        elif key == "alert_desktop":
+            cfg.alert_desktop = _expect(key, value, bool, "true or false")
         elif key == "ui":
             _expect(key, value, dict, "a table")
             _apply_ui(ui, value)
@@ -207,6 +218,16 @@ def _apply_ui(ui: UISettings, table: dict) -> None:
             ui.metrics_port = port
         else:
             raise ConfigError(f"unknown config key {name!r}")
+
+
+def _check_alerts(rules: list[str]) -> None:
+    from feeds.venues import VENUES
+    from strategy.alerts import AlertRuleError, parse_rule
+    for rule in rules:
+        try:
+            parse_rule(rule, tuple(VENUES))
+        except AlertRuleError as exc:
+            raise ConfigError(f"config key 'alerts': {exc}") from None
 
 
 def _check_table(key: str, value, parse) -> None:

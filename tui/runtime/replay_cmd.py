@@ -26,8 +26,12 @@ def run_replay(args) -> int:
     from tui.runtime.replay_runner import ReplayRunner
     speed = parse_speed(args.speed)
     fmt = None if args.format == "auto" else args.format
+    from tui.runtime.cli import apply_alert_flags
+    alerts = SessionConfig(alert_desktop=True)
+    apply_alert_flags(alerts, args)
+    options = {"alerts": alerts.alerts, "alert_webhook": alerts.alert_webhook, "alert_command": alerts.alert_command}
     try:
-        runner = ReplayRunner([str(p) for p in args.paths], fmt, speed)
+        runner = ReplayRunner([str(p) for p in args.paths], fmt, speed, alerts=options)
     except RecordingError as exc:
         raise UsageError(str(exc)) from None
     runner.metrics_port = args.metrics_port

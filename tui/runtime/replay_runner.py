@@ -50,13 +50,16 @@ def session_config(header: dict) -> SessionConfig:
 
 
 class ReplayRunner:
-    def __init__(self, paths: list[str], fmt: str | None = None, speed: float | None = 1.0) -> None:
+    def __init__(self, paths: list[str], fmt: str | None = None, speed: float | None = 1.0,
+                 alerts: dict | None = None) -> None:
         self.paths = [str(p) for p in paths]
         self.fmt = fmt
         self.speed = speed
         self.paused = False
         self.header, stream = read_recordings(self.paths, fmt)  # fails early (RecordingError) on bad input
         stream.close()
+        self.alerts = dict(alerts or {})  # rules and deliveries given to the replay command
+        self.dispatcher = None
         self.finished = asyncio.Event()
         self.first_ns = 0
         self.position_ns = 0
@@ -79,8 +82,14 @@ class ReplayRunner:
         """A session as the recording started it: nothing from an earlier session is reused."""
         self.header, self._stream = read_recordings(self.paths, self.fmt)
         self.clock = ManualClock()
-        self.session = Session(session_config(self.header), clock=self.clock)
+        config = session_config(self.header)
+        for key, value in self.alerts.items():
+            setattr(config, key, value)
+        self.session = Session(config, clock=self.clock)
         self.session.started_ns = self.first_ns
+        if self.dispatcher is None:
+            self.dispatcher = self.session.dispatcher
+        self.session.dispatcher = self.dispatcher  # one sender (and its counts) across rebuilds on seek
         self.driver = ReplayDriver(self.session.feed, self.clock, on_operator=self._operator)
         self.report = self._stream.report
         self._records = iter(self._stream)
@@ -129,6 +138,7 @@ class ReplayRunner:
             except (asyncio.CancelledError, Exception):
                 pass
         self._stream.close()
+        await self.dispatcher.stop()
         if self.metrics is not None:
             await self.metrics.stop()
             self.metrics = None
@@ -215,6 +225,13 @@ class ReplayRunner:
             feed = self.session.feed
             feed.symbol_added(symbol) if rec.kind == "add_symbol" else feed.symbol_removed(symbol)
             self.session.config.symbols = list(feed.symbols)
+        elif rec.kind == "alert" and isinstance(payload, dict):  # recorded alerts fire again at their times
+            from strategy.alerts import Alert
+            try:
+                alert = Alert.from_json(payload)
+            except ValueError:
+                return
+            self.session.deliver_alert(alert, replayed=True)
         elif rec.kind == "stop":  # the recorded session ended here: its connections were as they are now
             self.session.final_connections = self.session.connections_summary()
         elif rec.kind == "toggle" and isinstance(payload, dict):

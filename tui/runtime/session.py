@@ -20,6 +20,7 @@ from feeds.drivers.connection import ReconnectPolicy
 from feeds.symbols import SymbolMap
 from feeds.events import Candle
 from feeds.venues import VENUES
+from strategy.alerts import Alert, AlertEngine, MarketSample, Observation
 from strategy.halt import ClockSkewMonitor, ReconnectStormDetector, TradingHalt
 from strategy.paper import PaperConfig, PaperExecutor
 from strategy.risk import APPROVED, RiskConfig, RiskEngine
@@ -51,6 +52,10 @@ class SessionConfig:
     strategy: dict = field(default_factory=dict)
     risk: dict = field(default_factory=dict)
     paper: dict = field(default_factory=dict)  # PaperConfig settings
+    alerts: list[str] = field(default_factory=list)  # alert rules (strategy/alerts.py), already checked
+    alert_webhook: str | None = None  # http(s) URL: one POST per alert
+    alert_command: str | None = None  # shell command run per alert, the alert in CLEARTERM_ALERT_*
+    alert_desktop: bool = True  # notify-send, where it exists
 
 
 def venue_fees_bps(venues: list[str], name: str, defaults: dict[str, float]) -> dict[str, float]:
@@ -132,6 +137,13 @@ class Session:
         self._reconnects_seen = 0
         self._skew_seen: dict[str, int] = {}
         self._mismatches_seen: dict[str, int] = {}
+        from feeds.venues import VENUES
+        from tui.runtime.alert_delivery import AlertDispatcher
+        self.alerts = AlertEngine(unify=self._unify, known_venues=tuple(VENUES))
+        for rule in config.alerts:
+            self.alerts.add(rule)
+        self.dispatcher = AlertDispatcher(config.alert_webhook, config.alert_command, config.alert_desktop)
+        self.alert_listeners: list = []  # called with each Alert, fired here or replayed
 
     # -- symbols ------------------------------------------------------------------------------
     @property
@@ -166,6 +178,56 @@ class Session:
         self.record_operator("toggle", {"symbol": symbol, "visible": visible})
         return visible
 
+    def _unify(self, symbol: str) -> str:
+        return symbol if "/" in symbol else self.symbol_map.unified("", symbol)
+
+    def add_alert(self, text: str) -> str | None:
+        """Add an alert rule; None, or a one-line reason why not."""
+        from strategy.alerts import AlertRuleError
+        try:
+            rule = self.alerts.add(text)
+        except AlertRuleError as exc:
+            return str(exc)
+        self.record_operator("alert_rule_add", {"rule": rule.text})
+        return None
+
+    def remove_alert(self, text: str) -> str | None:
+        rule = self.alerts.remove(text)
+        if rule is None:
+            return f"no alert rule {text.strip()!r}"
+        self.record_operator("alert_rule_remove", {"rule": rule.text})
+        return None
+
+    def deliver_alert(self, alert: Alert, replayed: bool = False) -> None:
+        """Keep, record and send one alert (``replayed``: read from a recording, already counted nowhere)."""
+        if replayed:
+            self.alerts.record(alert)
+        self.market_log.append((alert.at_ns, f"ALERT {alert.detail}"))
+        if self.recorder is not None:
+            self.recorder.write(alert.at_ns, "operator", "alert", orjson.dumps(alert.to_json()).decode())
+        self.dispatcher.submit(alert)
+        for fn in self.alert_listeners:
+            fn(alert)
+
+    def _check_alerts(self, now_ns: int) -> None:
+        if not self.alerts.rules:
+            return
+        samples = []
+        arb: dict[str, tuple[float, str]] = {}
+        for agg in self.aggregates.values():
+            for v in agg.venues:
+                samples.append(MarketSample(v.venue, v.symbol, agg.unified, v.last, v.bid, v.ask, v.stale))
+            if sum(1 for v in agg.venues if not v.stale and v.bid is not None and v.ask is not None) >= 2:
+                found = self.arbitrage.opportunities(agg)
+                best = max(found.items(), key=lambda kv: kv[1][3], default=None)
+                arb[agg.unified] = (best[1][3], f"{best[0][0]}>{best[0][1]}") if best else (0.0, "none")
+        skew = {v: m.median_ms for v, m in self.skew.items() if m.median_ms is not None}
+        last = self.halt.history[-1].cause if self.halt.history else ""
+        obs = Observation(now_ns, samples, arb, [(k[0], k[1]) for k in self.watchdog.unhealthy()],
+                          self.pipeline.total_gaps, skew, self.halt.halted, last)
+        for alert in self.alerts.evaluate(obs):
+            self.deliver_alert(alert)
+
     def record_operator(self, kind: str, payload: dict) -> None:
         if self.recorder is not None:
             self.recorder.write(self.clock.now_ns(), "operator", kind, orjson.dumps(payload).decode())
@@ -180,6 +242,8 @@ class Session:
                 "interval": self.config.interval, "settings": self.replay_settings()})
             for record in self.halt.history:  # e.g. "started halted", made before the recorder existed
                 self._on_halt_record(record)
+            if self.alerts.rules:
+                self.record_operator("alert_rules", {"rules": [r.text for r in self.alerts.rules]})
         await self.feed.start()
 
     def replay_settings(self) -> dict:
@@ -198,6 +262,7 @@ class Session:
         self.final_connections = self.connections_summary()  # the states while running, not "stopped"
         self.record_operator("stop", {"connections": self.final_connections})
         await self.feed.stop()
+        await self.dispatcher.stop()
         self.stopped_ns = self.clock.now_ns()
         if self.recorder is not None:
             self.recorder.close()
@@ -226,6 +291,7 @@ class Session:
                 for conn in venue_conns:
                     if conn.state == "stale":
                         conn.set_state("subscribed", "data flowing again")
+        self._check_alerts(now_ns)  # after the watchdog and halts, so this tick's stale streams and halts count
 
     def _check_reconnects_and_clocks(self, now_ns: int) -> None:
         reconnects = sum(c.reconnects for c in self.connections.values())
@@ -307,6 +373,7 @@ class Session:
                               for venue, c in sorted(self.pipeline.candle_checks.items())},
             "resilience": self.feed.resilience_stats(),
             "aggregate": self.aggregator.stats(self.pipeline.state, end),
+            "alerts": self.alerts.stats(self.dispatcher.stats()),
         }
 
     def connections_summary(self) -> dict:
