@@ -1,12 +1,16 @@
 """The command line: one-line errors with exit 2, and headless replay of the real captures."""
+import re
+import socket
 from pathlib import Path
 
 import orjson
 import pytest
 
-from tui.runtime.cli import main
+from tui.runtime.cli import UsageError, check_realtime_allowed, main, realtime_allowed
+from tui.runtime.session import SessionConfig
 
 CAPTURES = Path(__file__).resolve().parents[2] / "shared" / "captures"
+FIXTURE = Path(__file__).resolve().parent / "fixtures" / "app_session.jsonl.gz"
 
 
 def run(capsys, *argv):
@@ -66,3 +70,94 @@ def test_replaying_the_coinbase_capture_gives_the_readme_counts(capsys):
     assert stats["events"]["book"] == 9729  # 10 snapshots + 9,719 updates
     assert stats["rejected"]["total"] == 0
     assert len(stats["books"]) == 10 and all(b["state"] == "synced" for b in stats["books"].values())
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (["sim", "--port", "99999"], "not a port number"),
+    (["sim", "--port", "-5"], "not a port number"),
+    (["sim", "--port", "http"], "not a port number"),
+    (["demo", "--metrics-port", "70000"], "not a port number"),
+    (["--endpoint", "binance=ws://127.0.0.1:99999", "--headless"], "not a port number"),
+    (["--endpoint", "binance=127.0.0.1:9000", "--headless"], "ws://"),
+    (["recordings", "--prune-older-than", "soon"], "an age such as"),
+    (["recordings", "--max-total-size", "lots"], "a size such as"),
+])
+def test_port_and_other_bad_arguments_give_one_line_and_exit_2(capsys, argv, needle):
+    code, out, err = run(capsys, *argv)
+    assert code == 2 and out == ""
+    assert err.count("\n") == 1 and err.startswith("clearterm: error:") and needle in err
+
+
+def test_sim_on_a_busy_port_says_so_in_one_line(capsys):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        code, out, err = run(capsys, "sim", "--port", str(port))
+    assert code == 2
+    assert err.count("\n") == 1 and f"cannot listen on 127.0.0.1:{port}" in err and "in use" in err
+
+
+def test_interval_from_the_environment_names_the_variable(capsys, monkeypatch):
+    monkeypatch.setenv("CLEARTERM_INTERVAL", "9x")
+    code, _, err = run(capsys, "demo", "--headless", "--no-record")
+    assert code == 2 and err.count("\n") == 1
+    assert "CLEARTERM_INTERVAL" in err and "'9x'" in err
+
+
+def _help(capsys, *argv) -> str:
+    with pytest.MonkeyPatch.context() as env, pytest.raises(SystemExit) as exit_:
+        env.setenv("COLUMNS", "300")  # argparse wraps to the terminal: one line per option here
+        main(list(argv))
+    assert exit_.value.code == 0
+    return capsys.readouterr().out
+
+
+def test_top_level_help_lists_the_global_flags_and_the_environment(capsys):
+    out = _help(capsys, "--help")
+    for flag in ("--symbols", "--venues", "--interval", "--endpoint", "--headless", "--json", "--config",
+                 "--no-record", "--version", "recordings", "FLAG_REALTIME=0", "FLAG_TRADING_HALTED"):
+        assert flag in out, flag
+
+
+def test_version(capsys):
+    assert re.fullmatch(r"clearterm \d+\.\d+\.\d+\S*\n", _help(capsys, "--version"))
+
+
+def test_replay_help_documents_path_format_and_config(capsys):
+    out = _help(capsys, "replay", "--help")
+    assert "usage: clearterm replay" in out
+    assert "rotated parts" in out and "cryptofeed capture" in out  # PATH
+    assert "detected from each file" in out  # --format
+    assert "--config" in out
+
+
+def test_replay_takes_a_config_file(capsys, tmp_path):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[ui]\ncolour = "red"\n')
+    code, _, err = run(capsys, "replay", str(FIXTURE), "--headless", "--speed", "max", "--config", str(cfg))
+    assert code == 2 and "'ui.colour'" in err and err.count("\n") == 1
+
+
+def test_flag_realtime_0_forbids_live_but_not_demo(capsys, monkeypatch, tmp_path):
+    monkeypatch.setenv("FLAG_REALTIME", "0")
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path))
+    code, out, err = run(capsys, "--headless", "--duration", "1", "--no-record")
+    assert code == 2 and out == "" and err.count("\n") == 1
+    assert "FLAG_REALTIME=0" in err and "binance" in err
+    code, out, err = run(capsys, "demo", "--headless", "--duration", "1", "--no-record", "--json")
+    assert code == 0, err
+    assert orjson.loads(out)["mode"] == "demo"
+
+
+@pytest.mark.parametrize("value, allowed", [(None, True), ("1", True), ("0", False), (" 0 ", False)])
+def test_flag_realtime_values(value, allowed):
+    env = {} if value is None else {"FLAG_REALTIME": value}
+    assert realtime_allowed(env) is allowed
+
+
+def test_flag_realtime_allows_loopback_endpoints_and_rejects_nonsense():
+    cfg = SessionConfig(venues=["BINANCE"], endpoints={"BINANCE": ["ws://127.0.0.1:9"]})
+    check_realtime_allowed(cfg, {"FLAG_REALTIME": "0"})  # a local endpoint is not a real exchange
+    with pytest.raises(UsageError, match="FLAG_REALTIME"):
+        check_realtime_allowed(cfg, {"FLAG_REALTIME": "maybe"})

@@ -136,7 +136,7 @@ class Session:
             from feeds.drivers.recording import Recorder
             self.recorder = self.feed.recorder = Recorder(self.config.record_path, header={
                 "mode": self.config.mode, "venues": self.config.venues, "symbols": self.config.symbols,
-                "interval": self.config.interval})
+                "interval": self.config.interval}, gzip_rotated=True)
             for record in self.halt.history:  # e.g. "started halted", made before the recorder existed
                 self._on_halt_record(record)
         await self.feed.start()
