@@ -1,6 +1,9 @@
 """The command line: one-line errors with exit 2, and headless replay of the real captures."""
+import asyncio
+import contextlib
 import re
 import socket
+import threading
 from pathlib import Path
 
 import orjson
@@ -161,3 +164,64 @@ def test_flag_realtime_allows_loopback_endpoints_and_rejects_nonsense():
     check_realtime_allowed(cfg, {"FLAG_REALTIME": "0"})  # a local endpoint is not a real exchange
     with pytest.raises(UsageError, match="FLAG_REALTIME"):
         check_realtime_allowed(cfg, {"FLAG_REALTIME": "maybe"})
+
+
+@contextlib.contextmanager
+def simulator_in_a_thread(**kwargs):
+    """The simulator on 127.0.0.1 in its own event loop, for commands that run their own (main())."""
+    from feeds.sim.server import Simulator
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    sim = Simulator(port=0, intervals=("1s", "1m"), **kwargs)
+    asyncio.run_coroutine_threadsafe(sim.start(), loop).result(10)
+    try:
+        yield sim
+    finally:
+        asyncio.run_coroutine_threadsafe(sim.stop(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+
+
+def test_demo_refuses_a_symbol_the_simulator_does_not_list(capsys):
+    code, out, err = run(capsys, "demo", "--symbols", "FOOBAR,ETHUSDT", "--headless", "--no-record")
+    assert code == 2 and out == "" and err.count("\n") == 1
+    assert err.startswith("clearterm: error: FOOBAR is not listed on BINANCE")
+
+
+async def test_the_demo_simulator_does_not_invent_symbols():
+    from feeds.drivers import rest
+    from tui.runtime.runner import Runner
+    runner = Runner(SessionConfig(mode="demo", venues=["BINANCE"], symbols=["FOOBAR", "LTCUSDT"], interval="1s",
+                                  record_path=None, startup_bars=0))
+    await runner.start()
+    try:
+        assert "FOOBAR" not in runner.sim.symbols and "LTCUSDT" in runner.sim.symbols
+        base = runner.sim.rest_url("BINANCE")
+        assert (await rest.get(base + "/api/v3/exchangeInfo?symbol=FOOBAR")).status == 400
+        assert (await rest.get(base + "/api/v3/exchangeInfo?symbol=LTCUSDT")).status == 200
+    finally:
+        await runner.stop()
+
+
+def test_live_refuses_symbols_the_venue_does_not_list(capsys):
+    with simulator_in_a_thread(symbols=("BTCUSDT", "ETHUSDT")) as sim:
+        code, out, err = run(capsys, "live", "--endpoint", f"binance={sim.ws_url('BINANCE')}",
+                             "--endpoint", f"coinbase={sim.ws_url('COINBASE')}", "--venues", "binance,coinbase",
+                             "--symbols", "BTCUSDT,FOOBAR,XYZUSDT", "--headless", "--no-record", "--duration", "5")
+    assert code == 2 and out == "" and err.count("\n") == 1
+    assert err == "clearterm: error: FOOBAR, XYZUSDT are not listed on BINANCE\n"
+
+
+def test_live_goes_on_when_the_listing_cannot_be_fetched(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path))
+    with simulator_in_a_thread(symbols=("BTCUSDT",)) as sim:
+        with socket.socket() as s:  # a port with nothing listening: the REST listing is refused
+            s.bind(("127.0.0.1", 0))
+            dead = s.getsockname()[1]
+        code, out, err = run(capsys, "live", "--endpoint", f"binance={sim.ws_url('BINANCE')}",
+                             "--rest-endpoint", f"binance=http://127.0.0.1:{dead}", "--symbols", "BTCUSDT",
+                             "--headless", "--no-record", "--duration", "1.5", "--json")
+    assert code == 0, err
+    assert "warning: cannot fetch BINANCE's listing" in err and "refused" in err
+    assert orjson.loads(out)["messages"] > 0  # it went on

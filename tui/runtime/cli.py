@@ -301,6 +301,52 @@ def check_realtime_allowed(cfg: SessionConfig, environ) -> None:
                              f"use clearterm demo, or --endpoint on 127.0.0.1")
 
 
+def check_symbols(cfg: SessionConfig) -> list[str]:
+    """Refuse symbols a venue does not list (UsageError); returns warnings for listings not fetched.
+
+    Demo: against what the simulator lists. Live: each venue's listing over REST, as the symbol picker does.
+    """
+    from feeds.api import Feed
+    from feeds.sim.market import BASE_PRICES
+    from feeds.symbols import SymbolMap
+    from feeds.venues import VENUES
+    from tui.runtime.runner import DEMO_QUOTES, simulator_lists
+
+    feed = Feed(cfg.venues, cfg.symbols, cfg.interval, endpoints=dict(cfg.endpoints), network=cfg.network,
+                rest_endpoints=dict(cfg.rest_endpoints), symbol_map=SymbolMap(cfg.quote_aliases), backfill=False)
+    if cfg.mode == "demo":
+        binance = VENUES["BINANCE"]
+        for symbol in cfg.symbols:
+            if not simulator_lists(binance.venue_symbol(feed.symbol_map, symbol)):
+                venue = cfg.venues[0]
+                raise UsageError(f"{VENUES[venue].venue_symbol(feed.symbol_map, symbol)} is not listed on {venue} "
+                                 f"(the demo lists {' '.join(BASE_PRICES)} against {' or '.join(DEMO_QUOTES)})")
+        return []
+    return asyncio.run(_check_listings(feed))
+
+
+async def _check_listings(feed) -> list[str]:
+    from feeds.drivers import rest
+    from feeds.venues import VENUES
+
+    checks = [(venue, vs) for venue in feed.venues if VENUES[venue].listing_path is not None
+              for vs in feed.venue_symbols(venue)]
+    answers = await asyncio.gather(*(rest.get(feed.rest_base(venue) + VENUES[venue].listing_path(vs), timeout=5.0)
+                                      for venue, vs in checks))
+    unlisted: dict[str, list[str]] = {}
+    warnings: dict[str, str] = {}
+    for (venue, vs), resp in zip(checks, answers):
+        if resp.status in (400, 404):
+            unlisted.setdefault(venue, []).append(vs)
+        elif resp.status != 200:
+            warnings.setdefault(venue, f"cannot fetch {venue}'s listing to check the symbols "
+                                       f"({resp.error or f'HTTP {resp.status}'}); going on")
+    if unlisted:
+        venue, names = next(iter(unlisted.items()))
+        raise UsageError(f"{', '.join(names)} {'is' if len(names) == 1 else 'are'} not listed on {venue}")
+    return list(warnings.values())
+
+
 def apply_ui_flags(ui, args: argparse.Namespace) -> None:
     if args.no_mouse:
         ui.mouse = False
@@ -341,6 +387,8 @@ def finish(session, args) -> None:
 def run_session(args: argparse.Namespace) -> int:
     from tui.runtime.runner import Runner
     cfg, ui = session_config(args)
+    for warning in check_symbols(cfg):
+        print(f"clearterm: warning: {warning}", file=sys.stderr)
     runner = Runner(cfg)
     runner.metrics_port = ui.metrics_port
     if args.headless:
