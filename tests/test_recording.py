@@ -329,3 +329,56 @@ def test_sigkill_mid_recording_loses_at_most_a_partial_line(tmp_path, compress):
             assert report.skipped_lines == 0 and report.warnings == []
         else:
             assert report.skipped_lines == 1 and "truncated last line" in report.warnings[0]
+
+
+def test_a_part_rotates_when_it_is_an_hour_old_even_when_small(tmp_path):
+    path = tmp_path / "s.jsonl"
+    clock = ManualClock(0)
+    rec = Recorder(path, {"venues": ["BINANCE"]}, clock=clock, flush_interval_s=0)
+    records = []
+    for minute in range(150):  # two and a half hours of one small record a minute
+        clock.advance(60)
+        records.append(Record(clock.now_ns(), "BINANCE#1", "recv", f'{{"m":{minute}}}'))
+        rec.write(*records[-1])
+    rec.close()
+    parts = recording_parts(path)
+    assert [p.name for p in parts] == ["s.jsonl", "s-001.jsonl", "s-002.jsonl"]
+    assert all(p.stat().st_size < 10_000 for p in parts)  # far below the size cap: age did it
+    header, stream = read_clearterm(parts)
+    assert list(stream) == records
+
+
+def test_the_default_caps_rotate_by_size_and_age():
+    from feeds.drivers.recording import ROTATE_AGE_S, ROTATE_BYTES
+    rec = Recorder.__init__.__defaults__
+    assert ROTATE_BYTES in rec and ROTATE_AGE_S in rec
+    assert ROTATE_BYTES <= 64 * 1024 * 1024 and ROTATE_AGE_S <= 3600
+
+
+def test_rotated_parts_are_gzipped_and_replay_reads_the_whole_set(tmp_path):
+    from feeds.drivers.replay import read_recordings
+    path = tmp_path / "s.jsonl"
+    records = [Record(i, "BINANCE#1", "recv", f'{{"i":{i},"pad":"{"z" * 80}"}}') for i in range(400)]
+    rec = _write_all(path, records, flush_interval_s=0, rotate_bytes=4_000, gzip_rotated=True)
+    files = rec.files()
+    assert len(files) >= 4
+    assert all(f.name.endswith(".jsonl.gz") for f in files[:-1])  # closed by rotation: compressed
+    assert files[-1].name.endswith(".jsonl")  # the part open at the end is left plain
+    assert not path.exists() and files[0] == tmp_path / "s.jsonl.gz"
+    assert not list(tmp_path.glob("*.tmp"))
+    for name in (path, files[0]):  # the name printed at the start, or the file as it is now
+        header, stream = read_recordings([name])
+        assert list(stream) == records and stream.report.warnings == []
+    assert sum(f.stat().st_size for f in files) < 400 * 100 / 3  # compression did happen
+
+
+def test_a_set_with_a_part_still_plain_in_the_middle_reads_in_order(tmp_path):
+    """A crash between rotation and compression leaves a plain part among gzipped ones."""
+    from feeds.drivers.recording import gzip_file
+    path = tmp_path / "s.jsonl"
+    records = [Record(i, "BINANCE#1", "recv", f'{{"i":{i},"pad":"{"z" * 80}"}}') for i in range(200)]
+    rec = _write_all(path, records, flush_interval_s=0, rotate_bytes=3_000)
+    gzip_file(rec.parts[0])
+    gzip_file(rec.parts[2])
+    header, stream = read_clearterm(recording_parts(tmp_path / "s.jsonl.gz"))
+    assert list(stream) == records

@@ -131,7 +131,8 @@ def apply_config(cfg, ui: UISettings, data: dict) -> None:
         elif key == "symbols":
             cfg.symbols = _str_list(key, value)
         elif key == "interval":
-            cfg.interval = _expect(key, value, str, 'an interval such as "1m"')
+            from feeds.venues.binance import INTERVALS
+            cfg.interval = _choice(key, _expect(key, value, str, 'an interval such as "1m"'), tuple(INTERVALS))
         elif key == "network":
             cfg.network = _choice(key, value, NETWORKS)
         elif key == "halted":

@@ -35,14 +35,14 @@ def run_replay(args) -> int:
     except RecordingError as exc:
         raise UsageError(str(exc)) from None
     runner.metrics_port = args.metrics_port
+    ui = UISettings()
+    try:
+        load(SessionConfig(), ui, args.config)  # only the [ui] and [keys] tables matter to a replay
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from None
     if args.headless:
         asyncio.run(run_headless(runner, args.duration))
     else:
-        ui = UISettings()
-        try:
-            load(SessionConfig(), ui, None)  # only the [ui] and [keys] tables matter to a replay
-        except ConfigError as exc:
-            raise UsageError(str(exc)) from None
         apply_ui_flags(ui, args)
         run_app(runner, ui, args.duration)
     for warning in runner.report.warnings:

@@ -40,7 +40,7 @@ def session_config(header: dict) -> SessionConfig:
     stale = settings.get("stale_after_s")
     if isinstance(stale, (int, float)) and not isinstance(stale, bool) and stale > 0:
         config.stale_after_s = float(stale)
-    for name in ("strategy", "risk"):
+    for name in ("strategy", "risk", "paper"):
         if isinstance(settings.get(name), dict):
             setattr(config, name, dict(settings[name]))
     aliases = settings.get("quote_aliases")

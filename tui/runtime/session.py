@@ -239,7 +239,7 @@ class Session:
             from feeds.drivers.recording import Recorder
             self.recorder = self.feed.recorder = Recorder(self.config.record_path, header={
                 "mode": self.config.mode, "venues": self.config.venues, "symbols": self.config.symbols,
-                "interval": self.config.interval, "settings": self.replay_settings()})
+                "interval": self.config.interval, "settings": self.replay_settings()}, gzip_rotated=True)
             for record in self.halt.history:  # e.g. "started halted", made before the recorder existed
                 self._on_halt_record(record)
             if self.alerts.rules:
@@ -250,7 +250,7 @@ class Session:
         """The settings a replay needs to compute what this session computed (the recording's header)."""
         cfg = self.config
         return {"stale_after_s": cfg.stale_after_s, "strategy": dict(cfg.strategy), "risk": dict(cfg.risk),
-                "quote_aliases": cfg.quote_aliases}
+                "paper": dict(cfg.paper), "quote_aliases": cfg.quote_aliases}
 
     def _live_tick(self, now_ns: int) -> None:
         """The Feed's tick (it has already done the pipeline's part)."""
