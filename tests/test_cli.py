@@ -9,10 +9,10 @@ from pathlib import Path
 import orjson
 import pytest
 
+from capture_files import capture_dir
 from tui.runtime.cli import UsageError, check_realtime_allowed, main, realtime_allowed
 from tui.runtime.session import SessionConfig
 
-CAPTURES = Path(__file__).resolve().parents[2] / "shared" / "captures"
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "app_session.jsonl.gz"
 
 
@@ -46,9 +46,7 @@ def test_bad_config_key_is_named(capsys, tmp_path):
 
 
 def _replay(capsys, venue):
-    if not CAPTURES.is_dir():
-        pytest.skip("shared captures are absent")
-    code, out, err = run(capsys, "replay", str(CAPTURES / venue), "--format", "cryptofeed", "--headless",
+    code, out, err = run(capsys, "replay", str(capture_dir() / venue), "--format", "cryptofeed", "--headless",
                          "--speed", "max", "--json")
     assert code == 0, err
     return orjson.loads(out)
@@ -70,6 +68,7 @@ def test_replaying_the_coinbase_capture_gives_the_readme_counts(capsys):
     stats = _replay(capsys, "COINBASE")
     assert stats["events"]["trade"] == 107  # 97 match + 10 last_match
     assert stats["events"]["quote"] == 107
+    assert stats["events"]["ticker"] == 107 and stats["duplicates"] == 0  # 24 share a timestamp: none is a repeat
     assert stats["events"]["book"] == 9729  # 10 snapshots + 9,719 updates
     assert stats["rejected"]["total"] == 0
     assert len(stats["books"]) == 10 and all(b["state"] == "synced" for b in stats["books"].values())

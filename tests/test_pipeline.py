@@ -2,6 +2,7 @@
 import orjson
 
 from feeds.venues.binance import BinanceCodec
+from feeds.venues.coinbase import CoinbaseCodec
 from feeds.clock import ManualClock
 from feeds.core.pipeline import Pipeline
 from feeds.symbols import SymbolMap
@@ -72,3 +73,68 @@ def test_latency_is_exchange_time_to_processing_time():
     p.feed("BINANCE#1", agg(1), clock.now_ns())
     lat = p.telemetry["BINANCE"].latency
     assert lat.n == 1 and 1.9 <= lat.max <= 2.1
+
+
+# -- duplicates are decided by the venue's identity, never by a timestamp alone -----------------------------
+def _coinbase_capture_frames(captures) -> list[tuple[int, str]]:
+    """(recv_ns, payload) of every frame received in the real Coinbase capture."""
+    frames = []
+    for line in (captures / "COINBASE.ws.28.0").read_text().splitlines():
+        head, sep, payload = line.partition(": ")
+        if sep and head.replace(".", "", 1).isdigit():
+            frames.append((round(float(head) * 1e9), payload))
+    return frames
+
+
+def test_coinbase_tickers_sharing_a_timestamp_are_all_applied(captures):
+    """The real capture holds 24 tickers whose exchange time equals the previous one of their product, each
+    with a higher sequence and new figures (e.g. DASH-BTC …553 -> …555 -> …557 at 16:43:53.864119, price
+    0.00617818 -> 0.00617817 -> 0.0061759): each is a new event, and the state holds the newest."""
+    frames = _coinbase_capture_frames(captures)
+    p = Pipeline(ManualClock(frames[-1][0] + 10**9), interval="1m")
+    p.attach("COINBASE#1", "COINBASE", CoinbaseCodec(SymbolMap()))
+    newest: dict[str, dict] = {}  # product -> its last ticker message in the capture
+    same_time = 0
+    for recv_ns, raw in frames:
+        msg = orjson.loads(raw)
+        p.feed("COINBASE#1", raw, recv_ns)
+        if msg.get("type") != "ticker":
+            continue
+        before = newest.get(msg["product_id"])
+        if before is not None and before["time"] == msg["time"]:
+            same_time += 1
+            held = p.state.get("COINBASE", msg["product_id"]).ticker
+            assert (held.last, held.volume) == (float(msg["price"]), float(msg["volume_24h"])), msg["sequence"]
+        newest[msg["product_id"]] = msg
+    assert same_time == 24
+    assert p.events["ticker"] == 107 and p.duplicates == 0
+    for product, msg in newest.items():
+        held = p.state.get("COINBASE", product).ticker
+        assert (held.last, held.volume) == (float(msg["price"]), float(msg["volume_24h"]))
+    dash = p.state.get("COINBASE", "DASH-BTC").ticker
+    assert dash.last == float(newest["DASH-BTC"]["price"])
+
+
+def test_a_ticker_sent_twice_is_one_duplicate_and_a_new_one_at_the_same_time_is_applied():
+    clock, p = make()
+    recv = clock.now_ns()
+
+    def tick(last: str, volume: str) -> str:
+        return frame("btcusdt@ticker", {"e": "24hrTicker", "E": T0_MS, "s": "BTCUSDT", "c": last, "o": "99",
+                                        "h": "101", "l": "98", "v": volume, "q": "500"})
+
+    for raw in (tick("100", "5"), tick("100", "5"), tick("100.5", "5.2")):
+        p.feed("BINANCE#1", raw, recv)
+    assert p.events["ticker"] == 2 and p.duplicates == 1
+    assert p.state.get("BINANCE", "BTCUSDT").ticker.last == 100.5
+
+
+def test_a_forming_bar_update_with_the_same_time_but_new_figures_is_applied():
+    clock, p = make()
+    recv = clock.now_ns()
+    same = kline(T0_MS, "100.2", False)
+    higher = same.replace('"h":"101"', '"h":"101.5"')  # a new high, everything else equal
+    for raw in (same, same, higher):
+        p.feed("BINANCE#1", raw, recv)
+    assert p.events["candle"] == 2 and p.duplicates == 1
+    assert p.state.get("BINANCE", "BTCUSDT").series("1s").forming.high == 101.5
