@@ -51,7 +51,7 @@ async def test_pnl_view_shows_positions_fills_and_curve_and_a_seek_back_replays_
         assert last.symbol in fills[-1] and last.reason in fills[-1]
         positions = app.query_one(PaperPositions).text_lines()
         assert positions[0].startswith(f"equity {paper.equity:,.2f}")
-        assert f"fills {paper.fill_count}" in positions[0]
+        assert f"fills {paper.fill_count}" in positions[1]
         traded = {(f.venue, f.symbol) for f in paper.fills}
         assert sum(1 for line in positions if line.split()[:2] and tuple(line.split()[:2]) in traded) == len(traded)
         curve = app.query_one(EquityCurve).text_lines()
