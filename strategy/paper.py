@@ -43,7 +43,8 @@ MAX_FILLS_KEPT = 100_000  # fills and equity points kept for the view and the ex
 
 
 class BookSource(Protocol):
-    """The venue's synced local book, read when an order is handled (the session adapts feed.books)."""
+    """The venue's synced local book and latest quote, read when an order is handled (the session adapts
+    its order books and market state)."""
 
     def touch(self, venue: str, symbol: str) -> tuple[float, float] | None:
         """(best bid, best ask) of a synced, uncrossed book, or None."""
@@ -51,6 +52,10 @@ class BookSource(Protocol):
 
     def depth(self, venue: str, symbol: str, levels: int) -> tuple[Levels, Levels] | None:
         """(bids, asks), best first, of a synced book, or None."""
+        ...
+
+    def quote(self, venue: str, symbol: str) -> tuple[float, float] | None:
+        """(bid, ask) of the latest accepted quote, or None."""
         ...
 
 
@@ -193,7 +198,7 @@ def walk(levels: Levels, size: float) -> float:
 
 
 class PaperExecutor:
-    def __init__(self, risk: RiskEngine, halt: TradingHalt, books: BookSource | None = None,
+    def __init__(self, risk: RiskEngine, halt: TradingHalt, books: BookSource,
                  config: PaperConfig | None = None, taker_fee_bps: Mapping[str, float] | None = None,
                  maker_fee_bps: Mapping[str, float] | None = None, default_fee_bps: float = 10.0) -> None:
         """``taker_fee_bps`` / ``maker_fee_bps``: per venue (the session passes the venues' fees)."""
@@ -207,7 +212,6 @@ class PaperExecutor:
         self.latency_ns = int(self.config.latency_ms * 1_000_000)
         self.positions: dict[tuple[str, str], Position] = {}
         self.orders: dict[tuple[str, str], list[_Order]] = {}  # in flight or resting, per venue symbol
-        self.quotes: dict[tuple[str, str], tuple[float, float]] = {}  # latest quote (bid, ask)
         self.fills: deque[Fill] = deque(maxlen=MAX_FILLS_KEPT)
         self.equity_curve: deque[EquityPoint] = deque(maxlen=MAX_FILLS_KEPT)
         self.fill_count = 0
@@ -241,13 +245,11 @@ class PaperExecutor:
 
     def on_event(self, ev: object) -> None:
         """A pipeline listener for every accepted event; work is done only for venue symbols it trades."""
-        t = type(ev)
-        if t is Quote:
-            self.quotes[(ev.venue, ev.symbol)] = (ev.bid, ev.ask)  # type: ignore[attr-defined]
-        elif t is not Trade and t is not BookDelta and t is not BookSnapshot:
-            return
         key = (ev.venue, ev.symbol)  # type: ignore[attr-defined]
         if key not in self._listening:
+            return  # the common case, kept to one lookup
+        t = type(ev)
+        if t is not Trade and t is not Quote and t is not BookDelta and t is not BookSnapshot:
             return
         now = ev.recv_ns  # type: ignore[attr-defined]
         if now > self.last_ns:
@@ -343,12 +345,12 @@ class PaperExecutor:
         size = self._order_size(order, self.positions.get(key))
         if size <= 0.0:
             return 0.0  # nothing to trade (an exit whose position is already gone)
-        depth = self.books.depth(*key, self.config.book_levels) if self.books is not None else None
+        depth = self.books.depth(*key, self.config.book_levels)
         levels = None
         if depth is not None:
             levels = depth[1] if order.side == "buy" else depth[0]
         if not levels:
-            quote = self.quotes.get(key)
+            quote = self.books.quote(*key)
             if quote is None or not (quote[0] > 0.0 and quote[1] > 0.0):
                 return None
             levels = ((quote[1] if order.side == "buy" else quote[0], size),)
@@ -357,9 +359,9 @@ class PaperExecutor:
         return price * (1.0 + slip) if order.side == "buy" else price * (1.0 - slip)
 
     def _touch(self, key: tuple[str, str]) -> tuple[float, float] | None:
-        touch = self.books.touch(*key) if self.books is not None else None
+        touch = self.books.touch(*key)
         if touch is None:
-            touch = self.quotes.get(key)
+            touch = self.books.quote(*key)
         if touch is None or not (0.0 < touch[0] < touch[1]):
             return None
         return touch
@@ -501,7 +503,7 @@ class PaperExecutor:
                                 "expectancy": None if exp is None else _r(exp)}
         return {
             "fills": self.fill_count,
-            "orders": dict(self.counts),
+            "orders": {**self.counts, "open": sum(len(orders) for orders in self.orders.values())},
             "realised_pnl": _r(self.realised_pnl),
             "unrealised_pnl": _r(self.unrealised_pnl),
             "fees": _r(self.fees),

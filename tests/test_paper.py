@@ -6,6 +6,7 @@ import pytest
 
 from feeds.clock import ManualClock
 from feeds.core.book_sync import OrderBooks
+from feeds.core.state import MarketState
 from feeds.events import BookSnapshot, Quote, Trade
 from strategy.halt import RISK_LIMIT_PREFIX, TradingHalt
 from strategy.paper import PaperConfig, PaperExecutor, walk
@@ -28,7 +29,8 @@ class Market:
         self.risk = RiskEngine(risk or RiskConfig(max_position_notional=1e9, max_symbol_exposure=1e9,
                                                   max_position=1e9, max_total_notional=1e9))
         self.books = OrderBooks()
-        self.paper = PaperExecutor(self.risk, self.halt, BookTouch(self.books),
+        self.state = MarketState()
+        self.paper = PaperExecutor(self.risk, self.halt, BookTouch(self.books, self.state),
                                    paper or PaperConfig(latency_ms=50.0, slippage_bps=0.0),
                                    taker_fee_bps={VENUE: fee_bps}, maker_fee_bps={VENUE: maker_fee_bps})
         self.book_id = 0
@@ -44,7 +46,9 @@ class Market:
         self.paper.on_event(ev)
 
     def quote(self, t: int, bid: float, ask: float, symbol: str = SYMBOL) -> None:
-        self.paper.on_event(Quote(VENUE, symbol, UNIFIED, 0, self._at(t), bid, 1.0, ask, 1.0))
+        ev = Quote(VENUE, symbol, UNIFIED, 0, self._at(t), bid, 1.0, ask, 1.0)
+        self.state.get(VENUE, symbol, UNIFIED).quote = ev  # as the pipeline keeps it
+        self.paper.on_event(ev)
 
     def trade(self, t: int, price: float, symbol: str = SYMBOL) -> None:
         self.paper.on_event(Trade(VENUE, symbol, UNIFIED, 0, self._at(t), price, 0.1, "buy", t))

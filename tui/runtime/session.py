@@ -63,10 +63,16 @@ def venue_fees_bps(venues: list[str], name: str, defaults: dict[str, float]) -> 
 
 
 class BookTouch:
-    """The paper executor's view of the local books: synced, uncrossed books only."""
+    """The paper executor's view of the market: synced, uncrossed local books, and the latest quotes."""
 
-    def __init__(self, books) -> None:
+    def __init__(self, books, state) -> None:
         self.syncs = books.syncs
+        self.symbols = state.symbols
+
+    def quote(self, venue: str, symbol: str):
+        st = self.symbols.get((venue, symbol))
+        q = st.quote if st is not None else None
+        return None if q is None else (q.bid, q.ask)
 
     def _book(self, venue: str, symbol: str):
         sync = self.syncs.get((venue, symbol))
@@ -107,7 +113,7 @@ class Session:
         self.strategy = ScalpStrategy(ScalperParams.from_dict(config.strategy))
         self.risk = RiskEngine(RiskConfig.from_dict(config.risk))
         self.signal_log = SignalLog()
-        self.paper = PaperExecutor(self.risk, self.halt, BookTouch(self.feed.books), PaperConfig.from_dict(config.paper),
+        self.paper = PaperExecutor(self.risk, self.halt, BookTouch(self.feed.books, self.pipeline.state), PaperConfig.from_dict(config.paper),
                                    taker_fee_bps=venue_fees_bps(config.venues, "taker_fee_bps", DEFAULT_TAKER_FEE_BPS),
                                    maker_fee_bps=venue_fees_bps(config.venues, "maker_fee_bps", DEFAULT_MAKER_FEE_BPS))
         self.pipeline.event_listeners.append(self.paper.on_event)
