@@ -222,7 +222,6 @@ class PaperExecutor:
         self.max_drawdown = 0.0
         self.trades: dict[str, list[float]] = {}  # strategy -> net P&L of each closed round trip
         self.breaches: list[str] = []  # causes of the halts the risk limits caused
-        self.last_ns = 0
         self._next_id = 0
         self._next_point_ns = 0
         self._day = -1
@@ -252,8 +251,6 @@ class PaperExecutor:
         if t is not Trade and t is not Quote and t is not BookDelta and t is not BookSnapshot:
             return
         now = ev.recv_ns  # type: ignore[attr-defined]
-        if now > self.last_ns:
-            self.last_ns = now
         trade = cast(Trade, ev) if t is Trade else None
         orders = self.orders.get(key)
         if orders:

@@ -43,8 +43,8 @@ async def test_pnl_view_shows_positions_fills_and_curve_and_a_seek_back_replays_
         paper: PaperExecutor = runner.session.paper
         assert paper.fill_count > 0
         await pilot.press("p")
-        await wait_for(pilot, lambda: app.query_one(FillsLog).lines and "fills" in str(app.query_one(FillsLog).border_title),
-                       what="the fills log")
+        log = app.query_one(FillsLog)
+        await wait_for(pilot, lambda: log.lines and "fills" in str(log.border_title), what="the fills log")
         fills = app.query_one(FillsLog).text_lines()
         assert len(fills) == paper.fill_count
         last = paper.fills[-1]

@@ -119,7 +119,10 @@ def expected_fills(decisions, timeline, latency_ns=50_000_000, slippage=1e-4):
         p = pos.get(key)
         if trade_price is not None and p is not None and p[0] and not p[4] and p[2]:
             size, _, stop, take, _ = p
-            hit = (trade_price <= stop or trade_price >= take) if size > 0 else (trade_price >= stop or trade_price <= take)
+            if size > 0:
+                hit = trade_price <= stop or trade_price >= take
+            else:
+                hit = trade_price >= stop or trade_price <= take
             if hit:
                 p[4] = True
                 orders.append([recv + latency_ns, key, "sell" if size > 0 else "buy", abs(size), "exit", 0, 0])

@@ -113,7 +113,8 @@ class Session:
         self.strategy = ScalpStrategy(ScalperParams.from_dict(config.strategy))
         self.risk = RiskEngine(RiskConfig.from_dict(config.risk))
         self.signal_log = SignalLog()
-        self.paper = PaperExecutor(self.risk, self.halt, BookTouch(self.feed.books, self.pipeline.state), PaperConfig.from_dict(config.paper),
+        self.paper = PaperExecutor(self.risk, self.halt, BookTouch(self.feed.books, self.pipeline.state),
+                                   PaperConfig.from_dict(config.paper),
                                    taker_fee_bps=venue_fees_bps(config.venues, "taker_fee_bps", DEFAULT_TAKER_FEE_BPS),
                                    maker_fee_bps=venue_fees_bps(config.venues, "maker_fee_bps", DEFAULT_MAKER_FEE_BPS))
         self.pipeline.event_listeners.append(self.paper.on_event)

@@ -48,7 +48,8 @@ def position_text(p: Position) -> str:
     def price(x: float) -> str:
         return f"{x:.{d}f}" if x else "-"
 
-    return (f"{clean(p.venue):<9}{clean(p.symbol):<10}{p.size:>12.6g}{price(p.avg_price):>12}{price(p.mark):>12}"
+    mark = p.mark if p.size else 0.0  # a flat position's last mark is history
+    return (f"{clean(p.venue):<9}{clean(p.symbol):<10}{p.size:>12.6g}{price(p.avg_price):>12}{price(mark):>12}"
             f"{money(p.unrealised_pnl):>11}{money(p.realised_pnl):>10}{money(p.fees, False):>9}"
             f"{money(p.exposure):>11}{price(p.stop):>11}{price(p.take):>11}")
 
@@ -102,7 +103,8 @@ class FillsLog(LineLog):
             return
         self.border_title = f"Paper fills  {paper.fill_count}"
         if not paper.fills:
-            self.set_lines([Text("no paper fills yet: every approved signal is filled here", self.style_of("fills-log--muted"))])
+            self.set_lines([Text("no paper fills yet: every approved signal is filled here",
+                                 self.style_of("fills-log--muted"))])
             return
         fills = list(paper.fills)[-FILLS_SHOWN:]
         self.set_lines([Text(fill_text(f), self.style_of(f"fills-log--{f.side}")) for f in fills])
