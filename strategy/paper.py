@@ -121,10 +121,11 @@ class EquityPoint(NamedTuple):
 
 class _Order:
     __slots__ = ("order_id", "venue", "symbol", "unified", "side", "size", "reason", "active_ns", "expires_ns",
-                 "limit", "stop_distance", "take_distance", "maker")
+                 "limit", "stop_distance", "take_distance", "maker", "strategy")
 
     def __init__(self, order_id: int, venue: str, symbol: str, unified: str, side: str, size: float, reason: str,
-                 active_ns: int, stop_distance: float = 0.0, take_distance: float = 0.0, maker: bool = False) -> None:
+                 active_ns: int, stop_distance: float = 0.0, take_distance: float = 0.0, maker: bool = False,
+                 strategy: str = "") -> None:
         self.order_id = order_id
         self.venue = venue
         self.symbol = symbol
@@ -138,13 +139,14 @@ class _Order:
         self.stop_distance = stop_distance
         self.take_distance = take_distance
         self.maker = maker
+        self.strategy = strategy  # "" for exits: they belong to the position's strategy
 
 
 class Position:
     """One venue symbol's paper position; sizes signed (long > 0), money in the quote currency."""
 
     __slots__ = ("venue", "symbol", "unified", "size", "avg_price", "realised_pnl", "fees", "mark", "stop",
-                 "take", "exiting", "trade_pnl", "trade_fees")
+                 "take", "exiting", "trade_pnl", "trade_fees", "strategy")
 
     def __init__(self, venue: str, symbol: str, unified: str) -> None:
         self.venue = venue
@@ -160,6 +162,7 @@ class Position:
         self.exiting = False  # an exit order is in flight: stops do not fire twice
         self.trade_pnl = 0.0  # the open round trip: realised so far and fees so far
         self.trade_fees = 0.0
+        self.strategy = STRATEGY  # the strategy whose signal opened the round trip
 
     @property
     def unrealised_pnl(self) -> float:
@@ -239,7 +242,7 @@ class PaperExecutor:
         self._next_id += 1
         order = _Order(self._next_id, s.venue, s.symbol, s.unified, "buy" if s.side == "long" else "sell",
                        decision.size, "signal", s.recv_ns + self.latency_ns, s.stop_distance, s.take_distance,
-                       self.config.maker)
+                       self.config.maker, strategy)
         self._add_order(order)
 
     def on_event(self, ev: object) -> None:
@@ -386,7 +389,7 @@ class PaperExecutor:
             pos.size = held + math.copysign(closing, signed)
             if abs(pos.size) <= 1e-12 * closing:
                 pos.size = 0.0
-                self.trades.setdefault(STRATEGY, []).append(pos.trade_pnl - pos.trade_fees)
+                self.trades.setdefault(pos.strategy, []).append(pos.trade_pnl - pos.trade_fees)
                 pos.trade_pnl = pos.trade_fees = 0.0
                 pos.avg_price = pos.stop = pos.take = 0.0
         if opening > 0.0:
@@ -396,6 +399,7 @@ class PaperExecutor:
             else:
                 pos.avg_price = price
                 pos.size = math.copysign(opening, signed)
+                pos.strategy = order.strategy or pos.strategy
             pos.trade_fees += fee - close_fee
             if order.stop_distance > 0.0:
                 long = pos.size > 0
@@ -414,7 +418,7 @@ class PaperExecutor:
         self.fill_count += 1
         self.counts["filled"] += 1
         self.fills.append(Fill(now, order.venue, order.symbol, order.unified, order.side, size, price, fee, liquidity,
-                               reason, order.order_id, _r(pos.size, 12), realised, STRATEGY))
+                               reason, order.order_id, _r(pos.size, 12), realised, order.strategy or pos.strategy))
         self._mark(pos, now, force_point=True)
 
     def _mark(self, pos: Position, now: int, last: float = 0.0, force_point: bool = False) -> None:
@@ -479,9 +483,6 @@ class PaperExecutor:
     @property
     def equity(self) -> float:
         return self.risk.config.equity + self.realised_pnl - self.fees + self.unrealised_pnl
-
-    def open_positions(self) -> list[Position]:
-        return [p for _, p in sorted(self.positions.items()) if p.size]
 
     def trade_stats(self, strategy: str = STRATEGY) -> tuple[int, float | None, float | None]:
         """(closed round trips, win rate, expectancy = mean net P&L per round trip)."""
