@@ -12,7 +12,7 @@ from strategy.halt import RISK_LIMIT_PREFIX, TradingHalt
 from strategy.paper import PaperConfig, PaperExecutor, walk
 from strategy.risk import APPROVED, NS_PER_DAY, SUPPRESSED, RiskConfig, RiskEngine
 from strategy.scalper import Signal
-from tui.runtime.session import BookTouch
+from tui.runtime.paper_market import BookTouch
 
 T0 = 20_000 * NS_PER_DAY + NS_PER_DAY // 2  # noon UTC
 MS = 1_000_000
@@ -223,3 +223,14 @@ def test_config_validation_names_the_key():
                      ({"book_levels": 0}, "book_levels")):
         with pytest.raises(ValueError, match=f"^{key}: "):
             PaperConfig.from_dict(bad)
+
+
+def test_fees_come_from_the_venue_declaration_when_it_states_them(monkeypatch):
+    from types import SimpleNamespace
+
+    import tui.runtime.paper_market as pm
+    assert pm.venue_fees_bps(["BINANCE", "COINBASE", "ELSEWHERE"]) == {
+        "taker_fee_bps": {"BINANCE": 10.0, "COINBASE": 60.0, "ELSEWHERE": 10.0},
+        "maker_fee_bps": {"BINANCE": 10.0, "COINBASE": 40.0, "ELSEWHERE": 10.0}}
+    monkeypatch.setitem(pm.VENUES, "BINANCE", SimpleNamespace(taker_fee_bps=7.5, maker_fee_bps=2))
+    assert pm.venue_fees_bps(["BINANCE"]) == {"taker_fee_bps": {"BINANCE": 7.5}, "maker_fee_bps": {"BINANCE": 2.0}}
