@@ -1,8 +1,8 @@
 """The trading halt: one on/off state for the whole app, its history, and the automatic halt detectors.
 
 A halt is set by the operator (a key, ``--halted``, FLAG_TRADING_HALTED) or automatically (stale feed,
-reconnect storm, clock skew, a paper risk limit breached: ``risk_limit_cause``). Only an operator resumes: an automatic cause clearing up does not make
-it safe to trade again without a look. A halt while halted (or a resume while running) is ignored and
+reconnect storm, clock skew, a paper risk limit breached: ``risk_limit_cause``). Only an operator
+resumes: an automatic cause clearing up does not make it safe to trade again without a look. A halt while halted (or a resume while running) is ignored and
 returns None, so the history holds only real changes. Listeners (recorder, audit log) get every record.
 """
 from __future__ import annotations

@@ -43,7 +43,8 @@ MAX_FILLS_KEPT = 100_000  # fills and equity points kept for the view and the ex
 
 
 class BookSource(Protocol):
-    """The venue's synced local book, read when an order is handled (the session adapts feed.books)."""
+    """The venue's synced local book and latest quote, read when an order is handled (the session adapts
+    its order books and market state)."""
 
     def touch(self, venue: str, symbol: str) -> tuple[float, float] | None:
         """(best bid, best ask) of a synced, uncrossed book, or None."""
@@ -51,6 +52,10 @@ class BookSource(Protocol):
 
     def depth(self, venue: str, symbol: str, levels: int) -> tuple[Levels, Levels] | None:
         """(bids, asks), best first, of a synced book, or None."""
+        ...
+
+    def quote(self, venue: str, symbol: str) -> tuple[float, float] | None:
+        """(bid, ask) of the latest accepted quote, or None."""
         ...
 
 
@@ -116,10 +121,11 @@ class EquityPoint(NamedTuple):
 
 class _Order:
     __slots__ = ("order_id", "venue", "symbol", "unified", "side", "size", "reason", "active_ns", "expires_ns",
-                 "limit", "stop_distance", "take_distance", "maker")
+                 "limit", "stop_distance", "take_distance", "maker", "strategy")
 
     def __init__(self, order_id: int, venue: str, symbol: str, unified: str, side: str, size: float, reason: str,
-                 active_ns: int, stop_distance: float = 0.0, take_distance: float = 0.0, maker: bool = False) -> None:
+                 active_ns: int, stop_distance: float = 0.0, take_distance: float = 0.0, maker: bool = False,
+                 strategy: str = "") -> None:
         self.order_id = order_id
         self.venue = venue
         self.symbol = symbol
@@ -133,13 +139,14 @@ class _Order:
         self.stop_distance = stop_distance
         self.take_distance = take_distance
         self.maker = maker
+        self.strategy = strategy  # "" for exits: they belong to the position's strategy
 
 
 class Position:
     """One venue symbol's paper position; sizes signed (long > 0), money in the quote currency."""
 
     __slots__ = ("venue", "symbol", "unified", "size", "avg_price", "realised_pnl", "fees", "mark", "stop",
-                 "take", "exiting", "trade_pnl", "trade_fees")
+                 "take", "exiting", "trade_pnl", "trade_fees", "strategy")
 
     def __init__(self, venue: str, symbol: str, unified: str) -> None:
         self.venue = venue
@@ -155,6 +162,7 @@ class Position:
         self.exiting = False  # an exit order is in flight: stops do not fire twice
         self.trade_pnl = 0.0  # the open round trip: realised so far and fees so far
         self.trade_fees = 0.0
+        self.strategy = STRATEGY  # the strategy whose signal opened the round trip
 
     @property
     def unrealised_pnl(self) -> float:
@@ -193,7 +201,7 @@ def walk(levels: Levels, size: float) -> float:
 
 
 class PaperExecutor:
-    def __init__(self, risk: RiskEngine, halt: TradingHalt, books: BookSource | None = None,
+    def __init__(self, risk: RiskEngine, halt: TradingHalt, books: BookSource,
                  config: PaperConfig | None = None, taker_fee_bps: Mapping[str, float] | None = None,
                  maker_fee_bps: Mapping[str, float] | None = None, default_fee_bps: float = 10.0) -> None:
         """``taker_fee_bps`` / ``maker_fee_bps``: per venue (the session passes the venues' fees)."""
@@ -207,7 +215,6 @@ class PaperExecutor:
         self.latency_ns = int(self.config.latency_ms * 1_000_000)
         self.positions: dict[tuple[str, str], Position] = {}
         self.orders: dict[tuple[str, str], list[_Order]] = {}  # in flight or resting, per venue symbol
-        self.quotes: dict[tuple[str, str], tuple[float, float]] = {}  # latest quote (bid, ask)
         self.fills: deque[Fill] = deque(maxlen=MAX_FILLS_KEPT)
         self.equity_curve: deque[EquityPoint] = deque(maxlen=MAX_FILLS_KEPT)
         self.fill_count = 0
@@ -218,7 +225,6 @@ class PaperExecutor:
         self.max_drawdown = 0.0
         self.trades: dict[str, list[float]] = {}  # strategy -> net P&L of each closed round trip
         self.breaches: list[str] = []  # causes of the halts the risk limits caused
-        self.last_ns = 0
         self._next_id = 0
         self._next_point_ns = 0
         self._day = -1
@@ -236,22 +242,18 @@ class PaperExecutor:
         self._next_id += 1
         order = _Order(self._next_id, s.venue, s.symbol, s.unified, "buy" if s.side == "long" else "sell",
                        decision.size, "signal", s.recv_ns + self.latency_ns, s.stop_distance, s.take_distance,
-                       self.config.maker)
+                       self.config.maker, strategy)
         self._add_order(order)
 
     def on_event(self, ev: object) -> None:
         """A pipeline listener for every accepted event; work is done only for venue symbols it trades."""
-        t = type(ev)
-        if t is Quote:
-            self.quotes[(ev.venue, ev.symbol)] = (ev.bid, ev.ask)  # type: ignore[attr-defined]
-        elif t is not Trade and t is not BookDelta and t is not BookSnapshot:
-            return
         key = (ev.venue, ev.symbol)  # type: ignore[attr-defined]
         if key not in self._listening:
+            return  # the common case, kept to one lookup
+        t = type(ev)
+        if t is not Trade and t is not Quote and t is not BookDelta and t is not BookSnapshot:
             return
         now = ev.recv_ns  # type: ignore[attr-defined]
-        if now > self.last_ns:
-            self.last_ns = now
         trade = cast(Trade, ev) if t is Trade else None
         orders = self.orders.get(key)
         if orders:
@@ -343,12 +345,12 @@ class PaperExecutor:
         size = self._order_size(order, self.positions.get(key))
         if size <= 0.0:
             return 0.0  # nothing to trade (an exit whose position is already gone)
-        depth = self.books.depth(*key, self.config.book_levels) if self.books is not None else None
+        depth = self.books.depth(*key, self.config.book_levels)
         levels = None
         if depth is not None:
             levels = depth[1] if order.side == "buy" else depth[0]
         if not levels:
-            quote = self.quotes.get(key)
+            quote = self.books.quote(*key)
             if quote is None or not (quote[0] > 0.0 and quote[1] > 0.0):
                 return None
             levels = ((quote[1] if order.side == "buy" else quote[0], size),)
@@ -357,9 +359,9 @@ class PaperExecutor:
         return price * (1.0 + slip) if order.side == "buy" else price * (1.0 - slip)
 
     def _touch(self, key: tuple[str, str]) -> tuple[float, float] | None:
-        touch = self.books.touch(*key) if self.books is not None else None
+        touch = self.books.touch(*key)
         if touch is None:
-            touch = self.quotes.get(key)
+            touch = self.books.quote(*key)
         if touch is None or not (0.0 < touch[0] < touch[1]):
             return None
         return touch
@@ -387,7 +389,7 @@ class PaperExecutor:
             pos.size = held + math.copysign(closing, signed)
             if abs(pos.size) <= 1e-12 * closing:
                 pos.size = 0.0
-                self.trades.setdefault(STRATEGY, []).append(pos.trade_pnl - pos.trade_fees)
+                self.trades.setdefault(pos.strategy, []).append(pos.trade_pnl - pos.trade_fees)
                 pos.trade_pnl = pos.trade_fees = 0.0
                 pos.avg_price = pos.stop = pos.take = 0.0
         if opening > 0.0:
@@ -397,6 +399,7 @@ class PaperExecutor:
             else:
                 pos.avg_price = price
                 pos.size = math.copysign(opening, signed)
+                pos.strategy = order.strategy or pos.strategy
             pos.trade_fees += fee - close_fee
             if order.stop_distance > 0.0:
                 long = pos.size > 0
@@ -415,7 +418,7 @@ class PaperExecutor:
         self.fill_count += 1
         self.counts["filled"] += 1
         self.fills.append(Fill(now, order.venue, order.symbol, order.unified, order.side, size, price, fee, liquidity,
-                               reason, order.order_id, _r(pos.size, 12), realised, STRATEGY))
+                               reason, order.order_id, _r(pos.size, 12), realised, order.strategy or pos.strategy))
         self._mark(pos, now, force_point=True)
 
     def _mark(self, pos: Position, now: int, last: float = 0.0, force_point: bool = False) -> None:
@@ -481,9 +484,6 @@ class PaperExecutor:
     def equity(self) -> float:
         return self.risk.config.equity + self.realised_pnl - self.fees + self.unrealised_pnl
 
-    def open_positions(self) -> list[Position]:
-        return [p for _, p in sorted(self.positions.items()) if p.size]
-
     def trade_stats(self, strategy: str = STRATEGY) -> tuple[int, float | None, float | None]:
         """(closed round trips, win rate, expectancy = mean net P&L per round trip)."""
         results = self.trades.get(strategy, [])
@@ -501,7 +501,7 @@ class PaperExecutor:
                                 "expectancy": None if exp is None else _r(exp)}
         return {
             "fills": self.fill_count,
-            "orders": dict(self.counts),
+            "orders": {**self.counts, "open": sum(len(orders) for orders in self.orders.values())},
             "realised_pnl": _r(self.realised_pnl),
             "unrealised_pnl": _r(self.unrealised_pnl),
             "fees": _r(self.fees),

@@ -154,8 +154,9 @@ class RiskEngine:
             return Decision(signal, REJECTED, size, notional,
                             f"{unified} exposure would be {after:.2f}, limit {cfg.max_symbol_exposure:.2f}")
         if abs(position) > cfg.max_position:
-            return Decision(signal, REJECTED, size, notional, f"{signal.venue} {signal.symbol} position would be "
-                                                              f"{position:.2f}, limit max_position {cfg.max_position:.2f}")
+            return Decision(signal, REJECTED, size, notional,
+                            f"{signal.venue} {signal.symbol} position would be {position:.2f}, "
+                            f"limit max_position {cfg.max_position:.2f}")
         gross = abs(position) + sum(abs(n) for _, n in others)
         if gross > cfg.max_total_notional:
             return Decision(signal, REJECTED, size, notional,

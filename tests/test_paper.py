@@ -6,12 +6,13 @@ import pytest
 
 from feeds.clock import ManualClock
 from feeds.core.book_sync import OrderBooks
+from feeds.core.state import MarketState
 from feeds.events import BookSnapshot, Quote, Trade
 from strategy.halt import RISK_LIMIT_PREFIX, TradingHalt
 from strategy.paper import PaperConfig, PaperExecutor, walk
 from strategy.risk import APPROVED, NS_PER_DAY, SUPPRESSED, RiskConfig, RiskEngine
 from strategy.scalper import Signal
-from tui.runtime.session import BookTouch
+from tui.runtime.paper_market import BookTouch
 
 T0 = 20_000 * NS_PER_DAY + NS_PER_DAY // 2  # noon UTC
 MS = 1_000_000
@@ -28,7 +29,8 @@ class Market:
         self.risk = RiskEngine(risk or RiskConfig(max_position_notional=1e9, max_symbol_exposure=1e9,
                                                   max_position=1e9, max_total_notional=1e9))
         self.books = OrderBooks()
-        self.paper = PaperExecutor(self.risk, self.halt, BookTouch(self.books),
+        self.state = MarketState()
+        self.paper = PaperExecutor(self.risk, self.halt, BookTouch(self.books, self.state),
                                    paper or PaperConfig(latency_ms=50.0, slippage_bps=0.0),
                                    taker_fee_bps={VENUE: fee_bps}, maker_fee_bps={VENUE: maker_fee_bps})
         self.book_id = 0
@@ -44,7 +46,9 @@ class Market:
         self.paper.on_event(ev)
 
     def quote(self, t: int, bid: float, ask: float, symbol: str = SYMBOL) -> None:
-        self.paper.on_event(Quote(VENUE, symbol, UNIFIED, 0, self._at(t), bid, 1.0, ask, 1.0))
+        ev = Quote(VENUE, symbol, UNIFIED, 0, self._at(t), bid, 1.0, ask, 1.0)
+        self.state.get(VENUE, symbol, UNIFIED).quote = ev  # as the pipeline keeps it
+        self.paper.on_event(ev)
 
     def trade(self, t: int, price: float, symbol: str = SYMBOL) -> None:
         self.paper.on_event(Trade(VENUE, symbol, UNIFIED, 0, self._at(t), price, 0.1, "buy", t))
@@ -219,3 +223,14 @@ def test_config_validation_names_the_key():
                      ({"book_levels": 0}, "book_levels")):
         with pytest.raises(ValueError, match=f"^{key}: "):
             PaperConfig.from_dict(bad)
+
+
+def test_fees_come_from_the_venue_declaration_when_it_states_them(monkeypatch):
+    from types import SimpleNamespace
+
+    import tui.runtime.paper_market as pm
+    assert pm.venue_fees_bps(["BINANCE", "COINBASE", "ELSEWHERE"]) == {
+        "taker_fee_bps": {"BINANCE": 10.0, "COINBASE": 60.0, "ELSEWHERE": 10.0},
+        "maker_fee_bps": {"BINANCE": 10.0, "COINBASE": 40.0, "ELSEWHERE": 10.0}}
+    monkeypatch.setitem(pm.VENUES, "BINANCE", SimpleNamespace(taker_fee_bps=7.5, maker_fee_bps=2))
+    assert pm.venue_fees_bps(["BINANCE"]) == {"taker_fee_bps": {"BINANCE": 7.5}, "maker_fee_bps": {"BINANCE": 2.0}}

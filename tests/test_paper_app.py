@@ -43,15 +43,15 @@ async def test_pnl_view_shows_positions_fills_and_curve_and_a_seek_back_replays_
         paper: PaperExecutor = runner.session.paper
         assert paper.fill_count > 0
         await pilot.press("p")
-        await wait_for(pilot, lambda: app.query_one(FillsLog).lines and "fills" in str(app.query_one(FillsLog).border_title),
-                       what="the fills log")
+        log = app.query_one(FillsLog)
+        await wait_for(pilot, lambda: log.lines and "fills" in str(log.border_title), what="the fills log")
         fills = app.query_one(FillsLog).text_lines()
         assert len(fills) == paper.fill_count
         last = paper.fills[-1]
         assert last.symbol in fills[-1] and last.reason in fills[-1]
         positions = app.query_one(PaperPositions).text_lines()
         assert positions[0].startswith(f"equity {paper.equity:,.2f}")
-        assert f"fills {paper.fill_count}" in positions[0]
+        assert f"fills {paper.fill_count}" in positions[1]
         traded = {(f.venue, f.symbol) for f in paper.fills}
         assert sum(1 for line in positions if line.split()[:2] and tuple(line.split()[:2]) in traded) == len(traded)
         curve = app.query_one(EquityCurve).text_lines()

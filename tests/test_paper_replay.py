@@ -119,7 +119,10 @@ def expected_fills(decisions, timeline, latency_ns=50_000_000, slippage=1e-4):
         p = pos.get(key)
         if trade_price is not None and p is not None and p[0] and not p[4] and p[2]:
             size, _, stop, take, _ = p
-            hit = (trade_price <= stop or trade_price >= take) if size > 0 else (trade_price >= stop or trade_price <= take)
+            if size > 0:
+                hit = trade_price <= stop or trade_price >= take
+            else:
+                hit = trade_price >= stop or trade_price <= take
             if hit:
                 p[4] = True
                 orders.append([recv + latency_ns, key, "sell" if size > 0 else "buy", abs(size), "exit", 0, 0])
@@ -159,3 +162,39 @@ def test_two_replays_give_byte_equal_paper_statistics(replayed):
     a = orjson.dumps(first.stats()["paper"])
     assert a == orjson.dumps(second.stats()["paper"])
     assert first.stats()["paper"]["fills"] > 0
+
+
+def breach_replay(limit: float):
+    runner = ReplayRunner([str(FIXTURE)], speed=None)
+    runner.config.risk = {"daily_loss_limit": limit}
+    runner._new_session()  # the session a seek would build, now with the tighter limit
+
+    async def play():
+        await runner.start()
+        await asyncio.wait_for(runner.finished.wait(), 60)
+        await runner.stop()
+
+    asyncio.run(play())
+    return runner.session
+
+
+def test_a_daily_loss_breach_in_a_replay_halts_trading_with_the_breach_as_its_cause():
+    session = breach_replay(40.0)
+    stats = session.stats()
+    causes = [h["cause"] for h in stats["halts"]]
+    breach = [c for c in causes if c.startswith("risk limit breached: max loss per day")]
+    assert len(breach) == 1 and stats["paper"]["breaches"] == breach
+    record = next(r for r in session.halt.history if r.cause == breach[0])
+    assert record.by == "auto" and record.action == "halt"
+    # The loss at the breach, worked out from the fills before it: realised minus fees (flat by then).
+    before = [f for f in session.paper.fills if f.at_ns <= record.at_ns]
+    lost = -sum(f.realised_pnl - f.fee for f in before)
+    assert lost >= 40.0 and f"lost {lost:.2f} today" in breach[0]
+    # No new paper order after the breach (unless an operator resumed): later signals are suppressed.
+    later = [d for d in session.signal_log if d.signal.decided_ns > record.at_ns]
+    resumed = any(r.action == "resume" and r.at_ns > record.at_ns for r in session.halt.history)
+    if not resumed:
+        assert later and all(d.status != "APPROVED" for d in later)
+        assert all(f.at_ns <= record.at_ns for f in session.paper.fills)
+    # And the breach is recomputed the same way on a second replay.
+    assert orjson.dumps(breach_replay(40.0).stats()["paper"]) == orjson.dumps(stats["paper"])

@@ -2,8 +2,8 @@
 
 Views (keys ``m`` ``a`` ``d`` ``e`` ``p``): main (symbol summary, latency, candle tables, signal log),
 aggregate (venues side by side per symbol, arbitrage and spike log), depth (order books), errors
-(rejected frames, feed health, halt history) and P&L (paper positions, equity curve, fills). A header (mode, session clock in UTC, HALTED banner) and,
-while a replay is shown, a replay bar stay on top.
+(rejected frames, feed health, halt history) and P&L (paper positions, equity curve, fills). A header
+(mode, session clock in UTC, HALTED banner) and, while a replay is shown, a replay bar stay on top.
 
 The app never hears about single messages. One timer (``refresh_hz``, 10 by default) reads the session's
 plain state objects and copies what changed into the widgets of the visible view inside

@@ -93,7 +93,8 @@ def _export_path(text: str) -> Path:
     if path.suffix.lower() == ".parquet":
         from tui.runtime.paper_export import parquet_available
         if not parquet_available():
-            raise argparse.ArgumentTypeError(f"{text}: writing Parquet needs pyarrow (pip install pyarrow), or use .csv")
+            raise argparse.ArgumentTypeError(f"{text}: writing Parquet needs pyarrow (pip install pyarrow), "
+                                             "or use .csv")
     return path
 
 

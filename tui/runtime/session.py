@@ -14,22 +14,21 @@ import orjson
 
 from feeds.core.aggregator import Aggregator
 from feeds.api import Feed
-from feeds.core.arbitrage import DEFAULT_TAKER_FEE_BPS, ArbitrageDetector, SpikeDetector
+from feeds.core.arbitrage import ArbitrageDetector, SpikeDetector
 from feeds.clock import WallClock
 from feeds.drivers.connection import ReconnectPolicy
 from feeds.symbols import SymbolMap
 from feeds.events import Candle
-from feeds.venues import VENUES
 from strategy.alerts import Alert, AlertEngine, MarketSample, Observation
 from strategy.halt import ClockSkewMonitor, ReconnectStormDetector, TradingHalt
 from strategy.paper import PaperConfig, PaperExecutor
 from strategy.risk import APPROVED, RiskConfig, RiskEngine
 from strategy.scalper import ScalperParams, ScalpStrategy
 from strategy.signal_log import SignalLog
+from tui.runtime.paper_market import BookTouch, venue_fees_bps
 
 log = logging.getLogger("clearterm.session")
 DEFAULT_SYMBOLS = ("BTCUSDT", "ETHUSDT", "SOLUSDT")
-DEFAULT_MAKER_FEE_BPS = {"BINANCE": 10.0, "COINBASE": 40.0, "COINBASE_ADVANCED": 40.0}  # base tiers
 
 
 @dataclass
@@ -58,39 +57,6 @@ class SessionConfig:
     alert_desktop: bool = True  # notify-send, where it exists
 
 
-def venue_fees_bps(venues: list[str], name: str, defaults: dict[str, float]) -> dict[str, float]:
-    """Per venue: the fee its declaration states (``taker_fee_bps`` / ``maker_fee_bps``), else the base tier."""
-    out = {}
-    for venue in venues:
-        declared = getattr(VENUES.get(venue), name, None)
-        out[venue] = float(declared) if isinstance(declared, (int, float)) else defaults.get(venue, 10.0)
-    return out
-
-
-class BookTouch:
-    """The paper executor's view of the local books: synced, uncrossed books only."""
-
-    def __init__(self, books) -> None:
-        self.syncs = books.syncs
-
-    def _book(self, venue: str, symbol: str):
-        sync = self.syncs.get((venue, symbol))
-        if sync is None or sync.state != "synced" or sync.book.is_crossed():
-            return None
-        return sync.book
-
-    def touch(self, venue: str, symbol: str):
-        book = self._book(venue, symbol)
-        if book is None:
-            return None
-        bid, ask = book.best_bid(), book.best_ask()
-        return (bid[0], ask[0]) if bid and ask else None
-
-    def depth(self, venue: str, symbol: str, levels: int):
-        book = self._book(venue, symbol)
-        return None if book is None else book.top(levels)
-
-
 def iso_utc(ns: int) -> str:
     return datetime.fromtimestamp(ns / 1e9, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -112,9 +78,9 @@ class Session:
         self.strategy = ScalpStrategy(ScalperParams.from_dict(config.strategy))
         self.risk = RiskEngine(RiskConfig.from_dict(config.risk))
         self.signal_log = SignalLog()
-        self.paper = PaperExecutor(self.risk, self.halt, BookTouch(self.feed.books), PaperConfig.from_dict(config.paper),
-                                   taker_fee_bps=venue_fees_bps(config.venues, "taker_fee_bps", DEFAULT_TAKER_FEE_BPS),
-                                   maker_fee_bps=venue_fees_bps(config.venues, "maker_fee_bps", DEFAULT_MAKER_FEE_BPS))
+        self.paper = PaperExecutor(self.risk, self.halt, BookTouch(self.feed.books, self.pipeline.state),
+                                   PaperConfig.from_dict(config.paper),
+                                   **venue_fees_bps(config.venues))
         self.pipeline.event_listeners.append(self.paper.on_event)
         self.hidden: set[str] = set()  # symbols the operator hid from view
         self.started_ns = 0

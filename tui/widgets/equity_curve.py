@@ -75,7 +75,10 @@ class EquityCurve(CachedStyles, Widget):
         muted = base_style + self.style_of("equity-curve--muted")
         if not self._values or width <= GUTTER or height <= 0:
             text = "no paper fills yet" if not self._values else ""
-            return [Strip([Segment(text[:width].ljust(width), muted)])] + [Strip.blank(width, base_style)] * (height - 1)
+            if len(text) > width:
+                text = text[:max(0, width - 1)] + "…"
+            first = Strip([Segment(text.ljust(width), muted)])
+            return [first] + [Strip.blank(width, base_style)] * (height - 1)
         cols = columns(self._values, width - GUTTER)
         low = min(min(cols), self._base)
         high = max(max(cols), self._base)

@@ -27,26 +27,31 @@ def money(x: float, signed: bool = True) -> str:
     return f"{x:+,.2f}" if signed else f"{x:,.2f}"
 
 
-def totals_text(paper: PaperExecutor) -> str:
+def totals_text(paper: PaperExecutor) -> tuple[str, str]:
+    """Two lines: the money, then the record."""
     trades, win_rate, expectancy = paper.trade_stats()
     net = paper.realised_pnl - paper.fees + paper.unrealised_pnl
     return (f"equity {money(paper.equity, False)}  net {money(net)}  realised {money(paper.realised_pnl)}  "
-            f"unrealised {money(paper.unrealised_pnl)}  fees {money(paper.fees, False)}  "
+            f"unrealised {money(paper.unrealised_pnl)}  fees {money(paper.fees, False)}",
             f"max drawdown {money(paper.max_drawdown, False)}  fills {paper.fill_count}  trades {trades}  "
             f"win rate {'-' if win_rate is None else f'{win_rate:.0%}'}  "
-            f"expectancy {'-' if expectancy is None else money(expectancy)}")
+            f"expectancy {'-' if expectancy is None else money(expectancy)} per trade")
 
 
-POSITION_HEADER = (f"{'VENUE':<9}{'SYMBOL':<10}{'POSITION':>14}{'AVG PRICE':>14}{'MARK':>14}{'UNREALISED':>12}"
-                   f"{'REALISED':>11}{'FEES':>10}{'EXPOSURE':>12}{'STOP':>13}{'TAKE':>13}")
+POSITION_HEADER = (f"{'VENUE':<9}{'SYMBOL':<10}{'POSITION':>12}{'AVG PRICE':>12}{'MARK':>12}{'UNREALISED':>11}"
+                   f"{'REALISED':>10}{'FEES':>9}{'EXPOSURE':>11}{'STOP':>11}{'TAKE':>11}")
 
 
 def position_text(p: Position) -> str:
     d = price_decimals(p.mark or p.avg_price)
-    price = (lambda x: f"{x:.{d}f}" if x else "-")
-    return (f"{clean(p.venue):<9}{clean(p.symbol):<10}{p.size:>14.8g}{price(p.avg_price):>14}{price(p.mark):>14}"
-            f"{money(p.unrealised_pnl):>12}{money(p.realised_pnl):>11}{money(p.fees, False):>10}"
-            f"{money(p.exposure):>12}{price(p.stop):>13}{price(p.take):>13}")
+
+    def price(x: float) -> str:
+        return f"{x:.{d}f}" if x else "-"
+
+    mark = p.mark if p.size else 0.0  # a flat position's last mark is history
+    return (f"{clean(p.venue):<9}{clean(p.symbol):<10}{p.size:>12.6g}{price(p.avg_price):>12}{price(mark):>12}"
+            f"{money(p.unrealised_pnl):>11}{money(p.realised_pnl):>10}{money(p.fees, False):>9}"
+            f"{money(p.exposure):>11}{price(p.stop):>11}{price(p.take):>11}")
 
 
 def fill_text(f: Fill) -> str:
@@ -98,7 +103,8 @@ class FillsLog(LineLog):
             return
         self.border_title = f"Paper fills  {paper.fill_count}"
         if not paper.fills:
-            self.set_lines([Text("no paper fills yet: every approved signal is filled here", self.style_of("fills-log--muted"))])
+            self.set_lines([Text("no paper fills yet: every approved signal is filled here",
+                                 self.style_of("fills-log--muted"))])
             return
         fills = list(paper.fills)[-FILLS_SHOWN:]
         self.set_lines([Text(fill_text(f), self.style_of(f"fills-log--{f.side}")) for f in fills])
@@ -115,7 +121,9 @@ class PnlView(Vertical):
         yield FillsLog(id="fills-log")
 
     def sync(self, paper: PaperExecutor, start_equity: float) -> None:
-        rows = [(totals_text(paper), "paper-positions--totals"), (POSITION_HEADER, "paper-positions--header")]
+        money_line, record_line = totals_text(paper)
+        rows = [(money_line, "paper-positions--totals"), (record_line, "paper-positions--totals"),
+                (POSITION_HEADER, "paper-positions--header")]
         positions = sorted(paper.positions.values(), key=lambda p: (not p.size, p.venue, p.symbol))
         rows += [(position_text(p), "" if p.size else "paper-positions--flat") for p in positions]
         if not positions:
