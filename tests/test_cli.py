@@ -1,6 +1,7 @@
 """The command line: one-line errors with exit 2, and headless replay of the real captures."""
 import asyncio
 import contextlib
+import csv
 import re
 import socket
 import threading
@@ -10,6 +11,7 @@ import orjson
 import pytest
 
 from tui.runtime.cli import UsageError, check_realtime_allowed, main, realtime_allowed
+from tui.runtime.decimals import decimals, fixed
 from tui.runtime.session import SessionConfig
 
 CAPTURES = Path(__file__).resolve().parents[2] / "shared" / "captures"
@@ -225,3 +227,29 @@ def test_live_goes_on_when_the_listing_cannot_be_fetched(capsys, tmp_path, monke
     assert code == 0, err
     assert "warning: cannot fetch BINANCE's listing" in err and "refused" in err
     assert orjson.loads(out)["messages"] > 0  # it went on
+
+
+def test_candle_csv_has_the_venues_precision_not_float_noise(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path))
+    out_csv = tmp_path / "c.csv"
+    code, _, err = run(capsys, "demo", "--headless", "--no-record", "--duration", "2.5", "--export-candles", str(out_csv))
+    assert code == 0, err
+    rows = list(csv.DictReader(out_csv.open()))
+    assert {r["venue"] for r in rows} == {"BINANCE", "COINBASE"}
+    places: dict[tuple[str, str], set[int]] = {}
+    for r in rows:
+        for column in ("open", "high", "low", "close"):
+            places.setdefault((r["venue"], r["symbol"]), set()).add(len(r[column].partition(".")[2]))
+        assert len(r["volume"].partition(".")[2]) <= 8  # the simulator's strings have 8 decimals at most
+    assert places[("BINANCE", "BTCUSDT")] == {2}  # one precision per symbol: the tick of 0.01
+    assert places[("COINBASE", "BTC-USD")] == {2}
+    coinbase_volumes = [r["volume"] for r in rows if r["venue"] == "COINBASE"]  # sums of trade sizes
+    assert coinbase_volumes and not any(re.search(r"\d{9,}", v.partition(".")[2]) for v in coinbase_volumes)
+
+
+@pytest.mark.parametrize("value, places, text", [
+    (185.17800000000005, 3, "185.178"), (0.7049199999999998, 5, "0.70492"), (61313.0, 0, "61313"),
+    (0.00001234, 8, "0.00001234"), (2940.57, 2, "2940.57"),
+])
+def test_decimals_ignore_float_noise(value, places, text):
+    assert decimals(value) == places and fixed(value, places) == text

@@ -393,11 +393,22 @@ def run_session(args: argparse.Namespace) -> int:
     runner.metrics_port = ui.metrics_port
     if args.headless:
         asyncio.run(run_headless(runner, args.duration))
+        say_if_silent(runner.session)
     else:
         run_app(runner, ui, args.duration)
     finish(runner.session, args)
     say_where_recorded(runner.session)
     return 0
+
+
+def say_if_silent(session) -> None:
+    """One line on stderr when not one frame came in the whole run, with each venue's last failure."""
+    if session.pipeline.messages:
+        return
+    summary = session.final_connections or session.connections_summary()
+    causes = "; ".join(f"{venue}: {entry.get('last_error') or entry['state']}" for venue, entry in summary.items())
+    seconds = (session.stopped_ns - session.started_ns) / 1e9
+    print(f"clearterm: warning: no data received in {seconds:.1f} s ({causes or 'no venues'})", file=sys.stderr)
 
 
 def say_where_recorded(session) -> None:
