@@ -253,3 +253,13 @@ def test_candle_csv_has_the_venues_precision_not_float_noise(capsys, tmp_path, m
 ])
 def test_decimals_ignore_float_noise(value, places, text):
     assert decimals(value) == places and fixed(value, places) == text
+
+
+def test_a_busy_metrics_port_is_refused_before_the_app_takes_the_terminal(capsys):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        code, out, err = run(capsys, "demo", "--no-record", "--metrics-port", str(port))
+    assert code == 2 and out == ""
+    assert err.count("\n") == 1 and f"--metrics-port: cannot listen on 127.0.0.1:{port}" in err

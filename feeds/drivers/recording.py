@@ -49,7 +49,7 @@ from feeds.clock import WallClock
 
 FORMAT = "clearterm-recording"
 VERSION = 1
-ROTATE_BYTES = 64 * 1024 * 1024  # a part's size cap (JSON text; gzipped it is about a tenth)
+ROTATE_BYTES = 64 * 1024 * 1024  # a part's size cap (JSON text; gzipped it is about a sixth)
 ROTATE_AGE_S = 3600.0  # a part's age cap
 log = logging.getLogger(__name__)
 

@@ -217,8 +217,6 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 def session_config(args: argparse.Namespace) -> tuple[SessionConfig, UISettings]:
     """Defaults, then the config file, then CLEARTERM_* variables, then flags."""
-    import os
-
     from feeds.venues.binance import INTERVALS
     from feeds.drivers.recording import default_recording_path
     from feeds.venues import VENUES
@@ -423,9 +421,21 @@ def say_where_recorded(session) -> None:
     print(f"clearterm: recorded to {files[0]} ({human_size(size)}{more})", file=sys.stderr)
 
 
+def check_port_free(port: int | None, flag: str) -> None:
+    """Before the app owns the terminal: a port we are to listen on must be free (one line, exit 2)."""
+    import socket
+    if not port:
+        return
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError as exc:
+            raise UsageError(f"{flag}: cannot listen on 127.0.0.1:{port}: {exc.strerror or exc}") from None
+
+
 def run_app(runner, ui, duration: float | None) -> None:
     """The Textual app, with the terminal settings that must be in place before it starts."""
-    import os
+    check_port_free(runner.metrics_port, "--metrics-port")
     if ui.color != "auto":
         os.environ["TEXTUAL_COLOR_SYSTEM"] = ui.color
     if ui.fps:
