@@ -162,3 +162,19 @@ async def test_the_badge_shows_the_cause_and_counts_down_to_the_next_try(size):
             while time.monotonic() < deadline + 5 and str(badge.render()) == text:
                 await pilot.pause(0.05)
             assert int(str(badge.render()).rsplit(" ", 1)[1].rstrip("s")) < first  # it counts down
+
+
+async def test_a_name_that_does_not_resolve_is_a_dns_failure(monkeypatch):
+    """No real resolver is asked: the stdlib's lookup fails for a .test name (RFC 6761), as offline."""
+    real = socket.getaddrinfo
+
+    def offline(host, *args, **kwargs):
+        if isinstance(host, str) and host.endswith(".test"):
+            raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", offline)
+    for name in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    conn = await _cause_of("ws://exchange.test:9443/ws")
+    assert conn.last_error == "DNS failure: Temporary failure in name resolution"

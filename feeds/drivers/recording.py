@@ -168,6 +168,7 @@ class Recorder:
         self.records_written = 0
         self.bytes_written = 0  # bytes that reached the files, all parts, after compression
         self._part_bytes = 0
+        self._part_started_ns = 0
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._open_part()
         self._last_flush_ns = self._clock.now_ns()
