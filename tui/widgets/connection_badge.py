@@ -10,6 +10,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Static
 
+from tui.widgets.formatting import short_venue
 from tui.widgets.safe_text import clean
 
 DOWN_STATES = ("connecting", "reconnecting", "disconnected", "failed")  # the failure cause is news in these
@@ -25,9 +26,8 @@ STATE_CLASSES = {
 
 
 def short_cause(cause: str) -> str:
-    """``DNS failure: ...`` -> ``DNS``, ``closed with code 1008: ...`` -> ``closed 1008``, ``HTTP 451``..."""
-    kind = cause.split(":", 1)[0]
-    return (kind.removesuffix(" failure").removeprefix("connection ").replace("closed with code", "closed"))
+    """``DNS failure: ...`` -> ``DNS failure``, ``closed with code 1008: ...`` -> ``closed 1008``..."""
+    return cause.split(":", 1)[0].removeprefix("connection ").replace("closed with code", "closed")
 
 
 def short_ms(ms: float) -> str:
@@ -82,21 +82,30 @@ class ConnectionBadge(Static):
             self.failure, self.retry_in_s = cause, retry
             self._draw()
 
+    def on_resize(self) -> None:
+        self._draw()
+
     def _draw(self) -> None:
         down = self.state in DOWN_STATES and bool(self.failure)
-        shown = (self.state, self.rate, self.p50, self.p99, down and self.failure, down and self.retry_in_s)
+        width = self.content_region.width
+        shown = (self.state, self.rate, self.p50, self.p99, down and self.failure, down and self.retry_in_s,
+                 down and width)
         if shown == self._shown:
             return
         self._shown = shown
         text = Text(no_wrap=True, overflow="ellipsis", end="")
-        text.append(clean(self.venue), "bold")
-        text.append(" ")
-        text.append(clean(self.state))
         if down:
-            text.append(f": {clean(short_cause(self.failure))}")
-            if self.retry_in_s is not None:
-                text.append(f", retry {self.retry_in_s}s")
-        elif self.rate is not None:
+            if self.retry_in_s is not None:  # waiting to retry: the colour says down, the words why
+                detail = f"{clean(short_cause(self.failure))}, retry {self.retry_in_s}s"
+            else:
+                detail = f"{clean(self.state)}: {clean(short_cause(self.failure))}"
+            venue = self.venue if not width or len(self.venue) + 1 + len(detail) <= width else short_venue(self.venue)
+            text.append(clean(venue), "bold")
+            text.append(f" {detail}")
+        else:
+            text.append(clean(self.venue), "bold")
+            text.append(f" {clean(self.state)}")
+        if not down and self.rate is not None:
             text.append(f" {short_rate(self.rate)}/s")
         if not down and self.p50 is not None and self.p99 is not None:
             text.append(f" {short_ms(self.p50)}/{short_ms(self.p99)}ms")
