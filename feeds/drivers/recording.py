@@ -24,8 +24,8 @@ Rotation: once a part has reached ``rotate_bytes`` (default 64 MiB) or is ``rota
 none is only a header): ``<stem>.jsonl`` is followed by ``<stem>-001.jsonl``, ``<stem>-002.jsonl``...
 (``<stem>-001.jsonl.gz`` for ``.jsonl.gz``). Each part starts with its own header carrying
 ``"part": N``. With ``gzip_rotated=True`` a part is gzipped once it is closed by a rotation
-(``<stem>.jsonl`` -> ``<stem>.jsonl.gz``, in a thread, through a temporary file, so a crash leaves
-the plain part). `recording_parts` lists a session's parts in order, whichever form each has.
+(``<stem>.jsonl`` -> ``<stem>.jsonl.gz``, in a thread, through a temporary file ``.gz.tmp``, so a
+crash or an exit that cannot wait leaves the plain part, which readers take as well). `recording_parts` lists a session's parts in order, whichever form each has.
 
 Compression (``compress=True``, use a ``.jsonl.gz`` name): a gzip stream written with Z_SYNC_FLUSH
 at every flush. A gzip file cut by SIGKILL has no trailer and is readable only up to the last
@@ -38,6 +38,7 @@ import logging
 import os
 import shutil
 import threading
+import time
 import zlib
 from datetime import datetime, timezone
 from pathlib import Path
@@ -51,6 +52,7 @@ FORMAT = "clearterm-recording"
 VERSION = 1
 ROTATE_BYTES = 64 * 1024 * 1024  # a part's size cap (JSON text; gzipped it is about a sixth)
 ROTATE_AGE_S = 3600.0  # a part's age cap
+GZIP_WAIT_S = 2.0  # close() waits this long for compressions; one cut short by the exit leaves its plain part
 log = logging.getLogger(__name__)
 
 
@@ -191,8 +193,9 @@ class Recorder:
             return
         self._write_pending()
         self._close_part()
+        deadline = time.monotonic() + GZIP_WAIT_S
         for thread in self._gzippers:
-            thread.join()
+            thread.join(max(0.0, deadline - time.monotonic()))
         self._gzippers.clear()
 
     def files(self) -> list[Path]:

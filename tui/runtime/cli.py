@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import re
 import signal
 import sys
 from importlib import metadata
@@ -337,8 +338,8 @@ async def _check_listings(feed) -> list[str]:
         if resp.status in (400, 404):
             unlisted.setdefault(venue, []).append(vs)
         elif resp.status != 200:
-            warnings.setdefault(venue, f"cannot fetch {venue}'s listing to check the symbols "
-                                       f"({resp.error or f'HTTP {resp.status}'}); going on")
+            why = re.sub(r"^URLError: <urlopen error (.*)>$", r"\1", resp.error) or f"HTTP {resp.status}"
+            warnings.setdefault(venue, f"cannot fetch {venue}'s listing to check the symbols ({why}); going on")
     if unlisted:
         venue, names = next(iter(unlisted.items()))
         raise UsageError(f"{', '.join(names)} {'is' if len(names) == 1 else 'are'} not listed on {venue}")
