@@ -318,25 +318,31 @@ def check_symbols(cfg: SessionConfig) -> list[str]:
         for symbol in cfg.symbols:
             if not simulator_lists(binance.venue_symbol(feed.symbol_map, symbol)):
                 venue = cfg.venues[0]
-                raise UsageError(f"{VENUES[venue].venue_symbol(feed.symbol_map, symbol)} is not listed on {venue} "
+                shown = _shown_symbol(VENUES[venue].venue_symbol(feed.symbol_map, symbol), symbol)
+                raise UsageError(f"{shown} is not listed on {venue} "
                                  f"(the demo lists {' '.join(BASE_PRICES)} against {' or '.join(DEMO_QUOTES)})")
         return []
     return asyncio.run(_check_listings(feed))
+
+
+def _shown_symbol(venue_symbol: str, typed: str) -> str:
+    """The venue's name for a symbol, or what was typed when the venue has none ("FOOBAR", not "FOOBAR-")."""
+    return typed.upper() if venue_symbol.endswith("-") else venue_symbol
 
 
 async def _check_listings(feed) -> list[str]:
     from feeds.drivers import rest
     from feeds.venues import VENUES
 
-    checks = [(venue, vs) for venue in feed.venues if VENUES[venue].listing_path is not None
-              for vs in feed.venue_symbols(venue)]
+    checks = [(venue, symbol, VENUES[venue].venue_symbol(feed.symbol_map, symbol)) for venue in feed.venues
+              if VENUES[venue].listing_path is not None for symbol in feed.symbols]
     answers = await asyncio.gather(*(rest.get(feed.rest_base(venue) + VENUES[venue].listing_path(vs), timeout=5.0)
-                                      for venue, vs in checks))
+                                      for venue, _, vs in checks))
     unlisted: dict[str, list[str]] = {}
     warnings: dict[str, str] = {}
-    for (venue, vs), resp in zip(checks, answers):
+    for (venue, symbol, vs), resp in zip(checks, answers):
         if resp.status in (400, 404):
-            unlisted.setdefault(venue, []).append(vs)
+            unlisted.setdefault(venue, []).append(_shown_symbol(vs, symbol))
         elif resp.status != 200:
             why = re.sub(r"^URLError: <urlopen error (.*)>$", r"\1", resp.error) or f"HTTP {resp.status}"
             warnings.setdefault(venue, f"cannot fetch {venue}'s listing to check the symbols ({why}); going on")
