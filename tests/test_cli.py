@@ -10,7 +10,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from tui.runtime.cli import UsageError, check_realtime_allowed, main, realtime_allowed
+from tui.runtime.cli import UsageError, check_realtime_allowed, check_symbols, main, realtime_allowed
 from tui.runtime.decimals import decimals, fixed
 from tui.runtime.session import SessionConfig
 
@@ -263,3 +263,32 @@ def test_a_busy_metrics_port_is_refused_before_the_app_takes_the_terminal(capsys
         code, out, err = run(capsys, "demo", "--no-record", "--metrics-port", str(port))
     assert code == 2 and out == ""
     assert err.count("\n") == 1 and f"--metrics-port: cannot listen on 127.0.0.1:{port}" in err
+
+
+def test_a_listing_check_that_hangs_offline_gives_up_in_time_and_goes_on(monkeypatch):
+    """Offline, a name lookup can hang past urllib's timeout: the check waits its limit, warns, goes on."""
+    import time
+
+    import tui.runtime.cli as cli
+    release = threading.Event()
+    real = socket.getaddrinfo
+
+    def hanging(host, *args, **kwargs):
+        if isinstance(host, str) and host.endswith(".test"):
+            release.wait()  # a resolver that does not answer (released at the end of the test)
+            raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", hanging)
+    monkeypatch.setattr(cli, "LISTING_TIMEOUT_S", 0.5)
+    for name in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    cfg = SessionConfig(mode="live", venues=["BINANCE"], symbols=["BTCUSDT", "ETHUSDT"],
+                        rest_endpoints={"BINANCE": "http://exchange.test:9"})
+    t0 = time.monotonic()
+    try:
+        warnings = check_symbols(cfg)
+    finally:
+        release.set()
+    assert time.monotonic() - t0 < 3.0
+    assert warnings == ["cannot fetch BINANCE's listing to check the symbols (no answer in 0.5 s); going on"]

@@ -10,6 +10,8 @@ import os
 import re
 import signal
 import sys
+import threading
+import time
 from importlib import metadata
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -322,7 +324,7 @@ def check_symbols(cfg: SessionConfig) -> list[str]:
                 raise UsageError(f"{shown} is not listed on {venue} "
                                  f"(the demo lists {' '.join(BASE_PRICES)} against {' or '.join(DEMO_QUOTES)})")
         return []
-    return asyncio.run(_check_listings(feed))
+    return _check_listings(feed)
 
 
 def _shown_symbol(venue_symbol: str, typed: str) -> str:
@@ -330,18 +332,41 @@ def _shown_symbol(venue_symbol: str, typed: str) -> str:
     return typed.upper() if venue_symbol.endswith("-") else venue_symbol
 
 
-async def _check_listings(feed) -> list[str]:
+LISTING_TIMEOUT_S = 5.0
+
+
+def _fetch_all(urls: list[str], timeout: float) -> list:
+    """GET every URL at once; None for one with no answer in ``timeout`` (a name lookup can hang past
+    urllib's timeout when offline: daemon threads, so a hung one never holds the program)."""
     from feeds.drivers import rest
+    results: list = [None] * len(urls)
+
+    def fetch(i: int, url: str) -> None:
+        results[i] = rest.get_blocking(url, timeout)
+
+    threads = [threading.Thread(target=fetch, args=(i, url), daemon=True) for i, url in enumerate(urls)]
+    for thread in threads:
+        thread.start()
+    deadline = time.monotonic() + timeout + 0.5
+    for thread in threads:
+        thread.join(max(0.0, deadline - time.monotonic()))
+    return results
+
+
+def _check_listings(feed) -> list[str]:
     from feeds.venues import VENUES
 
     checks = [(venue, symbol, VENUES[venue].venue_symbol(feed.symbol_map, symbol)) for venue in feed.venues
               if VENUES[venue].listing_path is not None for symbol in feed.symbols]
-    answers = await asyncio.gather(*(rest.get(feed.rest_base(venue) + VENUES[venue].listing_path(vs), timeout=5.0)
-                                      for venue, _, vs in checks))
+    answers = _fetch_all([feed.rest_base(venue) + VENUES[venue].listing_path(vs) for venue, _, vs in checks],
+                         LISTING_TIMEOUT_S)
     unlisted: dict[str, list[str]] = {}
     warnings: dict[str, str] = {}
     for (venue, symbol, vs), resp in zip(checks, answers):
-        if resp.status in (400, 404):
+        if resp is None:
+            warnings.setdefault(venue, f"cannot fetch {venue}'s listing to check the symbols (no answer in "
+                                       f"{LISTING_TIMEOUT_S:g} s); going on")
+        elif resp.status in (400, 404):
             unlisted.setdefault(venue, []).append(_shown_symbol(vs, symbol))
         elif resp.status != 200:
             why = re.sub(r"^URLError: <urlopen error (.*)>$", r"\1", resp.error) or f"HTTP {resp.status}"
