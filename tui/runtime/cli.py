@@ -14,12 +14,19 @@ import threading
 import time
 from importlib import metadata
 from pathlib import Path
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import orjson
 
 from tui.runtime.config import COLOR_SYSTEMS, NOTIFY, THEMES, UISettings
 from tui.runtime.session import DEFAULT_SYMBOLS, SessionConfig
+
+if TYPE_CHECKING:
+    from feeds.api import Feed
+    from feeds.drivers.rest import RestResponse
+    from tui.runtime.session import Session
 
 COMMANDS = ("live", "demo", "sim", "replay", "bench", "recordings")
 REALTIME_ENV_FLAG = "FLAG_REALTIME"
@@ -265,7 +272,7 @@ def session_config(args: argparse.Namespace) -> tuple[SessionConfig, UISettings]
     return cfg, ui
 
 
-def realtime_allowed(environ) -> bool:
+def realtime_allowed(environ: Mapping[str, str]) -> bool:
     """FLAG_REALTIME: unset or 1 allows connections to real exchanges, 0 forbids them."""
     raw = environ.get(REALTIME_ENV_FLAG)
     if raw is None:
@@ -294,7 +301,7 @@ def real_hosts(cfg: SessionConfig) -> list[str]:
     return hosts
 
 
-def check_realtime_allowed(cfg: SessionConfig, environ) -> None:
+def check_realtime_allowed(cfg: SessionConfig, environ: Mapping[str, str]) -> None:
     if not realtime_allowed(environ):
         hosts = real_hosts(cfg)
         if hosts:
@@ -335,11 +342,11 @@ def _shown_symbol(venue_symbol: str, typed: str) -> str:
 LISTING_TIMEOUT_S = 5.0
 
 
-def _fetch_all(urls: list[str], timeout: float) -> list:
+def _fetch_all(urls: list[str], timeout: float) -> list[RestResponse | None]:
     """GET every URL at once; None for one with no answer in ``timeout`` (a name lookup can hang past
     urllib's timeout when offline: daemon threads, so a hung one never holds the program)."""
     from feeds.drivers import rest
-    results: list = [None] * len(urls)
+    results: list[RestResponse | None] = [None] * len(urls)
 
     def fetch(i: int, url: str) -> None:
         results[i] = rest.get_blocking(url, timeout)
@@ -353,7 +360,7 @@ def _fetch_all(urls: list[str], timeout: float) -> list:
     return results
 
 
-def _check_listings(feed) -> list[str]:
+def _check_listings(feed: Feed) -> list[str]:
     from feeds.venues import VENUES
 
     checks = [(venue, symbol, VENUES[venue].venue_symbol(feed.symbol_map, symbol)) for venue in feed.venues
@@ -431,7 +438,7 @@ def run_session(args: argparse.Namespace) -> int:
     return 0
 
 
-def say_if_silent(session) -> None:
+def say_if_silent(session: Session) -> None:
     """One line on stderr when not one frame came in the whole run, with each venue's last failure."""
     if session.pipeline.messages:
         return
@@ -441,7 +448,7 @@ def say_if_silent(session) -> None:
     print(f"clearterm: warning: no data received in {seconds:.1f} s ({causes or 'no venues'})", file=sys.stderr)
 
 
-def say_where_recorded(session) -> None:
+def say_where_recorded(session: Session) -> None:
     """One line on stderr: where the recording went (the first part; the others follow it)."""
     recorder = session.recorder
     if recorder is None:

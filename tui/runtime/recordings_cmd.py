@@ -12,6 +12,7 @@ import zlib
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import BinaryIO
 
 import orjson
 
@@ -106,7 +107,7 @@ def _last_time(path: Path) -> int:
     return 0
 
 
-def _gzip_tail(f) -> bytes:
+def _gzip_tail(f: BinaryIO) -> bytes:
     inflate = zlib.decompressobj(31)
     tail = b""
     try:
