@@ -457,7 +457,10 @@ def say_where_recorded(session: Session) -> None:
     files = recorder.files()
     size = sum(f.stat().st_size for f in files if f.exists())
     more = f", {len(files)} parts" if len(files) > 1 else ""
-    print(f"clearterm: recorded to {files[0]} ({human_size(size)}{more})", file=sys.stderr)
+    try:
+        print(f"clearterm: recorded to {files[0]} ({human_size(size)}{more})", file=sys.stderr)
+    except OSError:  # the terminal is gone (SSH dropped): the recording is whole all the same
+        pass
 
 
 def check_port_free(port: int | None, flag: str) -> None:
