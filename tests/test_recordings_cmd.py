@@ -108,3 +108,14 @@ def test_pruning_clears_the_debris_of_a_compression_cut_short_and_listing_alone_
     code, out, _ = run(capsys, "recordings", "--dir", str(tmp_path), "--prune-older-than", "30d")
     assert code == 0 and not debris.exists() and all(f.exists() for f in files)
     assert "1 recording," in out.splitlines()[-1]
+
+
+async def test_a_sessions_recording_gzips_its_rotated_parts(tmp_path):
+    from tui.runtime.session import Session, SessionConfig
+    session = Session(SessionConfig(mode="live", venues=[], record_path=str(tmp_path / "s.jsonl")))
+    await session.start()
+    try:
+        rec = session.recorder
+        assert rec.gzip_rotated is True  # and the default caps (tested in test_recording.py)
+    finally:
+        await session.stop()

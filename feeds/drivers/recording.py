@@ -151,7 +151,7 @@ class Recorder:
         self._rotate_bytes = rotate_bytes
         self._rotate_age_ns = int(rotate_age_s * 1e9) if rotate_age_s else None
         self._compress = compress
-        self._gzip_rotated = gzip_rotated and not compress  # a gzip stream needs no second pass
+        self.gzip_rotated = gzip_rotated and not compress  # a gzip stream needs no second pass
         self._gzippers: list[threading.Thread] = []
         extras = {k: v for k, v in header.items() if k not in ("format", "version")}
         self._header = {
@@ -212,7 +212,7 @@ class Recorder:
         if self._part_bytes >= self._rotate_bytes or (
                 self._rotate_age_ns is not None and self._last_flush_ns - self._part_started_ns >= self._rotate_age_ns):
             self._close_part()
-            if self._gzip_rotated:
+            if self.gzip_rotated:
                 self._start_gzip(self.parts[-1])
             self.part += 1
             self._open_part()
