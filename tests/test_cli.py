@@ -1,6 +1,7 @@
 """The command line: one-line errors with exit 2, and headless replay of the real captures."""
 import asyncio
 import contextlib
+import csv
 import re
 import socket
 import threading
@@ -10,7 +11,8 @@ import orjson
 import pytest
 
 from capture_files import capture_dir
-from tui.runtime.cli import UsageError, check_realtime_allowed, main, realtime_allowed
+from tui.runtime.cli import UsageError, check_realtime_allowed, check_symbols, main, realtime_allowed
+from tui.runtime.decimals import decimals, fixed
 from tui.runtime.session import SessionConfig
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "app_session.jsonl.gz"
@@ -224,3 +226,68 @@ def test_live_goes_on_when_the_listing_cannot_be_fetched(capsys, tmp_path, monke
     assert code == 0, err
     assert "warning: cannot fetch BINANCE's listing" in err and "refused" in err
     assert orjson.loads(out)["messages"] > 0  # it went on
+
+
+def test_candle_csv_has_the_venues_precision_not_float_noise(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path))
+    out_csv = tmp_path / "c.csv"
+    code, _, err = run(capsys, "demo", "--headless", "--no-record", "--duration", "2.5", "--export-candles", str(out_csv))
+    assert code == 0, err
+    rows = list(csv.DictReader(out_csv.open()))
+    assert {r["venue"] for r in rows} == {"BINANCE", "COINBASE"}
+    places: dict[tuple[str, str], set[int]] = {}
+    for r in rows:
+        for column in ("open", "high", "low", "close"):
+            places.setdefault((r["venue"], r["symbol"]), set()).add(len(r[column].partition(".")[2]))
+        assert len(r["volume"].partition(".")[2]) <= 8  # the simulator's strings have 8 decimals at most
+    assert places[("BINANCE", "BTCUSDT")] == {2}  # one precision per symbol: the tick of 0.01
+    assert places[("COINBASE", "BTC-USD")] == {2}
+    coinbase_volumes = [r["volume"] for r in rows if r["venue"] == "COINBASE"]  # sums of trade sizes
+    assert coinbase_volumes and not any(re.search(r"\d{9,}", v.partition(".")[2]) for v in coinbase_volumes)
+
+
+@pytest.mark.parametrize("value, places, text", [
+    (185.17800000000005, 3, "185.178"), (0.7049199999999998, 5, "0.70492"), (61313.0, 0, "61313"),
+    (0.00001234, 8, "0.00001234"), (2940.57, 2, "2940.57"),
+])
+def test_decimals_ignore_float_noise(value, places, text):
+    assert decimals(value) == places and fixed(value, places) == text
+
+
+def test_a_busy_metrics_port_is_refused_before_the_app_takes_the_terminal(capsys):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        code, out, err = run(capsys, "demo", "--no-record", "--metrics-port", str(port))
+    assert code == 2 and out == ""
+    assert err.count("\n") == 1 and f"--metrics-port: cannot listen on 127.0.0.1:{port}" in err
+
+
+def test_a_listing_check_that_hangs_offline_gives_up_in_time_and_goes_on(monkeypatch):
+    """Offline, a name lookup can hang past urllib's timeout: the check waits its limit, warns, goes on."""
+    import time
+
+    import tui.runtime.cli as cli
+    release = threading.Event()
+    real = socket.getaddrinfo
+
+    def hanging(host, *args, **kwargs):
+        if isinstance(host, str) and host.endswith(".test"):
+            release.wait()  # a resolver that does not answer (released at the end of the test)
+            raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", hanging)
+    monkeypatch.setattr(cli, "LISTING_TIMEOUT_S", 0.5)
+    for name in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    cfg = SessionConfig(mode="live", venues=["BINANCE"], symbols=["BTCUSDT", "ETHUSDT"],
+                        rest_endpoints={"BINANCE": "http://exchange.test:9"})
+    t0 = time.monotonic()
+    try:
+        warnings = check_symbols(cfg)
+    finally:
+        release.set()
+    assert time.monotonic() - t0 < 3.0
+    assert warnings == ["cannot fetch BINANCE's listing to check the symbols (no answer in 0.5 s); going on"]

@@ -96,3 +96,26 @@ def test_a_session_says_where_its_recording_went_and_keeps_sim_chatter_out_of_th
     log = (tmp_path / "state" / "clearterm" / "clearterm.log")
     text = log.read_text() if log.exists() else ""
     assert "HTTP response sent" not in text and "connection open" not in text
+
+
+def test_pruning_clears_the_debris_of_a_compression_cut_short_and_listing_alone_does_not(capsys, tmp_path):
+    files = make_recording(tmp_path, "s.jsonl", time.time_ns() - HOUR_NS, 30, ["BINANCE"], age_s=3000)
+    debris = tmp_path / "s-001.jsonl.gz.tmp"
+    debris.write_bytes(b"\x1f\x8b half a gzip stream")
+    os.utime(debris, (time.time() - 3000, time.time() - 3000))
+    run(capsys, "recordings", "--dir", str(tmp_path))
+    assert debris.exists()
+    code, out, _ = run(capsys, "recordings", "--dir", str(tmp_path), "--prune-older-than", "30d")
+    assert code == 0 and not debris.exists() and all(f.exists() for f in files)
+    assert "1 recording," in out.splitlines()[-1]
+
+
+async def test_a_sessions_recording_gzips_its_rotated_parts(tmp_path):
+    from tui.runtime.session import Session, SessionConfig
+    session = Session(SessionConfig(mode="live", venues=[], record_path=str(tmp_path / "s.jsonl")))
+    await session.start()
+    try:
+        rec = session.recorder
+        assert rec.gzip_rotated is True  # and the default caps (tested in test_recording.py)
+    finally:
+        await session.stop()

@@ -561,6 +561,9 @@ class ClearTermApp(App):
             if conn is None:
                 continue
             badge.show_state(conn.state)
+            next_ns = getattr(conn, "next_attempt_ns", 0)  # the last failure and the countdown (live only)
+            badge.show_failure(getattr(conn, "last_error", ""),
+                               (next_ns - session.clock.now_ns()) / 1e9 if next_ns else None)
             if not slow:
                 continue
             tel = session.pipeline.telemetry.get(venue)

@@ -24,8 +24,8 @@ Rotation: once a part has reached ``rotate_bytes`` (default 64 MiB) or is ``rota
 none is only a header): ``<stem>.jsonl`` is followed by ``<stem>-001.jsonl``, ``<stem>-002.jsonl``...
 (``<stem>-001.jsonl.gz`` for ``.jsonl.gz``). Each part starts with its own header carrying
 ``"part": N``. With ``gzip_rotated=True`` a part is gzipped once it is closed by a rotation
-(``<stem>.jsonl`` -> ``<stem>.jsonl.gz``, in a thread, through a temporary file, so a crash leaves
-the plain part). `recording_parts` lists a session's parts in order, whichever form each has.
+(``<stem>.jsonl`` -> ``<stem>.jsonl.gz``, in a thread, through a temporary file ``.gz.tmp``, so a
+crash or an exit that cannot wait leaves the plain part, which readers take as well). `recording_parts` lists a session's parts in order, whichever form each has.
 
 Compression (``compress=True``, use a ``.jsonl.gz`` name): a gzip stream written with Z_SYNC_FLUSH
 at every flush. A gzip file cut by SIGKILL has no trailer and is readable only up to the last
@@ -38,6 +38,7 @@ import logging
 import os
 import shutil
 import threading
+import time
 import zlib
 from datetime import datetime, timezone
 from pathlib import Path
@@ -49,8 +50,9 @@ from feeds.clock import WallClock
 
 FORMAT = "clearterm-recording"
 VERSION = 1
-ROTATE_BYTES = 64 * 1024 * 1024  # a part's size cap (JSON text; gzipped it is about a tenth)
+ROTATE_BYTES = 64 * 1024 * 1024  # a part's size cap (JSON text; gzipped it is about a sixth)
 ROTATE_AGE_S = 3600.0  # a part's age cap
+GZIP_WAIT_S = 2.0  # close() waits this long for compressions; one cut short by the exit leaves its plain part
 log = logging.getLogger(__name__)
 
 
@@ -149,7 +151,7 @@ class Recorder:
         self._rotate_bytes = rotate_bytes
         self._rotate_age_ns = int(rotate_age_s * 1e9) if rotate_age_s else None
         self._compress = compress
-        self._gzip_rotated = gzip_rotated and not compress  # a gzip stream needs no second pass
+        self.gzip_rotated = gzip_rotated and not compress  # a gzip stream needs no second pass
         self._gzippers: list[threading.Thread] = []
         extras = {k: v for k, v in header.items() if k not in ("format", "version")}
         self._header = {
@@ -168,6 +170,7 @@ class Recorder:
         self.records_written = 0
         self.bytes_written = 0  # bytes that reached the files, all parts, after compression
         self._part_bytes = 0
+        self._part_started_ns = 0
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._open_part()
         self._last_flush_ns = self._clock.now_ns()
@@ -190,8 +193,9 @@ class Recorder:
             return
         self._write_pending()
         self._close_part()
+        deadline = time.monotonic() + GZIP_WAIT_S
         for thread in self._gzippers:
-            thread.join()
+            thread.join(max(0.0, deadline - time.monotonic()))
         self._gzippers.clear()
 
     def files(self) -> list[Path]:
@@ -208,7 +212,7 @@ class Recorder:
         if self._part_bytes >= self._rotate_bytes or (
                 self._rotate_age_ns is not None and self._last_flush_ns - self._part_started_ns >= self._rotate_age_ns):
             self._close_part()
-            if self._gzip_rotated:
+            if self.gzip_rotated:
                 self._start_gzip(self.parts[-1])
             self.part += 1
             self._open_part()

@@ -7,16 +7,26 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import re
 import signal
 import sys
+import threading
+import time
 from importlib import metadata
 from pathlib import Path
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import orjson
 
 from tui.runtime.config import COLOR_SYSTEMS, NOTIFY, THEMES, UISettings
 from tui.runtime.session import DEFAULT_SYMBOLS, SessionConfig
+
+if TYPE_CHECKING:
+    from feeds.api import Feed
+    from feeds.drivers.rest import RestResponse
+    from tui.runtime.session import Session
 
 COMMANDS = ("live", "demo", "sim", "replay", "bench", "recordings")
 REALTIME_ENV_FLAG = "FLAG_REALTIME"
@@ -235,8 +245,6 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 def session_config(args: argparse.Namespace) -> tuple[SessionConfig, UISettings]:
     """Defaults, then the config file, then CLEARTERM_* variables, then flags."""
-    import os
-
     from feeds.venues.binance import INTERVALS
     from feeds.drivers.recording import default_recording_path
     from feeds.venues import VENUES
@@ -301,7 +309,7 @@ def apply_alert_flags(cfg, args: argparse.Namespace) -> None:
         cfg.alert_command = args.alert_command
 
 
-def realtime_allowed(environ) -> bool:
+def realtime_allowed(environ: Mapping[str, str]) -> bool:
     """FLAG_REALTIME: unset or 1 allows connections to real exchanges, 0 forbids them."""
     raw = environ.get(REALTIME_ENV_FLAG)
     if raw is None:
@@ -330,7 +338,7 @@ def real_hosts(cfg: SessionConfig) -> list[str]:
     return hosts
 
 
-def check_realtime_allowed(cfg: SessionConfig, environ) -> None:
+def check_realtime_allowed(cfg: SessionConfig, environ: Mapping[str, str]) -> None:
     if not realtime_allowed(environ):
         hosts = real_hosts(cfg)
         if hosts:
@@ -356,28 +364,57 @@ def check_symbols(cfg: SessionConfig) -> list[str]:
         for symbol in cfg.symbols:
             if not simulator_lists(binance.venue_symbol(feed.symbol_map, symbol)):
                 venue = cfg.venues[0]
-                raise UsageError(f"{VENUES[venue].venue_symbol(feed.symbol_map, symbol)} is not listed on {venue} "
+                shown = _shown_symbol(VENUES[venue].venue_symbol(feed.symbol_map, symbol), symbol)
+                raise UsageError(f"{shown} is not listed on {venue} "
                                  f"(the demo lists {' '.join(BASE_PRICES)} against {' or '.join(DEMO_QUOTES)})")
         return []
-    return asyncio.run(_check_listings(feed))
+    return _check_listings(feed)
 
 
-async def _check_listings(feed) -> list[str]:
+def _shown_symbol(venue_symbol: str, typed: str) -> str:
+    """The venue's name for a symbol, or what was typed when the venue has none ("FOOBAR", not "FOOBAR-")."""
+    return typed.upper() if venue_symbol.endswith("-") else venue_symbol
+
+
+LISTING_TIMEOUT_S = 5.0
+
+
+def _fetch_all(urls: list[str], timeout: float) -> list[RestResponse | None]:
+    """GET every URL at once; None for one with no answer in ``timeout`` (a name lookup can hang past
+    urllib's timeout when offline: daemon threads, so a hung one never holds the program)."""
     from feeds.drivers import rest
+    results: list[RestResponse | None] = [None] * len(urls)
+
+    def fetch(i: int, url: str) -> None:
+        results[i] = rest.get_blocking(url, timeout)
+
+    threads = [threading.Thread(target=fetch, args=(i, url), daemon=True) for i, url in enumerate(urls)]
+    for thread in threads:
+        thread.start()
+    deadline = time.monotonic() + timeout + 0.5
+    for thread in threads:
+        thread.join(max(0.0, deadline - time.monotonic()))
+    return results
+
+
+def _check_listings(feed: Feed) -> list[str]:
     from feeds.venues import VENUES
 
-    checks = [(venue, vs) for venue in feed.venues if VENUES[venue].listing_path is not None
-              for vs in feed.venue_symbols(venue)]
-    answers = await asyncio.gather(*(rest.get(feed.rest_base(venue) + VENUES[venue].listing_path(vs), timeout=5.0)
-                                      for venue, vs in checks))
+    checks = [(venue, symbol, VENUES[venue].venue_symbol(feed.symbol_map, symbol)) for venue in feed.venues
+              if VENUES[venue].listing_path is not None for symbol in feed.symbols]
+    answers = _fetch_all([feed.rest_base(venue) + VENUES[venue].listing_path(vs) for venue, _, vs in checks],
+                         LISTING_TIMEOUT_S)
     unlisted: dict[str, list[str]] = {}
     warnings: dict[str, str] = {}
-    for (venue, vs), resp in zip(checks, answers):
-        if resp.status in (400, 404):
-            unlisted.setdefault(venue, []).append(vs)
+    for (venue, symbol, vs), resp in zip(checks, answers):
+        if resp is None:
+            warnings.setdefault(venue, f"cannot fetch {venue}'s listing to check the symbols (no answer in "
+                                       f"{LISTING_TIMEOUT_S:g} s); going on")
+        elif resp.status in (400, 404):
+            unlisted.setdefault(venue, []).append(_shown_symbol(vs, symbol))
         elif resp.status != 200:
-            warnings.setdefault(venue, f"cannot fetch {venue}'s listing to check the symbols "
-                                       f"({resp.error or f'HTTP {resp.status}'}); going on")
+            why = re.sub(r"^URLError: <urlopen error (.*)>$", r"\1", resp.error) or f"HTTP {resp.status}"
+            warnings.setdefault(venue, f"cannot fetch {venue}'s listing to check the symbols ({why}); going on")
     if unlisted:
         venue, names = next(iter(unlisted.items()))
         raise UsageError(f"{', '.join(names)} {'is' if len(names) == 1 else 'are'} not listed on {venue}")
@@ -438,6 +475,7 @@ def run_session(args: argparse.Namespace) -> int:
     runner.metrics_port = ui.metrics_port
     if args.headless:
         asyncio.run(run_headless(runner, args.duration))
+        say_if_silent(runner.session)
     else:
         run_app(runner, ui, args.duration)
     finish(runner.session, args)
@@ -445,7 +483,17 @@ def run_session(args: argparse.Namespace) -> int:
     return 0
 
 
-def say_where_recorded(session) -> None:
+def say_if_silent(session: Session) -> None:
+    """One line on stderr when not one frame came in the whole run, with each venue's last failure."""
+    if session.pipeline.messages:
+        return
+    summary = session.final_connections or session.connections_summary()
+    causes = "; ".join(f"{venue}: {entry.get('last_error') or entry['state']}" for venue, entry in summary.items())
+    seconds = (session.stopped_ns - session.started_ns) / 1e9
+    print(f"clearterm: warning: no data received in {seconds:.1f} s ({causes or 'no venues'})", file=sys.stderr)
+
+
+def say_where_recorded(session: Session) -> None:
     """One line on stderr: where the recording went (the first part; the others follow it)."""
     recorder = session.recorder
     if recorder is None:
@@ -454,12 +502,27 @@ def say_where_recorded(session) -> None:
     files = recorder.files()
     size = sum(f.stat().st_size for f in files if f.exists())
     more = f", {len(files)} parts" if len(files) > 1 else ""
-    print(f"clearterm: recorded to {files[0]} ({human_size(size)}{more})", file=sys.stderr)
+    try:
+        print(f"clearterm: recorded to {files[0]} ({human_size(size)}{more})", file=sys.stderr)
+    except OSError:  # the terminal is gone (SSH dropped): the recording is whole all the same
+        pass
+
+
+def check_port_free(port: int | None, flag: str) -> None:
+    """Before the app owns the terminal: a port we are to listen on must be free (one line, exit 2)."""
+    import socket
+    if not port:
+        return
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError as exc:
+            raise UsageError(f"{flag}: cannot listen on 127.0.0.1:{port}: {exc.strerror or exc}") from None
 
 
 def run_app(runner, ui, duration: float | None) -> None:
     """The Textual app, with the terminal settings that must be in place before it starts."""
-    import os
+    check_port_free(runner.metrics_port, "--metrics-port")
     if ui.color != "auto":
         os.environ["TEXTUAL_COLOR_SYSTEM"] = ui.color
     if ui.fps:

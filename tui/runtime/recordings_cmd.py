@@ -12,6 +12,7 @@ import zlib
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import BinaryIO
 
 import orjson
 
@@ -106,7 +107,7 @@ def _last_time(path: Path) -> int:
     return 0
 
 
-def _gzip_tail(f) -> bytes:
+def _gzip_tail(f: BinaryIO) -> bytes:
     inflate = zlib.decompressobj(31)
     tail = b""
     try:
@@ -161,6 +162,10 @@ def run_recordings(args: argparse.Namespace) -> int:
     directory = args.dir or default_dir()
     recordings = find_recordings(directory)
     doomed = to_prune(recordings, args.prune_older_than, args.max_total_size, time.time())
+    pruning = args.prune_older_than is not None or args.max_total_size is not None
+    for debris in directory.glob("*.gz.tmp") if pruning and directory.is_dir() else ():  # compressions cut short
+        if time.time() - debris.stat().st_mtime > IN_USE_S and not args.dry_run:
+            debris.unlink(missing_ok=True)
     for r in doomed:
         verb = "would delete" if args.dry_run else "deleted"
         if not args.dry_run:

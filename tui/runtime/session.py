@@ -26,6 +26,7 @@ from strategy.risk import APPROVED, RiskConfig, RiskEngine
 from strategy.scalper import ScalperParams, ScalpStrategy
 from strategy.signal_log import SignalLog
 from tui.runtime.paper_market import BookTouch, venue_fees_bps
+from tui.runtime.decimals import column_decimals, fixed
 
 log = logging.getLogger("clearterm.session")
 DEFAULT_SYMBOLS = ("BTCUSDT", "ETHUSDT", "SOLUSDT")
@@ -93,6 +94,7 @@ class Session:
         self.feed.tick_listeners.append(self._live_tick)
         self.stream_events: list = []  # health changes of streams, newest last (bounded)
         self.final_connections: dict | None = None
+        self.final_resilience: dict | None = None
         self.aggregator = Aggregator(stale_after_s=config.stale_after_s)
         self.aggregates: dict = {}  # unified symbol -> Aggregate, refreshed on every tick
         self.arbitrage = ArbitrageDetector()
@@ -226,6 +228,7 @@ class Session:
 
     async def stop(self) -> None:
         self.final_connections = self.connections_summary()  # the states while running, not "stopped"
+        self.final_resilience = self.feed.resilience_stats()  # the same moment: one truth in stats()
         self.record_operator("stop", {"connections": self.final_connections})
         await self.feed.stop()
         await self.dispatcher.stop()
@@ -337,7 +340,7 @@ class Session:
             "books": self.feed.books.stats(),
             "candle_checks": {venue: {"compared": c.compared, "mismatches": c.mismatch_count}
                               for venue, c in sorted(self.pipeline.candle_checks.items())},
-            "resilience": self.feed.resilience_stats(),
+            "resilience": self.final_resilience or self.feed.resilience_stats(),
             "aggregate": self.aggregator.stats(self.pipeline.state, end),
             "alerts": self.alerts.stats(self.dispatcher.stats()),
         }
@@ -345,11 +348,17 @@ class Session:
     def connections_summary(self) -> dict:
         """Per venue: the busiest connection's state and URL, messages and reconnects summed."""
         out: dict[str, dict] = {}
+        now = self.clock.now_ns()
         for conn in sorted(self.connections.values(), key=lambda c: c.messages, reverse=True):
             entry = out.get(conn.venue)
             if entry is None:
+                next_ns = getattr(conn, "next_attempt_ns", 0)
+                down = conn.state in ("connecting", "reconnecting", "disconnected", "failed")
                 out[conn.venue] = {"state": conn.state, "messages": conn.messages,
-                                   "reconnects": conn.reconnects, "url": conn.url}
+                                   "reconnects": conn.reconnects, "url": conn.url,
+                                   # why it is down now (a blip it recovered from is in reconnects)
+                                   "last_error": (getattr(conn, "last_error", "") or None) if down else None,
+                                   "next_attempt_in_s": round(max(0, next_ns - now) / 1e9, 1) if next_ns else None}
             else:
                 entry["messages"] += conn.messages
                 entry["reconnects"] += conn.reconnects
@@ -368,7 +377,19 @@ class Session:
             w = csv.writer(f, lineterminator="\n")
             w.writerow(["venue", "symbol", "interval", "open_time", "open", "high", "low", "close", "volume",
                         "trades", "source"])
+            places = _export_precision(rows)  # the venue's precision per symbol, without float noise
             for c in rows:
-                w.writerow([c.venue, c.symbol, c.interval, iso_utc(c.open_ns), repr(c.open), repr(c.high),
-                            repr(c.low), repr(c.close), repr(c.volume), c.trades, c.source])
+                price, size = places[c.venue, c.symbol]
+                w.writerow([c.venue, c.symbol, c.interval, iso_utc(c.open_ns), fixed(c.open, price),
+                            fixed(c.high, price), fixed(c.low, price), fixed(c.close, price), fixed(c.volume, size),
+                            c.trades, c.source])
         return len(rows)
+
+
+def _export_precision(rows: list[Candle]) -> dict[tuple[str, str], tuple[int, int]]:
+    """(venue, symbol) -> decimal places of its prices and of its volumes, as the venue gave them."""
+    groups: dict[tuple[str, str], list[Candle]] = {}
+    for c in rows:
+        groups.setdefault((c.venue, c.symbol), []).append(c)
+    return {key: (column_decimals(v for c in cs for v in (c.open, c.high, c.low, c.close)),
+                  column_decimals(c.volume for c in cs)) for key, cs in groups.items()}
