@@ -12,12 +12,12 @@ from pathlib import Path
 
 import orjson
 
+from feeds.venues import DEMO_VENUES
 from tui.runtime.config import COLOR_SYSTEMS, NOTIFY, THEMES, UISettings
 from tui.runtime.session import DEFAULT_SYMBOLS, SessionConfig
 
 COMMANDS = ("live", "demo", "sim", "replay", "bench")
 DEMO_INTERVAL = "1s"
-DEMO_VENUES = ("BINANCE", "COINBASE")  # the simulator serves both, moving together with a small basis  # the demo's bars close every second so that candles visibly fill in at once
 
 
 class UsageError(Exception):
@@ -138,7 +138,7 @@ def session_config(args: argparse.Namespace) -> tuple[SessionConfig, UISettings]
     """Defaults, then the config file, then CLEARTERM_* variables, then flags."""
     import os
 
-    from feeds.venues.binance import INTERVALS
+    from feeds.intervals import INTERVALS
     from feeds.drivers.recording import default_recording_path
     from feeds.venues import VENUES
     from strategy.halt import halt_from_env

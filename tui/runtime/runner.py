@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 
+from feeds.venues import DEMO_VENUES
 from tui.runtime.session import Session, SessionConfig
 
 DEMO_SEED = 7
@@ -36,7 +37,7 @@ class Runner:
         self.metrics = await start_metrics(self, self.metrics_port)
         if self.config.mode == "demo":
             from feeds.sim.server import Simulator
-            symbols = dict.fromkeys((*self.session.venue_symbols("BINANCE"), *DEMO_MORE_SYMBOLS))
+            symbols = dict.fromkeys((*self.session.venue_symbols(DEMO_VENUES[0]), *DEMO_MORE_SYMBOLS))
             options = {"history_s": DEMO_HISTORY_S, **self.sim_options}
             self.sim = Simulator(symbols=tuple(symbols), seed=self.sim_seed,
                                  port=0, intervals=(self.config.interval,), **options)
