@@ -26,7 +26,7 @@ import orjson
 
 from feeds.drivers import rest
 from feeds.core.backfill import BackfillPlanner, KlinesRequest, closed_open_times
-from feeds.venues.binance import INTERVALS
+from feeds.intervals import INTERVALS
 from feeds.core.book_sync import OrderBooks
 from feeds.clock import WallClock
 from feeds.drivers.dead_letter import DeadLetterFile
@@ -36,7 +36,7 @@ from feeds.events import Control, Rejected
 from feeds.core.pipeline import Pipeline
 from feeds.core.state import MAX_BARS
 from feeds.symbols import SymbolMap
-from feeds.venues import VENUES
+from feeds.venues import VENUES, RestRequest
 
 TICK_S = 0.1  # the live tick: periodic pipeline work, health checks and housekeeping, ten times a second
 VENUES_SUBSCRIBE, VENUES_UNSUBSCRIBE = "subscribe_live", "unsubscribe_live"
@@ -114,30 +114,32 @@ class Feed:
         base = self.endpoints_for(venue)[conn.endpoint_index if conn is not None else 0]
         return VENUES[venue].rest_base_for(base)
 
-    def apply_rest(self, conn: str, url: str, body, recv_ns: int) -> None:
+    def apply_rest(self, conn: str, request: RestRequest, body, recv_ns: int) -> None:
         """Events from a REST response (snapshot, backfill) into the pipeline: live and replay alike."""
         codec = self.pipeline.codecs.get(conn)
         if codec is None:
             return
-        events = VENUES[self.pipeline.venue_of[conn]].rest_events(codec, url, body, recv_ns)
+        events = VENUES[self.pipeline.venue_of[conn]].rest_events(codec, request, body, recv_ns)
         if events:
             self.pipeline.apply_all(events, conn)
 
-    async def fetch_rest(self, conn: str, url: str) -> tuple[rest.RestResponse, int]:
-        """GET ``url``, record it, and apply what it says; returns the response and its receive time."""
+    async def fetch_rest(self, conn: str, request: RestRequest) -> tuple[rest.RestResponse, int]:
+        """GET ``request``, record it, and apply what it says; returns the response and its receive time."""
+        url = self.rest_base(self.pipeline.venue_of[conn]) + request.path
         resp = await rest.get(url)
         recv_ns = self.clock.now_ns()
         body = resp.body.decode("utf-8", "replace")
         if self.recorder is not None:
             self.recorder.write(recv_ns, conn, "rest", orjson.dumps(
-                {"url": url, "status": resp.status, "body": body}).decode())
+                {"url": url, "status": resp.status, "body": body, "what": request.what, "symbol": request.symbol,
+                 "interval": request.interval}).decode())
         if resp.status != 200:
             self.rest_errors.append(f"{url}: {resp.error or resp.status}")
             del self.rest_errors[:-50]
             if resp.status in (418, 429):  # rate limited or banned: back off from this venue
                 self._rest_paused_until[self.pipeline.venue_of.get(conn, "")] = time.monotonic() + REST_BAN_PAUSE_S
             return resp, recv_ns
-        self.apply_rest(conn, url, body, recv_ns)
+        self.apply_rest(conn, request, body, recv_ns)
         return resp, recv_ns
 
     def _spawn(self, coro) -> None:
@@ -161,8 +163,9 @@ class Feed:
         for venue in self.venues:  # ask each venue first: a symbol it does not list would only go stale
             v = VENUES[venue]
             vs = v.venue_symbol(self.symbol_map, symbol)
-            if v.listing_path is not None:
-                resp = await rest.get(self.rest_base(venue) + v.listing_path(vs), timeout=5.0)
+            listing = v.listing_request(vs)
+            if listing is not None:
+                resp = await rest.get(self.rest_base(venue) + listing.path, timeout=5.0)
                 if resp.status in (400, 404):
                     return f"{vs} is not listed on {venue}"
                 if resp.status != 200:
@@ -217,16 +220,16 @@ class Feed:
         """Periodic I/O the pure parts asked for: book snapshots, bar backfill, stale reconnects, DLQ."""
         for sync in self.books.wanting_snapshot():
             conn = f"{sync.venue}#1"
-            path_of = VENUES[sync.venue].snapshot_path if sync.venue in VENUES else None
-            if conn in self.connections and path_of is not None:
+            request = VENUES[sync.venue].snapshot_request(sync.symbol) if sync.venue in VENUES else None
+            if conn in self.connections and request is not None:
                 sync.snapshot_requested()
-                self._spawn(self._fetch_snapshot(conn, sync, self.rest_base(sync.venue) + path_of(sync.symbol)))
+                self._spawn(self._fetch_snapshot(conn, sync, request))
         for sync in self.books.wanting_resubscribe():
             conn = self.connections.get(f"{sync.venue}#1")
-            frames_of = VENUES[sync.venue].resubscribe_book if sync.venue in VENUES else None
-            if conn is not None and frames_of is not None:
+            frames = VENUES[sync.venue].resubscribe_book(sync.symbol) if sync.venue in VENUES else []
+            if conn is not None and frames:
                 sync.resubscribe_requested()
-                for frame in frames_of(sync.symbol):
+                for frame in frames:
                     self._spawn(conn.send(frame))
         if self.backfill:
             self._request_missing_bars()
@@ -235,8 +238,8 @@ class Feed:
         if self.dead_letters is not None:
             self.dead_letters.flush()
 
-    async def _fetch_snapshot(self, conn: str, sync, url: str) -> None:
-        resp, _ = await self.fetch_rest(conn, url)
+    async def _fetch_snapshot(self, conn: str, sync, request: RestRequest) -> None:
+        resp, _ = await self.fetch_rest(conn, request)
         if resp.status != 200:  # ask again in a while: the sync would otherwise wait forever
             asyncio.get_running_loop().call_later(SNAPSHOT_RETRY_S, self._want_snapshot, sync)
 
@@ -248,7 +251,7 @@ class Feed:
     # -- backfill -----------------------------------------------------------------------------
     def _watch_series(self, venue: str) -> None:
         """A connection of ``venue`` subscribed: expect closed bars of every symbol from now on."""
-        if VENUES[venue].klines_path is None or self.interval not in INTERVALS or self.interval == "1M":
+        if self.interval not in VENUES[venue].intervals or self.interval == "1M":
             return
         now_ms = self.clock.now_ns() // 1_000_000
         for symbol in self.venue_symbols(venue):
@@ -279,20 +282,20 @@ class Feed:
             opens, forming = self._opens_ms(key)
             req = self.planner.next_request(key, opens, forming, now_ms, iv)
             if req is not None:
-                path = VENUES[venue].klines_path(symbol, interval, req.start_ms, req.end_ms, req.limit)
-                url = self.rest_base(venue) + path
-                self._spawn(self._fetch_bars(conn, req, url, iv))
+                request = VENUES[venue].klines_request(symbol, interval, req.start_ms, req.end_ms, req.limit)
+                if request is not None:
+                    self._spawn(self._fetch_bars(conn, req, request, iv))
 
-    async def _fetch_bars(self, conn: str, req: KlinesRequest, url: str, interval_ms: int) -> None:
+    async def _fetch_bars(self, conn: str, req: KlinesRequest, request: RestRequest, interval_ms: int) -> None:
         returned = None
         try:
-            resp, recv_ns = await self.fetch_rest(conn, url)
+            resp, recv_ns = await self.fetch_rest(conn, request)
             if resp.status == 200:
                 returned = closed_open_times(resp.body, recv_ns // 1_000_000)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - a failed backfill is retried, never fatal
-            self.rest_errors.append(f"{url}: {exc!r}"[:300])
+            self.rest_errors.append(f"{request.path}: {exc!r}"[:300])
             del self.rest_errors[:-50]
         self.planner.done(req, returned, self.clock.now_ns() // 1_000_000, interval_ms)
 
@@ -320,12 +323,10 @@ class Feed:
     def prepare_venue(self, venue: str) -> None:
         """Venue-specific pipeline parts (shared by live and replay)."""
         if VENUES[venue].candles_from_trades and venue not in self.pipeline.trade_candles:
-            from feeds.venues.binance import INTERVALS
             from feeds.core.trade_candles import TradeCandleBuilder
             self.pipeline.trade_candles[venue] = TradeCandleBuilder(INTERVALS[self.interval], self.interval)
         check_interval = VENUES[venue].candle_check
         if check_interval and venue not in self.pipeline.candle_checks:
-            from feeds.venues.binance import INTERVALS
             from feeds.core.trade_candles import CandleCheck
             self.pipeline.candle_checks[venue] = CandleCheck(INTERVALS[check_interval], check_interval)
 

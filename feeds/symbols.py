@@ -54,16 +54,19 @@ class SymbolMap:
         base, quote = (split_coinbase if "-" in symbol else split_binance)(symbol)
         return quote in self.quote_aliases
 
-    def venue_symbol(self, venue: str, unified: str) -> str:
-        """The venue's own symbol for a unified one, using the aliases backwards where needed."""
+    def venue_symbol(self, unified: str, separator: str = "") -> str:
+        """A venue's own symbol for a unified one: ``BASE + separator + QUOTE``.
+
+        Venues that run the two together (``BTCUSDT``) list USDT pairs, not USD ones, so there the
+        USDT alias is used backwards (``BTC/USD`` -> ``BTCUSDT``); ``BTC/USD`` with "-" is ``BTC-USD``.
+        """
         base, _, quote = unified.upper().replace("-", "/").partition("/")
-        if venue == "COINBASE":
-            return f"{base}-{quote}"
-        for src, dst in self.quote_aliases.items():
-            if dst == quote and src == "USDT":
-                quote = src
-                break
-        return f"{base}{quote}"
+        if not separator:
+            for src, dst in self.quote_aliases.items():
+                if dst == quote and src == "USDT":
+                    quote = src
+                    break
+        return f"{base}{separator}{quote}"
 
 
 class UnifiedNames(dict):

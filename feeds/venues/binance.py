@@ -7,40 +7,30 @@ Payload shapes: protocols.md section 1.
 """
 from __future__ import annotations
 
-from urllib.parse import quote, urlsplit
+from dataclasses import dataclass
+from urllib.parse import parse_qs, quote, urlsplit
 
 import orjson
 
 from feeds.events import (BookDelta, BookSnapshot, Candle, Control, Quote, Rejected, Ticker, Trade,
                      reject)
+from feeds.intervals import INTERVALS
 from feeds.symbols import MAX_CACHED_NAMES, SymbolMap, UnifiedNames
+from feeds.venues.base import BOOK_FROM_REST_SNAPSHOT, Codec, Network, RestRequest, Venue
 from feeds.venues.fields import flag, integer, levels, number, text
 
 VENUE = "BINANCE"
 
-ENDPOINTS = {
+NETWORKS = {
     # Production market data defaults to the market-data-only host (first entry).
-    "production": ["wss://data-stream.binance.vision", "wss://stream.binance.com:9443",
-                   "wss://stream.binance.com:443"],
-    "testnet": ["wss://stream.testnet.binance.vision"],
-    "us": ["wss://stream.binance.us:9443"],
+    "production": Network(("wss://data-stream.binance.vision", "wss://stream.binance.com:9443",
+                           "wss://stream.binance.com:443"), "https://data-api.binance.vision"),
+    "testnet": Network(("wss://stream.testnet.binance.vision",), "https://testnet.binance.vision"),
+    "us": Network(("wss://stream.binance.us:9443",), "https://api.binance.us"),  # binance.us
+    "tr": Network(("wss://stream-cloud.trbinance.com",), "https://api.binance.me"),  # Binance TR
 }
-REST_BASES = {
-    "production": "https://data-api.binance.vision",
-    "testnet": "https://testnet.binance.vision",
-    "us": "https://api.binance.us",
-}
-
-_MINUTE = 60_000
-_DAY = 1440 * _MINUTE
-INTERVALS = {
-    "1s": 1000, "1m": _MINUTE, "3m": 3 * _MINUTE, "5m": 5 * _MINUTE, "15m": 15 * _MINUTE,
-    "30m": 30 * _MINUTE, "1h": 60 * _MINUTE, "2h": 120 * _MINUTE, "4h": 240 * _MINUTE,
-    "6h": 360 * _MINUTE, "8h": 480 * _MINUTE, "12h": 720 * _MINUTE, "1d": _DAY, "3d": 3 * _DAY,
-    "1w": 7 * _DAY,
-    "1M": 30 * _DAY,  # nominal only: calendar months vary (28-31 days); bar edges come from the venue
-}
-"""Kline interval text -> length in milliseconds."""
+ENDPOINTS = {net: list(n.ws) for net, n in NETWORKS.items()}
+REST_BASES = {net: n.rest for net, n in NETWORKS.items()}
 
 DEFAULT_CHANNELS = ("aggTrade", "kline", "bookTicker", "ticker")
 _CHANNEL_SUFFIX = {
@@ -90,20 +80,8 @@ def combined_url(base: str, streams, time_unit: str = "ms") -> str:
 
 
 def rest_base_for(ws_base: str) -> str:
-    """The REST base for a WebSocket base.
-
-    A known venue endpoint maps to that venue's REST base (the WebSocket and REST hosts differ);
-    any other URL maps to the same host and port over http(s), e.g. ws://127.0.0.1:8765 ->
-    http://127.0.0.1:8765 for the simulator.
-    """
-    stripped = ws_base.rstrip("/")
-    for name, bases in ENDPOINTS.items():
-        for base in bases:
-            if stripped == base or stripped.startswith(base + "/"):
-                return REST_BASES[name]
-    parts = urlsplit(stripped)
-    scheme = {"ws": "http", "wss": "https"}.get(parts.scheme, parts.scheme)
-    return f"{scheme}://{parts.netloc}"
+    """The REST base for a WebSocket base (see ``BinanceVenue.rest_base_for``)."""
+    return BINANCE.rest_base_for(ws_base)
 
 
 def _request(method: str, req_id: int, params=None) -> str:
@@ -416,3 +394,67 @@ def parse_depth_snapshot(body: bytes | str, symbol: str, recv_ns: int, venue: st
     except Exception as exc:  # noqa: BLE001
         return reject(venue, "bad_field", f"depth body has a bad field: {exc}", body, recv_ns,
                       symbol, unified)
+
+
+# --- the declaration ---------------------------------------------------------------------------
+
+CHANNELS = ("aggTrade", "kline", "bookTicker", "ticker", "depth")  # what a connection subscribes to
+_STREAM_PATHS = ("/stream", "/ws")
+
+
+@dataclass(frozen=True)
+class BinanceVenue(Venue):
+    """Binance spot: streams named in the URL, a REST depth snapshot anchoring the diff-depth stream."""
+
+    def make_codec(self, symbols: SymbolMap) -> BinanceCodec:
+        return BinanceCodec(symbols, venue=self.name)
+
+    def connect_url(self, base: str, symbols: list[str], interval: str) -> str:
+        return combined_url(base, streams_for(symbols, interval, self.channels))
+
+    def subscribe_live(self, symbols: list[str], interval: str, req_id: int) -> list[str]:
+        return [subscribe_message(streams_for(symbols, interval, self.channels), req_id)]
+
+    def unsubscribe_live(self, symbols: list[str], interval: str, req_id: int) -> list[str]:
+        return [unsubscribe_message(streams_for(symbols, interval, self.channels), req_id)]
+
+    def rest_base_for(self, ws_base: str) -> str:
+        base = ws_base.rstrip("/")
+        for path in _STREAM_PATHS:  # a base given with its stream path: the REST API is not below it
+            if base.endswith(path):
+                base = base[: -len(path)]
+        return super().rest_base_for(base)
+
+    def snapshot_request(self, symbol: str) -> RestRequest:
+        return RestRequest("depth", depth_path(symbol, 1000), symbol.upper())
+
+    def klines_request(self, symbol: str, interval: str, start_ms: int | None, end_ms: int | None,
+                       limit: int) -> RestRequest:
+        return RestRequest("klines", klines_path(symbol, interval, start_ms, end_ms, limit), symbol.upper(), interval)
+
+    def listing_request(self, symbol: str) -> RestRequest:
+        return RestRequest("listing", f"/api/v3/exchangeInfo?symbol={quote(symbol.upper(), safe='')}", symbol.upper())
+
+    def request_for_url(self, url: str) -> RestRequest | None:
+        parts = urlsplit(url)
+        query = {k: v[0] for k, v in parse_qs(parts.query).items()}
+        symbol = query.get("symbol", "").upper()
+        what = parts.path.rpartition("/")[2]
+        if symbol and what in ("depth", "klines"):
+            return RestRequest(what, "", symbol, query.get("interval", ""))
+        return None
+
+    def rest_events(self, codec: Codec, request: RestRequest, body: str | bytes, recv_ns: int) -> list:
+        if not isinstance(codec, BinanceCodec):
+            return []
+        if request.what == "depth":
+            return [codec.parse_depth_snapshot(body, request.symbol, recv_ns)]
+        if request.what == "klines":
+            candles, rejected = codec.parse_klines(body, request.symbol, request.interval, recv_ns,
+                                                   recv_ns // 1_000_000)
+            return [*candles, *rejected]
+        return []
+
+
+BINANCE = BinanceVenue(name=VENUE, short="BIN", networks=NETWORKS, channels=CHANNELS, taker_fee_bps=10.0,
+                       book_kind=BOOK_FROM_REST_SNAPSHOT, intervals=tuple(INTERVALS), subscribed_on_open=True)

@@ -17,13 +17,15 @@ the matches channel gives a ``Control(what="gap", data=(expected, got))`` before
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 
 import orjson
 
 from feeds.events import BookDelta, BookSnapshot, Control, Quote, Rejected, Ticker, Trade, VenueStatus, reject
 from feeds.symbols import SymbolMap, UnifiedNames
-from feeds.venues.fields import levels, number, whole
+from feeds.venues.base import BOOK_STREAMED, Network, RestRequest, Venue
+from feeds.venues.fields import levels, number
 
 VENUE = "COINBASE"
 
@@ -31,8 +33,8 @@ WS_URL = "wss://ws-feed.exchange.coinbase.com"
 WS_SANDBOX_URL = "wss://ws-feed-public.sandbox.exchange.coinbase.com"
 REST_URL = "https://api.exchange.coinbase.com"
 REST_SANDBOX_URL = "https://api-public.sandbox.exchange.coinbase.com"
+NETWORKS = {"production": Network((WS_URL,), REST_URL), "sandbox": Network((WS_SANDBOX_URL,), REST_SANDBOX_URL)}
 ENDPOINTS = {"production": WS_URL, "sandbox": WS_SANDBOX_URL}
-REST_BASES = {"production": REST_URL, "sandbox": REST_SANDBOX_URL}
 
 # level2 now needs authentication; level2_batch is the public book channel.
 DEFAULT_CHANNELS = ("ticker", "matches", "heartbeat", "level2_batch")
@@ -333,3 +335,32 @@ class CoinbaseCodec:
                           recv_ns, symbol, unified)
         return reject(self.venue, "bad_field", f"{what} has a bad field: {exc.__class__.__name__}: {exc}",
                       raw, recv_ns, symbol, unified)
+
+
+# --- the declaration ---------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class CoinbaseVenue(Venue):
+    """Coinbase Exchange: one subscribe frame after opening; the book arrives as a streamed snapshot."""
+
+    def make_codec(self, symbols: SymbolMap) -> CoinbaseCodec:
+        return CoinbaseCodec(symbols, venue=self.name, check_trade_ids=False)  # the guard counts trade-id gaps
+
+    def subscribe_frames(self, symbols: list[str], interval: str) -> list[str]:
+        return [subscribe_message(symbols, self.channels)]
+
+    def subscribe_live(self, symbols: list[str], interval: str, req_id: int) -> list[str]:
+        return [subscribe_message(symbols, self.channels)]
+
+    def unsubscribe_live(self, symbols: list[str], interval: str, req_id: int) -> list[str]:
+        return [unsubscribe_message(symbols, self.channels)]
+
+    def resubscribe_book(self, symbol: str) -> list[str]:
+        return [unsubscribe_message([symbol], ("level2_batch",)), subscribe_message([symbol], ("level2_batch",))]
+
+    def listing_request(self, symbol: str) -> RestRequest:
+        return RestRequest("listing", f"/products/{symbol}", symbol)
+
+
+COINBASE = CoinbaseVenue(name=VENUE, short="CB", networks=NETWORKS, channels=DEFAULT_CHANNELS, taker_fee_bps=60.0,
+                         book_kind=BOOK_STREAMED, symbol_separator="-", candles_from_trades=True)

@@ -22,6 +22,7 @@ Choices, where the protocol leaves room:
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from operator import attrgetter
 
 import orjson
@@ -29,7 +30,8 @@ import orjson
 from feeds.venues.coinbase import parse_time_ns
 from feeds.events import BookDelta, BookSnapshot, Candle, Control, Quote, Rejected, Ticker, Trade, VenueStatus, reject
 from feeds.symbols import SymbolMap, UnifiedNames
-from feeds.venues.fields import levels, number, whole
+from feeds.venues.base import BOOK_STREAMED, Network, Venue
+from feeds.venues.fields import number, whole
 
 VENUE = "COINBASE"
 
@@ -281,3 +283,32 @@ class CoinbaseAdvancedCodec:
             return reject(self.venue, "missing_field", f"{what} lacks field {exc.args[0]!r}", raw, recv_ns)
         return reject(self.venue, "bad_field", f"{what} has a bad field: {exc.__class__.__name__}: {exc}",
                       raw, recv_ns)
+
+
+# --- the declaration ---------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class AdvancedTradeVenue(Venue):
+    """Coinbase Advanced Trade: one subscribe frame per channel; a streamed book; 5 m candles that check
+    the bars built from trades. Its own venue name, so it can run beside Coinbase Exchange."""
+
+    def make_codec(self, symbols: SymbolMap) -> CoinbaseAdvancedCodec:
+        return CoinbaseAdvancedCodec(symbols, venue=self.name)
+
+    def subscribe_frames(self, symbols: list[str], interval: str) -> list[str]:
+        return subscribe_messages(symbols, self.channels)
+
+    def subscribe_live(self, symbols: list[str], interval: str, req_id: int) -> list[str]:
+        return subscribe_messages(symbols, self.channels)
+
+    def unsubscribe_live(self, symbols: list[str], interval: str, req_id: int) -> list[str]:
+        return unsubscribe_messages(symbols, self.channels)
+
+    def resubscribe_book(self, symbol: str) -> list[str]:
+        return [*unsubscribe_messages([symbol], ("level2",)), *subscribe_messages([symbol], ("level2",))]
+
+
+COINBASE_ADVANCED = AdvancedTradeVenue(
+    name="COINBASE_ADVANCED", short="CBA", networks={"production": Network((WS_URL,), REST_URL)},
+    channels=(*DEFAULT_CHANNELS, "candles"), taker_fee_bps=60.0, book_kind=BOOK_STREAMED, symbol_separator="-",
+    candles_from_trades=True, candle_check=CANDLE_INTERVAL)

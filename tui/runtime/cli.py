@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 
 import orjson
 
+from feeds.venues import DEMO_VENUES
 from tui.runtime.config import COLOR_SYSTEMS, NOTIFY, THEMES, UISettings
 from tui.runtime.session import DEFAULT_SYMBOLS, SessionConfig
 
@@ -44,7 +45,6 @@ examples:
   clearterm demo --headless --duration 5 --json
   clearterm recordings --prune-older-than 7d"""
 DEMO_INTERVAL = "1s"
-DEMO_VENUES = ("BINANCE", "COINBASE")  # the simulator serves both, moving together with a small basis  # the demo's bars close every second so that candles visibly fill in at once
 
 
 class UsageError(Exception):
@@ -245,7 +245,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 def session_config(args: argparse.Namespace) -> tuple[SessionConfig, UISettings]:
     """Defaults, then the config file, then CLEARTERM_* variables, then flags."""
-    from feeds.venues.binance import INTERVALS
+
+    from feeds.intervals import INTERVALS
     from feeds.drivers.recording import default_recording_path
     from feeds.venues import VENUES
     from strategy.halt import halt_from_env
@@ -354,15 +355,15 @@ def check_symbols(cfg: SessionConfig) -> list[str]:
     from feeds.api import Feed
     from feeds.sim.market import BASE_PRICES
     from feeds.symbols import SymbolMap
-    from feeds.venues import VENUES
+    from feeds.venues import DEMO_VENUES, VENUES
     from tui.runtime.runner import DEMO_QUOTES, simulator_lists
 
     feed = Feed(cfg.venues, cfg.symbols, cfg.interval, endpoints=dict(cfg.endpoints), network=cfg.network,
                 rest_endpoints=dict(cfg.rest_endpoints), symbol_map=SymbolMap(cfg.quote_aliases), backfill=False)
     if cfg.mode == "demo":
-        binance = VENUES["BINANCE"]
+        priced = VENUES[DEMO_VENUES[0]]  # the simulator prices its market in this venue's names
         for symbol in cfg.symbols:
-            if not simulator_lists(binance.venue_symbol(feed.symbol_map, symbol)):
+            if not simulator_lists(priced.venue_symbol(feed.symbol_map, symbol)):
                 venue = cfg.venues[0]
                 shown = _shown_symbol(VENUES[venue].venue_symbol(feed.symbol_map, symbol), symbol)
                 raise UsageError(f"{shown} is not listed on {venue} "
@@ -400,13 +401,17 @@ def _fetch_all(urls: list[str], timeout: float) -> list[RestResponse | None]:
 def _check_listings(feed: Feed) -> list[str]:
     from feeds.venues import VENUES
 
-    checks = [(venue, symbol, VENUES[venue].venue_symbol(feed.symbol_map, symbol)) for venue in feed.venues
-              if VENUES[venue].listing_path is not None for symbol in feed.symbols]
-    answers = _fetch_all([feed.rest_base(venue) + VENUES[venue].listing_path(vs) for venue, _, vs in checks],
-                         LISTING_TIMEOUT_S)
+    checks = []
+    for venue in feed.venues:
+        for symbol in feed.symbols:
+            vs = VENUES[venue].venue_symbol(feed.symbol_map, symbol)
+            request = VENUES[venue].listing_request(vs)
+            if request is not None:
+                checks.append((venue, symbol, vs, feed.rest_base(venue) + request.path))
+    answers = _fetch_all([url for *_, url in checks], LISTING_TIMEOUT_S)
     unlisted: dict[str, list[str]] = {}
     warnings: dict[str, str] = {}
-    for (venue, symbol, vs), resp in zip(checks, answers):
+    for (venue, symbol, vs, _), resp in zip(checks, answers):
         if resp is None:
             warnings.setdefault(venue, f"cannot fetch {venue}'s listing to check the symbols (no answer in "
                                        f"{LISTING_TIMEOUT_S:g} s); going on")

@@ -131,7 +131,7 @@ def apply_config(cfg, ui: UISettings, data: dict) -> None:
         elif key == "symbols":
             cfg.symbols = _str_list(key, value)
         elif key == "interval":
-            from feeds.venues.binance import INTERVALS
+            from feeds.intervals import INTERVALS
             cfg.interval = _choice(key, _expect(key, value, str, 'an interval such as "1m"'), tuple(INTERVALS))
         elif key == "network":
             cfg.network = _choice(key, value, NETWORKS)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 
+from feeds.venues import DEMO_VENUES
 from tui.runtime.session import Session, SessionConfig
 
 DEMO_SEED = 7
@@ -45,7 +46,7 @@ class Runner:
         if self.config.mode == "demo":
             from feeds.sim.server import Simulator
             # only what it lists: a symbol it does not know is refused, never invented
-            wanted = [s for s in self.session.venue_symbols("BINANCE") if simulator_lists(s)]
+            wanted = [s for s in self.session.venue_symbols(DEMO_VENUES[0]) if simulator_lists(s)]
             symbols = dict.fromkeys((*wanted, *DEMO_MORE_SYMBOLS))
             options = {"history_s": DEMO_HISTORY_S, **self.sim_options}
             self.sim = Simulator(symbols=tuple(symbols), seed=self.sim_seed,

@@ -18,6 +18,7 @@ from feeds.core.arbitrage import ArbitrageDetector, SpikeDetector
 from feeds.clock import WallClock
 from feeds.drivers.connection import ReconnectPolicy
 from feeds.symbols import SymbolMap
+from feeds.venues import DEFAULT_VENUES
 from feeds.events import Candle
 from strategy.alerts import Alert, AlertEngine, MarketSample, Observation
 from strategy.halt import ClockSkewMonitor, ReconnectStormDetector, TradingHalt
@@ -35,7 +36,7 @@ DEFAULT_SYMBOLS = ("BTCUSDT", "ETHUSDT", "SOLUSDT")
 @dataclass
 class SessionConfig:
     mode: str = "live"  # live | demo | replay
-    venues: list[str] = field(default_factory=lambda: ["BINANCE"])
+    venues: list[str] = field(default_factory=lambda: list(DEFAULT_VENUES))
     symbols: list[str] = field(default_factory=lambda: list(DEFAULT_SYMBOLS))
     interval: str = "1m"
     network: str = "production"
