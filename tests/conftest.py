@@ -17,6 +17,8 @@ EXPLAINED_SKIPS = {
     "snapshots were made with Textual 8.2.8":
         "pixel snapshots are only comparable on the Textual version that made them (pyproject pins it)",
     "no SIGHUP on this platform": "the hang-up test needs a POSIX signal",
+    "needs pyarrow": "Parquet export is optional (pyarrow is not a dependency); without it the CSV path and the "
+                     "one-line refusal of a .parquet name are tested instead",
 }
 
 _skips: list[tuple[str, str]] = []  # (test id, reason) in the order they happened

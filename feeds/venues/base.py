@@ -51,6 +51,7 @@ class Venue:
     channels: tuple[str, ...]  # what a connection subscribes to
     taker_fee_bps: float  # base-tier taker fee, for fee-adjusted arbitrage
     book_kind: str  # BOOK_FROM_REST_SNAPSHOT or BOOK_STREAMED
+    maker_fee_bps: float | None = None  # base-tier maker fee (paper maker fills); None: the taker fee
     symbol_separator: str = ""  # "BTCUSDT" (""), "BTC-USD" ("-")
     intervals: tuple[str, ...] = ()  # the venue's own candle intervals; () = none on the stream
     subscribed_on_open: bool = False  # streams named in the URL: no confirmation to wait for

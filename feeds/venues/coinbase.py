@@ -362,5 +362,5 @@ class CoinbaseVenue(Venue):
         return RestRequest("listing", f"/products/{symbol}", symbol)
 
 
-COINBASE = CoinbaseVenue(name=VENUE, short="CB", networks=NETWORKS, channels=DEFAULT_CHANNELS, taker_fee_bps=60.0,
+COINBASE = CoinbaseVenue(name=VENUE, short="CB", networks=NETWORKS, channels=DEFAULT_CHANNELS, taker_fee_bps=60.0, maker_fee_bps=40.0,
                          book_kind=BOOK_STREAMED, symbol_separator="-", candles_from_trades=True)

@@ -310,5 +310,5 @@ class AdvancedTradeVenue(Venue):
 
 COINBASE_ADVANCED = AdvancedTradeVenue(
     name="COINBASE_ADVANCED", short="CBA", networks={"production": Network((WS_URL,), REST_URL)},
-    channels=(*DEFAULT_CHANNELS, "candles"), taker_fee_bps=60.0, book_kind=BOOK_STREAMED, symbol_separator="-",
+    channels=(*DEFAULT_CHANNELS, "candles"), taker_fee_bps=60.0, maker_fee_bps=40.0, book_kind=BOOK_STREAMED, symbol_separator="-",
     candles_from_trades=True, candle_check=CANDLE_INTERVAL)

@@ -216,7 +216,7 @@ def build_parser() -> argparse.ArgumentParser:
     replay = sub.add_parser("replay", help="replay recordings through the same pipeline")
     replay.add_argument("paths", nargs="+", type=Path, metavar="PATH",
                         help="a clearterm recording (its rotated parts -001, -002... and .gz files come "
-                             "with it), or a cryptofeed capture: a directory or a prefix such as captures/BINANCE")
+                             "with it), or a cryptofeed capture: a directory, or the prefix of its files (captures/EXCHANGE_ID)")
     replay.add_argument("--speed", default="1", help="replay speed: a factor (0.01 ... 10000) or max")
     replay.add_argument("--format", choices=("auto", "clearterm", "cryptofeed"), default="auto",
                         help="the recording's format: clearterm (JSON Lines, gzip or not), cryptofeed (raw "

@@ -1,22 +1,20 @@
 """The paper executor's view of a session's market (local books and quotes) and the fees it charges."""
 from __future__ import annotations
 
-from feeds.core.arbitrage import DEFAULT_TAKER_FEE_BPS
 from feeds.venues import VENUES
 
-DEFAULT_MAKER_FEE_BPS = {"BINANCE": 10.0, "COINBASE": 40.0, "COINBASE_ADVANCED": 40.0}  # base tiers
+UNKNOWN_VENUE_FEE_BPS = 10.0
 
 
 def venue_fees_bps(venues: list[str]) -> dict[str, dict[str, float]]:
-    """``{"taker_fee_bps": {venue: bps}, "maker_fee_bps": {...}}``: what a venue's declaration states,
-    else its base tier (10 bps for a venue nobody knows)."""
-    out: dict[str, dict[str, float]] = {}
-    for name, defaults in (("taker_fee_bps", DEFAULT_TAKER_FEE_BPS), ("maker_fee_bps", DEFAULT_MAKER_FEE_BPS)):
-        fees = out[name] = {}
-        for venue in venues:
-            declared = getattr(VENUES.get(venue), name, None)
-            fees[venue] = float(declared) if isinstance(declared, (int, float)) else defaults.get(venue, 10.0)
-    return out
+    """``{"taker_fee_bps": {venue: bps}, "maker_fee_bps": {...}}``: the base tiers the venues declare."""
+    taker: dict[str, float] = {}
+    maker: dict[str, float] = {}
+    for venue in venues:
+        declared = VENUES.get(venue)
+        taker[venue] = declared.taker_fee_bps if declared else UNKNOWN_VENUE_FEE_BPS
+        maker[venue] = taker[venue] if declared is None or declared.maker_fee_bps is None else declared.maker_fee_bps
+    return {"taker_fee_bps": taker, "maker_fee_bps": maker}
 
 
 class BookTouch:
