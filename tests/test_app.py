@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import signal
 import sys
 import time
@@ -15,6 +16,7 @@ import time
 import pytest
 from rich.text import Text
 from textual.app import App
+from textual.widgets import Static
 
 from feeds.events import Candle, Trade
 from tui.app import ClearTermApp, alert_sequence, locale_is_utf8, terminal_gone
@@ -28,7 +30,9 @@ from tui.widgets.confirm_screen import ConfirmScreen
 from tui.widgets.connection_badge import ConnectionBadge
 from tui.widgets.depth_book import DepthBook
 from tui.widgets.header_bar import HeaderBar
+from tui.widgets.formatting import utc_hms
 from tui.widgets.help_screen import HelpScreen
+from tui.widgets.latency_panel import VenueLatency
 from tui.widgets.line_log import LineLog
 from tui.widgets.symbol_picker import SymbolPicker
 
@@ -66,6 +70,14 @@ def subscribed(app) -> bool:
     return app.query_one(ConnectionBadge).state == "subscribed" and "BINANCE subscribed" in screen_text(app)
 
 
+def latency_figures(app, venue: str) -> tuple[float, float] | None:
+    """The (p50, p99) the latency panel shows for ``venue``; None while it shows none."""
+    row = next(r for r in app.query(VenueLatency) if r.venue == venue)
+    label = str(row.query_one(".latency-label", Static).content)
+    m = re.fullmatch(r"\S+ (\d+(?:\.\d+)?)/(\d+(?:\.\d+)?)ms", label)
+    return (float(m[1]), float(m[2])) if m else None
+
+
 def notices(app) -> list[str]:
     return [str(n.message) for n in app._notifications]
 
@@ -92,8 +104,11 @@ async def test_demo_shows_symbols_connection_and_candles(size):
 
         await wait_for(pilot, closed_row_shown, what="a closed 1s bar in the BTCUSDT table")
         await wait_for(pilot, lambda: "≈" in screen_text(app), what="a USDT price marked approximate")
-        await wait_for(pilot, lambda: "BINANCE" in screen_text(app) and "ms" in screen_text(app),
-                       what="latency p50/p99")
+        await wait_for(pilot, lambda: latency_figures(app, "BINANCE") is not None, what="BINANCE latency p50/p99")
+        p50, p99 = latency_figures(app, "BINANCE")
+        samples = app.session.pipeline.telemetry["BINANCE"].latency
+        # loopback: a few ms, never below 0, and no figure above the run's worst delay
+        assert 0.0 <= p50 <= p99 <= samples.max + 0.5 and p99 < 1000.0, (p50, p99, samples.summary())
 
 
 @pytest.mark.parametrize("size", SIZES)
@@ -121,8 +136,11 @@ async def test_keys_views_halt_resume_help_quit(size):
         ladder = book.text_lines()
         assert "│" in ladder[2] and "█" in ladder[2]  # bid │ ask with size bars
         await pilot.press("e")
-        await wait_for(pilot, lambda: "Feed health" in screen_text(app) and "subscribed" in screen_text(app),
-                       what="the errors view")
+        conn = app.session.connections["BINANCE#1"]
+        change = conn.history[-1]  # the row of the connection's latest state, with its time and reason
+        row = f"{utc_hms(change.at_ns, millis=True)} {conn.name.ljust(11)}{change.state}"
+        await wait_for(pilot, lambda: "Feed health" in screen_text(app) and row in screen_text(app),
+                       what=f"the errors view with the row {row!r}")
         await pilot.press("m")
         await wait_for(pilot, lambda: "BTCUSDT · BINANCE" in screen_text(app), what="the main view again")
 
