@@ -240,17 +240,27 @@ async def test_symbol_picker_adds_and_removes_symbols():
         await wait_for(pilot, lambda: any("NOSUCH" in n for n in notices(app)), what="the error shown")
 
 
-async def test_automatic_halt_rings_and_notifies_operator_halt_does_not():
-    app = quiet_app(settings=UISettings(notify="both"))
+async def test_a_stalled_feed_halts_rings_and_notifies_an_operator_halt_does_not():
+    """The simulator stops sending: the watchdog halts trading by itself, and the terminal gets one OSC 9
+    notification naming the cause plus a bell; the operator's own halt before it rang nothing."""
+    threshold = 1.5
+    app = ClearTermApp(Runner(SessionConfig(mode="demo", interval="1s", stale_after_s=threshold)),
+                       settings=UISettings(notify="both"))
     async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: subscribed(app), what="subscribed")
         halt = app.session.halt
-        halt.halt("operator key", by="operator")
+        await pilot.press("h")
         await wait_for(pilot, lambda: "TRADING HALTED" in screen_text(app), what="the operator halt")
+        await pilot.press("u")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="the resume question")
+        await pilot.press("y")
+        await wait_for(pilot, lambda: not halt.halted, what="trading resumed")
         assert app.alerts_sent == []
-        halt.resume(by="operator")
-        halt.halt("stale feed BINANCE BTCUSDT\x1b]0;x\x07", by="auto")
-        await wait_for(pilot, lambda: app.alerts_sent, what="an alert")
-        assert app.alerts_sent == ["\x1b]9;clearterm: HALTED — stale feed BINANCE BTCUSDT]0;x\x07\x07"]
+        app.runner.sim.stall(None, threshold + 3.0)
+        await wait_for(pilot, lambda: app.alerts_sent, timeout=threshold + 8.0, what="the automatic halt's alert")
+        record = halt.history[-1]
+        assert (record.by, halt.halted) == ("auto", True) and record.cause.startswith("stale feed BINANCE ")
+        assert app.alerts_sent == [f"\x1b]9;clearterm: HALTED — {record.cause}\x07\x07"]
         assert any("HALTED" in n for n in notices(app))
 
 
