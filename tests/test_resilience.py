@@ -331,15 +331,27 @@ async def test_a_backlog_is_measured_and_nothing_is_dropped():
 
 
 async def test_a_connection_left_stale_is_reconnected():
-    async with Simulator(symbols=SYMBOLS, intervals=("1s",)) as sim:
-        feed = make_feed(sim, startup_bars=0, stale_reconnect_s=0.2)
-        async with feed:
-            conn = feed.connections["BINANCE#1"]
-            assert await wait_for(lambda: conn.state == "subscribed")
-            conn.set_state("stale", "BTCUSDT no candle for 5.0s")  # what the session's watchdog tick does
-            assert await wait_for(lambda: conn.reconnects == 1 and conn.state == "subscribed")
-    assert feed.stale_reconnects == 1
-    assert any(c.reason.startswith("stale for") for c in conn.history)
+    """The simulator goes silent: the session's watchdog marks the connection stale, the Feed reconnects it
+    once it stayed stale ``stale_reconnect_s``, and after the stall the new socket delivers again."""
+    stale_after, stale_reconnect = 1.0, 0.5
+    runner = Runner(SessionConfig(mode="demo", symbols=list(SYMBOLS), interval="1s", record_path=None,
+                                  stale_after_s=stale_after, stale_reconnect_s=stale_reconnect))
+    await runner.start()
+    session, feed = runner.session, runner.session.feed
+    try:
+        conn = session.connections["BINANCE#1"]
+        assert await wait_for(lambda: conn.state == "subscribed" and session.pipeline.events["candle_closed"] >= 1)
+        runner.sim.stall(None, stale_after + stale_reconnect + 2.0)
+        assert await wait_for(lambda: feed.stale_reconnects >= 1, stale_after + stale_reconnect + 5.0)
+        states = [c.state for c in conn.history]
+        stale_at = states.index("stale")
+        assert any(c.reason.startswith("stale for") for c in conn.history[stale_at:])
+        closed_bars = session.pipeline.events["candle_closed"]
+        assert await wait_for(lambda: conn.state == "subscribed" and session.pipeline.events["candle_closed"]
+                              > closed_bars + 1, 10)
+    finally:
+        await runner.stop()
+    assert conn.reconnects >= feed.stale_reconnects >= 1
 
 
 # -- the app's session -----------------------------------------------------------------------------------------
