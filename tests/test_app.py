@@ -262,6 +262,8 @@ async def test_a_stalled_feed_halts_rings_and_notifies_an_operator_halt_does_not
         assert (record.by, halt.halted) == ("auto", True) and record.cause.startswith("stale feed BINANCE ")
         assert app.alerts_sent == [f"\x1b]9;clearterm: HALTED — {record.cause}\x07\x07"]
         assert any("HALTED" in n for n in notices(app))
+        await pilot.press("q")
+        await wait_for(pilot, lambda: not app.is_running, what="the app to quit")
 
 
 class LogHost(App):
