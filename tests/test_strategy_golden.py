@@ -23,14 +23,25 @@ MINUTES = 15
 STEP_MS = 50
 
 
-def run_session(seed: int = 7, risk: dict | None = None, halt_at_ms: int | None = None) -> Session:
-    """The seeded market's closed 1s bars through a session; ``halt_at_ms``: the operator halts then."""
+def run_session(seed: int = 7, risk: dict | None = None, halt_at_ms: int | None = None,
+                minutes: int = MINUTES) -> Session:
+    """The seeded market's closed 1s bars through a session; ``halt_at_ms``: the operator halts then.
+    Runs are kept: each costs seconds, and tests only read them."""
+    key = (seed, tuple(sorted((risk or {}).items())), halt_at_ms, minutes)
+    if key not in _RUNS:
+        _RUNS[key] = _run_session(seed, risk or {}, halt_at_ms, minutes)
+    return _RUNS[key]
+
+
+_RUNS: dict[tuple, Session] = {}
+
+
+def _run_session(seed: int, risk: dict, halt_at_ms: int | None, minutes: int) -> Session:
     clock = ManualClock(START_MS * 1_000_000)
-    session = Session(SessionConfig(mode="replay", symbols=list(SYMBOLS), interval="1s", risk=risk or {}),
-                      clock=clock)
+    session = Session(SessionConfig(mode="replay", symbols=list(SYMBOLS), interval="1s", risk=risk), clock=clock)
     session.pipeline.attach("SIM#1", "BINANCE", BinanceCodec(session.feed.symbol_map))
     market = SimMarket(SYMBOLS, seed=seed, intervals=("1s",))
-    for now_ms in range(START_MS, START_MS + MINUTES * 60_000, STEP_MS):
+    for now_ms in range(START_MS, START_MS + minutes * 60_000, STEP_MS):
         if now_ms == halt_at_ms:
             session.halt.halt("golden case", by="operator")
         market.step(now_ms)
@@ -57,8 +68,7 @@ def test_seed_7_gives_the_golden_signals():
     assert signals == golden
 
 
-def test_the_run_is_deterministic_and_another_seed_is_another_market():
-    assert run_signals(seed=7) == run_signals(seed=7)
+def test_another_seed_is_another_market():
     other = run_signals(seed=8)
     assert len(other) >= 5
     golden = json.loads(GOLDEN.read_text())
@@ -69,6 +79,7 @@ def test_the_run_is_deterministic_and_another_seed_is_another_market():
 
 # -- every risk outcome through the real pipeline, with values computed here ------------------------------
 RISK = 10_000.0 * 0.005  # the default equity times the default risk per trade: 50.0 lost at the stop
+SHORT = 4  # minutes of market for the cases below: dozens of signals
 
 
 def test_default_limits_cap_every_signal_at_the_position_notional():
@@ -81,7 +92,8 @@ def test_default_limits_cap_every_signal_at_the_position_notional():
 
 
 def test_a_wide_position_limit_sizes_by_stop_distance():
-    decisions = list(run_session(risk={"max_position_notional": 1e9, "max_symbol_exposure": 1e12}).signal_log)
+    decisions = list(run_session(risk={"max_position_notional": 1e9, "max_symbol_exposure": 1e12},
+                                 minutes=SHORT).signal_log)
     assert len(decisions) >= 5
     for d in decisions:
         size = RISK / d.signal.stop_distance
@@ -91,11 +103,11 @@ def test_a_wide_position_limit_sizes_by_stop_distance():
 
 
 def test_rejections_for_min_notional_and_symbol_exposure():
-    small = run_session(risk={"min_notional": 6_000.0}).signal_log  # above the 5,000 cap: never met
+    small = run_session(risk={"min_notional": 6_000.0}, minutes=SHORT).signal_log  # above the 5,000 cap: never met
     assert {d.status for d in small} == {"REJECTED"}
     assert all(d.reason == "notional 5000.00 below min_notional 6000.00" for d in small)
 
-    exposed = run_session(risk={"max_symbol_exposure": 4_999.0}).signal_log  # one capped trade exceeds it
+    exposed = run_session(risk={"max_symbol_exposure": 4_999.0}, minutes=SHORT).signal_log  # one capped trade exceeds it
     assert {d.status for d in exposed} == {"REJECTED"}
     for d in exposed:
         sign = 1 if d.signal.side == "long" else -1
@@ -114,8 +126,8 @@ def test_a_day_of_losses_rejects_every_signal_that_day():
 
 
 def test_an_operator_halt_suppresses_what_would_be_approved_and_keeps_its_size():
-    halt_ms = START_MS + 5 * 60_000
-    decisions = list(run_session(halt_at_ms=halt_ms).signal_log)
+    halt_ms = START_MS + 2 * 60_000
+    decisions = list(run_session(halt_at_ms=halt_ms, minutes=SHORT).signal_log)
     before = [d for d in decisions if d.signal.decided_ns < halt_ms * 1_000_000]
     after = [d for d in decisions if d.signal.decided_ns >= halt_ms * 1_000_000]
     assert before and after
