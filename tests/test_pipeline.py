@@ -1,9 +1,11 @@
 """The pipeline over real Binance frames: counting rules, rejections kept, duplicates, latencies."""
 import orjson
+import pytest
 
 from feeds.venues.binance import BinanceCodec
-from feeds.venues.coinbase import CoinbaseCodec
+from feeds.venues.coinbase import CoinbaseCodec, parse_time_ns
 from feeds.clock import ManualClock
+from feeds.core.latency import percentiles
 from feeds.core.pipeline import Pipeline
 from feeds.symbols import SymbolMap
 
@@ -70,9 +72,42 @@ def test_trade_id_gap_is_counted():
 
 def test_latency_is_exchange_time_to_processing_time():
     clock, p = make()  # the clock stands 2 ms after the exchange time
-    p.feed("BINANCE#1", agg(1), clock.now_ns())
+    p.feed("BINANCE#1", agg(1), clock.now_ns())  # a symbol's first trade may be old news: no sample
+    p.feed("BINANCE#1", agg(2), clock.now_ns())
     lat = p.telemetry["BINANCE"].latency
     assert lat.n == 1 and 1.9 <= lat.max <= 2.1
+
+
+def test_latency_over_the_real_coinbase_capture_is_delay_not_data_age_and_never_negative(captures):
+    """Replayed, a sample is receive time minus the frame's exchange time. Coinbase's catch-up messages (the
+    last_match and first ticker of each product, up to 107 s old) are not delays; the capture machine's
+    clock ran ~13 ms behind Coinbase's, so most samples are negative: they count as 0, are counted as
+    clock_ahead, and no figure is below 0."""
+    frames = _coinbase_capture_frames(captures)
+    clock = ManualClock(0)
+    p = Pipeline(clock, interval="1m")
+    p.attach("COINBASE#1", "COINBASE", CoinbaseCodec(SymbolMap()))
+    expected: list[float] = []  # computed here from the raw messages
+    seen: set[tuple[str, str]] = set()
+    for recv_ns, raw in frames:
+        clock.set(recv_ns)
+        p.feed("COINBASE#1", raw, recv_ns)
+        msg = orjson.loads(raw)
+        kind = msg.get("type")
+        if kind in ("last_match", "match", "ticker"):
+            first = (msg["product_id"], "trade" if kind != "ticker" else kind) not in seen
+            seen.add((msg["product_id"], "trade" if kind != "ticker" else kind))
+            if first:
+                continue
+        if kind in ("l2update", "match", "ticker"):
+            expected.append((recv_ns - parse_time_ns(msg["time"])) / 1e6)
+    summary = p.telemetry["COINBASE"].latency.summary()
+    ahead = sum(1 for ms in expected if ms < 0)
+    assert summary["samples"] == len(expected) == 9913
+    assert summary["clock_ahead"] == ahead and ahead > len(expected) / 2
+    assert summary["p50"] == 0.0  # more than half ran ahead: the delay is unknown below the skew
+    assert summary["max"] == pytest.approx(max(expected), abs=1e-3) and summary["max"] < 200
+    assert percentiles(p.telemetry["COINBASE"].latency.recent_samples())[0] == 0.0
 
 
 # -- duplicates are decided by the venue's identity, never by a timestamp alone -----------------------------

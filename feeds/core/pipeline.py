@@ -101,7 +101,7 @@ class Pipeline:
 
     # -- events ---------------------------------------------------------------------------------
     def apply_all(self, events, conn: str = "", now_ns: int = 0, built: bool = False) -> int:
-        """Apply decoded events; returns the newest exchange time seen (0 if none).
+        """Apply decoded events; returns the newest exchange time of live data (0 if none): the latency sample.
 
         ``now_ns`` is what the guard takes as now (a frame's receive time); 0 reads the clock.
         ``built``: the events are candles built here from trades, not the venue's own."""
@@ -118,12 +118,14 @@ class Pipeline:
             if allowed is not None and ev.symbol not in allowed and t in _MARKET_DATA:
                 self._unexpected(ev, conn)
                 continue
+            live = True  # False for catch-up data: its exchange time says how old it is, not how late
             if t is Trade:
                 reason = guard.check_trade(ev, now_ns)
                 if reason:
                     self._refuse(reason, ev, conn)
                     continue
                 st = get_state(ev.venue, ev.symbol, ev.unified)
+                live = st.trades != 0  # the first is the venue's last trade before we came (last_match)
                 st.last_trade = ev
                 st.trades += 1
                 st.volume += ev.size
@@ -141,6 +143,7 @@ class Pipeline:
                     continue
                 st = get_state(ev.venue, ev.symbol, ev.unified)
                 last = st.quote
+                live = last is not None  # Coinbase's first quote rides on its catch-up ticker
                 if last is not None:
                     uid, last_uid = ev.update_id, last.update_id
                     if uid <= last_uid and uid:  # the usual case, a newer id, costs one comparison
@@ -207,6 +210,7 @@ class Pipeline:
                     continue
                 st = get_state(ev.venue, ev.symbol, ev.unified)
                 last = st.ticker
+                live = last is not None  # the first describes the last trade before we came
                 # Tickers carry no id of their own (Coinbase's sequence is checked by its codec): the same
                 # event sent twice decodes to the same record; a new one at the same time differs in its figures.
                 if last is not None and ev.exch_ns == last.exch_ns and ev[5:] == last[5:]:
@@ -234,7 +238,7 @@ class Pipeline:
             exch = ev.exch_ns
             if exch:
                 st.last_exch_ns = exch
-                if exch > newest:
+                if exch > newest and live:
                     newest = exch
             if listeners:
                 for fn in listeners:

@@ -30,6 +30,7 @@ import gc
 import os
 import platform
 import re
+import statistics
 import select
 import subprocess
 import sys
@@ -768,11 +769,13 @@ def run_all(plan: Plan, quick: bool) -> dict:
         def first_frame_section() -> None:
             frames, data = bench_first_frame(term_env, plan.first_frame_reps)
             runs = "runs " + ", ".join(f"{d:.2f}" for d in data)
-            report.add("first_frame", min(data), "s", ("<=", 1.0),
+            # the median, as a user meets it, with the spread: a best-of hides a slow start
+            report.add("first_frame", statistics.median(data), "s", ("<=", 1.0),
                        f"`python -m tui.runtime.cli demo --no-record` in a 160x48 pseudo-terminal: process start -> "
                        f"first output showing a BTCUSDT price (simulator start, connect, first data, render "
-                       f"included); best of {len(data)} ({runs}); first frame of any content "
-                       f"{min(frames):.2f} s", runs=[_round(d) for d in data])
+                       f"included); median of {len(data)} ({runs}; spread {min(data):.2f}-{max(data):.2f} s); "
+                       f"first frame of any content median {statistics.median(frames):.2f} s",
+                       runs=[_round(d) for d in data], spread=[_round(min(data)), _round(max(data))])
 
         _section(report, "simulator child", start_sim)
         if sim is not None:
