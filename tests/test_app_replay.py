@@ -13,7 +13,8 @@ from pathlib import Path
 import orjson
 import pytest
 
-from tui.app import ClearTermApp, recording_end_ns
+from tui.app import ClearTermApp
+from tui.replay_controls import recording_end_ns
 from tui.runtime.replay_runner import ReplayRunner
 from tui.runtime.runner import Runner
 from tui.runtime.session import SessionConfig
@@ -159,7 +160,7 @@ async def test_seek_back_while_playing_restarts_from_the_start():
         assert not runner.finished.is_set()
 
 
-async def test_go_to_a_time_and_leave():
+async def test_go_to_a_time_and_r_does_not_quit():
     app = replay_app()
     runner = app.runner
     async with app.run_test(size=(80, 24)) as pilot:
@@ -174,7 +175,11 @@ async def test_go_to_a_time_and_leave():
         await wait_for(pilot, lambda: runner.paused and target - S < runner.position_ns <= target,
                        what="the replay at 12:00:30")
         await wait_for(pilot, lambda: "12:00:30 UTC" in screen_text(app).splitlines()[0], what="the clock at the target")
-        await pilot.press("r")  # leaves the replay: the app quits
+        assert "r live" not in bar_text(app) and "q quit" in bar_text(app)
+        await pilot.press("r")  # a standalone replay has no r: it must not quit without asking
+        await pilot.pause(0.2)
+        assert app.is_running and app.check_action("leave_replay", ()) is False
+        await pilot.press("q")
         await wait_for(pilot, lambda: not app.is_running, what="the app to quit")
 
 
