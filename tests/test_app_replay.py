@@ -1,11 +1,13 @@
 """The app on a ReplayRunner (``clearterm replay``) and the DVR of a live demo session, driven by a pilot.
 
-The recording is tests/fixtures/app_session.jsonl.gz (two venues, three symbols, 75 s of 1 s bars from
-2026-01-01 12:00:00 UTC, made by tests/fixtures/make_app_recording.py). Waits are conditions with a
+Most tests use tests/fixtures/app_session.jsonl.gz (two venues, three symbols, 75 s of 1 s bars from
+2026-01-01 12:00:00 UTC, made by tests/fixtures/make_app_recording.py); the seek tests record an eventful
+demo session of their own over loopback (tests/test_record_replay.py). Waits are conditions with a
 deadline, never fixed sleeps.
 """
 from __future__ import annotations
 
+import asyncio
 import gzip
 import time
 from pathlib import Path
@@ -18,7 +20,9 @@ from tui.replay_controls import recording_end_ns
 from tui.runtime.replay_runner import ReplayRunner
 from tui.runtime.runner import Runner
 from tui.runtime.session import SessionConfig
+from test_record_replay import record_eventful_session, replay_outcome, straight_replay
 from tui.widgets.candle_table import CandleTable
+from tui.widgets.formatting import utc_hms
 from tui.widgets.goto_screen import GotoScreen, parse_time_of_day
 from tui.widgets.header_bar import HeaderBar
 from tui.widgets.replay_bar import ReplayBar
@@ -46,6 +50,12 @@ def bar_text(app) -> str:
 
 def replay_app(speed: float | None = None) -> ClearTermApp:
     return ClearTermApp(ReplayRunner([str(FIXTURE)], speed=speed))
+
+
+@pytest.fixture(scope="module")
+def eventful_recording(tmp_path_factory) -> tuple[Path, dict]:
+    path = tmp_path_factory.mktemp("eventful") / "session.jsonl"
+    return path, asyncio.run(record_eventful_session(path))
 
 
 def table(app, symbol: str) -> CandleTable:
@@ -211,3 +221,80 @@ async def test_dvr_without_recording_says_so():
         await pilot.press("r")
         await wait_for(pilot, lambda: "recording is off" in screen_text(app), what="the notification")
         assert app.dvr is None
+
+
+def counts_title(counts: dict) -> str:
+    return (f"{counts['total']} total · {counts['approved']} approved · {counts['suppressed']} suppressed · "
+            f"{counts['rejected']} rejected")
+
+
+def halt_lines(history) -> list[str]:
+    """The halt history as the errors view shows it."""
+    return [f"{utc_hms(r.at_ns, millis=True)} {r.action.upper():7}{r.by:9}{r.cause}" for r in history]
+
+
+async def test_seeking_anywhere_in_the_app_then_playing_gives_the_straight_replay(eventful_recording):
+    """Seek with the keys (start, forward to the middle, then back to just before and after each halt and
+    resume), check the session as it was at that time, play to the end: exactly the straight replay."""
+    path, _ = eventful_recording
+    expected = replay_outcome((await straight_replay(path)).session)
+    halts = expected["halts"]
+    assert [(r.action, r.by) for r in halts] == [("halt", "operator"), ("resume", "operator"),
+                                                  ("halt", "auto"), ("resume", "operator")]
+    app = ClearTermApp(ReplayRunner([str(path)], speed=None))
+    runner = app.runner
+
+    async def check_at(target: int) -> None:
+        """The rebuilt session is the recorded one as it was at ``target``, and the screen says so."""
+        assert runner.position_ns == target
+        session = runner.session
+        assert session.halt.history == [r for r in halts if r.at_ns <= target]
+        signals = [d for d in expected["signals"] if d.signal.decided_ns <= target]
+        assert list(session.signal_log.entries) == signals
+        counts = {k: sum(1 for d in signals if d.status.lower() == k) for k in ("approved", "suppressed", "rejected")}
+        await wait_for(pilot, lambda: counts_title({"total": len(signals), **counts}) in screen_text(app),
+                       what=f"the signal counts at {utc_hms(target)}")
+        halted = bool(session.halt.history) and session.halt.history[-1].action == "halt"
+        assert session.halt.halted == halted
+        await wait_for(pilot, lambda: ("TRADING HALTED" in screen_text(app)) == halted, what="the halt banner")
+
+    async def play_to_the_end() -> None:
+        await pilot.press("space")
+        await wait_for(pilot, runner.finished.is_set, timeout=60, what="the replay to end")
+        assert replay_outcome(runner.session) == expected
+        await wait_for(pilot, lambda: counts_title(expected["counts"]) in screen_text(app), what="the final counts")
+
+    async def go_to(target: int) -> None:
+        old = runner.session
+        backward = target < runner.position_ns
+        await pilot.press("g")
+        await wait_for(pilot, lambda: isinstance(app.screen, GotoScreen), what="the go-to question")
+        await pilot.press(*utc_hms(target), "enter")
+        await wait_for(pilot, lambda: runner.paused and runner.position_ns == target
+                       and (runner.session is not old) == backward, timeout=60, what=f"the seek to {utc_hms(target)}")
+
+    async with app.run_test(size=(160, 48)) as pilot:
+        await wait_for(pilot, runner.finished.is_set, timeout=60, what="the straight replay to end")
+        assert replay_outcome(runner.session) == expected
+        end = runner.position_ns
+
+        old = runner.session
+        await pilot.press("shift+left")  # more than the whole recording: back to its first record
+        await wait_for(pilot, lambda: runner.session is not old and runner.paused, what="the seek to the start")
+        await check_at(runner.first_ns)
+        middle = (runner.first_ns + end) // 2 // S * S
+        await go_to(middle)  # forward, from the start
+        await check_at(middle)
+        await play_to_the_end()
+
+        for record in halts:
+            before = (record.at_ns - 1) // S * S  # whole seconds: what the go-to question takes
+            for target in (before, before + S):
+                await go_to(target)
+                await check_at(target)
+                await play_to_the_end()
+
+        await pilot.press("e")  # the errors view: the halt history is the recorded one, nothing invented
+        await wait_for(pilot, lambda: all(line in screen_text(app) for line in halt_lines(halts)),
+                       what="the halt history on screen")
+        assert "BNBUSDT" not in "\n".join(line for line in screen_text(app).splitlines() if "stale feed" in line)
