@@ -17,10 +17,10 @@ import pytest
 
 from tui.app import ClearTermApp
 from tui.replay_controls import recording_end_ns
-from tui.runtime.replay_runner import ReplayRunner
+from tui.runtime.replay_runner import SPEEDS, ReplayRunner
 from tui.runtime.runner import Runner
 from tui.runtime.session import SessionConfig
-from test_record_replay import record_eventful_session, replay_outcome, straight_replay
+from test_record_replay import EVENTFUL_STRATEGY, record_eventful_session, replay_outcome, straight_replay
 from tui.widgets.candle_table import CandleTable
 from tui.widgets.formatting import utc_hms
 from tui.widgets.goto_screen import GotoScreen, parse_time_of_day
@@ -298,3 +298,53 @@ async def test_seeking_anywhere_in_the_app_then_playing_gives_the_straight_repla
         await wait_for(pilot, lambda: all(line in screen_text(app) for line in halt_lines(halts)),
                        what="the halt history on screen")
         assert "BNBUSDT" not in "\n".join(line for line in screen_text(app).splitlines() if "stale feed" in line)
+
+
+async def test_dvr_seek_back_shows_the_session_as_it_was_and_follows_the_recording(tmp_path):
+    """A symbol added mid-session, then the DVR seeks back to the start and plays to now: no stale halt
+    for the symbol before it existed, every signal as it was decided live, no stale badge; at now the DVR
+    keeps following the growing recording and says so."""
+    record = tmp_path / "rec.jsonl"
+    config = SessionConfig(mode="demo", venues=["BINANCE"], symbols=["BTCUSDT", "ETHUSDT"], interval="1s",
+                           record_path=str(record), stale_after_s=3.0, strategy=EVENTFUL_STRATEGY)
+    app = ClearTermApp(Runner(config))
+    async with app.run_test(size=(160, 48)) as pilot:
+        live = app.live_session
+        await wait_for(pilot, lambda: live.pipeline.messages > 20, what="live data")
+        started = live.clock.now_ns()
+        await wait_for(pilot, lambda: live.clock.now_ns() > started + 4 * S, what="4 s of live data")
+        assert await live.add_symbol("BNBUSDT") is None
+        added = live.clock.now_ns()
+        await wait_for(pilot, lambda: live.clock.now_ns() > added + 4 * S and live.signal_log.counts["approved"] > 3,
+                       timeout=30, what="BNBUSDT bars and approved signals")
+
+        await pilot.press("r")
+        await wait_for(pilot, lambda: app.dvr is not None, what="the DVR")
+        dvr = app.dvr
+        for _ in range(len(SPEEDS)):
+            await pilot.press("plus")
+        await wait_for(pilot, lambda: dvr.at_edge and "AT NOW" in bar_text(app), what="the DVR at now")
+        old = dvr.session
+        await pilot.press("left")  # back a minute: more than the session, so to its start
+        await wait_for(pilot, lambda: dvr.session is not old and dvr.paused and dvr.position_ns == dvr.first_ns,
+                       what="the DVR back at the start")
+        await pilot.press("space")
+        await wait_for(pilot, lambda: dvr.at_edge and dvr.position_ns > added + 4 * S, timeout=30,
+                       what="the DVR at now again")
+
+        assert not live.halt.history, "the live session halted by itself (a loaded machine?): nothing to compare"
+        assert dvr.session.halt.history == []  # no stale feed for BNBUSDT before it was added
+        decided_live = {(d.signal.symbol, d.signal.bar_open_ns): d.status for d in live.signal_log.entries}
+        replayed = list(dvr.session.signal_log.entries)
+        assert len(replayed) >= 4
+        assert {(d.signal.symbol, d.signal.bar_open_ns): d.status for d in replayed}.items() <= decided_live.items()
+        assert all(d.status == "APPROVED" for d in replayed)
+        text = screen_text(app)
+        assert "stale" not in text.splitlines()[2] and "subscribed" in text.splitlines()[2]  # the badge row
+        assert "halted then" not in bar_text(app)
+
+        at_now = dvr.position_ns
+        await wait_for(pilot, lambda: dvr.position_ns > at_now + S, what="the DVR following the recording")
+        assert not dvr.finished.is_set()
+        await pilot.press("r")
+        await wait_for(pilot, lambda: app.dvr is None, what="back to live")
