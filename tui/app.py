@@ -237,6 +237,7 @@ class ClearTermApp(ReplayControls, App):
 
     def on_mount(self) -> None:
         self._header = self.query_one(HeaderBar)
+        self._replay_bar = self.query_one(ReplayBar)
         self._switcher = self.query_one(ContentSwitcher)
         self._tables_box = self.query_one("#tables", Container)
         self._depth_box = self.query_one("#depth", Container)

@@ -81,6 +81,7 @@ class ReplayControls:
 
     dvr: ReplayRunner | None = None  # a replay of the live session's recording, while shown
     _replay_end_ns: int | None = None
+    _replay_bar: ReplayBar  # the App's, set when it mounts
 
     @property
     def replay(self) -> ReplayRunner | None:
@@ -120,7 +121,7 @@ class ReplayControls:
 
     def _sync_replay_bar(self) -> None:
         replay = self.replay
-        bar = self.query_one(ReplayBar)
+        bar = self._replay_bar  # found at mount: a query would search a modal screen on top
         bar.display = replay is not None
         if replay is None:
             return
