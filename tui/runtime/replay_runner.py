@@ -114,7 +114,8 @@ class ReplayRunner:
         self._wake.set()
 
     def seek(self, target_ns: int) -> None:
-        """Go to a recorded time: forward plays fast up to it, backward rebuilds from the start."""
+        """Go to a recorded time and pause there: forward plays fast up to it; backward starts a new
+        session from the recording's header and plays fast from the first record (nothing is kept)."""
         if target_ns < self.position_ns:
             if self._task is not None:
                 self._task.cancel()  # the old loop is parked at an await: it ends there, untouched
