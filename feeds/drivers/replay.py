@@ -318,7 +318,7 @@ class RecordingTail:
         """Complete lines written since the last call (the unfinished end is kept for the next)."""
         try:
             while chunk := self._f.read(_CHUNK):
-                data = self._inflate(chunk) if self._inflater is not None else chunk
+                data = self._inflate(chunk)
                 lines = (self._partial + data).split(b"\n")
                 self._partial = lines.pop()
                 yield from lines
@@ -326,14 +326,18 @@ class RecordingTail:
             raise RecordingError(f"cannot read {self._name}: {exc.strerror or exc}") from None
 
     def _inflate(self, chunk: bytes) -> bytes:
+        """``chunk`` inflated when the part is compressed, else as it is."""
+        inflater = self._inflater
+        if inflater is None:
+            return chunk
         out = b""
         try:
             while chunk:
-                out += self._inflater.decompress(chunk)
+                out += inflater.decompress(chunk)
                 chunk = b""
-                if self._inflater.eof:  # a member ended (the part was closed); another may follow
-                    chunk = self._inflater.unused_data
-                    self._inflater = zlib.decompressobj(31)
+                if inflater.eof:  # a member ended (the part was closed); another may follow
+                    chunk = inflater.unused_data
+                    inflater = self._inflater = zlib.decompressobj(31)
         except zlib.error:
             self.report.warn(f"{self._name}: corrupt compressed data; skipped")
             self._inflater = zlib.decompressobj(31)
