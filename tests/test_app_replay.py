@@ -1,11 +1,13 @@
 """The app on a ReplayRunner (``clearterm replay``) and the DVR of a live demo session, driven by a pilot.
 
-The recording is tests/fixtures/app_session.jsonl.gz (two venues, three symbols, 75 s of 1 s bars from
-2026-01-01 12:00:00 UTC, made by tests/fixtures/make_app_recording.py). Waits are conditions with a
+Most tests use tests/fixtures/app_session.jsonl.gz (two venues, three symbols, 75 s of 1 s bars from
+2026-01-01 12:00:00 UTC, made by tests/fixtures/make_app_recording.py); the seek tests record an eventful
+demo session of their own over loopback (tests/test_record_replay.py). Waits are conditions with a
 deadline, never fixed sleeps.
 """
 from __future__ import annotations
 
+import asyncio
 import gzip
 import time
 from pathlib import Path
@@ -13,11 +15,14 @@ from pathlib import Path
 import orjson
 import pytest
 
-from tui.app import ClearTermApp, recording_end_ns
-from tui.runtime.replay_runner import ReplayRunner
+from tui.app import ClearTermApp
+from tui.replay_controls import recording_end_ns
+from tui.runtime.replay_runner import SPEEDS, ReplayRunner
 from tui.runtime.runner import Runner
 from tui.runtime.session import SessionConfig
+from test_record_replay import EVENTFUL_STRATEGY, record_eventful_session, replay_outcome, straight_replay
 from tui.widgets.candle_table import CandleTable
+from tui.widgets.formatting import utc_hms
 from tui.widgets.goto_screen import GotoScreen, parse_time_of_day
 from tui.widgets.header_bar import HeaderBar
 from tui.widgets.replay_bar import ReplayBar
@@ -45,6 +50,12 @@ def bar_text(app) -> str:
 
 def replay_app(speed: float | None = None) -> ClearTermApp:
     return ClearTermApp(ReplayRunner([str(FIXTURE)], speed=speed))
+
+
+@pytest.fixture(scope="module")
+def eventful_recording(tmp_path_factory) -> tuple[Path, dict]:
+    path = tmp_path_factory.mktemp("eventful") / "session.jsonl"
+    return path, asyncio.run(record_eventful_session(path))
 
 
 def table(app, symbol: str) -> CandleTable:
@@ -159,7 +170,7 @@ async def test_seek_back_while_playing_restarts_from_the_start():
         assert not runner.finished.is_set()
 
 
-async def test_go_to_a_time_and_leave():
+async def test_go_to_a_time_and_r_does_not_quit():
     app = replay_app()
     runner = app.runner
     async with app.run_test(size=(80, 24)) as pilot:
@@ -174,7 +185,11 @@ async def test_go_to_a_time_and_leave():
         await wait_for(pilot, lambda: runner.paused and target - S < runner.position_ns <= target,
                        what="the replay at 12:00:30")
         await wait_for(pilot, lambda: "12:00:30 UTC" in screen_text(app).splitlines()[0], what="the clock at the target")
-        await pilot.press("r")  # leaves the replay: the app quits
+        assert "r live" not in bar_text(app) and "q quit" in bar_text(app)
+        await pilot.press("r")  # a standalone replay has no r: it must not quit without asking
+        await pilot.pause(0.2)
+        assert app.is_running and app.check_action("leave_replay", ()) is False
+        await pilot.press("q")
         await wait_for(pilot, lambda: not app.is_running, what="the app to quit")
 
 
@@ -206,3 +221,130 @@ async def test_dvr_without_recording_says_so():
         await pilot.press("r")
         await wait_for(pilot, lambda: "recording is off" in screen_text(app), what="the notification")
         assert app.dvr is None
+
+
+def counts_title(counts: dict) -> str:
+    return (f"{counts['total']} total · {counts['approved']} approved · {counts['suppressed']} suppressed · "
+            f"{counts['rejected']} rejected")
+
+
+def halt_lines(history) -> list[str]:
+    """The halt history as the errors view shows it."""
+    return [f"{utc_hms(r.at_ns, millis=True)} {r.action.upper():7}{r.by:9}{r.cause}" for r in history]
+
+
+async def test_seeking_anywhere_in_the_app_then_playing_gives_the_straight_replay(eventful_recording):
+    """Seek with the keys (start, forward to the middle, then back to just before and after each halt and
+    resume), check the session as it was at that time, play to the end: exactly the straight replay."""
+    path, _ = eventful_recording
+    expected = replay_outcome((await straight_replay(path)).session)
+    halts = expected["halts"]
+    assert [(r.action, r.by) for r in halts] == [("halt", "operator"), ("resume", "operator"),
+                                                  ("halt", "auto"), ("resume", "operator")]
+    app = ClearTermApp(ReplayRunner([str(path)], speed=None))
+    runner = app.runner
+
+    async def check_at(target: int) -> None:
+        """The rebuilt session is the recorded one as it was at ``target``, and the screen says so."""
+        assert runner.position_ns == target
+        session = runner.session
+        assert session.halt.history == [r for r in halts if r.at_ns <= target]
+        signals = [d for d in expected["signals"] if d.signal.decided_ns <= target]
+        assert list(session.signal_log.entries) == signals
+        counts = {k: sum(1 for d in signals if d.status.lower() == k) for k in ("approved", "suppressed", "rejected")}
+        await wait_for(pilot, lambda: counts_title({"total": len(signals), **counts}) in screen_text(app),
+                       what=f"the signal counts at {utc_hms(target)}")
+        halted = bool(session.halt.history) and session.halt.history[-1].action == "halt"
+        assert session.halt.halted == halted
+        await wait_for(pilot, lambda: ("TRADING HALTED" in screen_text(app)) == halted, what="the halt banner")
+
+    async def play_to_the_end() -> None:
+        await pilot.press("space")
+        await wait_for(pilot, runner.finished.is_set, timeout=60, what="the replay to end")
+        assert replay_outcome(runner.session) == expected
+        await wait_for(pilot, lambda: counts_title(expected["counts"]) in screen_text(app), what="the final counts")
+
+    async def go_to(target: int) -> None:
+        old = runner.session
+        backward = target < runner.position_ns
+        await pilot.press("g")
+        await wait_for(pilot, lambda: isinstance(app.screen, GotoScreen), what="the go-to question")
+        await pilot.press(*utc_hms(target), "enter")
+        await wait_for(pilot, lambda: runner.paused and runner.position_ns == target
+                       and (runner.session is not old) == backward, timeout=60, what=f"the seek to {utc_hms(target)}")
+
+    async with app.run_test(size=(160, 48)) as pilot:
+        await wait_for(pilot, runner.finished.is_set, timeout=60, what="the straight replay to end")
+        assert replay_outcome(runner.session) == expected
+        end = runner.position_ns
+
+        old = runner.session
+        await pilot.press("shift+left")  # more than the whole recording: back to its first record
+        await wait_for(pilot, lambda: runner.session is not old and runner.paused, what="the seek to the start")
+        await check_at(runner.first_ns)
+        middle = (runner.first_ns + end) // 2 // S * S
+        await go_to(middle)  # forward, from the start
+        await check_at(middle)
+        await play_to_the_end()
+
+        for record in halts:
+            before = (record.at_ns - 1) // S * S  # whole seconds: what the go-to question takes
+            for target in (before, before + S):
+                await go_to(target)
+                await check_at(target)
+                await play_to_the_end()
+
+        await pilot.press("e")  # the errors view: the halt history is the recorded one, nothing invented
+        await wait_for(pilot, lambda: all(line in screen_text(app) for line in halt_lines(halts)),
+                       what="the halt history on screen")
+        assert "BNBUSDT" not in "\n".join(line for line in screen_text(app).splitlines() if "stale feed" in line)
+
+
+async def test_dvr_seek_back_shows_the_session_as_it_was_and_follows_the_recording(tmp_path):
+    """A symbol added mid-session, then the DVR seeks back to the start and plays to now: no stale halt
+    for the symbol before it existed, every signal as it was decided live, no stale badge; at now the DVR
+    keeps following the growing recording and says so."""
+    record = tmp_path / "rec.jsonl"
+    config = SessionConfig(mode="demo", venues=["BINANCE"], symbols=["BTCUSDT", "ETHUSDT"], interval="1s",
+                           record_path=str(record), stale_after_s=3.0, strategy=EVENTFUL_STRATEGY)
+    app = ClearTermApp(Runner(config))
+    async with app.run_test(size=(160, 48)) as pilot:
+        live = app.live_session
+        await wait_for(pilot, lambda: live.pipeline.messages > 20, what="live data")
+        started = live.clock.now_ns()
+        await wait_for(pilot, lambda: live.clock.now_ns() > started + 4 * S, what="4 s of live data")
+        assert await live.add_symbol("BNBUSDT") is None
+        added = live.clock.now_ns()
+        await wait_for(pilot, lambda: live.clock.now_ns() > added + 4 * S and live.signal_log.counts["approved"] > 3,
+                       timeout=30, what="BNBUSDT bars and approved signals")
+
+        await pilot.press("r")
+        await wait_for(pilot, lambda: app.dvr is not None, what="the DVR")
+        dvr = app.dvr
+        for _ in range(len(SPEEDS)):
+            await pilot.press("plus")
+        await wait_for(pilot, lambda: dvr.at_edge and "AT NOW" in bar_text(app), what="the DVR at now")
+        old = dvr.session
+        await pilot.press("left")  # back a minute: more than the session, so to its start
+        await wait_for(pilot, lambda: dvr.session is not old and dvr.paused and dvr.position_ns == dvr.first_ns,
+                       what="the DVR back at the start")
+        await pilot.press("space")
+        await wait_for(pilot, lambda: dvr.at_edge and dvr.position_ns > added + 4 * S, timeout=30,
+                       what="the DVR at now again")
+
+        assert not live.halt.history, "the live session halted by itself (a loaded machine?): nothing to compare"
+        assert dvr.session.halt.history == []  # no stale feed for BNBUSDT before it was added
+        decided_live = {(d.signal.symbol, d.signal.bar_open_ns): d.status for d in live.signal_log.entries}
+        replayed = list(dvr.session.signal_log.entries)
+        assert len(replayed) >= 4
+        assert {(d.signal.symbol, d.signal.bar_open_ns): d.status for d in replayed}.items() <= decided_live.items()
+        assert all(d.status == "APPROVED" for d in replayed)
+        text = screen_text(app)
+        assert "stale" not in text.splitlines()[2] and "subscribed" in text.splitlines()[2]  # the badge row
+        assert "halted then" not in bar_text(app)
+
+        at_now = dvr.position_ns
+        await wait_for(pilot, lambda: dvr.position_ns > at_now + S, what="the DVR following the recording")
+        assert not dvr.finished.is_set()
+        await pilot.press("r")
+        await wait_for(pilot, lambda: app.dvr is None, what="back to live")

@@ -11,30 +11,23 @@ plain state objects and copies what changed into the widgets of the visible view
 screen comes from session state and the session's clock, so a replay draws exactly the same screen.
 
 Replay (``clearterm replay``, or ``r`` in a live session: the DVR): space pauses, ``+``/``-`` change the
-speed, ``.`` steps one record, left/right seek one minute (shift: ten), ``g`` goes to a time, ``r`` leaves.
-The DVR replays the session's own recording while live ingestion and recording go on underneath. It
-opens paused one minute before now (fast-forwarding there first); a recording shorter than that plays
-from its start at 1x. Halt and resume always act on the live session, and the header's HALTED banner is
-the live session's.
+speed, ``.`` steps one record, left/right seek one minute (shift: ten), ``g`` goes to a time, ``r`` goes
+back to live from the DVR. The replay and DVR controls are in tui/replay_controls.py.
 """
 from __future__ import annotations
 
 import asyncio
 import errno
-import gzip
 import logging
 import os
 import signal
-import time
 from functools import partial
-from pathlib import Path
 
 try:
     import termios
 except ImportError:  # Windows: no termios, and no SSH hang-ups of this kind
     termios = None
 
-import orjson
 from textual import work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.actions import parse as parse_action
@@ -46,15 +39,14 @@ from textual.worker import Worker, WorkerState
 
 from tui.runtime.config import THEMES, UISettings
 from tui.runtime.logsetup import setup_logging
-from tui.runtime.replay_runner import SPEEDS, ReplayRunner
+from tui.replay_controls import REPLAY_ACTIONS, ReplayControls
+from tui.runtime.replay_runner import ReplayRunner
 from tui.widgets.aggregate_view import AggregateView
 from tui.widgets.alert_log import AlertsScreen
 from tui.widgets.candle_table import CandleTable
 from tui.widgets.confirm_screen import ConfirmScreen
 from tui.widgets.connection_badge import ConnectionBadge
 from tui.widgets.depth_book import DepthBook
-from tui.widgets.formatting import utc_hms
-from tui.widgets.goto_screen import GotoScreen
 from tui.widgets.halt_history import HaltHistory
 from tui.widgets.header_bar import HeaderBar
 from tui.widgets.health_log import HealthLog
@@ -79,11 +71,7 @@ TABLE_COLUMNS = ((180, 3), (120, 2), (0, 1))  # terminal width -> candle table g
 DEPTH_COLUMNS = ((150, 2), (0, 1))  # terminal width -> depth ladders side by side
 TABLE_MIN_HEIGHT = 8  # below this the table grid scrolls instead of squeezing
 DEPTH_HEIGHT = 12
-DVR_LOOKBACK_NS = 60_000_000_000
-NS_PER_DAY = 86_400_000_000_000
 VIEWS = ("main", "aggregate", "depth", "errors", "pnl")
-REPLAY_ACTIONS = frozenset({"pause", "play", "faster", "slower", "step", "seek", "goto"})
-END_SCAN_GZIP_MAX = 32 * 1024 * 1024  # compressed bytes read to find a .gz recording's end
 
 
 # -- terminal helpers ---------------------------------------------------------------------------------
@@ -120,42 +108,6 @@ def alert_sequence(notify: str, cause: str, what: str = "HALTED") -> str:
     return out
 
 
-def recording_end_ns(paths: list[str]) -> int | None:
-    """The newest receive time in clearterm recordings (for the replay bar's progress); None if unknown."""
-    newest = None
-    for path in paths:
-        try:
-            last = _last_line(Path(path))
-            t = orjson.loads(last)["t"] if last else None
-        except (OSError, EOFError, orjson.JSONDecodeError, KeyError, TypeError, ValueError):
-            return None
-        if not isinstance(t, int):
-            return None
-        newest = t if newest is None else max(newest, t)
-    return newest
-
-
-def _last_line(path: Path) -> bytes | None:
-    if path.suffix == ".gz":
-        if path.stat().st_size > END_SCAN_GZIP_MAX:
-            return None
-        last = None
-        with gzip.open(path, "rb") as f:
-            for line in f:
-                if line.strip():
-                    last = line
-        return last
-    with open(path, "rb") as f:
-        f.seek(0, os.SEEK_END)
-        size = f.tell()
-        f.seek(max(0, size - 65536))
-        lines = [ln for ln in f.read().splitlines() if ln.strip()]
-    for line in reversed(lines):  # a partial last line (a killed writer) is skipped
-        if line.endswith(b"}"):
-            return line
-    return None
-
-
 def _toggle_bindings() -> list[Binding]:
     out = [Binding("1", "toggle_symbol(1)", "Show/hide", key_display="1-9", id="toggle_symbol_1",
                    tooltip="Show/hide symbol 1", show=False)]
@@ -164,7 +116,7 @@ def _toggle_bindings() -> list[Binding]:
     return out
 
 
-class ClearTermApp(App):
+class ClearTermApp(ReplayControls, App):
     CSS_PATH = "app.tcss"
     TITLE = "clearterm"
     COMMANDS = App.COMMANDS | {SymbolCommands}
@@ -185,7 +137,7 @@ class ClearTermApp(App):
                 id="view_errors"),
         Binding("p", "view('pnl')", "P&L", tooltip="P&L view: paper positions, equity curve, fills", id="view_pnl"),
         Binding("r", "dvr", "DVR", tooltip="Replay this session so far (DVR); r returns to live", id="replay"),
-        Binding("r", "leave_replay", "Leave", tooltip="Leave the replay (back to live, or quit)", id="replay"),
+        Binding("r", "leave_replay", "Live", tooltip="Leave the DVR: back to live", id="replay"),
         Binding("space", "pause", "Pause", tooltip="Pause the replay", id="replay_pause", priority=True),
         Binding("space", "play", "Play", tooltip="Play the replay", id="replay_pause", priority=True),
         Binding("plus,equals_sign", "faster", "Faster", key_display="+", tooltip="Replay faster",
@@ -221,12 +173,11 @@ class ClearTermApp(App):
         self.runner = runner  # a Runner (live, demo) or a ReplayRunner
         self.refresh_hz = refresh_hz or self.settings.refresh_hz
         self.duration = duration  # quit by itself after this many seconds (--duration)
-        self.dvr: ReplayRunner | None = None  # a replay of the live session's recording, while shown
+        self.dvr = None  # the DVR (tui/replay_controls.py): a replay of the live session's recording, while shown
         self.start_error = ""
         self.alerts_sent: list[str] = []  # terminal sequences written on automatic halts
         self.view = "main"
-        self._dvr_end_ns: int | None = None
-        self._replay_end_ns: int | None = None
+        self._replay_end_ns = None
         self._session_shown = None
         self._stopped = False
         self._hangup_installed = False
@@ -250,14 +201,7 @@ class ClearTermApp(App):
         self._depth_columns = 0
         self._tables_box: Container | None = None
 
-    # -- which session is on screen -------------------------------------------------------------------
-    @property
-    def replay(self) -> ReplayRunner | None:
-        """The replay on screen: the DVR, or the app's own runner in ``clearterm replay``."""
-        if self.dvr is not None:
-            return self.dvr
-        return self.runner if isinstance(self.runner, ReplayRunner) else None
-
+    # -- which session is on screen (``replay``: tui/replay_controls.py) ------------------------------
     @property
     def session(self):
         """The session on screen (a replay seeking backwards replaces its session: always read it here)."""
@@ -350,11 +294,6 @@ class ClearTermApp(App):
             raise
         except Exception as exc:  # noqa: BLE001 - shown in the header, the app keeps running
             self._report_start_failure(exc)
-
-    @work(exit_on_error=False, thread=True, name="replay-end")
-    def _find_replay_end(self) -> None:
-        """The recording's last time, for the progress bar (a thread: a .gz file must be read through)."""
-        self._replay_end_ns = recording_end_ns(self.runner.paths)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.worker.name == "runner-start" and event.state == WorkerState.ERROR:
@@ -491,18 +430,6 @@ class ClearTermApp(App):
         header.show_clock(self.session.clock.now_ns())
         last_by = halt.history[-1].by if halt.halted and halt.history else ""
         header.show_status(halt.halted, halt.cause, last_by, self.start_error)
-
-    def _sync_replay_bar(self) -> None:
-        replay = self.replay
-        bar = self._replay_bar
-        bar.display = replay is not None
-        if replay is None:
-            return
-        dvr = self.dvr is not None
-        end = self._dvr_end_ns if dvr else self._replay_end_ns
-        hint = "space play/pause · +/- speed · . step · ←/→ 1 min · g go to · r " + ("live" if dvr else "quit")
-        bar.show("DVR" if dvr else "REPLAY", replay.position_ns, replay.first_ns, end, replay.speed,
-                 replay.paused, replay.finished.is_set(), hint)
 
     def _sync_bindings(self) -> None:
         replay = self.replay
@@ -759,23 +686,10 @@ class ClearTermApp(App):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """False hides a binding (and lets its key through), None shows it greyed out."""
         modal = isinstance(self.screen, ModalScreen)
-        replay = self.replay
         if action in REPLAY_ACTIONS:
-            if replay is None or modal:
-                return False  # hidden, and the key goes to whatever else wants it
-            if action == "pause":
-                return not replay.paused
-            if action == "play":
-                return replay.paused
-            if action == "faster":
-                return True if replay.speed is not None else None
-            if action == "slower":
-                return True if replay.speed != SPEEDS[0] else None
-            return True
-        if action == "dvr":
-            return not isinstance(self.runner, ReplayRunner) and self.dvr is None
-        if action == "leave_replay":
-            return replay is not None
+            return False if modal else self.check_replay_action(action)
+        if action in ("dvr", "leave_replay"):
+            return self.check_replay_action(action)
         if action == "halt":
             return not self.live_session.halt.halted
         if action == "resume":
@@ -904,105 +818,3 @@ class ClearTermApp(App):
         for n, group in enumerate(self._groups[:9], 1):
             yield SystemCommand(f"Show/hide symbol {n}: {clean(group)}", f"key: {n}",
                                 partial(self.run_action, f"toggle_symbol({n})"), discover=False)
-
-    # -- actions: replay and DVR ----------------------------------------------------------------------
-    def action_pause(self) -> None:
-        self._toggle_pause()
-
-    def action_play(self) -> None:
-        self._toggle_pause()
-
-    def _toggle_pause(self) -> None:
-        replay = self.replay
-        if replay is not None:
-            replay.toggle_pause()
-            self.refresh_view()
-
-    def action_faster(self) -> None:
-        self._change_speed(+1)
-
-    def action_slower(self) -> None:
-        self._change_speed(-1)
-
-    def _change_speed(self, direction: int) -> None:
-        replay = self.replay
-        if replay is None:
-            return
-        order = [s if s is not None else float("inf") for s in SPEEDS]
-        current = replay.speed if replay.speed is not None else float("inf")
-        if direction > 0:
-            i = next((i for i, s in enumerate(order) if s > current), len(order) - 1)
-        else:
-            i = next((i for i in range(len(order) - 1, -1, -1) if order[i] < current), 0)
-        replay.set_speed(SPEEDS[i])
-        self.refresh_view()
-
-    def action_step(self) -> None:
-        replay = self.replay
-        if replay is not None:
-            replay.step()
-            self.refresh_view()
-
-    async def action_seek(self, seconds: int) -> None:
-        replay = self.replay
-        if replay is None:
-            return
-        base = replay.position_ns or replay.first_ns
-        await self._seek(replay, max(replay.first_ns, base + int(seconds * 1e9)))
-
-    async def _seek(self, replay: ReplayRunner, target_ns: int) -> None:
-        replay.seek(target_ns)
-        self.refresh_view()
-
-    def action_goto(self) -> None:
-        replay = self.replay
-        if replay is None:
-            return
-        at = replay.position_ns or replay.first_ns
-        day_start = at - at % NS_PER_DAY
-        day = time.strftime("%Y-%m-%d", time.gmtime(at // 1_000_000_000)) if at else "the recorded day"
-
-        async def chosen(seconds: int | None) -> None:
-            if seconds is not None and self.replay is replay:
-                await self._seek(replay, day_start + seconds * 1_000_000_000)
-
-        self.push_screen(GotoScreen(day, utc_hms(at)), chosen)
-
-    async def action_dvr(self) -> None:
-        """Show a replay of the live session's recording so far; live ingestion goes on underneath."""
-        if self.dvr is not None or isinstance(self.runner, ReplayRunner):
-            return
-        session = self.live_session
-        recorder = session.recorder
-        if recorder is None:
-            self.notify("recording is off (--no-record): there is nothing to replay", severity="warning",
-                        markup=False)
-            return
-        recorder.flush()
-        paths = [str(p) for p in recorder.parts]
-        try:
-            dvr = ReplayRunner(paths, speed=1.0)
-        except Exception as exc:  # noqa: BLE001 - e.g. a recording that cannot be read yet
-            self.notify(f"cannot replay the recording: {clean(exc)}", severity="error", markup=False)
-            return
-        now = session.clock.now_ns()
-        started = int(dvr.header.get("started_ns") or session.started_ns or 0)
-        await dvr.start()
-        if now - DVR_LOOKBACK_NS > started:
-            dvr.seek(now - DVR_LOOKBACK_NS)  # fast-forwards there, then pauses
-        self.dvr = dvr
-        self._dvr_end_ns = now
-        self.refresh_view()
-
-    async def action_leave_replay(self) -> None:
-        if self.dvr is None:
-            await self.action_quit()
-            return
-        dvr, self.dvr = self.dvr, None
-        self._dvr_end_ns = None
-        self.refresh_view()
-        try:
-            await asyncio.wait_for(dvr.stop(), STOP_TIMEOUT_S)
-        except Exception as exc:  # noqa: BLE001
-            log.error("DVR stop failed: %r", exc)
-

@@ -28,7 +28,7 @@ from typing import Iterable, Iterator
 
 import orjson
 
-from feeds.drivers.recording import FORMAT, VERSION, Record, recording_parts
+from feeds.drivers.recording import FORMAT, VERSION, Record, part_path, recording_parts
 
 _GZIP_MAGIC = b"\x1f\x8b"
 _CHUNK = 1 << 20
@@ -248,6 +248,100 @@ def _gzip_lines(f, name: str, report: ReadReport) -> Iterator[bytes]:
         report.warn(f"{name}: corrupt compressed data; stopped reading there")
     if tail:
         yield tail
+
+
+class RecordingTail:
+    """A clearterm recording that is still being written (the live session's own, for the DVR).
+
+    Iterating yields the records complete so far and stops at the end of what is written; iterate
+    again later for what was added since. A partly written last line waits for the rest of it.
+    Rotated parts are followed in order (a part is complete once the next one exists), compressed
+    parts are inflated as they grow. Each part's header line is skipped; part 0's is ``header``.
+    """
+
+    def __init__(self, path: str | os.PathLike, report: ReadReport | None = None) -> None:
+        self.path = Path(path)
+        self.report = report if report is not None else ReadReport()
+        self.header: dict = {}
+        self.part = 0
+        self._f = _open_file(self.path)  # raises RecordingError at once when it cannot be read
+        self._start_part()
+
+    def _start_part(self) -> None:
+        self._name = part_path(self.path, self.part).name
+        gz = self._name.endswith(".gz") or self._f.peek(2)[:2] == _GZIP_MAGIC
+        self._inflater = zlib.decompressobj(31) if gz else None
+        self._partial = b""
+        self._lineno = 0
+
+    def __iter__(self) -> Iterator[Record]:
+        while True:
+            yield from self._records()
+            following = part_path(self.path, self.part + 1)
+            if not following.exists():
+                return
+            yield from self._records()  # what was written to this part before the next one began
+            if self._partial.strip():
+                self.report.skipped_lines += 1
+                self.report.warn(f"{self._name}:{self._lineno + 1}: truncated last line, skipped")
+            self._f.close()
+            self._f = _open_file(following)
+            self.part += 1
+            self._start_part()
+
+    def close(self) -> None:
+        self._f.close()
+
+    def _records(self) -> Iterator[Record]:
+        report = self.report
+        for line in self._lines():
+            self._lineno += 1
+            try:
+                value = orjson.loads(line)
+            except orjson.JSONDecodeError:
+                value = None
+            if isinstance(value, dict) and value.get("format") == FORMAT:
+                if self.part == 0 and not self.header:
+                    self.header = value
+                continue
+            if isinstance(value, dict):
+                t, c, k, p = value.get("t"), value.get("c"), value.get("k"), value.get("p")
+                if t.__class__ is int and c.__class__ is str and k.__class__ is str and p.__class__ is str:
+                    report.records += 1
+                    yield Record(t, c, k, p)
+                    continue
+            if line.strip():
+                report.skipped_lines += 1
+                report.warn(f"{self._name}:{self._lineno}: not a valid record, skipped")
+
+    def _lines(self) -> Iterator[bytes]:
+        """Complete lines written since the last call (the unfinished end is kept for the next)."""
+        try:
+            while chunk := self._f.read(_CHUNK):
+                data = self._inflate(chunk)
+                lines = (self._partial + data).split(b"\n")
+                self._partial = lines.pop()
+                yield from lines
+        except OSError as exc:
+            raise RecordingError(f"cannot read {self._name}: {exc.strerror or exc}") from None
+
+    def _inflate(self, chunk: bytes) -> bytes:
+        """``chunk`` inflated when the part is compressed, else as it is."""
+        inflater = self._inflater
+        if inflater is None:
+            return chunk
+        out = b""
+        try:
+            while chunk:
+                out += inflater.decompress(chunk)
+                chunk = b""
+                if inflater.eof:  # a member ended (the part was closed); another may follow
+                    chunk = inflater.unused_data
+                    inflater = self._inflater = zlib.decompressobj(31)
+        except zlib.error:
+            self.report.warn(f"{self._name}: corrupt compressed data; skipped")
+            self._inflater = zlib.decompressobj(31)
+        return out
 
 
 # ---------------------------------------------------------------------------------------------

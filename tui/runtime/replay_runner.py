@@ -15,7 +15,7 @@ import orjson
 from feeds.api import TICK_S
 from feeds.clock import ManualClock
 from feeds.drivers.recording import Record
-from feeds.drivers.replay import read_recordings
+from feeds.drivers.replay import RecordingTail, read_recordings
 from feeds.drivers.replay_source import ReplayDriver
 from tui.runtime.runner import start_metrics
 from tui.runtime.session import Session, SessionConfig
@@ -23,6 +23,7 @@ from tui.runtime.session import Session, SessionConfig
 SPEEDS = (0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 25.0, 50.0, 100.0, None)  # None: as fast as possible
 TICK_NS = int(TICK_S * 1e9)
 YIELD_EVERY = 2000  # records between yields to the event loop at max speed, so the UI stays live
+FOLLOW_POLL_S = 0.1  # a followed recording is looked at this often once everything in it is played
 
 
 def session_config(header: dict) -> SessionConfig:
@@ -51,11 +52,15 @@ def session_config(header: dict) -> SessionConfig:
 
 class ReplayRunner:
     def __init__(self, paths: list[str], fmt: str | None = None, speed: float | None = 1.0,
-                 alerts: dict | None = None) -> None:
+                 alerts: dict | None = None, follow: bool = False) -> None:
+        """``follow``: ``paths[0]`` is a clearterm recording still being written (the DVR); at its end
+        the replay waits for more instead of finishing."""
         self.paths = [str(p) for p in paths]
         self.fmt = fmt
         self.speed = speed
+        self.follow = follow
         self.paused = False
+        self.at_edge = False  # following: everything written so far is played
         self.header, stream = read_recordings(self.paths, fmt)  # fails early (RecordingError) on bad input
         stream.close()
         self.alerts = dict(alerts or {})  # rules and deliveries given to the replay command
@@ -80,7 +85,10 @@ class ReplayRunner:
 
     def _new_session(self) -> None:
         """A session as the recording started it: nothing from an earlier session is reused."""
-        self.header, self._stream = read_recordings(self.paths, self.fmt)
+        if self.follow:
+            self._stream = RecordingTail(self.paths[0])
+        else:
+            self.header, self._stream = read_recordings(self.paths, self.fmt)
         self.clock = ManualClock()
         config = session_config(self.header)
         for key, value in self.alerts.items():
@@ -92,8 +100,9 @@ class ReplayRunner:
         self.session.dispatcher = self.dispatcher  # one sender (and its counts) across rebuilds on seek
         self.driver = ReplayDriver(self.session.feed, self.clock, on_operator=self._operator)
         self.report = self._stream.report
-        self._records = iter(self._stream)
+        self._records = self._stream if self.follow else iter(self._stream)  # a tail is iterated again
         self.position_ns = 0
+        self.at_edge = False
 
     # -- controls -----------------------------------------------------------------------------
     def set_speed(self, speed: float | None) -> None:
@@ -113,7 +122,8 @@ class ReplayRunner:
         self._wake.set()
 
     def seek(self, target_ns: int) -> None:
-        """Go to a recorded time: forward plays fast up to it, backward rebuilds from the start."""
+        """Go to a recorded time and pause there: forward plays fast up to it; backward starts a new
+        session from the recording's header and plays fast from the first record (nothing is kept)."""
         if target_ns < self.position_ns:
             if self._task is not None:
                 self._task.cancel()  # the old loop is parked at an await: it ends there, untouched
@@ -158,11 +168,27 @@ class ReplayRunner:
         self._rec0 = self.position_ns
 
     async def _play(self) -> None:
-        apply = self.driver.apply
-        since_yield = 0
         self._next_tick = 0
         self._anchor()
+        while True:
+            await self._play_records()
+            if not self.follow:
+                break
+            self.at_edge = True  # caught up with the recording: look again in a moment
+            self._wake.clear()
+            try:
+                await asyncio.wait_for(self._wake.wait(), FOLLOW_POLL_S)
+            except asyncio.TimeoutError:
+                pass
+        self.session.stopped_ns = self.position_ns
+        self.finished.set()
+
+    async def _play_records(self) -> None:
+        """Apply records as paced, until the source has no more (for now, when following)."""
+        apply = self.driver.apply
+        since_yield = 0
         for rec in self._records:
+            self.at_edge = False
             if not self.first_ns:
                 self.first_ns = self.session.started_ns = rec.recv_ns
             if not self._rec0:
@@ -199,8 +225,6 @@ class ReplayRunner:
             if since_yield >= YIELD_EVERY:
                 since_yield = 0
                 await asyncio.sleep(0)
-        self.session.stopped_ns = self.position_ns
-        self.finished.set()
 
     def _tick_until(self, now_ns: int) -> None:
         """The session's ticks (every 100 ms of recorded time from the first record) up to ``now_ns``."""

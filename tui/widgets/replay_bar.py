@@ -1,4 +1,4 @@
-"""The replay bar: recorded time (UTC), progress when the end is known, speed, and PAUSED / END.
+"""The replay bar: recorded time (UTC), progress when the end is known, speed, PAUSED / END / AT NOW.
 
 Shown in ``clearterm replay`` and in the DVR view of a live session. Its height is fixed, so updates
 use ``Static.update(..., layout=False)``; it is redrawn only when its text changes.
@@ -30,7 +30,10 @@ class ReplayBar(Static):
         self._shown = ""
 
     def show(self, label: str, position_ns: int, first_ns: int, end_ns: int | None, speed: float | None,
-             paused: bool, finished: bool, hint: str = "") -> None:
+             paused: bool, finished: bool, hint: str = "", *, halted_then: bool = False,
+             at_now: bool = False) -> None:
+        """``halted_then``: the replayed session was halted at the time shown (the DVR, whose header
+        shows the live halt); ``at_now``: a DVR that has played everything recorded so far."""
         text = Text(no_wrap=True, overflow="ellipsis", end="")
         text.append(f" {label} ", "reverse bold")
         text.append(f" {utc_datetime(position_ns)} UTC ")
@@ -43,6 +46,10 @@ class ReplayBar(Static):
             text.append(" END ", "bold reverse")
         elif paused:
             text.append(" PAUSED ", "bold reverse")
+        elif at_now:
+            text.append(" AT NOW ", "bold reverse")
+        if halted_then:
+            text.append(" halted then ", "bold")
         if hint:
             text.append(f"  {hint}")
         if text.plain == self._shown:
