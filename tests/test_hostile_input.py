@@ -155,3 +155,38 @@ def test_memory_stays_flat_under_a_flood_of_made_up_names():
     # the name caches start over at their cap, so the figure wobbles by up to a cache's size (~1 MB);
     # keeping state for each name would take tens of MB
     assert grown < 3_000_000, f"{grown} bytes more after 40,000 made-up names"
+
+
+CB_TIME = "2026-01-01T12:00:00.000000Z"
+COINBASE_FRAMES = {  # venue -> (good frame, frame for an unsubscribed product, mistyped frame, its field)
+    "COINBASE": (
+        {"type": "match", "trade_id": 1, "sequence": 1, "product_id": "BTC-USD", "price": "50000.1", "size": "0.1",
+         "side": "buy", "time": CB_TIME},
+        {"type": "match", "trade_id": 2, "sequence": 2, "product_id": HOSTILE, "price": "1", "size": "1",
+         "side": "buy", "time": CB_TIME},
+        {"type": "match", "trade_id": 3, "sequence": 3, "product_id": "BTC-USD", "price": [], "size": "0.1",
+         "side": "buy", "time": CB_TIME},
+        "price"),
+    "COINBASE_ADVANCED": (
+        {"channel": "market_trades", "timestamp": CB_TIME, "sequence_num": 0, "events": [{"type": "update", "trades": [
+            {"trade_id": "1", "product_id": "BTC-USD", "price": "50000.1", "size": "0.1", "side": "BUY",
+             "time": CB_TIME}]}]},
+        {"channel": "market_trades", "timestamp": CB_TIME, "sequence_num": 1, "events": [{"type": "update", "trades": [
+            {"trade_id": "2", "product_id": HOSTILE, "price": "1", "size": "1", "side": "BUY", "time": CB_TIME}]}]},
+        {"channel": "market_trades", "timestamp": CB_TIME, "sequence_num": 2, "events": [{"type": "update", "trades": [
+            {"trade_id": "3", "product_id": "BTC-USD", "price": "1", "size": False, "side": "BUY", "time": CB_TIME}]}]},
+        "size"),
+}
+
+
+def test_every_venue_refuses_unsubscribed_products_and_mistyped_fields():
+    for venue, (good, unsubscribed, mistyped, field) in COINBASE_FRAMES.items():
+        pipeline = Pipeline(WallClock())
+        rejections = listen(pipeline)
+        pipeline.attach(f"{venue}#1", venue, VENUES[venue].make_codec(SymbolMap()), ["BTC-USD"])
+        now = 1_767_268_800_000_000_000
+        for frame in (good, unsubscribed, mistyped):
+            pipeline.feed(f"{venue}#1", orjson.dumps(frame), now)
+        assert set(pipeline.state.symbols) == {(venue, "BTC-USD")}, venue
+        assert [ev.reason for ev in rejections] == ["unexpected_symbol", "bad_field"], venue
+        assert rejections[0].symbol == HOSTILE and repr(field) in rejections[1].detail, venue

@@ -23,7 +23,6 @@ from collections import deque
 from typing import Any, NamedTuple
 
 import orjson
-from websockets.exceptions import ConnectionClosed
 
 from .faults import Stalls
 from .market import INTERVAL_MS, Kline, SimMarket, SimSymbol
@@ -408,33 +407,30 @@ class BinanceVenue(Venue):
         conn = BinanceConn(ws, combined, query.get("timeUnit", "").upper() == "MICROSECOND")
         for n in names:
             self.streams.add(conn, parse_stream(n))
-        self.conns.add(conn)
-        writer = asyncio.create_task(conn.run_writer())
         timer = None
         if self.lifetime_s:
             timer = asyncio.get_running_loop().call_later(self.lifetime_s, self._expire, conn)
         limit = self.max_incoming_per_s
         recent = conn.recent
-        try:
-            async for message in ws:
-                now = time.monotonic()
-                recent.append(now)
-                while recent[0] <= now - 1.0:
-                    recent.popleft()
-                if len(recent) > limit:
-                    await conn.drained()  # replies to the allowed messages go out first
-                    await ws.close(1008, "Too many requests")
-                    break
-                conn.push(dumps(self.control(conn, message)))
-        except ConnectionClosed:
-            pass
-        finally:
-            if timer is not None:
-                timer.cancel()
-            writer.cancel()
+
+        async def handle(message: str | bytes) -> bool:
+            now = time.monotonic()
+            recent.append(now)
+            while recent[0] <= now - 1.0:
+                recent.popleft()
+            if len(recent) > limit:
+                await conn.drained()  # replies to the allowed messages go out first
+                await ws.close(1008, "Too many requests")
+                return False
+            conn.push(dumps(self.control(conn, message)))
+            return True
+
+        await self.run_connection(conn, handle, timer)
+
+    def release(self, conn: SimConn) -> None:
+        if isinstance(conn, BinanceConn):
             for n in list(conn.streams):
                 self.streams.remove(conn, n)
-            self.conns.discard(conn)
 
     def control(self, conn: BinanceConn, message: str | bytes) -> dict:
         """One control request -> its reply (``result`` or the wrapped ``error``)."""

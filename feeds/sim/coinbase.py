@@ -50,7 +50,6 @@ from datetime import datetime, timezone
 from typing import Any
 
 import orjson
-from websockets.exceptions import ConnectionClosed
 
 from .faults import Stalls
 from .market import SimMarket, SimSymbol, SimTrade, split_symbol
@@ -178,6 +177,7 @@ class CoinbaseVenue(Venue):
             p.sym.sigma *= OWN_WALK
         self.aliases = {**{ref: pid for pid, ref in pairs.items()}, **{pid: pid for pid in pairs}}
         self.status_conns: list[CoinbaseConn] = []
+        self.per_connection: dict[str, list] = {"status": self.status_conns}  # channels not per product
         self.stalls = Stalls()
         self.conns: set[CoinbaseConn] = set()  # type: ignore[assignment]
         self.last_ms: int | None = None
@@ -410,25 +410,20 @@ class CoinbaseVenue(Venue):
 
     async def serve(self, ws, path: str, query: dict[str, str]) -> None:
         conn = CoinbaseConn(ws)
-        self.conns.add(conn)
-        writer = asyncio.create_task(conn.run_writer())
         timer = asyncio.get_running_loop().call_later(self.subscribe_timeout_s, self._no_subscribe, conn)
-        try:
-            async for message in ws:
-                for frame in self.control(conn, message):
-                    conn.push(frame)
-                if timer is not None and conn.channels:
-                    timer.cancel()
-                    timer = None
-        except ConnectionClosed:
-            pass
-        finally:
-            if timer is not None:
-                timer.cancel()
-            writer.cancel()
-            for channel in list(conn.channels):
-                self._remove(conn, channel, None)
-            self.conns.discard(conn)
+
+        async def handle(message: str | bytes) -> bool:
+            for frame in self.control(conn, message):
+                conn.push(frame)
+            if conn.channels:
+                timer.cancel()  # subscribed in time
+            return True
+
+        await self.run_connection(conn, handle, timer)
+
+    def release(self, conn) -> None:
+        for channel in list(conn.channels):
+            self._remove(conn, channel, None)
 
     def _no_subscribe(self, conn: CoinbaseConn) -> None:
         task = asyncio.ensure_future(conn.ws.close(1008, "no subscribe message in time"))
@@ -529,10 +524,11 @@ class CoinbaseVenue(Venue):
         have = conn.channels.get(channel)
         if have is None:
             return
-        if channel == "status":
+        everyone = self.per_connection.get(channel)
+        if everyone is not None:  # a channel of the connection, not of products
             if ids is None:
-                del conn.channels["status"]
-                self.status_conns.remove(conn)
+                del conn.channels[channel]
+                everyone.remove(conn)
             return
         for pid in list(have) if ids is None else ids:
             if pid not in have:
@@ -543,12 +539,16 @@ class CoinbaseVenue(Venue):
             conns.remove(conn)
             if not conns:
                 del p.subs[channel]
-                if channel == "level2_batch":
-                    p.batch = {}
-                elif channel == "level2":
-                    p.live = {}
+                self._unwatched(p, channel)
         if not have:
             del conn.channels[channel]
+
+    def _unwatched(self, p: Product, channel: str) -> None:
+        """Nobody receives ``channel`` of ``p`` any more: forget what was kept for its subscribers."""
+        if channel == "level2_batch":
+            p.batch = {}
+        elif channel == "level2":
+            p.live = {}
 
     # faults -----------------------------------------------------------------------------------------
     def _products_for(self, symbol: str | None) -> list[Product]:
@@ -721,12 +721,12 @@ _PRODUCT_REST = {
 }
 
 
-def make_venue(sim) -> CoinbaseVenue:
+def make_venue(sim, cls: type[CoinbaseVenue] = CoinbaseVenue) -> CoinbaseVenue:
     """Registry hook used by feeds.sim.server.Simulator: follows the Binance venue's market when present."""
 
     def reference() -> SimMarket | None:
         binance = sim.venues.get("BINANCE")
         return getattr(binance, "market", None)
 
-    return CoinbaseVenue(sim.symbols, sim.seed, trades_per_second=sim.trades_per_second,
-                         book_levels=sim.book_levels, clock=sim.now_ms, reference=reference)
+    return cls(sim.symbols, sim.seed, trades_per_second=sim.trades_per_second,
+               book_levels=sim.book_levels, clock=sim.now_ms, reference=reference)

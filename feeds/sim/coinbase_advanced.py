@@ -34,10 +34,10 @@ import asyncio
 from typing import Any
 
 import orjson
-from websockets.exceptions import ConnectionClosed
 
 from .coinbase import CoinbaseVenue, Product, iso
-from .market import SimMarket, SimTrade
+from .coinbase import make_venue as make_coinbase_venue
+from .market import SimTrade
 from .server import SimConn
 
 dumps = orjson.dumps
@@ -80,6 +80,7 @@ class AdvancedVenue(CoinbaseVenue):
         super().__init__(*args, **kwargs)
         self.conns: set[AdvancedConn] = set()  # type: ignore[assignment]
         self.heartbeat_conns: list[AdvancedConn] = []
+        self.per_connection = {"heartbeats": self.heartbeat_conns}
         self.pending: dict[str, list[SimTrade]] = {}  # product -> trades waiting for the next batch
         self._start_ms: int | None = None
 
@@ -209,24 +210,15 @@ class AdvancedVenue(CoinbaseVenue):
 
     async def serve(self, ws, path: str, query: dict[str, str]) -> None:
         conn = AdvancedConn(ws)
-        self.conns.add(conn)
-        writer = asyncio.create_task(conn.run_writer())
         timer = asyncio.get_running_loop().call_later(self.subscribe_timeout_s, self._no_subscribe, conn)
-        try:
-            async for message in ws:
-                self.control(conn, message)
-                if timer is not None and conn.channels:
-                    timer.cancel()
-                    timer = None
-        except ConnectionClosed:
-            pass
-        finally:
-            if timer is not None:
-                timer.cancel()
-            writer.cancel()
-            for channel in list(conn.channels):
-                self._drop(conn, channel, None)
-            self.conns.discard(conn)
+
+        async def handle(message: str | bytes) -> bool:
+            self.control(conn, message)
+            if conn.channels:
+                timer.cancel()  # subscribed in time
+            return True
+
+        await self.run_connection(conn, handle, timer)
 
     def control(self, conn: AdvancedConn, message: str | bytes) -> None:
         """One client message: an error, or the change, its ``subscriptions`` ack and first data frames."""
@@ -250,7 +242,7 @@ class AdvancedVenue(CoinbaseVenue):
             conn.push(dumps({"type": "error", "message": f"invalid product ids: {', '.join(bad)}"}))
             ids = [i for i in ids if i in self.products]
         if req["type"] == "unsubscribe":
-            self._drop(conn, channel, ids or None)
+            self._remove(conn, channel, ids or None)
             self._ack(conn)
             return
         new = self._add(conn, channel, ids)
@@ -294,39 +286,13 @@ class AdvancedVenue(CoinbaseVenue):
             new.append(p)
         return new
 
-    def _drop(self, conn: AdvancedConn, channel: str, ids: list[str] | None) -> None:
-        """Unsubscribe ``ids`` (every product when None) from ``channel``."""
-        have = conn.channels.get(channel)
-        if have is None:
-            return
-        if channel == "heartbeats":
-            if ids is None:
-                del conn.channels[channel]
-                self.heartbeat_conns.remove(conn)
-            return
-        for pid in list(have) if ids is None else ids:
-            if pid not in have:
-                continue
-            have.remove(pid)
-            p = self.products[pid]
-            conns = p.subs[channel]
-            conns.remove(conn)
-            if not conns:
-                del p.subs[channel]
-                if channel == "level2":
-                    p.live = {}
-                elif channel == "market_trades":
-                    self.pending.pop(pid, None)
-        if not have:
-            del conn.channels[channel]
+    def _unwatched(self, p: Product, channel: str) -> None:
+        if channel == "level2":
+            p.live = {}
+        elif channel == "market_trades":
+            self.pending.pop(p.id, None)
 
 
-def make_venue(sim) -> AdvancedVenue:
-    """Registry hook used by feeds.sim.server.Simulator: follows the Binance venue's market when present."""
-
-    def reference() -> SimMarket | None:
-        binance = sim.venues.get("BINANCE")
-        return getattr(binance, "market", None)
-
-    return AdvancedVenue(sim.symbols, sim.seed, trades_per_second=sim.trades_per_second,
-                         book_levels=sim.book_levels, clock=sim.now_ms, reference=reference)
+def make_venue(sim) -> CoinbaseVenue:
+    """Registry hook used by feeds.sim.server.Simulator: the Coinbase venue's, with this class."""
+    return make_coinbase_venue(sim, AdvancedVenue)

@@ -31,12 +31,13 @@ import importlib
 import logging
 import time
 from http import HTTPStatus
-from typing import Any, Iterable
+from typing import Any, Awaitable, Callable, Iterable
 from urllib.parse import parse_qs
 
 import orjson
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.datastructures import Headers
+from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 from websockets.protocol import State
 
@@ -155,6 +156,28 @@ class Venue:
 
     async def serve(self, ws: ServerConnection, path: str, query: dict[str, str]) -> None:
         raise NotImplementedError
+
+    async def run_connection(self, conn: SimConn, handle: Callable[[str | bytes], Awaitable[bool]],
+                             timer: asyncio.TimerHandle | None = None) -> None:
+        """Send ``conn``'s frames and pass each incoming message to ``handle`` (False: stop reading) until
+        the client goes; then cancel ``timer``, stop the writer and ``release`` what the connection held."""
+        self.conns.add(conn)
+        writer = asyncio.create_task(conn.run_writer())
+        try:
+            async for message in conn.ws:
+                if not await handle(message):
+                    break
+        except ConnectionClosed:
+            pass
+        finally:
+            if timer is not None:
+                timer.cancel()
+            writer.cancel()
+            self.release(conn)
+            self.conns.discard(conn)
+
+    def release(self, conn: SimConn) -> None:
+        """Drop every subscription of a connection that closed."""
 
     def step(self, now_ms: int) -> None:
         raise NotImplementedError

@@ -6,7 +6,7 @@ bodies parse, its taker fee, the kind of order book it keeps and the candles it 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Mapping, Protocol
 from urllib.parse import urlsplit
 
@@ -57,7 +57,6 @@ class Venue:
     subscribed_on_open: bool = False  # streams named in the URL: no confirmation to wait for
     candles_from_trades: bool = False  # no candles at our interval: build them from trades
     candle_check: str = ""  # the interval of the venue's own candles, checked against ones built from trades
-    extra: Mapping[str, Any] = field(default_factory=dict)  # anything a subclass alone reads
 
     # -- endpoints -------------------------------------------------------------------------------
     @property

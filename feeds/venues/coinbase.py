@@ -25,7 +25,7 @@ import orjson
 from feeds.events import BookDelta, BookSnapshot, Control, Quote, Rejected, Ticker, Trade, VenueStatus, reject
 from feeds.symbols import SymbolMap, UnifiedNames
 from feeds.venues.base import BOOK_STREAMED, Network, RestRequest, Venue
-from feeds.venues.fields import levels, number
+from feeds.venues.fields import levels, number, text
 
 VENUE = "COINBASE"
 
@@ -318,8 +318,8 @@ class CoinbaseCodec:
         out = []
         for p in m["products"]:
             s = p["id"]
-            out.append(VenueStatus(venue, s, self._unified[s], 0, recv_ns, str(p["status"]),
-                                   str(p.get("status_message") or "")))
+            out.append(VenueStatus(venue, s, self._unified[s], 0, recv_ns, text(p["status"], "status"),
+                                   text(p.get("status_message") or "", "status_message")))
         return out
 
     def _failed(self, exc: Exception, msg, raw, recv_ns: int) -> Rejected:

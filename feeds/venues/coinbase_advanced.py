@@ -31,7 +31,7 @@ from feeds.venues.coinbase import parse_time_ns
 from feeds.events import BookDelta, BookSnapshot, Candle, Control, Quote, Rejected, Ticker, Trade, VenueStatus, reject
 from feeds.symbols import SymbolMap, UnifiedNames
 from feeds.venues.base import BOOK_STREAMED, Network, Venue
-from feeds.venues.fields import number, whole
+from feeds.venues.fields import number, text, whole
 
 VENUE = "COINBASE"
 
@@ -265,8 +265,8 @@ class CoinbaseAdvancedCodec:
         for ev in events:
             for p in ev["products"]:
                 s = p["id"]
-                out.append(VenueStatus(venue, s, self._unified[s], ts, recv_ns, str(p["status"]),
-                                       str(p.get("status_message") or "")))
+                out.append(VenueStatus(venue, s, self._unified[s], ts, recv_ns, text(p["status"], "status"),
+                                       text(p.get("status_message") or "", "status_message")))
 
     def _subscriptions(self, events, ts: int, recv_ns: int, channel: str, out: list) -> None:
         subscriptions: dict = {}
