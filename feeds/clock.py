@@ -2,6 +2,13 @@
 from __future__ import annotations
 
 import time
+from typing import Protocol
+
+
+class Clock(Protocol):
+    """Anything that tells the time in integer nanoseconds since the epoch."""
+
+    def now_ns(self) -> int: ...
 
 
 class WallClock:

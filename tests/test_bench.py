@@ -9,11 +9,11 @@ import statistics
 import orjson
 import pytest
 
-from tui.bench.corpus import binance_corpus, bench_symbols
-from feeds.venues.binance import BinanceCodec
 from feeds.clock import ManualClock
 from feeds.core.pipeline import Pipeline
 from feeds.symbols import SymbolMap
+from feeds.venues.binance import BinanceCodec
+from tui.bench.corpus import bench_symbols, binance_corpus
 from tui.runtime.cli import main
 
 FIGURES = {

@@ -9,7 +9,7 @@ import sys
 import tempfile
 import time
 import zlib
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
@@ -245,7 +245,7 @@ def test_any_text_round_trips(rows):
 
 
 def test_default_recording_path(monkeypatch, tmp_path):
-    now = datetime(2026, 11, 21, 10, 0, 5, tzinfo=timezone.utc)
+    now = datetime(2026, 11, 21, 10, 0, 5, tzinfo=UTC)
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
     assert default_recording_path(now) == tmp_path / "clearterm" / "recordings" / "session-20261121-100005.jsonl"
     monkeypatch.setenv("XDG_DATA_HOME", "relative/ignored")

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from feeds.events import Candle, Trade
 from feeds.core.trade_candles import TradeCandleBuilder, compare
+from feeds.events import Candle, Trade
 
 MIN = 60 * 10**9
 T0 = 1_700_000_040 * 10**9  # a minute boundary

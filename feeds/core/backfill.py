@@ -10,6 +10,7 @@ The caller does the I/O (feeds/api.py) and feeds the answer through the pipeline
 """
 from __future__ import annotations
 
+from collections.abc import Set as AbstractSet
 from typing import NamedTuple
 
 import orjson
@@ -50,7 +51,7 @@ def newest_due_open(now_ms: int, interval_ms: int, anchor_ms: int = 0) -> int:
 
 
 def missing_ranges(opens: list[int], floor_ms: int, due_ms: int, interval_ms: int,
-                   absent: set[int] | frozenset = frozenset()) -> list[tuple[int, int]]:
+                   absent: AbstractSet[int] = frozenset()) -> list[tuple[int, int]]:
     """Inclusive (first_open, last_open) runs of bars absent from ``opens`` within [floor_ms, due_ms].
 
     ``opens`` are the open times held, ascending, on the grid of ``interval_ms``; ``absent`` holds
@@ -73,7 +74,7 @@ def missing_ranges(opens: list[int], floor_ms: int, due_ms: int, interval_ms: in
     return out
 
 
-def _add_run(out: list, first: int, last: int, step: int, absent) -> None:
+def _add_run(out: list[tuple[int, int]], first: int, last: int, step: int, absent: AbstractSet[int]) -> None:
     if not absent:
         out.append((first, last))
         return
@@ -154,14 +155,15 @@ class BackfillPlanner:
         if plan is None or plan.busy or now_ms < plan.next_ms:
             return None
         anchor = opens[-1] if opens else forming_open
-        if plan.floor_ms is None:
+        floor_ms = plan.floor_ms
+        if floor_ms is None:
             if anchor is None:
                 return None
-            plan.floor_ms = opens[0] if opens else forming_open
+            floor_ms = plan.floor_ms = opens[0] if opens else anchor  # no opens: anchor is forming_open
         if anchor is None:
-            anchor = plan.floor_ms
+            anchor = floor_ms
         due = newest_due_open(now_ms, interval_ms, anchor)
-        floor = max(plan.floor_ms, due - (self.max_bars - 1) * interval_ms)
+        floor = max(floor_ms, due - (self.max_bars - 1) * interval_ms)
         if len(opens) >= self.max_bars:
             floor = max(floor, opens[0])
         floor = anchor - (anchor - floor) // interval_ms * interval_ms  # onto the bars' grid, not below
@@ -215,6 +217,6 @@ class BackfillPlanner:
         plan.absent.add(open_ms)
         self.absent_bars += 1
 
-    def stats(self) -> dict:
+    def stats(self) -> dict[str, int]:
         return {"requests": self.requests, "failures": self.failures, "absent_bars": self.absent_bars,
                 "in_flight": sum(p.busy for p in self.plans.values())}

@@ -15,9 +15,12 @@ from __future__ import annotations
 import random
 import time
 from bisect import bisect_left, insort
+from collections.abc import Sequence
+
+Levels = Sequence[tuple[float, float]]  # ((price, size), ...) for one side
 
 
-def _apply_side(levels, sizes: dict, prices: list) -> None:
+def _apply_side(levels: Levels, sizes: dict[float, float], prices: list[float]) -> None:
     for price, size in levels:
         if size > 0.0:
             if price not in sizes:
@@ -44,14 +47,14 @@ class OrderBook:
         self._bid_prices = []
         self._ask_prices = []
 
-    def apply_snapshot(self, bids, asks) -> None:
+    def apply_snapshot(self, bids: Levels, asks: Levels) -> None:
         """Replace the whole book with ``((price, size), ...)`` per side, as if applied in order."""
         self._bids = {p: s for p, s in dict(bids).items() if s > 0.0}
         self._asks = {p: s for p, s in dict(asks).items() if s > 0.0}
         self._bid_prices = sorted(self._bids)
         self._ask_prices = sorted(self._asks)
 
-    def apply_levels(self, bids, asks) -> None:
+    def apply_levels(self, bids: Levels, asks: Levels) -> None:
         """Set absolute sizes ``((price, size), ...)`` per side; size 0 removes the level."""
         if bids:
             _apply_side(bids, self._bids, self._bid_prices)
@@ -105,7 +108,11 @@ class OrderBook:
         return len(self._bids) + len(self._asks)
 
 
-def make_update_stream(levels: int = 5000, updates: int = 200_000, seed: int = 1, per_delta: int = 10):
+LevelTuple = tuple[tuple[float, float], ...]
+
+
+def make_update_stream(levels: int = 5000, updates: int = 200_000, seed: int = 1, per_delta: int = 10
+                       ) -> tuple[LevelTuple, LevelTuple, list[tuple[LevelTuple, LevelTuple]]]:
     """A deterministic book (``levels`` per side) and a stream of deltas of ``per_delta`` level changes.
 
     Changes cluster near the top (exponential distance from the touch, as on real books); one in five
@@ -118,10 +125,10 @@ def make_update_stream(levels: int = 5000, updates: int = 200_000, seed: int = 1
     asks = tuple(((touch + 1 + k) / 100, float(rng.randint(1, 1000))) for k in range(levels))
     far = int(levels * 1.2)
     mean_distance = max(levels / 8, 1.0)
-    deltas = []
+    deltas: list[tuple[LevelTuple, LevelTuple]] = []
     for _ in range(max(updates // per_delta, 1)):
-        b = []
-        a = []
+        b: list[tuple[float, float]] = []
+        a: list[tuple[float, float]] = []
         for _ in range(per_delta):
             k = min(int(rng.expovariate(1.0 / mean_distance)), far)
             size = 0.0 if rng.random() < 0.2 else float(rng.randint(1, 1000))

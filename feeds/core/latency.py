@@ -119,6 +119,6 @@ class LatencyStats:
             return pending[-RECENT:]
         return (self._recent + pending)[-RECENT:]
 
-    def summary(self) -> dict:
+    def summary(self) -> dict[str, float | int]:
         return {"p50": round(self.percentile(0.5), 3), "p99": round(self.percentile(0.99), 3),
                 "max": round(self.max, 3), "samples": self.n, "clock_ahead": self.clock_ahead}

@@ -40,13 +40,14 @@ import shutil
 import threading
 import time
 import zlib
-from datetime import datetime, timezone
+from collections.abc import Mapping
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import orjson
 
-from feeds.clock import WallClock
+from feeds.clock import Clock, WallClock
 
 FORMAT = "clearterm-recording"
 VERSION = 1
@@ -69,7 +70,7 @@ _SUFFIXES = (".jsonl.gz", ".jsonl", ".gz")
 _OPT_LINE = orjson.OPT_APPEND_NEWLINE
 
 
-def part_path(path: str | os.PathLike, part: int) -> Path:
+def part_path(path: str | os.PathLike[str], part: int) -> Path:
     """The file of rotated part ``part`` of the recording started at ``path`` (part 0 is ``path``)."""
     path = Path(path)
     if part == 0:
@@ -89,7 +90,7 @@ def _on_disk(path: Path) -> Path | None:
     return zipped if zipped.exists() else None
 
 
-def recording_parts(path: str | os.PathLike) -> list[Path]:
+def recording_parts(path: str | os.PathLike[str]) -> list[Path]:
     """``path`` followed by its rotated parts that exist on disk, in part order.
 
     Each part is found plain or gzipped (``x.jsonl`` or ``x.jsonl.gz``), and ``path`` may name either.
@@ -124,7 +125,7 @@ def default_recording_path(now: datetime | None = None) -> Path:
     ``now`` defaults to the current UTC time; a given datetime is formatted as it is.
     """
     if now is None:
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
     base = os.environ.get("XDG_DATA_HOME", "")
     # The XDG spec says a relative value is invalid and must be ignored.
     data_home = Path(base) if os.path.isabs(base) else Path.home() / ".local" / "share"
@@ -136,17 +137,17 @@ class Recorder:
 
     def __init__(
         self,
-        path: str | os.PathLike,
-        header: dict,
+        path: str | os.PathLike[str],
+        header: Mapping[str, Any],  # JSON values: venues, symbols, started_ns and any extras
         flush_interval_s: float = 0.1,
         rotate_bytes: int = ROTATE_BYTES,
         compress: bool = False,
-        clock=None,
+        clock: Clock | None = None,
         rotate_age_s: float | None = ROTATE_AGE_S,
         gzip_rotated: bool = False,
     ) -> None:
         self.path = Path(path)
-        self._clock = clock if clock is not None else WallClock()
+        self._clock: Clock = clock if clock is not None else WallClock()
         self._flush_interval_ns = int(flush_interval_s * 1e9)
         self._rotate_bytes = rotate_bytes
         self._rotate_age_ns = int(rotate_age_s * 1e9) if rotate_age_s else None
@@ -164,7 +165,7 @@ class Recorder:
         }
         self._pending: list[tuple[int, str, str, str]] = []
         self._fd: int | None = None
-        self._zip = None
+        self._zip: zlib._Compress | None = None
         self.part = 0
         self.parts: list[Path] = []
         self.records_written = 0
@@ -222,7 +223,7 @@ class Recorder:
     def __enter__(self) -> Recorder:
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     def _start_gzip(self, path: Path) -> None:
@@ -251,8 +252,9 @@ class Recorder:
         if self._zip is not None:
             self._write_raw(self._zip.flush(zlib.Z_FINISH))
             self._zip = None
-        os.close(self._fd)
-        self._fd = None
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
 
     def _write_bytes(self, data: bytes) -> None:
         if self._zip is not None:
@@ -260,9 +262,12 @@ class Recorder:
         self._write_raw(data)
 
     def _write_raw(self, data: bytes) -> None:
+        fd = self._fd
+        if fd is None:
+            raise ValueError("recorder is closed")
         view = memoryview(data)
         while view:
-            written = os.write(self._fd, view)
+            written = os.write(fd, view)
             view = view[written:]
         self._part_bytes += len(data)
         self.bytes_written += len(data)
@@ -280,7 +285,7 @@ def _encode(records: list[tuple[int, str, str, str]]) -> bytes:
         )
 
 
-def _as_text(payload) -> str:
+def _as_text(payload: object) -> str:
     if isinstance(payload, (bytes, bytearray)):
         return bytes(payload).decode("utf-8", "replace")
     if isinstance(payload, str):

@@ -25,24 +25,37 @@ Child processes (simulator, app, memory) are started with ``python -m tui.bench.
 """
 from __future__ import annotations
 
+import argparse
 import asyncio
 import gc
 import os
 import platform
 import re
-import statistics
 import select
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
-from typing import Callable, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import orjson
 
 from feeds.venues.binance import BINANCE  # the venue whose frames the corpus holds
 from feeds.venues.coinbase import COINBASE
+
+if TYPE_CHECKING:
+    from websockets.asyncio.client import ClientConnection
+
+    from feeds.clock import ManualClock
+    from feeds.sim.server import Simulator
+    from tui.bench.corpus import Corpus
+    from tui.runtime.session import Session, SessionConfig
+
+Json = dict[str, Any]  # a JSON object: the report, its figures, a child's result
 
 VENUE = BINANCE.name
 CONN = f"{VENUE}#1"
@@ -78,12 +91,12 @@ class BenchError(Exception):
 
 class Report:
     def __init__(self) -> None:
-        self.figures: dict[str, dict] = {}
+        self.figures: dict[str, Json] = {}
         self.errors: dict[str, str] = {}
         self.seconds: dict[str, float] = {}  # wall time of each section
 
     def add(self, name: str, value: float, unit: str, target: tuple[str, float] | None, method: str,
-            **details) -> None:
+            **details: object) -> None:
         """``target`` is (">=" | "<=", bound), or None for a reference figure with no target."""
         if target is None:
             target_text, ok = "reference", None
@@ -113,7 +126,7 @@ def _best(fn: Callable[[], float], reps: int) -> tuple[float, list[float]]:
     return max(runs), [_round(r) for r in runs]
 
 
-def bench_floor(corpus) -> float:
+def bench_floor(corpus: Corpus) -> float:
     loads = orjson.loads
     frames = corpus.frames
     t0 = time.perf_counter()
@@ -122,14 +135,14 @@ def bench_floor(corpus) -> float:
     return len(frames) / (time.perf_counter() - t0)
 
 
-def _chunks(corpus) -> list[tuple[list[str], list[int]]]:
+def _chunks(corpus: Corpus) -> list[tuple[list[str], list[int]]]:
     """The corpus cut at every 100 ms of its time: the session ticks between chunks."""
     every = max(1, int(corpus.rate * 0.1))
     f, r = corpus.frames, corpus.recv_ns
     return [(f[i:i + every], r[i:i + every]) for i in range(0, len(f), every)]
 
 
-def _replay_session(corpus):
+def _replay_session(corpus: Corpus) -> tuple[Session, ManualClock]:
     from feeds.clock import ManualClock
     from tui.runtime.session import Session, SessionConfig
     clock = ManualClock(corpus.recv_ns[0])
@@ -137,7 +150,7 @@ def _replay_session(corpus):
     return Session(cfg, clock=clock), clock
 
 
-def bench_ingest(corpus) -> tuple[float, object]:
+def bench_ingest(corpus: Corpus) -> tuple[float, Session]:
     """Frames per second through a Session's pipeline, from memory; returns (rate, session)."""
     session, clock = _replay_session(corpus)
     p = session.pipeline
@@ -158,7 +171,7 @@ def bench_ingest(corpus) -> tuple[float, object]:
     return len(corpus.frames) / elapsed, session
 
 
-def write_recording(corpus, path: Path) -> float:
+def write_recording(corpus: Corpus, path: Path) -> float:
     """Write the corpus as a clearterm recording; returns records written per second."""
     from feeds.drivers.recording import Recorder
     from feeds.venues import VENUES
@@ -174,7 +187,7 @@ def write_recording(corpus, path: Path) -> float:
     return len(frames) / (time.perf_counter() - t0)
 
 
-def bench_replay(corpus, path: Path) -> float:
+def bench_replay(corpus: Corpus, path: Path) -> float:
     """Records per second: read the recording and apply it, with the session ticking on recorded time."""
     from feeds.drivers.replay import read_recordings
     from feeds.drivers.replay_source import ReplayDriver
@@ -240,23 +253,23 @@ async def _rate_of(count_now: Callable[[], int], total: int, timeout: float) -> 
     return (hi[1] - lo[1]) / (hi[0] - lo[0])
 
 
-def _live_config(symbols: list[str], ws_url: str, rest_url: str):
+def _live_config(symbols: list[str], ws_url: str, rest_url: str) -> SessionConfig:
     from tui.runtime.session import SessionConfig
     return SessionConfig(mode="live", symbols=list(symbols), interval="1s", endpoints={VENUE: [ws_url]},
                          rest_endpoints={VENUE: rest_url}, record_path=None)
 
 
-def _subscribed(session) -> bool:
+def _subscribed(session: Session) -> bool:
     conns = session.connections
     return bool(conns) and all(c.state == "subscribed" for c in conns.values())
 
 
-def _books_synced(session) -> bool:
+def _books_synced(session: Session) -> bool:
     stats = session.feed.books.stats()
     return len(stats) >= len(session.config.symbols) and all(b.get("state") == "synced" for b in stats.values())
 
 
-async def _flood_client(sim, symbols: list[str], count: int) -> tuple[float, dict]:
+async def _flood_client(sim: Simulator, symbols: list[str], count: int) -> tuple[float, dict[str, int]]:
     from tui.runtime.session import Session
     session = Session(_live_config(symbols, sim.ws_url(), sim.rest_url()))
     venue = sim.venue(VENUE)
@@ -278,16 +291,17 @@ async def _flood_client(sim, symbols: list[str], count: int) -> tuple[float, dic
         await session.stop()
 
 
-async def _flood_receive_only(sim, symbols: list[str], count: int) -> float:
+async def _flood_receive_only(sim: Simulator, symbols: list[str], count: int) -> float:
     from websockets.asyncio.client import connect
 
     from feeds.drivers.connection import MAX_FRAME_BYTES
+    from feeds.sim.binance import BinanceConn
     from feeds.venues import VENUES
     url = VENUES[VENUE].connect_url(sim.ws_url(), symbols, "1s")
     venue = sim.venue(VENUE)
     received = [0]
 
-    async def read(ws) -> None:
+    async def read(ws: ClientConnection) -> None:
         async for _ in ws:
             received[0] += 1
 
@@ -296,7 +310,7 @@ async def _flood_receive_only(sim, symbols: list[str], count: int) -> float:
                        close_timeout=2, max_queue=None, proxy=None) as ws:
         reader = asyncio.get_running_loop().create_task(read(ws))
         try:
-            await _until(lambda: len(venue.conns) == 1 and all(c.streams for c in venue.conns), 10,
+            await _until(lambda: len(venue.conns) == 1 and all(isinstance(c, BinanceConn) and c.streams for c in venue.conns), 10,
                          "the receive-only client to subscribe")
             task = sim.flood(count)
             rate = await _rate_of(lambda: received[0], count, 60)
@@ -306,12 +320,13 @@ async def _flood_receive_only(sim, symbols: list[str], count: int) -> float:
             reader.cancel()
 
 
-async def bench_loopback(plan: Plan) -> dict:
-    from tui.bench.corpus import bench_symbols
+async def bench_loopback(plan: Plan) -> Json:
     from feeds.sim.server import Simulator
+    from tui.bench.corpus import bench_symbols
     symbols = bench_symbols(SYMBOLS)
-    client, receive_only = [], []
-    mix: dict = {}
+    client: list[float] = []
+    receive_only: list[float] = []
+    mix: dict[str, int] = {}
     async with Simulator(symbols=symbols, seed=SEED, port=0, intervals=("1s",)) as sim:
         venue = sim.venue(VENUE)
         for _ in range(plan.flood_reps):
@@ -343,6 +358,7 @@ class SimChild:
     def __init__(self, env: dict[str, str]) -> None:
         self.proc = subprocess.Popen([sys.executable, "-m", "tui.bench.bench", "sim-child", str(SYMBOLS)],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
+        assert self.proc.stdout is not None  # Popen(stdout=PIPE)
         line = self.proc.stdout.readline().split()
         if len(line) != 2 or line[0] != "port":
             self.close()
@@ -352,6 +368,7 @@ class SimChild:
         self.rest_url = f"http://127.0.0.1:{self.port}"
 
     def set_rate(self, msgs_per_s: float) -> None:
+        assert self.proc.stdin is not None  # Popen(stdin=PIPE)
         self.proc.stdin.write(f"rate {msgs_per_s}\n")
         self.proc.stdin.flush()
 
@@ -366,8 +383,8 @@ class SimChild:
 
 
 async def _sim_child(n_symbols: int) -> None:
-    from tui.bench.corpus import bench_symbols
     from feeds.sim.server import Simulator
+    from tui.bench.corpus import bench_symbols
     async with Simulator(symbols=bench_symbols(n_symbols), seed=SEED, port=0, intervals=("1s",),
                          tick_hz=SIM_TICK_HZ) as sim:
         print(f"port {sim.port}", flush=True)
@@ -382,9 +399,9 @@ async def _sim_child(n_symbols: int) -> None:
                 sim.set_trades_per_second(float(words[1]) / (2 * n_symbols))
 
 
-async def bench_latency(sim: SimChild, seconds: float, warm_up_s: float) -> dict:
-    from tui.bench.corpus import bench_symbols
+async def bench_latency(sim: SimChild, seconds: float, warm_up_s: float) -> Json:
     from feeds.core.latency import LatencyStats
+    from tui.bench.corpus import bench_symbols
     from tui.runtime.session import Session
     session = Session(_live_config(bench_symbols(SYMBOLS), sim.ws_url, sim.rest_url))
     await session.start()
@@ -407,7 +424,7 @@ _ANSI = re.compile(rb"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|
 
 
 def run_in_pty(argv: list[str], env: dict[str, str], size: tuple[int, int], timeout: float,
-               marker: re.Pattern | None = None) -> tuple[float | None, float | None, int]:
+               marker: re.Pattern[bytes] | None = None) -> tuple[float | None, float | None, int]:
     """Run ``argv`` on a pseudo-terminal of ``size`` (columns, rows), reading everything it draws.
 
     Returns (seconds to the first output, seconds to the first ``marker`` in the text without escape
@@ -466,18 +483,19 @@ _PRICE_AFTER_BTC = re.compile(rb"BTCUSDT[^\r\n\d]{0,40}\d+\.\d+")
 
 def bench_first_frame(env: dict[str, str], reps: int) -> tuple[list[float], list[float]]:
     """Seconds from starting ``python -m tui.runtime.cli demo`` to its first frame, and to the first with a price."""
-    frames, data = [], []
+    frames: list[float] = []
+    data: list[float] = []
     for _ in range(reps):
         first, found, _ = run_in_pty([sys.executable, "-m", "tui.runtime.cli", "demo", "--no-record"], env,
                                      (160, 48), 20.0, _PRICE_AFTER_BTC)
-        if found is None:
+        if found is None or first is None:  # found implies first: the price came in some output
             raise BenchError("the demo drew no BTCUSDT price within 20 s")
         frames.append(first)
         data.append(found)
     return frames, data
 
 
-def bench_ui(sim: SimChild, env: dict[str, str], seconds: float, warm_up_s: float) -> dict:
+def bench_ui(sim: SimChild, env: dict[str, str], seconds: float, warm_up_s: float) -> Json:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "ui.json"
         argv = [sys.executable, "-m", "tui.bench.bench", "ui-child", sim.ws_url, sim.rest_url, str(seconds),
@@ -485,17 +503,18 @@ def bench_ui(sim: SimChild, env: dict[str, str], seconds: float, warm_up_s: floa
         _, _, status = run_in_pty(argv, env, (160, 48), seconds + 30.0)
         if not out.exists():
             raise BenchError(f"the app child wrote no result (exit status {status})")
-        return orjson.loads(out.read_bytes())
+        result: Json = orjson.loads(out.read_bytes())
+        return result
 
 
 async def _ui_child(ws_url: str, rest_url: str, seconds: float, warm_up_s: float, out: str) -> None:
     """The app on this terminal, fed by the simulator; measures its own stalls and CPU."""
-    from tui.bench.corpus import bench_symbols
     from tui.app import ClearTermApp
+    from tui.bench.corpus import bench_symbols
     from tui.runtime.runner import Runner
     runner = Runner(_live_config(bench_symbols(SYMBOLS), ws_url, rest_url))
     app = ClearTermApp(runner)
-    result: dict = {}
+    result: Json = {}
 
     async def probe() -> None:
         try:
@@ -544,11 +563,11 @@ def _rss_mb() -> float:
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e3  # peak, in KB on Linux
 
 
-def fill_state(session, symbols: int = 100, bars: int = 500, interval: str = "1s") -> int:
+def fill_state(session: Session, symbols: int = 100, bars: int = 500, interval: str = "1s") -> int:
     """Closed candles for ``symbols`` x (Binance, Coinbase) x ``bars`` into the session's pipeline."""
-    from tui.bench.corpus import BASE_PRICES, bench_symbols
-    from feeds.intervals import INTERVALS
     from feeds.events import Candle
+    from feeds.intervals import INTERVALS
+    from tui.bench.corpus import BASE_PRICES, bench_symbols
     step = INTERVALS[interval] * 1_000_000
     now = time.time_ns()
     first = (now - now % step) - (bars + 1) * step
@@ -569,7 +588,7 @@ def fill_state(session, symbols: int = 100, bars: int = 500, interval: str = "1s
     return applied
 
 
-async def _memory_child(ws_url: str, rest_url: str, seconds: float, warm_up_s: float) -> dict:
+async def _memory_child(ws_url: str, rest_url: str, seconds: float, warm_up_s: float) -> Json:
     import tui.app  # noqa: F401 - the app's process has Textual loaded: count it
     from tui.bench.corpus import bench_symbols
     from tui.runtime.session import Session
@@ -598,7 +617,7 @@ async def _memory_child(ws_url: str, rest_url: str, seconds: float, warm_up_s: f
             "symbols_in_state": len(session.pipeline.state.symbols), "rate": rate, "seconds": seconds}
 
 
-def bench_memory(sim: SimChild, env: dict[str, str], seconds: float, warm_up_s: float) -> dict:
+def bench_memory(sim: SimChild, env: dict[str, str], seconds: float, warm_up_s: float) -> Json:
     argv = [sys.executable, "-m", "tui.bench.bench", "memory-child", sim.ws_url, sim.rest_url, str(seconds),
             str(warm_up_s)]
     proc = subprocess.run(argv, env=env, capture_output=True, timeout=seconds + 60)
@@ -606,7 +625,8 @@ def bench_memory(sim: SimChild, env: dict[str, str], seconds: float, warm_up_s: 
     if proc.returncode != 0 or not lines:
         tail = proc.stderr.decode(errors="replace").strip().splitlines()[-1:] or [""]
         raise BenchError(f"the memory child failed (exit status {proc.returncode}): {tail[0]}")
-    return orjson.loads(lines[-1])
+    result: Json = orjson.loads(lines[-1])
+    return result
 
 
 # -- the run ------------------------------------------------------------------------------------
@@ -626,12 +646,12 @@ def _section(report: Report, name: str, fn: Callable[[], None]) -> None:
     report.seconds[name] = round(time.perf_counter() - t0, 2)
 
 
-def run_all(plan: Plan, quick: bool) -> dict:
+def run_all(plan: Plan, quick: bool) -> Json:
     from tui.bench.corpus import binance_corpus
     started = time.perf_counter()
     load_before = os.getloadavg()
     report = Report()
-    state: dict = {}
+    state: dict[str, Any] = {}  # what one section leaves for the next: the corpus, the floor figure
     reps_text = f"best of {plan.reps}" if plan.reps > 1 else "one run"
 
     def corpus_section() -> None:
@@ -640,20 +660,21 @@ def run_all(plan: Plan, quick: bool) -> dict:
         state["corpus_s"] = time.perf_counter() - t0
 
     _section(report, "corpus", corpus_section)
-    corpus = state.get("corpus")
+    corpus: Corpus | None = state.get("corpus")
     describe = ""
     if corpus is not None:
         describe = (f"{len(corpus.frames)} frames, {len(corpus.symbols)} symbols, aggTrade/bookTicker/kline "
                     f"{corpus.counts['aggTrade']}/{corpus.counts['bookTicker']}/{corpus.counts['kline']}")
 
-        def floor_section() -> None:
+        # The sections take the corpus as an argument (not a closure), so that dropping it below frees it.
+        def floor_section(corpus: Corpus) -> None:
             best, runs = _best(lambda: bench_floor(corpus), plan.reps)
             state["floor"] = best
             report.add("floor", best, "msg/s", None, f"orjson.loads over the corpus ({describe}), {reps_text}",
                        runs=runs)
 
-        def ingest_section() -> None:
-            sessions = []
+        def ingest_section(corpus: Corpus) -> None:
+            sessions: list[Session] = []
 
             def once() -> float:
                 rate, session = bench_ingest(corpus)
@@ -673,7 +694,7 @@ def run_all(plan: Plan, quick: bool) -> dict:
             if "floor" in state:
                 report.add("ingest_vs_floor", best / state["floor"], "x", (">=", 0.4), "ingest / floor")
 
-        def replay_section() -> None:
+        def replay_section(corpus: Corpus) -> None:
             with tempfile.TemporaryDirectory() as tmp:
                 path = Path(tmp) / "bench.jsonl"
                 written = write_recording(corpus, path)
@@ -685,9 +706,9 @@ def run_all(plan: Plan, quick: bool) -> dict:
                        f"read_recordings + ReplayDriver.apply, Session.tick every 100 ms of recorded time, "
                        f"{reps_text}", runs=runs)
 
-        _section(report, "floor", floor_section)
-        _section(report, "ingest", ingest_section)
-        _section(report, "replay", replay_section)
+        _section(report, "floor", partial(floor_section, corpus))
+        _section(report, "ingest", partial(ingest_section, corpus))
+        _section(report, "replay", partial(replay_section, corpus))
         state.pop("corpus")
         corpus = None
         gc.collect()
@@ -724,7 +745,7 @@ def run_all(plan: Plan, quick: bool) -> dict:
             sim = SimChild(env)
             sim.set_rate(LIVE_RATE)
 
-        def latency_section() -> None:
+        def latency_section(sim: SimChild) -> None:
             res = asyncio.run(bench_latency(sim, plan.latency_s, plan.warm_up_s))
             ex, pr = res["exchange"], res["processing"]
             how = (f"simulator child process, live data at a fixed rate (measured {res['rate']:.0f} msg/s, "
@@ -740,7 +761,7 @@ def run_all(plan: Plan, quick: bool) -> dict:
                        f"same run; p50 {pr['p50']} ms, max {pr['max']} ms")
             report.add("latency_rate", res["rate"], "msg/s", None, "the rate the latency was measured at")
 
-        def ui_section() -> None:
+        def ui_section(sim: SimChild) -> None:
             res = bench_ui(sim, term_env, plan.ui_s, plan.warm_up_s)
             if "error" in res:
                 raise BenchError(res["error"])
@@ -755,7 +776,7 @@ def run_all(plan: Plan, quick: bool) -> dict:
             report.add("ui_cpu", res["cpu_percent"], "%", ("<=", 25.0),
                        "process CPU time / wall time of the app process (pipeline included); " + how)
 
-        def memory_section() -> None:
+        def memory_section(sim: SimChild) -> None:
             res = bench_memory(sim, env, plan.memory_s, plan.warm_up_s)
             how = (f"child process with Textual imported; {res['candles']} candles in "
                    f"{res['symbols_in_state']} (venue, symbol) states; flood: live data at {res['rate']:.0f} "
@@ -779,10 +800,11 @@ def run_all(plan: Plan, quick: bool) -> dict:
 
         _section(report, "simulator child", start_sim)
         if sim is not None:
+            started_sim: SimChild = sim
             try:
-                _section(report, "latency", latency_section)
-                _section(report, "ui", ui_section)
-                _section(report, "memory", memory_section)
+                _section(report, "latency", lambda: latency_section(started_sim))
+                _section(report, "ui", lambda: ui_section(started_sim))
+                _section(report, "memory", lambda: memory_section(started_sim))
             finally:
                 sim.close()
         _section(report, "first frame", first_frame_section)
@@ -802,7 +824,7 @@ def run_all(plan: Plan, quick: bool) -> dict:
 
 def _versions() -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
-    out = {}
+    out: dict[str, str] = {}
     for name in ("orjson", "websockets", "textual"):
         try:
             out[name] = version(name)
@@ -811,7 +833,7 @@ def _versions() -> dict[str, str]:
     return out
 
 
-def format_table(result: dict) -> str:
+def format_table(result: Json) -> str:
     rows = [("figure", "value", "unit", "target", "result")]
     for name, f in result["figures"].items():
         verdict = "-" if f["pass"] is None else "pass" if f["pass"] else "MISS"
@@ -831,7 +853,7 @@ def format_table(result: dict) -> str:
     return "\n".join(lines)
 
 
-def run_bench(args) -> int:
+def run_bench(args: argparse.Namespace) -> int:
     """The ``clearterm bench`` command: 0 when every benchmark ran (targets met or not), 1 otherwise."""
     quick = bool(getattr(args, "quick", False))
     result = run_all(QUICK if quick else FULL, quick)

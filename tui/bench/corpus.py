@@ -69,6 +69,16 @@ class _Sym:
 
     __slots__ = ("name", "stream", "tick", "lot", "mid", "sigma", "agg_id", "trade_id", "update_id",
                  "bar_open", "o", "h", "l", "c", "v", "qv", "n", "first", "last", "closed_bar", "kline_ms")
+    # The forming kline bar, set by _open_bar: prices in ticks, volumes, trade count and trade ids.
+    o: int
+    h: int
+    l: int  # noqa: E741 - Binance's name for the low
+    c: int
+    v: float
+    qv: float
+    n: int
+    first: int
+    last: int
 
     def __init__(self, name: str, price: float, rng: random.Random) -> None:
         self.name = name
@@ -81,11 +91,11 @@ class _Sym:
         self.trade_id = self.agg_id * 2
         self.update_id = rng.randrange(10**9, 6 * 10**10)
         self.bar_open = -1
-        self.closed_bar: dict | None = None  # a bar that ended, sent with the next kline frame
+        self.closed_bar: dict[str, object] | None = None  # a bar that ended, sent with the next kline frame
         self.kline_ms = -1  # E of the last kline frame
 
 
-def _kline_body(s: _Sym, interval: str, interval_ms: int, closed: bool) -> dict:
+def _kline_body(s: _Sym, interval: str, interval_ms: int, closed: bool) -> dict[str, object]:
     grid = s.tick
     return {"t": s.bar_open, "T": s.bar_open + interval_ms - 1, "s": s.name, "i": interval,
             "f": s.first, "L": s.last, "o": _price_text(s.o * grid), "c": _price_text(s.c * grid),

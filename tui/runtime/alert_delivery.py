@@ -66,7 +66,7 @@ class AlertDispatcher:
         if self._queue is not None and self._worker is not None:
             try:
                 await asyncio.wait_for(self._queue.join(), drain_s)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 log.warning("alerts: %d not delivered at exit", self._queue.qsize())
             self._worker.cancel()
             try:
@@ -99,7 +99,7 @@ class AlertDispatcher:
                 await asyncio.wait_for(self._send(sink, alert), self.timeout_s)
                 counts["sent"] += 1
                 return
-            except (OSError, asyncio.TimeoutError, RuntimeError, urllib.error.URLError) as exc:
+            except (TimeoutError, OSError, RuntimeError, urllib.error.URLError) as exc:
                 log.warning("alert %s via %s, attempt %d: %s", alert.rule, sink, attempt + 1, exc or type(exc).__name__)
         counts["failed"] += 1
 

@@ -11,6 +11,7 @@ import logging
 import logging.handlers
 import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 MAX_BYTES = 5 * 1024 * 1024
@@ -18,7 +19,7 @@ BACKUPS = 3
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
-def log_path(environ=os.environ) -> Path:
+def log_path(environ: Mapping[str, str] = os.environ) -> Path:
     """$XDG_STATE_HOME/clearterm/clearterm.log (``~/.local/state`` when unset or relative)."""
     base = environ.get("XDG_STATE_HOME") or ""
     root = Path(base) if base and os.path.isabs(base) else Path.home() / ".local" / "state"

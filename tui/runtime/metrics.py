@@ -14,15 +14,21 @@ from __future__ import annotations
 
 import asyncio
 from bisect import bisect_right
-from typing import Callable
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
 
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
-from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 
+from feeds.core.latency import BUCKET_EDGES_MS, LatencyStats
 from feeds.drivers.connection import CONNECTING, DISCONNECTED, FAILED, RECONNECTING, STALE, SUBSCRIBED
-from feeds.core.latency import BUCKET_EDGES_MS
 from strategy.halt import BY_VALUES
+
+if TYPE_CHECKING:
+    from tui.runtime.session import Session
+
+SessionGetter = Callable[[], "Session | None"]  # None while no session runs
 
 CONNECTION_STATES = (DISCONNECTED, CONNECTING, SUBSCRIBED, STALE, RECONNECTING, FAILED)
 SIGNAL_STATUSES = ("approved", "suppressed", "rejected")  # "total" is their sum: not a status
@@ -33,7 +39,7 @@ LATENCY_BOUNDS_MS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 25, 50, 1
 _BOUND_CUTS = [(repr(float(b)), bisect_right(BUCKET_EDGES_MS, b)) for b in LATENCY_BOUNDS_MS]
 
 
-def histogram_buckets(stats) -> tuple[list[tuple[str, float]], float]:
+def histogram_buckets(stats: LatencyStats) -> tuple[list[tuple[str, float]], float]:
     """LatencyStats -> cumulative Prometheus buckets (ending with +Inf) and the sum in ms."""
     counts = stats.counts
     buckets = [(le, float(sum(counts[:cut]))) for le, cut in _BOUND_CUTS]
@@ -44,7 +50,7 @@ def histogram_buckets(stats) -> tuple[list[tuple[str, float]], float]:
 class SessionMetrics(Collector):
     """Reads ``session_getter()`` at each scrape (replay may swap sessions); owns its own registry."""
 
-    def __init__(self, session_getter: Callable[[], object]) -> None:
+    def __init__(self, session_getter: SessionGetter) -> None:
         self.session_getter = session_getter
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(self)
@@ -53,7 +59,7 @@ class SessionMetrics(Collector):
         """The text exposition format of every metric, as served on /metrics."""
         return generate_latest(self.registry)
 
-    def collect(self):
+    def collect(self) -> Iterator[Metric]:
         session = self.session_getter()
         yield GaugeMetricFamily("clearterm_up", "1 while a session is running and readable, else 0",
                                 value=0 if session is None else 1)
@@ -150,11 +156,14 @@ class MetricsServer:
         self.metrics = metrics
         self.scrapes = 0
         self._server: asyncio.Server | None = None
-        self._clients: dict[asyncio.StreamWriter, asyncio.Task] = {}  # open connections and their handlers
+        self._clients: dict[asyncio.StreamWriter, asyncio.Task[None]] = {}  # open connections and their handlers
 
     @property
     def port(self) -> int:
-        return self._server.sockets[0].getsockname()[1]
+        if self._server is None:
+            raise RuntimeError("metrics server is not started")
+        port: int = self._server.sockets[0].getsockname()[1]
+        return port
 
     async def start(self, host: str, port: int) -> None:
         self._server = await asyncio.start_server(self._handle, host, port, limit=8192)
@@ -171,7 +180,9 @@ class MetricsServer:
         self._server = None
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self._clients[writer] = asyncio.current_task()
+        task = asyncio.current_task()
+        assert task is not None  # start_server runs every handler as a task
+        self._clients[writer] = task
         try:
             status, body, extra = await self._respond(reader)
             if status:
@@ -217,7 +228,7 @@ class MetricsServer:
         return 200, body, [f"Content-Type: {CONTENT_TYPE_LATEST}"]
 
 
-async def start_metrics_server(session_getter: Callable[[], object], port: int,
+async def start_metrics_server(session_getter: SessionGetter, port: int,
                                host: str = "127.0.0.1") -> MetricsServer:
     """Serve /metrics for ``session_getter()`` on ``host:port`` (0: a free port; see ``.port``)."""
     server = MetricsServer(SessionMetrics(session_getter))

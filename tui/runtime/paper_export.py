@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import importlib.util
 from collections.abc import Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,7 @@ def parquet_available() -> bool:
 
 def iso_utc_us(ns: int) -> str:
     """``2026-01-01T12:00:50.607966Z``."""
-    return datetime.fromtimestamp(ns // 1000 / 1e6, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return datetime.fromtimestamp(ns // 1000 / 1e6, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def write_table(path: str | Path, columns: Sequence[str], rows: list[list[Any]]) -> int:

@@ -10,9 +10,9 @@ import re
 import time
 import zlib
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import orjson
 
@@ -79,7 +79,7 @@ def _lines_head(path: Path) -> bytes:
     return head
 
 
-def _first_line(path: Path) -> dict:
+def _first_line(path: Path) -> dict[str, Any]:  # the header: a JSON object
     try:
         value = orjson.loads(_lines_head(path).split(b"\n", 1)[0])
     except (orjson.JSONDecodeError, zlib.error):
@@ -102,8 +102,8 @@ def _last_time(path: Path) -> int:
             record = orjson.loads(line)
         except orjson.JSONDecodeError:
             continue
-        if isinstance(record, dict) and isinstance(record.get("t"), int):
-            return record["t"]
+        if isinstance(record, dict) and isinstance(t := record.get("t"), int):
+            return t
     return 0
 
 
@@ -134,7 +134,7 @@ def human_span(seconds: float) -> str:
 
 
 def _utc(ns: int) -> str:
-    return datetime.fromtimestamp(ns / 1e9, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+    return datetime.fromtimestamp(ns / 1e9, tz=UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def to_prune(recordings: list[RecordingInfo], older_than_s: float | None, max_total: int | None,
