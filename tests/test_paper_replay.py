@@ -165,9 +165,7 @@ def test_two_replays_give_byte_equal_paper_statistics(replayed):
 
 
 def breach_replay(limit: float):
-    runner = ReplayRunner([str(FIXTURE)], speed=None)
-    runner.config.risk = {"daily_loss_limit": limit}
-    runner._new_session()  # the session a seek would build, now with the tighter limit
+    runner = ReplayRunner([str(FIXTURE)], speed=None, overrides={"risk": {"daily_loss_limit": limit}})
 
     async def play():
         await runner.start()

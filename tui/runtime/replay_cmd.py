@@ -31,7 +31,7 @@ def run_replay(args) -> int:
     apply_alert_flags(alerts, args)
     options = {"alerts": alerts.alerts, "alert_webhook": alerts.alert_webhook, "alert_command": alerts.alert_command}
     try:
-        runner = ReplayRunner([str(p) for p in args.paths], fmt, speed, alerts=options)
+        runner = ReplayRunner([str(p) for p in args.paths], fmt, speed, overrides=options)
     except RecordingError as exc:
         raise UsageError(str(exc)) from None
     runner.metrics_port = args.metrics_port

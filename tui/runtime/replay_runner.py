@@ -52,7 +52,7 @@ def session_config(header: dict) -> SessionConfig:
 
 class ReplayRunner:
     def __init__(self, paths: list[str], fmt: str | None = None, speed: float | None = 1.0,
-                 alerts: dict | None = None, follow: bool = False) -> None:
+                 overrides: dict | None = None, follow: bool = False) -> None:
         """``follow``: ``paths[0]`` is a clearterm recording still being written (the DVR); at its end
         the replay waits for more instead of finishing."""
         self.paths = [str(p) for p in paths]
@@ -63,7 +63,9 @@ class ReplayRunner:
         self.at_edge = False  # following: everything written so far is played
         self.header, stream = read_recordings(self.paths, fmt)  # fails early (RecordingError) on bad input
         stream.close()
-        self.alerts = dict(alerts or {})  # rules and deliveries given to the replay command
+        # settings given to the replay command (alert rules and deliveries, a tighter risk limit), applied to
+        # every session built from the recording, the first and each one a seek builds
+        self.overrides = dict(overrides or {})
         self.dispatcher = None
         self.finished = asyncio.Event()
         self.first_ns = 0
@@ -91,7 +93,7 @@ class ReplayRunner:
             self.header, self._stream = read_recordings(self.paths, self.fmt)
         self.clock = ManualClock()
         config = session_config(self.header)
-        for key, value in self.alerts.items():
+        for key, value in self.overrides.items():
             setattr(config, key, value)
         self.session = Session(config, clock=self.clock)
         self.session.started_ns = self.first_ns
