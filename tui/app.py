@@ -257,8 +257,6 @@ class ClearTermApp(ReplayControls, App):
             self._find_replay_end()
         self._start_runner()
         self.set_interval(1.0 / self.refresh_hz, self.refresh_view, name="refresh-view")
-        if self.duration is not None:
-            self.set_timer(self.duration, self.action_quit, name="duration")
         self.refresh_view(slow=True)
 
     def _apply_settings(self) -> None:
@@ -294,6 +292,8 @@ class ClearTermApp(ReplayControls, App):
             raise
         except Exception as exc:  # noqa: BLE001 - shown in the header, the app keeps running
             self._report_start_failure(exc)
+        if self.duration is not None:  # counted from the start of the feeds: --duration S is S seconds of data
+            self.set_timer(self.duration, self.action_quit, name="duration")
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.worker.name == "runner-start" and event.state == WorkerState.ERROR:
