@@ -49,6 +49,7 @@ from tui.runtime.logsetup import setup_logging
 from tui.runtime.replay_runner import SPEEDS, ReplayRunner
 from tui.widgets.aggregate_view import AggregateView
 from tui.widgets.alert_log import AlertsScreen
+from tui.widgets.candle_chart import CandleChart, chart_input
 from tui.widgets.candle_table import CandleTable
 from tui.widgets.confirm_screen import ConfirmScreen
 from tui.widgets.connection_badge import ConnectionBadge
@@ -80,7 +81,7 @@ TABLE_MIN_HEIGHT = 8  # below this the table grid scrolls instead of squeezing
 DEPTH_HEIGHT = 12
 DVR_LOOKBACK_NS = 60_000_000_000
 NS_PER_DAY = 86_400_000_000_000
-VIEWS = ("main", "aggregate", "depth", "errors")
+VIEWS = ("main", "aggregate", "depth", "errors", "chart")
 REPLAY_ACTIONS = frozenset({"pause", "play", "faster", "slower", "step", "seek", "goto"})
 END_SCAN_GZIP_MAX = 32 * 1024 * 1024  # compressed bytes read to find a .gz recording's end
 
@@ -180,6 +181,8 @@ class ClearTermApp(App):
         Binding("a", "view('aggregate')", "Aggr", tooltip="Aggregate view: venues side by side, arbitrage",
                 id="view_aggregate"),
         Binding("d", "view('depth')", "Depth", tooltip="Depth view: order books", id="view_depth"),
+        Binding("c", "chart", "Chart", tooltip="Candlestick chart of the selected symbol (again: the next one); "
+                "PgUp/PgDn, </>, wheel scroll back, Home/End", id="view_chart"),
         Binding("e", "view('errors')", "Errors", tooltip="Errors view: rejected frames, feed health, halts",
                 id="view_errors"),
         Binding("r", "dvr", "DVR", tooltip="Replay this session so far (DVR); r returns to live", id="replay"),
@@ -247,6 +250,7 @@ class ClearTermApp(App):
         self._grid: tuple | None = None
         self._depth_columns = 0
         self._tables_box: Container | None = None
+        self._chart_key: tuple[str, str] | None = None  # (venue, venue symbol) the chart shows
 
     # -- which session is on screen -------------------------------------------------------------------
     @property
@@ -288,6 +292,7 @@ class ClearTermApp(App):
                 yield AggregateView(id="aggregates")
                 yield MarketLog(id="market-log")
             yield Container(Static(plain("no order books yet"), id="depth-empty"), id="depth")
+            yield CandleChart(id="chart")
             with Vertical(id="errors"):
                 yield RejectionLog(id="rejections")
                 with Horizontal(id="errors-bottom"):
@@ -444,6 +449,8 @@ class ClearTermApp(App):
                 syncs = session.feed.books.syncs
                 for key, book in self._books.items():
                     book.sync(syncs.get(key))
+            elif view == "chart":
+                self._sync_chart(session)
             elif view == "errors":
                 self.query_one(RejectionLog).sync(session.pipeline)
                 self.query_one(HealthLog).sync(session)
@@ -478,6 +485,24 @@ class ClearTermApp(App):
         for widget in self.query("LineLog"):
             widget.forget()
         self.query_one(LatencyPanel).forget()
+
+    def _sync_chart(self, session) -> None:
+        from feeds.venues.binance import INTERVALS
+        if self._chart_key is None and self._plan:
+            self._chart_key = self._plan[0][:2]
+        if self._chart_key is None:
+            return
+        venue, symbol = self._chart_key
+        interval = session.config.interval
+        st = session.pipeline.state.symbols.get((venue, symbol))
+        series = st.candles.get(interval) if st is not None else None
+        halts = [r.at_ns for r in self.live_session.halt.history if r.action == "halt"]
+        signals = [(d.signal.bar_open_ns, d.signal.side) for d in session.signal_log
+                   if d.status == "APPROVED" and d.signal.venue == venue and d.signal.symbol == symbol]
+        key = (id(series), series.version if series is not None else -1, len(halts), len(signals), interval)
+        self.query_one(CandleChart).show(
+            chart_input(f"{venue} {symbol}", series, interval, INTERVALS.get(interval, 60_000) * 1_000_000,
+                        halts, signals), key)
 
     def _sync_header(self) -> None:
         header = self._header
@@ -799,6 +824,18 @@ class ClearTermApp(App):
         self.view = name
         self._switcher.current = name
         self.refresh_view()
+
+    def action_chart(self) -> None:
+        """The chart of the focused table's symbol; pressed again in the chart, the next (venue, symbol)."""
+        keys = [p[:2] for p in self._plan]
+        focused = self.focused
+        if self.view == "chart" and keys:
+            i = keys.index(self._chart_key) if self._chart_key in keys else -1
+            self._chart_key = keys[(i + 1) % len(keys)]
+        elif isinstance(focused, CandleTable):
+            self._chart_key = (focused.venue, focused.symbol)
+        self.action_view("chart")
+        self.query_one(CandleChart).focus()
 
     def action_toggle_symbol(self, n: int) -> None:
         if 1 <= n <= len(self._groups):
