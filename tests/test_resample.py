@@ -1,0 +1,70 @@
+"""Higher timeframes from the base interval's closed bars: 5m from 1m equals the simulator's own REST 5m
+klines (fetched over loopback HTTP), partial buckets after a gap, duplicates and bad interval pairs."""
+from __future__ import annotations
+
+import asyncio
+import urllib.request
+
+import pytest
+
+from feeds.core.resample import Resampler, ResampleError
+from feeds.events import Candle
+from feeds.sim.server import Simulator
+from feeds.venues.binance import klines_path, parse_klines
+
+MIN = 60_000_000_000
+
+
+def _get(url: str) -> bytes:
+    with urllib.request.urlopen(url, timeout=10) as r:
+        return r.read()
+
+
+async def test_5m_bars_built_from_1m_equal_the_simulators_rest_5m_klines():
+    sim = Simulator(symbols=("BTCUSDT",), seed=11, port=0, intervals=("1m", "5m"), history_s=3 * 3600)
+    await sim.start()
+    try:
+        base = sim.rest_url("BINANCE")
+        one, five = await asyncio.gather(
+            asyncio.to_thread(_get, base + klines_path("BTCUSDT", "1m", limit=1000)),
+            asyncio.to_thread(_get, base + klines_path("BTCUSDT", "5m", limit=1000)))
+    finally:
+        await sim.stop()
+    now_ms = 1 << 62  # every bar fetched counts as closed except the forming one, dropped below
+    ones, bad1 = parse_klines(one, "BTCUSDT", "1m", 0, now_ms)
+    fives, bad5 = parse_klines(five, "BTCUSDT", "5m", 0, now_ms)
+    assert not bad1 and not bad5
+    ones, fives = ones[:-1], fives[:-1]  # the forming bars
+    resampler = Resampler("1m", "5m")
+    built = [bar for c in ones for bar in resampler.add(c)]
+    venue = {c.open_ns: c for c in fives}
+    compared = [b for b in built if b.open_ns in venue and b.open_ns >= ones[0].open_ns]
+    assert len(compared) >= 30 and resampler.partial <= 1  # only the first bucket may start mid-way
+    for b in compared:
+        v = venue[b.open_ns]
+        assert (b.open, b.high, b.low, b.close, b.trades) == (v.open, v.high, v.low, v.close, v.trades), b.open_ns
+        assert b.volume == pytest.approx(v.volume, rel=1e-9)
+
+
+def bar(i: int, close: float, source: str = "live") -> Candle:
+    return Candle("BINANCE", "BTCUSDT", "BTC/USD", 0, 0, "1m", 1_795_000_200 * 10**9 // (5 * MIN) * 5 * MIN + i * MIN,
+                  close - 1, close + 2, close - 3, close, 1.0, 2, True, source)
+
+
+def test_a_gap_gives_a_partial_bar_and_duplicates_are_ignored():
+    r = Resampler("1m", "5m")
+    assert r.add(bar(0, 10, "backfill")) == [] and r.add(bar(1, 11)) == [] and r.add(bar(1, 11)) == []
+    out = r.add(bar(6, 16))  # minutes 2-4 never came: the first 5m bar closes with what it had
+    assert len(out) == 1 and (out[0].open, out[0].close, out[0].volume, out[0].source) == (9, 11, 2.0, "live")
+    assert r.partial == 1
+    forming = r.forming(bar(7, 18)._replace(closed=False))
+    assert (forming.open, forming.close, forming.closed, forming.volume) == (15, 18, False, 2.0)
+    assert r.add(bar(3, 13)) == []  # older than the bar being built
+    done = [b for i in (7, 8, 9) for b in r.add(bar(i, 10 + i))]
+    assert len(done) == 1 and (done[0].open, done[0].high, done[0].low, done[0].close) == (15, 21, 13, 19)
+
+
+@pytest.mark.parametrize("base, target", [("5m", "1m"), ("3m", "5m"), ("1d", "1M"), ("1m", "7m")])
+def test_impossible_pairs_are_refused(base, target):
+    with pytest.raises(ResampleError):
+        Resampler(base, target)
