@@ -53,3 +53,21 @@ async def test_chart_view_draws_scrolls_and_cycles_symbols(size):
         assert chart.text_lines()[0].startswith("COINBASE BTC-USD")
         await pilot.press("left")  # not a replay: arrows are free, and do not scroll the chart
         assert chart.bars_back == 0
+
+
+async def test_brackets_switch_tables_and_chart_between_timeframes():
+    from tui.widgets.candle_table import CandleTable
+    app = ClearTermApp(Runner(SessionConfig(mode="demo", interval="1s", intervals=["1s", "1m"],
+                                            venues=["BINANCE"]), sim_options={"history_s": 180}), log_to_file=False)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await wait_for(pilot, lambda: app._tables, what="the tables")
+        await pilot.press("right_square_bracket")
+        assert app.shown_interval == "1m" and {t.interval for t in app.query(CandleTable)} == {"1m"}
+        await pilot.press("c")
+        chart = app.query_one(CandleChart)
+        await wait_for(pilot, lambda: chart.text_lines() and "  1m  " in chart.text_lines()[0], what="a 1m chart")
+        await pilot.press("right_square_bracket")  # no longer one: stays
+        assert app.shown_interval == "1m"
+        await pilot.press("left_square_bracket")
+        await wait_for(pilot, lambda: "  1s  " in chart.text_lines()[0], what="the 1s chart again")
+        assert {t.interval for t in app.query(CandleTable)} == {"1s"}

@@ -68,3 +68,30 @@ def test_a_gap_gives_a_partial_bar_and_duplicates_are_ignored():
 def test_impossible_pairs_are_refused(base, target):
     with pytest.raises(ResampleError):
         Resampler(base, target)
+
+
+async def test_the_session_builds_higher_timeframes_from_backfill_at_start():
+    from feeds.core.resample import combine
+    from tui.runtime.runner import Runner
+    from tui.runtime.session import SessionConfig
+    runner = Runner(SessionConfig(mode="demo", interval="1s", intervals=["1s", "1m"], venues=["BINANCE"],
+                                  symbols=["BTCUSDT"], record_path=None, startup_bars=500),
+                    sim_options={"history_s": 300})
+    await runner.start()
+    try:
+        state = runner.session.pipeline.state
+        deadline = asyncio.get_running_loop().time() + 30
+        while True:
+            st = state.symbols.get(("BINANCE", "BTCUSDT"))
+            minutes = st.candles.get("1m") if st is not None else None
+            if minutes is not None and len(minutes.bars) >= 3 and minutes.forming is not None:
+                break
+            assert asyncio.get_running_loop().time() < deadline, "no 1m bars built from the 1s backfill"
+            await asyncio.sleep(0.05)
+        seconds = {b.open_ns: b for b in st.candles["1s"].bars}
+        for m in minutes.bars[1:]:  # the first minute may have started before the backfill
+            parts = [seconds[t] for t in range(m.open_ns, m.open_ns + MIN, 1_000_000_000) if t in seconds]
+            assert len(parts) == 60 and m == combine(parts, "1m", m.open_ns, True)
+        assert minutes.bars[1].source == "backfill" and minutes.forming.closed is False
+    finally:
+        await runner.stop()

@@ -206,6 +206,10 @@ class ClearTermApp(App):
         Binding("g", "goto", "Go to", tooltip="Go to a recorded time (HH:MM:SS UTC)", id="replay_goto",
                 show=False),
         Binding("s", "symbols", "Symbols", tooltip="Add or remove a symbol", id="symbols", show=False),
+        Binding("left_square_bracket", "interval(-1)", "Shorter", key_display="[",
+                tooltip="Tables and chart: the next shorter timeframe (--intervals)", id="interval_prev", show=False),
+        Binding("right_square_bracket", "interval(1)", "Longer", key_display="]",
+                tooltip="Tables and chart: the next longer timeframe (--intervals)", id="interval_next", show=False),
         Binding("A", "alerts", "Alerts", tooltip="Alerts: the rules and the alerts fired; add or remove a rule",
                 id="alerts", show=False),
         Binding("t", "next_theme", "Theme", tooltip="Next theme (textual-dark, textual-light, ansi-dark, "
@@ -251,6 +255,7 @@ class ClearTermApp(App):
         self._depth_columns = 0
         self._tables_box: Container | None = None
         self._chart_key: tuple[str, str] | None = None  # (venue, venue symbol) the chart shows
+        self._interval: str | None = None  # the timeframe tables and chart show (None: the session's base)
 
     # -- which session is on screen -------------------------------------------------------------------
     @property
@@ -493,7 +498,7 @@ class ClearTermApp(App):
         if self._chart_key is None:
             return
         venue, symbol = self._chart_key
-        interval = session.config.interval
+        interval = self.shown_interval
         st = session.pipeline.state.symbols.get((venue, symbol))
         series = st.candles.get(interval) if st is not None else None
         halts = [r.at_ns for r in self.live_session.halt.history if r.action == "halt"]
@@ -665,7 +670,7 @@ class ClearTermApp(App):
         for table in self._tables.values():
             table.remove()
         self._tables = {}
-        interval = self.session.config.interval
+        interval = self.shown_interval
         for venue, symbol, group in self._plan:
             self._tables[(venue, symbol)] = CandleTable(venue, symbol, group, interval, number=self._number(group))
         if self._tables:
@@ -801,6 +806,13 @@ class ClearTermApp(App):
             return not isinstance(self.runner, ReplayRunner)
         if action == "view":
             return not (parameters and parameters[0] == self.view)  # the view shown: no key needed
+        if action == "interval":
+            intervals = self.session.config.intervals
+            if len(intervals) < 2:
+                return False
+            i = intervals.index(self.shown_interval) if self.shown_interval in intervals else 0
+            step = parameters[0] if parameters else 0
+            return True if 0 <= i + step < len(intervals) else None
         if action == "toggle_symbol":
             n = parameters[0] if parameters else 0
             return True if isinstance(n, int) and 1 <= n <= len(self._groups) else None
@@ -823,6 +835,21 @@ class ClearTermApp(App):
             return
         self.view = name
         self._switcher.current = name
+        self.refresh_view()
+
+    @property
+    def shown_interval(self) -> str:
+        cfg = self.session.config
+        return self._interval if self._interval in cfg.intervals else cfg.interval
+
+    def action_interval(self, step: int) -> None:
+        """``[`` / ``]``: the tables and the chart move to the next shorter / longer timeframe."""
+        intervals = self.session.config.intervals or [self.session.config.interval]
+        i = intervals.index(self.shown_interval) if self.shown_interval in intervals else 0
+        self._interval = intervals[max(0, min(len(intervals) - 1, i + step))]
+        for table in self._tables.values():
+            table.interval = self._interval
+            table.forget()
         self.refresh_view()
 
     def action_chart(self) -> None:

@@ -170,6 +170,8 @@ def apply_config(cfg, ui: UISettings, data: dict) -> None:
         elif key == "risk":
             _check_table(key, value, RiskConfig.from_dict)
             cfg.risk = dict(value)
+        elif key == "intervals":
+            cfg.intervals = _str_list(key, value)
         elif key == "alerts":
             cfg.alerts = _str_list(key, value) if value != [] else []
             _check_alerts(cfg.alerts)

@@ -19,6 +19,7 @@ from feeds.clock import WallClock
 from feeds.drivers.connection import ReconnectPolicy
 from feeds.symbols import SymbolMap
 from feeds.events import Candle
+from feeds.core.resample import Resampler
 from strategy.alerts import Alert, AlertEngine, MarketSample, Observation
 from strategy.halt import ClockSkewMonitor, ReconnectStormDetector, TradingHalt
 from strategy.risk import RiskConfig, RiskEngine
@@ -48,6 +49,7 @@ class SessionConfig:
     quote_aliases: dict[str, str] | None = None  # quotes shown as another (USDT -> USD); None: the default
     strategy: dict = field(default_factory=dict)
     risk: dict = field(default_factory=dict)
+    intervals: list[str] = field(default_factory=list)  # every timeframe shown; the others built from ``interval``
     alerts: list[str] = field(default_factory=list)  # alert rules (strategy/alerts.py), already checked
     alert_webhook: str | None = None  # http(s) URL: one POST per alert
     alert_command: str | None = None  # shell command run per alert, the alert in CLEARTERM_ALERT_*
@@ -103,6 +105,7 @@ class Session:
             self.alerts.add(rule)
         self.dispatcher = AlertDispatcher(config.alert_webhook, config.alert_command, config.alert_desktop)
         self.alert_listeners: list = []  # called with each Alert, fired here or replayed
+        self.resamplers: dict[tuple[str, str, str], Resampler] = {}  # (venue, symbol, interval) -> builder
 
     # -- symbols ------------------------------------------------------------------------------
     @property
@@ -244,6 +247,8 @@ class Session:
                 for conn in venue_conns:
                     if conn.state == "stale":
                         conn.set_state("subscribed", "data flowing again")
+        if self.resamplers:
+            self._forming_higher_bars()
         self._check_alerts(now_ns)  # after the watchdog and halts, so this tick's stale streams and halts count
 
     def _check_reconnects_and_clocks(self, now_ns: int) -> None:
@@ -288,9 +293,37 @@ class Session:
 
     # -- listeners ----------------------------------------------------------------------------
     def _on_closed_candle(self, candle: Candle) -> None:
+        if candle.interval == self.config.interval:
+            self._resample(candle)
         signal = self.strategy.on_candle(candle, self.clock.now_ns())
         if signal is not None:
             self.signal_log.add(self.risk.evaluate(signal, self.halt.halted))
+
+    def _resample(self, candle: Candle) -> None:
+        """The higher timeframes from each closed base bar (backfilled ones included, so they fill at start)."""
+        for target in self.config.intervals:
+            if target == candle.interval:
+                continue
+            key = (candle.venue, candle.symbol, target)
+            builder = self.resamplers.get(key) or self.resamplers.setdefault(key, Resampler(candle.interval, target))
+            bars = builder.add(candle)
+            if bars:
+                series = self.pipeline.state.get(candle.venue, candle.symbol, candle.unified).series(target)
+                for bar in bars:
+                    series.apply(bar)
+
+    def _forming_higher_bars(self) -> None:
+        symbols = self.pipeline.state.symbols
+        for (venue, symbol, target), builder in self.resamplers.items():
+            st = symbols.get((venue, symbol))
+            if st is None:
+                continue
+            base = st.candles.get(self.config.interval)
+            bar = builder.forming(base.forming if base is not None else None)
+            series = st.series(target)
+            if bar is not None and bar != series.forming and bar.open_ns > series.last_closed_open_ns:
+                series.forming = bar
+                series.version += 1
 
     def _on_halt_record(self, record) -> None:
         log.warning("trading %s by %s: %s", "halted" if record.action == "halt" else "resumed", record.by,
