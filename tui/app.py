@@ -54,6 +54,7 @@ from tui.widgets.candle_table import CandleTable
 from tui.widgets.confirm_screen import ConfirmScreen
 from tui.widgets.connection_badge import ConnectionBadge
 from tui.widgets.depth_book import DepthBook
+from tui.widgets.depth_chart import DepthChart
 from tui.widgets.formatting import utc_hms
 from tui.widgets.goto_screen import GotoScreen
 from tui.widgets.halt_history import HaltHistory
@@ -296,7 +297,8 @@ class ClearTermApp(App):
             with Vertical(id="aggregate"):
                 yield AggregateView(id="aggregates")
                 yield MarketLog(id="market-log")
-            yield Container(Static(plain("no order books yet"), id="depth-empty"), id="depth")
+            yield Container(DepthChart(id="depth-chart"), Static(plain("no order books yet"), id="depth-empty"),
+                            id="depth")
             yield CandleChart(id="chart")
             with Vertical(id="errors"):
                 yield RejectionLog(id="rejections")
@@ -454,6 +456,9 @@ class ClearTermApp(App):
                 syncs = session.feed.books.syncs
                 for key, book in self._books.items():
                     book.sync(syncs.get(key))
+                shown = self._chart_key if self._chart_key in self._books else next(iter(self._books), None)
+                if shown is not None:  # the chart view's symbol (c), else the first book
+                    self.query_one(DepthChart).sync(*shown, syncs.get(shown))
             elif view == "chart":
                 self._sync_chart(session)
             elif view == "errors":
