@@ -211,6 +211,8 @@ class ClearTermApp(App):
                 tooltip="Tables and chart: the next shorter timeframe (--intervals)", id="interval_prev", show=False),
         Binding("right_square_bracket", "interval(1)", "Longer", key_display="]",
                 tooltip="Tables and chart: the next longer timeframe (--intervals)", id="interval_next", show=False),
+        Binding("w", "watchlist", "Watchlist", tooltip="Next watchlist (config [watchlists]); after the last: all",
+                id="watchlist", show=False),
         Binding("A", "alerts", "Alerts", tooltip="Alerts: the rules and the alerts fired; add or remove a rule",
                 id="alerts", show=False),
         Binding("t", "next_theme", "Theme", tooltip="Next theme (textual-dark, textual-light, ansi-dark, "
@@ -257,6 +259,7 @@ class ClearTermApp(App):
         self._tables_box: Container | None = None
         self._chart_key: tuple[str, str] | None = None  # (venue, venue symbol) the chart shows
         self._interval: str | None = None  # the timeframe tables and chart show (None: the session's base)
+        self.watchlist: str | None = None  # the watchlist shown (None: every symbol)
 
     # -- which session is on screen -------------------------------------------------------------------
     @property
@@ -857,6 +860,31 @@ class ClearTermApp(App):
             table.forget()
         self.refresh_view()
 
+    def action_watchlist(self) -> None:
+        names = list(self.settings.watchlists)
+        if not names:
+            self.notify("no watchlists: add a [watchlists] table to the config file", severity="warning",
+                        markup=False)
+            return
+        i = names.index(self.watchlist) if self.watchlist in names else -1
+        self.show_watchlist(names[i + 1] if i + 1 < len(names) else None)
+
+    def show_watchlist(self, name: str | None) -> None:
+        """Show only the symbols of watchlist ``name`` (None: all of them); the others are hidden."""
+        session = self.live_session
+        unified = session.unify
+        wanted = None if name is None else {unified(s) for s in self.settings.watchlists.get(name, [])}
+        for group in self._groups:
+            show = wanted is None or unified(group.upper()) in wanted
+            if show == (group in session.hidden):
+                session.toggle_symbol(group)
+        self.watchlist = name
+        shown = "all symbols" if name is None else f"watchlist {clean(name)}"
+        missing = sorted(wanted - {unified(g.upper()) for g in self._groups}) if wanted is not None else []
+        self.notify(shown + (f" (not subscribed: {clean(', '.join(missing))}; add with s)" if missing else ""),
+                    timeout=4, markup=False)
+        self.refresh_view()
+
     def action_chart(self) -> None:
         """The chart of the focused table's symbol; pressed again in the chart, the next (venue, symbol)."""
         keys = [p[:2] for p in self._plan]
@@ -965,6 +993,10 @@ class ClearTermApp(App):
         for n, group in enumerate(self._groups[:9], 1):
             yield SystemCommand(f"Show/hide symbol {n}: {clean(group)}", f"key: {n}",
                                 partial(self.run_action, f"toggle_symbol({n})"), discover=False)
+        for name, symbols in self.settings.watchlists.items():
+            yield SystemCommand(f"Watchlist {clean(name)}", clean(", ".join(symbols)), partial(self.show_watchlist, name))
+        if self.settings.watchlists:
+            yield SystemCommand("Watchlist: all symbols", "key: w after the last list", partial(self.show_watchlist, None))
 
     # -- actions: replay and DVR ----------------------------------------------------------------------
     def action_pause(self) -> None:

@@ -100,7 +100,7 @@ class Session:
         self._mismatches_seen: dict[str, int] = {}
         from feeds.venues import VENUES
         from tui.runtime.alert_delivery import AlertDispatcher
-        self.alerts = AlertEngine(unify=self._unify, known_venues=tuple(VENUES))
+        self.alerts = AlertEngine(unify=self.unify, known_venues=tuple(VENUES))
         for rule in config.alerts:
             self.alerts.add(rule)
         self.dispatcher = AlertDispatcher(config.alert_webhook, config.alert_command, config.alert_desktop)
@@ -140,7 +140,8 @@ class Session:
         self.record_operator("toggle", {"symbol": symbol, "visible": visible})
         return visible
 
-    def _unify(self, symbol: str) -> str:
+    def unify(self, symbol: str) -> str:
+        """A symbol as typed (BTCUSDT, BTC-USD, BTC/USD) -> its unified name."""
         return symbol if "/" in symbol else self.symbol_map.unified("", symbol)
 
     def add_alert(self, text: str) -> str | None:
