@@ -216,6 +216,8 @@ def chart_lines(data: ChartInput, width: int, height: int, offset: int,
     where = "live" if offset == 0 else f"{offset} bars back"
     title = f"{data.title}  {data.interval}  {where}  O {series[-1].open:,.10g} H {series[-1].high:,.10g} " \
             f"L {series[-1].low:,.10g} C {last:,.10g}"
+    if len(title) + len(LEGEND) + 4 <= width:  # wide enough: the key to the glyphs on the right
+        title = title.ljust(width - len(LEGEND) - 1) + LEGEND
     rows.append([Segment(fit(title, width).ljust(width), styles.title)])
     for r, text in enumerate(map("".join, zip(*columns))):
         row = paint(text)
@@ -243,30 +245,29 @@ def _volume_column(eighths: int, rows: int) -> str:
 
 
 class _Painter:
-    """Segments for one row: blanks in one style, the rest in their column's style (cost grows with
-    what is drawn, not with the width)."""
+    """Segments for one row: ink in its column's style, a new segment only where that style changes
+    (cost grows with what is drawn, not with the width)."""
 
     def __init__(self, starts: list[int], ends: list[int], styles: list[Style], blank: Style) -> None:
         self.starts, self.ends, self.styles, self.blank = starts, ends, styles, blank
 
     def __call__(self, text: str) -> list[Segment]:
-        starts, ends, styles, blank = self.starts, self.ends, self.styles, self.blank
+        starts, ends, styles = self.starts, self.ends, self.styles
         seg = tuple.__new__  # Segment(text, style) without the NamedTuple's keyword wrapper: half the cost
         out: list[Segment] = []
-        pos = 0
+        current, begin = self.blank, 0  # blanks look the same in any colour: they join the segment before
         for match in _INK.finditer(text):
             s, e = match.span()
-            if s > pos:
-                out.append(seg(Segment, (text[pos:s], blank, None)))
             i = bisect_right(starts, s) - 1
             while s < e:
-                end = ends[i] if ends[i] < e else e
-                out.append(seg(Segment, (text[s:end], styles[i], None)))
-                s = end
+                style = styles[i]
+                if style is not current:
+                    if s > begin:
+                        out.append(seg(Segment, (text[begin:s], current, None)))
+                    current, begin = style, s
+                s = ends[i] if ends[i] < e else e
                 i += 1
-            pos = e
-        if pos < len(text):
-            out.append(seg(Segment, (text[pos:], blank, None)))
+        out.append(seg(Segment, (text[begin:], current, None)))
         return out
 
 
