@@ -101,8 +101,10 @@ class Session:
         from feeds.venues import VENUES
         from tui.runtime.alert_delivery import AlertDispatcher
         self.alerts = AlertEngine(unify=self.unify, known_venues=tuple(VENUES))
-        for rule in config.alerts:
-            self.alerts.add(rule)
+        for rule in config.alerts:  # checked by the CLI and config already; a repeated rule counts once
+            error = self.add_alert(rule, record=False)
+            if error is not None:
+                log.warning("alert rule skipped: %s", error)
         self.dispatcher = AlertDispatcher(config.alert_webhook, config.alert_command, config.alert_desktop)
         self.alert_listeners: list = []  # called with each Alert, fired here or replayed
         self.resamplers: dict[tuple[str, str, str], Resampler] = {}  # (venue, symbol, interval) -> builder
@@ -144,14 +146,15 @@ class Session:
         """A symbol as typed (BTCUSDT, BTC-USD, BTC/USD) -> its unified name."""
         return symbol if "/" in symbol else self.symbol_map.unified("", symbol)
 
-    def add_alert(self, text: str) -> str | None:
+    def add_alert(self, text: str, record: bool = True) -> str | None:
         """Add an alert rule; None, or a one-line reason why not."""
         from strategy.alerts import AlertRuleError
         try:
             rule = self.alerts.add(text)
         except AlertRuleError as exc:
             return str(exc)
-        self.record_operator("alert_rule_add", {"rule": rule.text})
+        if record:
+            self.record_operator("alert_rule_add", {"rule": rule.text})
         return None
 
     def remove_alert(self, text: str) -> str | None:
