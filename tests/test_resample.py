@@ -59,7 +59,7 @@ def test_a_gap_gives_a_partial_bar_and_duplicates_are_ignored():
     assert r.partial == 1
     forming = r.forming(bar(7, 18)._replace(closed=False))
     assert (forming.open, forming.close, forming.closed, forming.volume) == (15, 18, False, 2.0)
-    assert r.add(bar(3, 13)) == []  # older than the bar being built
+    assert r.add(bar(3, 13)) == [] and r.late == 1  # older than the bar being built: the caller rebuilds
     done = [b for i in (7, 8, 9) for b in r.add(bar(i, 10 + i))]
     assert len(done) == 1 and (done[0].open, done[0].high, done[0].low, done[0].close) == (15, 21, 13, 19)
 
@@ -95,3 +95,29 @@ async def test_the_session_builds_higher_timeframes_from_backfill_at_start():
         assert minutes.bars[1].source == "backfill" and minutes.forming.closed is False
     finally:
         await runner.stop()
+
+
+def test_backfill_landing_after_live_bars_still_builds_the_higher_bars():
+    from feeds.clock import ManualClock
+    from tui.runtime.session import Session, SessionConfig
+    session = Session(SessionConfig(mode="replay", venues=[], interval="1s", intervals=["1s", "1m"],
+                                    record_path=None), clock=ManualClock(0))
+    t0 = 1_795_000_200 * 10**9 // MIN * MIN
+    sec = 1_000_000_000
+
+    def one(i: int, source: str) -> Candle:
+        return Candle("BINANCE", "BTCUSDT", "BTC/USD", 0, 0, "1s", t0 + i * sec, 10.0 + i, 11.0 + i, 9.0 + i,
+                      10.5 + i, 1.0, 1, True, source)
+
+    series = session.pipeline.state.get("BINANCE", "BTCUSDT", "BTC/USD").series("1s")
+    for i in range(120, 125):  # live bars first
+        series.apply(one(i, "live"))
+        session._on_closed_candle(one(i, "live"))
+    for i in range(0, 120):  # then the startup backfill, older
+        series.apply(one(i, "backfill"))
+        session._on_closed_candle(one(i, "backfill"))
+    session._forming_higher_bars()
+    minutes = session.pipeline.state.symbols[("BINANCE", "BTCUSDT")].candles["1m"]
+    assert [(b.open_ns - t0) // MIN for b in minutes.bars] == [0, 1]
+    assert minutes.bars[0].open == 10.0 and minutes.bars[0].close == 10.5 + 59 and minutes.bars[0].volume == 60
+    assert minutes.bars[1].source == "backfill"

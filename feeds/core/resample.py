@@ -48,6 +48,7 @@ class Resampler:
         self._open_ns = -1  # the target bar being filled
         self._bars: list[Candle] = []
         self.partial = 0  # target bars emitted with base bars missing
+        self.late = 0  # base bars older than the bar being built (e.g. backfill landing after live bars)
 
     def add(self, bar: Candle) -> list[Candle]:
         """A closed base bar in; the target bars it completes out (zero, one, or a partial one and one)."""
@@ -57,6 +58,8 @@ class Resampler:
         out: list[Candle] = []
         if open_ns < self._open_ns or (open_ns == self._open_ns and self._bars
                                         and bar.open_ns <= self._bars[-1].open_ns):
+            if open_ns < self._open_ns or bar.open_ns < self._bars[-1].open_ns:
+                self.late += 1  # the caller may rebuild from the whole base series
             return out  # older than what is being built, or a duplicate: already counted
         if open_ns != self._open_ns:
             if self._bars:  # a later target bar began before this one was complete

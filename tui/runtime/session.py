@@ -108,6 +108,7 @@ class Session:
         self.dispatcher = AlertDispatcher(config.alert_webhook, config.alert_command, config.alert_desktop)
         self.alert_listeners: list = []  # called with each Alert, fired here or replayed
         self.resamplers: dict[tuple[str, str, str], Resampler] = {}  # (venue, symbol, interval) -> builder
+        self._resample_again: set[tuple[str, str, str]] = set()  # base bars landed out of order: rebuild
 
     # -- symbols ------------------------------------------------------------------------------
     @property
@@ -310,7 +311,10 @@ class Session:
                 continue
             key = (candle.venue, candle.symbol, target)
             builder = self.resamplers.get(key) or self.resamplers.setdefault(key, Resampler(candle.interval, target))
+            late = builder.late
             bars = builder.add(candle)
+            if builder.late != late:
+                self._resample_again.add(key)
             if bars:
                 series = self.pipeline.state.get(candle.venue, candle.symbol, candle.unified).series(target)
                 for bar in bars:
@@ -318,6 +322,17 @@ class Session:
 
     def _forming_higher_bars(self) -> None:
         symbols = self.pipeline.state.symbols
+        for venue, symbol, target in self._resample_again:  # once per tick, not per late bar
+            st = symbols.get((venue, symbol))
+            base = st.candles.get(self.config.interval) if st is not None else None
+            if base is None:
+                continue
+            builder = self.resamplers[(venue, symbol, target)] = Resampler(self.config.interval, target)
+            series = st.series(target)
+            for bar in base.bars:  # bars already built are duplicates there; the missing ones go in
+                for built in builder.add(bar):
+                    series.apply(built)
+        self._resample_again.clear()
         for (venue, symbol, target), builder in self.resamplers.items():
             st = symbols.get((venue, symbol))
             if st is None:
