@@ -134,7 +134,7 @@ def test_alert_rules_from_the_config_file(capsys, tmp_path):
     config = tmp_path / "c.toml"
     config.write_text('alerts = ["BTCUSDT price > 1", "halt"]\n')
     code = main(["demo", "--headless", "--duration", "2", "--json", "--no-record", "--config", str(config),
-                 "--alert", "ETHUSDT price > 1"])
+                 "--alert", "ETHUSDT price > 1", "--alert", "HALT"])  # the config's "halt" again: kept once
     out, err = capsys.readouterr()
     assert code == 0, err
     stats = orjson.loads(out)["alerts"]

@@ -43,10 +43,12 @@ from tui.replay_controls import REPLAY_ACTIONS, ReplayControls
 from tui.runtime.replay_runner import ReplayRunner
 from tui.widgets.aggregate_view import AggregateView
 from tui.widgets.alert_log import AlertsScreen
+from tui.widgets.candle_chart import CandleChart, chart_input
 from tui.widgets.candle_table import CandleTable
 from tui.widgets.confirm_screen import ConfirmScreen
 from tui.widgets.connection_badge import ConnectionBadge
 from tui.widgets.depth_book import DepthBook
+from tui.widgets.depth_chart import DepthChart
 from tui.widgets.halt_history import HaltHistory
 from tui.widgets.header_bar import HeaderBar
 from tui.widgets.health_log import HealthLog
@@ -71,7 +73,7 @@ TABLE_COLUMNS = ((180, 3), (120, 2), (0, 1))  # terminal width -> candle table g
 DEPTH_COLUMNS = ((150, 2), (0, 1))  # terminal width -> depth ladders side by side
 TABLE_MIN_HEIGHT = 8  # below this the table grid scrolls instead of squeezing
 DEPTH_HEIGHT = 12
-VIEWS = ("main", "aggregate", "depth", "errors", "pnl")
+VIEWS = ("main", "aggregate", "depth", "errors", "pnl", "chart")
 
 
 # -- terminal helpers ---------------------------------------------------------------------------------
@@ -133,6 +135,8 @@ class ClearTermApp(ReplayControls, App):
         Binding("a", "view('aggregate')", "Aggr", tooltip="Aggregate view: venues side by side, arbitrage",
                 id="view_aggregate"),
         Binding("d", "view('depth')", "Depth", tooltip="Depth view: order books", id="view_depth"),
+        Binding("c", "chart", "Chart", tooltip="Candlestick chart of the selected symbol (again: the next one); "
+                "PgUp/PgDn, </>, wheel scroll back, Home/End", id="view_chart"),
         Binding("e", "view('errors')", "Errors", tooltip="Errors view: rejected frames, feed health, halts",
                 id="view_errors"),
         Binding("p", "view('pnl')", "P&L", tooltip="P&L view: paper positions, equity curve, fills", id="view_pnl"),
@@ -157,6 +161,12 @@ class ClearTermApp(ReplayControls, App):
         Binding("g", "goto", "Go to", tooltip="Go to a recorded time (HH:MM:SS UTC)", id="replay_goto",
                 show=False),
         Binding("s", "symbols", "Symbols", tooltip="Add or remove a symbol", id="symbols", show=False),
+        Binding("left_square_bracket", "interval(-1)", "Shorter", key_display="[",
+                tooltip="Tables and chart: the next shorter timeframe (--intervals)", id="interval_prev", show=False),
+        Binding("right_square_bracket", "interval(1)", "Longer", key_display="]",
+                tooltip="Tables and chart: the next longer timeframe (--intervals)", id="interval_next", show=False),
+        Binding("w", "watchlist", "Watchlist", tooltip="Next watchlist (config [watchlists]); after the last: all",
+                id="watchlist", show=False),
         Binding("A", "alerts", "Alerts", tooltip="Alerts: the rules and the alerts fired; add or remove a rule",
                 id="alerts", show=False),
         Binding("t", "next_theme", "Theme", tooltip="Next theme (textual-dark, textual-light, ansi-dark, "
@@ -200,6 +210,9 @@ class ClearTermApp(ReplayControls, App):
         self._grid: tuple | None = None
         self._depth_columns = 0
         self._tables_box: Container | None = None
+        self._chart_key: tuple[str, str] | None = None  # (venue, venue symbol) the chart shows
+        self._interval: str | None = None  # the timeframe tables and chart show (None: the session's base)
+        self.watchlist: str | None = None  # the watchlist shown (None: every symbol)
 
     # -- which session is on screen (``replay``: tui/replay_controls.py) ------------------------------
     @property
@@ -233,7 +246,9 @@ class ClearTermApp(ReplayControls, App):
             with Vertical(id="aggregate"):
                 yield AggregateView(id="aggregates")
                 yield MarketLog(id="market-log")
-            yield Container(Static(plain("no order books yet"), id="depth-empty"), id="depth")
+            yield Container(DepthChart(id="depth-chart"), Static(plain("no order books yet"), id="depth-empty"),
+                            id="depth")
+            yield CandleChart(id="chart")
             with Vertical(id="errors"):
                 yield RejectionLog(id="rejections")
                 with Horizontal(id="errors-bottom"):
@@ -386,6 +401,11 @@ class ClearTermApp(ReplayControls, App):
                 syncs = session.feed.books.syncs
                 for key, book in self._books.items():
                     book.sync(syncs.get(key))
+                shown = self._chart_key if self._chart_key in self._books else next(iter(self._books), None)
+                if shown is not None:  # the chart view's symbol (c), else the first book
+                    self.query_one(DepthChart).sync(*shown, syncs.get(shown))
+            elif view == "chart":
+                self._sync_chart(session)
             elif view == "errors":
                 self.query_one(RejectionLog).sync(session.pipeline)
                 self.query_one(HealthLog).sync(session)
@@ -422,6 +442,24 @@ class ClearTermApp(ReplayControls, App):
         for widget in self.query("LineLog"):
             widget.forget()
         self.query_one(LatencyPanel).forget()
+
+    def _sync_chart(self, session) -> None:
+        from feeds.venues.binance import INTERVALS
+        if self._chart_key is None and self._plan:
+            self._chart_key = self._plan[0][:2]
+        if self._chart_key is None:
+            return
+        venue, symbol = self._chart_key
+        interval = self.shown_interval
+        st = session.pipeline.state.symbols.get((venue, symbol))
+        series = st.candles.get(interval) if st is not None else None
+        halts = [r.at_ns for r in self.live_session.halt.history if r.action == "halt"]
+        signals = [(d.signal.bar_open_ns, d.signal.side) for d in session.signal_log
+                   if d.status == "APPROVED" and d.signal.venue == venue and d.signal.symbol == symbol]
+        key = (id(series), series.version if series is not None else -1, len(halts), len(signals), interval)
+        self.query_one(CandleChart).show(
+            chart_input(f"{venue} {symbol}", series, interval, INTERVALS.get(interval, 60_000) * 1_000_000,
+                        halts, signals), key)
 
     def _sync_header(self) -> None:
         header = self._header
@@ -575,7 +613,7 @@ class ClearTermApp(ReplayControls, App):
         for table in self._tables.values():
             table.remove()
         self._tables = {}
-        interval = self.session.config.interval
+        interval = self.shown_interval
         for venue, symbol, group in self._plan:
             self._tables[(venue, symbol)] = CandleTable(venue, symbol, group, interval, number=self._number(group))
         if self._tables:
@@ -698,6 +736,13 @@ class ClearTermApp(ReplayControls, App):
             return not isinstance(self.runner, ReplayRunner)
         if action == "view":
             return not (parameters and parameters[0] == self.view)  # the view shown: no key needed
+        if action == "interval":
+            intervals = self.session.config.intervals
+            if len(intervals) < 2:
+                return False
+            i = intervals.index(self.shown_interval) if self.shown_interval in intervals else 0
+            step = parameters[0] if parameters else 0
+            return True if 0 <= i + step < len(intervals) else None
         if action == "toggle_symbol":
             n = parameters[0] if parameters else 0
             return True if isinstance(n, int) and 1 <= n <= len(self._groups) else None
@@ -721,6 +766,58 @@ class ClearTermApp(ReplayControls, App):
         self.view = name
         self._switcher.current = name
         self.refresh_view()
+
+    @property
+    def shown_interval(self) -> str:
+        cfg = self.session.config
+        return self._interval if self._interval in cfg.intervals else cfg.interval
+
+    def action_interval(self, step: int) -> None:
+        """``[`` / ``]``: the tables and the chart move to the next shorter / longer timeframe."""
+        intervals = self.session.config.intervals or [self.session.config.interval]
+        i = intervals.index(self.shown_interval) if self.shown_interval in intervals else 0
+        self._interval = intervals[max(0, min(len(intervals) - 1, i + step))]
+        for table in self._tables.values():
+            table.interval = self._interval
+            table.forget()
+        self.refresh_view()
+
+    def action_watchlist(self) -> None:
+        names = list(self.settings.watchlists)
+        if not names:
+            self.notify("no watchlists: add a [watchlists] table to the config file", severity="warning",
+                        markup=False)
+            return
+        i = names.index(self.watchlist) if self.watchlist in names else -1
+        self.show_watchlist(names[i + 1] if i + 1 < len(names) else None)
+
+    def show_watchlist(self, name: str | None) -> None:
+        """Show only the symbols of watchlist ``name`` (None: all of them); the others are hidden."""
+        session = self.live_session
+        unified = session.unify
+        wanted = None if name is None else {unified(s) for s in self.settings.watchlists.get(name, [])}
+        for group in self._groups:
+            show = wanted is None or unified(group.upper()) in wanted
+            if show == (group in session.hidden):
+                session.toggle_symbol(group)
+        self.watchlist = name
+        shown = "all symbols" if name is None else f"watchlist {clean(name)}"
+        missing = sorted(wanted - {unified(g.upper()) for g in self._groups}) if wanted is not None else []
+        self.notify(shown + (f" (not subscribed: {clean(', '.join(missing))}; add with s)" if missing else ""),
+                    timeout=4, markup=False)
+        self.refresh_view()
+
+    def action_chart(self) -> None:
+        """The chart of the focused table's symbol; pressed again in the chart, the next (venue, symbol)."""
+        keys = [p[:2] for p in self._plan]
+        focused = self.focused
+        if self.view == "chart" and keys:
+            i = keys.index(self._chart_key) if self._chart_key in keys else -1
+            self._chart_key = keys[(i + 1) % len(keys)]
+        elif isinstance(focused, CandleTable):
+            self._chart_key = (focused.venue, focused.symbol)
+        self.action_view("chart")
+        self.query_one(CandleChart).focus()
 
     def action_toggle_symbol(self, n: int) -> None:
         if 1 <= n <= len(self._groups):
@@ -818,3 +915,8 @@ class ClearTermApp(ReplayControls, App):
         for n, group in enumerate(self._groups[:9], 1):
             yield SystemCommand(f"Show/hide symbol {n}: {clean(group)}", f"key: {n}",
                                 partial(self.run_action, f"toggle_symbol({n})"), discover=False)
+        for name, symbols in self.settings.watchlists.items():
+            yield SystemCommand(f"Watchlist {clean(name)}", clean(", ".join(symbols)), partial(self.show_watchlist, name))
+        if self.settings.watchlists:
+            yield SystemCommand("Watchlist: all symbols", "key: w after the last list", partial(self.show_watchlist, None))
+

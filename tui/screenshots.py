@@ -2,7 +2,7 @@
 
 Replays ``tests/fixtures/app_session.jsonl.gz`` (two venues, three symbols, 75 s, made by
 ``tests/fixtures/make_app_recording.py``) at full speed, waits until it ends, and saves one SVG per view
-at 120x36 into ``screenshots/``: main, aggregate, depth, errors, help and halted. Everything on screen
+at 120x36 into ``screenshots/``: main, aggregate, depth, errors, help, halted and chart. Everything on screen
 comes from the recording and its recorded clock, so the files change only when the app or the data does.
 The snapshot tests (tests/test_snapshots.py) use the same ``replay_app`` and ``settle``.
 """
@@ -28,6 +28,7 @@ SHOTS = {  # file stem -> keys pressed once the replay has ended
     "pnl": ("p",),
     "help": ("question_mark",),
     "halted": ("h",),
+    "chart": ("c",),
 }
 
 

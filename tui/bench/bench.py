@@ -220,6 +220,34 @@ def bench_books(plan: Plan) -> tuple[float, list[float]]:
 
 # -- loopback -----------------------------------------------------------------------------------
 
+def bench_chart(reps: int = 50) -> float:
+    """Best time (ms) to redraw the candlestick chart at 160x48 from 500 bars: what CandleChart does when
+    its data changes (every cell rebuilt into strips; an unchanged chart costs nothing)."""
+    from rich.style import Style
+    from textual.strip import Strip
+
+    from feeds.events import Candle
+    from tui.widgets.candle_chart import STYLE_NAMES, ChartInput, ChartStyles, chart_lines
+    minute = 60_000_000_000
+    t0 = 1_795_000_000 // 60 * 60 * 1_000_000_000
+    bars, price = [], 60_000.0
+    for i in range(500):
+        o, c = price, price + (17.0 if i * 7919 % 13 < 6 else -15.0)
+        bars.append(Candle("BINANCE", "BTCUSDT", "BTC/USD", 0, 0, "1m", t0 + i * minute, o, max(o, c) + 4,
+                           min(o, c) - 4, c, 1.0 + i % 7, 10, True, "backfill" if i < 300 else "live"))
+        price = c
+    data = ChartInput(bars[:-1], bars[-1]._replace(closed=False), "1m", minute, "BINANCE BTCUSDT",
+                      [t0 + 480 * minute], [(t0 + 470 * minute, "long")])
+    styles = ChartStyles(*(Style(color=f"color({n})") for n, _ in enumerate(STYLE_NAMES, 1)))
+    best = float("inf")
+    for _ in range(reps):
+        t = time.perf_counter()
+        lines, _ = chart_lines(data, 160, 48, 0, styles)
+        [Strip(line, 160) for line in lines]
+        best = min(best, time.perf_counter() - t)
+    return best * 1e3
+
+
 async def _until(predicate: Callable[[], bool], timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
@@ -732,8 +760,14 @@ def run_all(plan: Plan, quick: bool) -> Json:
                    f"feeds.core.book.bench_book_updates(levels=5000, updates={plan.book_updates}), "
                    f"best of {plan.book_reps}", runs=runs)
 
+    def chart_section() -> None:
+        report.add("chart_redraw_ms", bench_chart(), "ms", ("<=", 2.0),
+                   "candlestick chart (tui/widgets/candle_chart.py) rebuilt at 160x48 from 500 1m bars, "
+                   "chart_lines + Strips, best of 50")
+
     _section(report, "loopback", loopback_section)
     _section(report, "books", books_section)
+    _section(report, "chart", chart_section)
 
     with tempfile.TemporaryDirectory() as config_home:
         env = _child_env(config_home)

@@ -152,6 +152,8 @@ def _add_session_options(p: argparse.ArgumentParser, live: bool) -> None:
     p.add_argument("--symbols", type=_csv_list,
                    help=f"symbols, e.g. {','.join(DEFAULT_SYMBOLS)} (Binance style or BTC/USD)")
     p.add_argument("--interval", help="candle interval: 1s 1m 3m 5m 15m 30m 1h ... (live default 1m, demo 1s)")
+    p.add_argument("--intervals", type=_csv_list, metavar="1m,5m,1h",
+                   help="several timeframes: the shortest is subscribed, the others built from its bars; [ ] switch")
     if live:
         p.add_argument("--endpoint", type=_venue_url, action="append", default=[], metavar="VENUE=URL",
                        help="WebSocket base URL for a venue, e.g. binance=ws://127.0.0.1:9000")
@@ -269,8 +271,24 @@ def session_config(args: argparse.Namespace) -> tuple[SessionConfig, UISettings]
         cfg.symbols = list(args.symbols)
     if args.interval:
         cfg.interval = args.interval
+    if args.intervals:
+        cfg.intervals = list(args.intervals)
+    if cfg.intervals:
+        for iv in cfg.intervals:
+            if iv not in INTERVALS:
+                raise UsageError(f"unknown interval {iv!r} in --intervals; use some of {' '.join(INTERVALS)}")
+        if not args.interval:
+            cfg.interval = min(cfg.intervals, key=INTERVALS.__getitem__)
+        cfg.intervals = sorted(dict.fromkeys([cfg.interval, *cfg.intervals]), key=INTERVALS.__getitem__)
     if cfg.interval not in INTERVALS:  # the file and the environment were checked by load()
         raise UsageError(f"--interval: unknown interval {cfg.interval!r}; use one of {' '.join(INTERVALS)}")
+    from feeds.core.resample import ResampleError, Resampler
+    for iv in cfg.intervals:
+        if iv != cfg.interval:
+            try:
+                Resampler(cfg.interval, iv)
+            except ResampleError as exc:
+                raise UsageError(f"--intervals: cannot build {iv} from {cfg.interval}: {exc}") from None
     for venue in cfg.venues:
         if venue not in VENUES:
             raise UsageError(f"unknown venue {venue!r}; known: {', '.join(v.lower() for v in VENUES)}")

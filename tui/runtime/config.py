@@ -37,6 +37,7 @@ class UISettings:
     notify: str = "bell"  # on an automatic halt: terminal bell, OSC 9 desktop notification, both, none
     keys: dict[str, str] = field(default_factory=dict)  # binding id -> keys, e.g. {"halt": "h,f12"}
     metrics_port: int | None = None
+    watchlists: dict[str, list[str]] = field(default_factory=dict)  # name -> symbols; key w cycles them
 
 
 def state_dir() -> Path:
@@ -175,6 +176,12 @@ def apply_config(cfg, ui: UISettings, data: dict) -> None:
         elif key == "paper":
             _check_table(key, value, PaperConfig.from_dict)
             cfg.paper = dict(value)
+        elif key == "watchlists":
+            _expect(key, value, dict, 'a table of NAME = ["SYMBOL", ...]')
+            ui.watchlists = {str(name): [x.upper() for x in _str_list(f"watchlists.{name}", symbols)]
+                             for name, symbols in value.items()}
+        elif key == "intervals":
+            cfg.intervals = _str_list(key, value)
         elif key == "alerts":
             cfg.alerts = _str_list(key, value) if value != [] else []
             _check_alerts(cfg.alerts)

@@ -44,6 +44,9 @@ def session_config(header: dict) -> SessionConfig:
     for name in ("strategy", "risk", "paper"):
         if isinstance(settings.get(name), dict):
             setattr(config, name, dict(settings[name]))
+    intervals = settings.get("intervals")
+    if isinstance(intervals, list) and all(isinstance(i, str) for i in intervals):
+        config.intervals = list(intervals)
     aliases = settings.get("quote_aliases")
     if isinstance(aliases, dict):
         config.quote_aliases = {str(k): str(v) for k, v in aliases.items()}

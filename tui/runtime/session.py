@@ -20,6 +20,7 @@ from feeds.drivers.connection import ReconnectPolicy
 from feeds.symbols import SymbolMap
 from feeds.venues import DEFAULT_VENUES
 from feeds.events import Candle
+from feeds.core.resample import Resampler
 from strategy.alerts import Alert, AlertEngine, MarketSample, Observation
 from strategy.halt import ClockSkewMonitor, ReconnectStormDetector, TradingHalt
 from strategy.paper import PaperConfig, PaperExecutor
@@ -53,6 +54,7 @@ class SessionConfig:
     strategy: dict = field(default_factory=dict)
     risk: dict = field(default_factory=dict)
     paper: dict = field(default_factory=dict)  # PaperConfig settings
+    intervals: list[str] = field(default_factory=list)  # every timeframe shown; the others built from ``interval``
     alerts: list[str] = field(default_factory=list)  # alert rules (strategy/alerts.py), already checked
     alert_webhook: str | None = None  # http(s) URL: one POST per alert
     alert_command: str | None = None  # shell command run per alert, the alert in CLEARTERM_ALERT_*
@@ -108,11 +110,15 @@ class Session:
         self._mismatches_seen: dict[str, int] = {}
         from feeds.venues import VENUES
         from tui.runtime.alert_delivery import AlertDispatcher
-        self.alerts = AlertEngine(unify=self._unify, known_venues=tuple(VENUES))
-        for rule in config.alerts:
-            self.alerts.add(rule)
+        self.alerts = AlertEngine(unify=self.unify, known_venues=tuple(VENUES))
+        for rule in config.alerts:  # checked by the CLI and config already; a repeated rule counts once
+            error = self.add_alert(rule, record=False)
+            if error is not None:
+                log.warning("alert rule skipped: %s", error)
         self.dispatcher = AlertDispatcher(config.alert_webhook, config.alert_command, config.alert_desktop)
         self.alert_listeners: list = []  # called with each Alert, fired here or replayed
+        self.resamplers: dict[tuple[str, str, str], Resampler] = {}  # (venue, symbol, interval) -> builder
+        self._resample_again: set[tuple[str, str, str]] = set()  # base bars landed out of order: rebuild
 
     # -- symbols ------------------------------------------------------------------------------
     @property
@@ -147,17 +153,19 @@ class Session:
         self.record_operator("toggle", {"symbol": symbol, "visible": visible})
         return visible
 
-    def _unify(self, symbol: str) -> str:
+    def unify(self, symbol: str) -> str:
+        """A symbol as typed (BTCUSDT, BTC-USD, BTC/USD) -> its unified name."""
         return symbol if "/" in symbol else self.symbol_map.unified("", symbol)
 
-    def add_alert(self, text: str) -> str | None:
+    def add_alert(self, text: str, record: bool = True) -> str | None:
         """Add an alert rule; None, or a one-line reason why not."""
         from strategy.alerts import AlertRuleError
         try:
             rule = self.alerts.add(text)
         except AlertRuleError as exc:
             return str(exc)
-        self.record_operator("alert_rule_add", {"rule": rule.text})
+        if record:
+            self.record_operator("alert_rule_add", {"rule": rule.text})
         return None
 
     def remove_alert(self, text: str) -> str | None:
@@ -219,7 +227,7 @@ class Session:
         """The settings a replay needs to compute what this session computed (the recording's header)."""
         cfg = self.config
         return {"stale_after_s": cfg.stale_after_s, "strategy": dict(cfg.strategy), "risk": dict(cfg.risk),
-                "paper": dict(cfg.paper), "quote_aliases": cfg.quote_aliases}
+                "paper": dict(cfg.paper), "quote_aliases": cfg.quote_aliases, "intervals": list(cfg.intervals)}
 
     def _live_tick(self, now_ns: int) -> None:
         """The Feed's tick (it has already done the pipeline's part)."""
@@ -261,6 +269,8 @@ class Session:
                 for conn in venue_conns:
                     if conn.state == "stale":
                         conn.set_state("subscribed", "data flowing again")
+        if self.resamplers:
+            self._forming_higher_bars()
         self._check_alerts(now_ns)  # after the watchdog and halts, so this tick's stale streams and halts count
 
     def _check_reconnects_and_clocks(self, now_ns: int) -> None:
@@ -305,12 +315,54 @@ class Session:
 
     # -- listeners ----------------------------------------------------------------------------
     def _on_closed_candle(self, candle: Candle) -> None:
+        if candle.interval == self.config.interval:
+            self._resample(candle)
         signal = self.strategy.on_candle(candle, self.clock.now_ns())
         if signal is not None:
             decision = self.risk.evaluate(signal, self.halt.halted)
             self.signal_log.add(decision)
             if decision.status == APPROVED:
                 self.paper.submit(decision)
+
+    def _resample(self, candle: Candle) -> None:
+        """The higher timeframes from each closed base bar (backfilled ones included, so they fill at start)."""
+        for target in self.config.intervals:
+            if target == candle.interval:
+                continue
+            key = (candle.venue, candle.symbol, target)
+            builder = self.resamplers.get(key) or self.resamplers.setdefault(key, Resampler(candle.interval, target))
+            late = builder.late
+            bars = builder.add(candle)
+            if builder.late != late:
+                self._resample_again.add(key)
+            if bars:
+                series = self.pipeline.state.get(candle.venue, candle.symbol, candle.unified).series(target)
+                for bar in bars:
+                    series.apply(bar)
+
+    def _forming_higher_bars(self) -> None:
+        symbols = self.pipeline.state.symbols
+        for venue, symbol, target in self._resample_again:  # once per tick, not per late bar
+            st = symbols.get((venue, symbol))
+            base = st.candles.get(self.config.interval) if st is not None else None
+            if base is None:
+                continue
+            builder = self.resamplers[(venue, symbol, target)] = Resampler(self.config.interval, target)
+            series = st.series(target)
+            for bar in base.bars:  # bars already built are duplicates there; the missing ones go in
+                for built in builder.add(bar):
+                    series.apply(built)
+        self._resample_again.clear()
+        for (venue, symbol, target), builder in self.resamplers.items():
+            st = symbols.get((venue, symbol))
+            if st is None:
+                continue
+            base = st.candles.get(self.config.interval)
+            bar = builder.forming(base.forming if base is not None else None)
+            series = st.series(target)
+            if bar is not None and bar != series.forming and bar.open_ns > series.last_closed_open_ns:
+                series.forming = bar
+                series.version += 1
 
     def _on_halt_record(self, record) -> None:
         log.warning("trading %s by %s: %s", "halted" if record.action == "halt" else "resumed", record.by,
