@@ -16,6 +16,8 @@ from feeds.core.aggregator import Aggregator
 from feeds.api import Feed
 from feeds.core.arbitrage import ArbitrageDetector, SpikeDetector
 from feeds.clock import WallClock
+from feeds.core.feed_core import Happening
+from feeds.core.watchdog import OK, STALE, ZOMBIE, StreamHealth
 from feeds.drivers.connection import ReconnectPolicy
 from feeds.symbols import SymbolMap
 from feeds.events import Candle
@@ -61,7 +63,7 @@ class Session:
                          network=config.network, clock=self.clock, rest_endpoints=config.rest_endpoints,
                          policy=ReconnectPolicy(max_attempts=config.reconnect_limit),
                          startup_bars=config.startup_bars, dead_letter_path=config.dead_letter_path,
-                         stale_reconnect_s=config.stale_reconnect_s,
+                         stale_after_s=config.stale_after_s, stale_reconnect_s=config.stale_reconnect_s,
                          symbol_map=SymbolMap(config.quote_aliases))
         self.pipeline = self.feed.pipeline
         self.connections = self.feed.connections
@@ -75,9 +77,8 @@ class Session:
         self.stopped_ns = 0
         self.pipeline.closed_candle_listeners.append(self._on_closed_candle)
         self.halt.listeners.append(self._on_halt_record)
-        self.watchdog = self.pipeline.watchdog
-        self.watchdog.threshold_ns = int(config.stale_after_s * 1e9)
-        self.feed.state_listeners.append(self._on_connection_state)
+        self.watchdog = self.feed.core.watchdog
+        self.feed.listeners.append(self._on_happening)
         self.feed.tick_listeners.append(self._live_tick)
         self.stream_events: list = []  # health changes of streams, newest last (bounded)
         self.final_connections: dict | None = None
@@ -88,7 +89,6 @@ class Session:
         self.market_log: deque[tuple[int, str]] = deque(maxlen=500)  # arbitrage and spike lines
         self.storm = ReconnectStormDetector()  # automatic halts besides stale streams
         self.skew: dict[str, ClockSkewMonitor] = {}
-        self._reconnects_seen = 0
         self._skew_seen: dict[str, int] = {}
         self._mismatches_seen: dict[str, int] = {}
 
@@ -158,35 +158,30 @@ class Session:
     # -- health -------------------------------------------------------------------------------
     def tick(self, now_ns: int) -> None:
         """The periodic work on the session's clock, for replay's recorded time (live: the Feed ticks)."""
-        self.pipeline.tick(now_ns)
+        self.feed.core.tick(now_ns)
         self.check(now_ns)
 
     def check(self, now_ns: int) -> None:
-        """Health, aggregates and automatic halts, ten times a second of the session's clock."""
+        """Aggregates and the clock-skew halt, ten times a second of the session's clock (the feed core's
+        tick, just before, did the staleness watchdog and reported what it found as happenings)."""
         self._aggregate(now_ns)
-        self._check_reconnects_and_clocks(now_ns)
+        self._check_clocks(now_ns)
         self._report_candle_mismatches(now_ns)
-        for change in self.watchdog.check(now_ns):
-            self.stream_events.append((now_ns, change))
-            del self.stream_events[:-200]
-            venue_conns = [c for c in self.connections.values() if c.venue == change.venue]
-            if change.status != "ok":
-                for conn in venue_conns:
-                    if conn.state == "subscribed":
-                        conn.set_state("stale", f"{change.symbol} {change.detail}")
-                self.halt.halt(f"stale feed {change.venue} {change.symbol}", by="auto")
-            elif not any(k[0] == change.venue for k in self.watchdog.unhealthy()):
-                for conn in venue_conns:
-                    if conn.state == "stale":
-                        conn.set_state("subscribed", "data flowing again")
 
-    def _check_reconnects_and_clocks(self, now_ns: int) -> None:
-        reconnects = sum(c.reconnects for c in self.connections.values())
-        while self._reconnects_seen < reconnects:
-            self._reconnects_seen += 1
-            if self.storm.record(now_ns):
-                self.halt.halt(f"reconnect storm: more than {self.storm.max_reconnects} reconnects in "
-                               f"{self.storm.window_ns // 1_000_000_000} s", by="auto")
+    def _on_happening(self, h: Happening) -> None:
+        """The automatic halts the feed core's happenings call for."""
+        if h.kind in (STALE, ZOMBIE, "fresh"):
+            kind, _, detail = h.detail.partition(": ")
+            self.stream_events.append((h.at_ns, StreamHealth(h.venue, h.symbol, kind, h.kind if h.kind != "fresh"
+                                                             else OK, detail)))
+            del self.stream_events[:-200]
+            if h.kind != "fresh":
+                self.halt.halt(f"stale feed {h.venue} {h.symbol}", by="auto")
+        elif h.kind == "reconnect" and self.storm.record(h.at_ns):
+            self.halt.halt(f"reconnect storm: more than {self.storm.max_reconnects} reconnects in "
+                           f"{self.storm.window_ns // 1_000_000_000} s", by="auto")
+
+    def _check_clocks(self, now_ns: int) -> None:
         for venue, tel in self.pipeline.telemetry.items():
             if tel.last_exch_recv_ns != self._skew_seen.get(venue, 0):  # one observation per new pair
                 self._skew_seen[venue] = tel.last_exch_recv_ns
@@ -213,12 +208,6 @@ class Session:
                     spike = self.spikes.update(view.venue, agg.unified, view.price, now_ns)
                     if spike is not None:
                         log.append((now_ns, spike.describe()))
-
-    def _on_connection_state(self, conn, change) -> None:
-        if change.state == "subscribed":
-            now = self.clock.now_ns()
-            for symbol in self.venue_symbols(conn.venue):
-                self.watchdog.expect(conn.venue, symbol, "candle", now)
 
     # -- listeners ----------------------------------------------------------------------------
     def _on_closed_candle(self, candle: Candle) -> None:
