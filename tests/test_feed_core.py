@@ -115,3 +115,25 @@ def test_adding_and_removing_a_symbol_asks_each_connection_and_moves_the_watchdo
     [unsub] = core.take_requests()
     assert isinstance(unsub, Unsubscribe) and ("BINANCE", "ETHUSDT", "candle") not in core.watchdog.streams
     assert core.symbols == ["BTCUSDT"]
+
+
+def test_gaps_and_duplicates_are_happenings_with_venue_symbol_time_and_cause():
+    clock, core, conn, happenings = make()
+    core.pipeline.feed("BINANCE#1", kline(T0_MS, True), at(1.1))
+    core.pipeline.feed("BINANCE#1", kline(T0_MS, True), at(1.2))  # the same closed bar again
+    core.pipeline.feed("BINANCE#1", kline(T0_MS + 4000, True), at(5.1))  # three bars missing before it
+    assert [(h.kind, h.venue, h.symbol, h.at_ns, h.detail) for h in core.happenings.of("gap", "duplicate")] == [
+        ("duplicate", "BINANCE", "BTCUSDT", at(1.2), "a closed bar already held"),
+        ("gap", "BINANCE", "BTCUSDT", at(5.1), "3 1s bars missing before this one")]
+    assert core.pipeline.duplicates == 1 and core.pipeline.total_gaps == 1  # the counters they explain
+    assert happenings == core.happenings.of()  # listeners were told as they happened
+
+
+def test_a_flood_of_one_kind_never_pushes_the_others_out_of_the_log():
+    clock, core, conn, _ = make()
+    core.pipeline.feed("BINANCE#1", kline(T0_MS, True), at(1.1))
+    core.pipeline.feed("BINANCE#1", kline(T0_MS, True), at(1.2))
+    for i in range(2000):
+        core.pipeline.feed("BINANCE#1", "not json", at(2) + i)
+    assert len(core.happenings.of("duplicate")) == 1 and core.happenings.counts["rejection"] == 2000
+    assert len(core.happenings.of("rejection")) == core.happenings.per_kind

@@ -11,22 +11,28 @@ is reported as a happening, the automatic halt's input), stale reconnects, book 
 planning. Replay turns requests off (``requests_enabled = False``): its recording already holds what
 the live requests got, so nothing is asked twice.
 
-Happenings (stale, fresh, stale_reconnect, reconnect, ...) are `Happening` records delivered to
-``listeners`` and kept in one bounded log (``happenings``).
+The core is the one owner of the feed's state: market state (candles, quotes, trades, tickers) and
+telemetry in ``pipeline``, order books in ``books``, cross-venue ``aggregates`` (recomputed each tick),
+and the ``happenings`` log. Happenings (stale, zombie, fresh, stale_reconnect, reconnect, gap,
+duplicate, rejection, candle_mismatch; the session adds halt, resume and skew) are `Happening` records
+delivered to ``listeners`` as they happen and kept in one bounded `HappeningLog`; nobody has to diff
+counters to find them.
 """
 from __future__ import annotations
 
 from collections import deque
+from datetime import datetime, timezone
 from collections.abc import Callable
-from typing import NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol
 
+from feeds.core.aggregator import Aggregate, Aggregator
 from feeds.core.backfill import BackfillPlanner, KlinesRequest, closed_open_times
 from feeds.core.book_sync import SYNCED, BinanceBookSync, OrderBooks
 from feeds.core.pipeline import Pipeline
 from feeds.core.state import MAX_BARS
 from feeds.core.trade_candles import CandleCheck, TradeCandleBuilder
 from feeds.core.watchdog import OK
-from feeds.events import Control, Rejected
+from feeds.events import Candle, Control, Rejected, Trade
 from feeds.symbols import SymbolMap
 from feeds.venues import VENUES
 from feeds.venues.binance import INTERVALS
@@ -38,7 +44,7 @@ STATES = (DISCONNECTED, CONNECTING, SUBSCRIBED, STALE, RECONNECTING, FAILED)
 
 SNAPSHOT_RETRY_NS = 1_000_000_000  # a failed book snapshot is asked for again after this long
 REST_BAN_PAUSE_NS = 60_000_000_000  # after HTTP 429/418 no backfill request goes to that venue for this long
-MAX_HAPPENINGS = 1000
+HAPPENINGS_PER_KIND = 500  # the log keeps this many of each kind: a flood of one never hides the others
 MAX_REST_ERRORS = 50
 
 
@@ -136,6 +142,34 @@ class Happening(NamedTuple):
     conn: str = ""
 
 
+class HappeningLog:
+    """The newest happenings of each kind, and how many of each there were."""
+
+    def __init__(self, per_kind: int = HAPPENINGS_PER_KIND) -> None:
+        self.per_kind = per_kind
+        self.total = 0  # ever added: a reader's cheap "anything new?"
+        self.counts: dict[str, int] = {}
+        self._by_kind: dict[str, deque[Happening]] = {}
+
+    def add(self, h: Happening) -> None:
+        kept = self._by_kind.get(h.kind)
+        if kept is None:
+            kept = self._by_kind[h.kind] = deque(maxlen=self.per_kind)
+        kept.append(h)
+        self.counts[h.kind] = self.counts.get(h.kind, 0) + 1
+        self.total += 1
+
+    def of(self, *kinds: str) -> list[Happening]:
+        """The kept happenings of ``kinds`` (all kinds when none are named), oldest first."""
+        chosen = kinds or tuple(self._by_kind)
+        out = [h for k in chosen for h in self._by_kind.get(k, ())]
+        out.sort(key=lambda h: h.at_ns)
+        return out
+
+    def __len__(self) -> int:
+        return sum(len(d) for d in self._by_kind.values())
+
+
 class FeedCore:
     """Market state, books, watchdog and backfill planning for a set of venues and symbols."""
 
@@ -151,12 +185,20 @@ class FeedCore:
         self.watchdog = self.pipeline.watchdog
         self.watchdog.threshold_ns = int(stale_after_s * 1e9)
         self.books = OrderBooks()
+        self.aggregator = Aggregator(stale_after_s=stale_after_s)
+        self.aggregates: dict[str, Aggregate] = {}  # unified symbol -> venues side by side, as of the last tick
         self.pipeline.book_listeners.append(self.books.on_event)
         self.pipeline.control_listeners.append(self._on_control)
+        self.pipeline.integrity_listeners.append(self._on_integrity)
+        self.pipeline.rejection_listeners.append(self._on_rejection)
+        self.pipeline.guard.on_gap = self._on_trade_gap
         self.connections: dict[str, Connection] = {}
         self.state_listeners: list[Callable[[Connection, StateChange], None]] = []
         self.listeners: list[Callable[[Happening], None]] = []
-        self.happenings: deque[Happening] = deque(maxlen=MAX_HAPPENINGS)
+        # (venue, exchange time, its receive time): one call per new pair each tick (clock-skew checks)
+        self.clock_listeners: list[Callable[[str, int, int], None]] = []
+        self.happenings = HappeningLog()
+        self._clock_seen: dict[str, int] = {}
         self.backfill = backfill
         self.planner = BackfillPlanner(startup_bars, MAX_BARS)
         self.stale_reconnect_s = stale_reconnect_s
@@ -185,7 +227,7 @@ class FeedCore:
                  at_ns: int | None = None) -> Happening:
         """Log a happening and tell the listeners (the session adds halts and resumes this way too)."""
         h = Happening(self.clock.now_ns() if at_ns is None else at_ns, kind, venue, symbol, detail, conn)
-        self.happenings.append(h)
+        self.happenings.add(h)
         for fn in self.listeners:
             fn(h)
         return h
@@ -207,7 +249,8 @@ class FeedCore:
         if v.candles_from_trades and venue not in self.pipeline.trade_candles:
             self.pipeline.trade_candles[venue] = TradeCandleBuilder(INTERVALS[self.interval], self.interval)
         if v.candle_check and venue not in self.pipeline.candle_checks:
-            self.pipeline.candle_checks[venue] = CandleCheck(INTERVALS[v.candle_check], v.candle_check)
+            check = self.pipeline.candle_checks[venue] = CandleCheck(INTERVALS[v.candle_check], v.candle_check)
+            check.listeners.append(self._on_candle_mismatch)
 
     def state_changed(self, conn: Connection, change: StateChange) -> None:
         """Every state change of every connection comes here (live and replay alike)."""
@@ -236,6 +279,22 @@ class FeedCore:
             self._ask(Reconnect(conn_name, "the venue announced a shutdown", seamless=True))
         elif ev.what == "gap":  # messages lost on the connection: its books cannot be trusted
             self.books.on_gap(conn.venue, ev.detail or "sequence gap")
+            self.happened("gap", ev.venue, ev.symbol, ev.detail or "sequence gap", conn_name, ev.recv_ns)
+
+    def _on_integrity(self, kind: str, ev: Any, cause: str) -> None:
+        self.happened(kind, ev.venue, ev.symbol, cause, at_ns=ev.recv_ns)
+
+    def _on_trade_gap(self, ev: Trade, first: int, last: int) -> None:
+        ids = f"trade id {first} missing" if first == last else f"trade ids {first}-{last} missing"
+        self.happened("gap", ev.venue, ev.symbol, ids, at_ns=ev.recv_ns)
+
+    def _on_rejection(self, conn: str, ev: Rejected) -> None:
+        self.happened("rejection", ev.venue, ev.symbol, f"{ev.reason}: {ev.detail}", conn, ev.recv_ns)
+
+    def _on_candle_mismatch(self, candle: Candle, difference: str) -> None:
+        opened = datetime.fromtimestamp(candle.open_ns / 1e9, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        self.happened("candle_mismatch", candle.venue, candle.symbol,
+                      f"{candle.interval} bar at {opened} differs from its trades: {difference}", at_ns=candle.recv_ns)
 
     def add_rejection(self, conn_name: str, ev: Rejected) -> None:
         """A rejection found by a driver (e.g. a frame the WebSocket library refused)."""
@@ -306,7 +365,10 @@ class FeedCore:
     def tick(self, now_ns: int) -> None:
         """The periodic work, ten times a second of the feed's clock (live: wall; replay: recorded)."""
         self.pipeline.tick(now_ns)  # bars built from trades close, latency samples fold
+        self.aggregates = self.aggregator.compute(self.pipeline.state, now_ns)
         self._check_streams(now_ns)
+        if self.clock_listeners:
+            self._report_clocks()
         if self.stale_reconnect_s is not None:
             self._reconnect_stale(now_ns)
         self._resync_books(now_ns)
@@ -327,6 +389,13 @@ class FeedCore:
                 for conn in venue_conns:
                     if conn.state == STALE:
                         conn.set_state(SUBSCRIBED, "data flowing again")
+
+    def _report_clocks(self) -> None:
+        for venue, tel in self.pipeline.telemetry.items():
+            if tel.last_exch_recv_ns != self._clock_seen.get(venue, 0):  # one observation per new pair
+                self._clock_seen[venue] = tel.last_exch_recv_ns
+                for fn in self.clock_listeners:
+                    fn(venue, tel.last_exch_ns, tel.last_exch_recv_ns)
 
     def _reconnect_stale(self, now_ns: int) -> None:
         assert self.stale_reconnect_s is not None
