@@ -21,8 +21,8 @@ counters to find them.
 from __future__ import annotations
 
 from collections import deque
-from datetime import datetime, timezone
 from collections.abc import Callable
+from datetime import datetime, timezone
 from typing import Any, NamedTuple, Protocol
 
 from feeds.core.aggregator import Aggregate, Aggregator
