@@ -50,7 +50,7 @@ def newest_due_open(now_ms: int, interval_ms: int, anchor_ms: int = 0) -> int:
 
 
 def missing_ranges(opens: list[int], floor_ms: int, due_ms: int, interval_ms: int,
-                   absent: set[int] | frozenset = frozenset()) -> list[tuple[int, int]]:
+                   absent: set[int] | frozenset[int] = frozenset()) -> list[tuple[int, int]]:
     """Inclusive (first_open, last_open) runs of bars absent from ``opens`` within [floor_ms, due_ms].
 
     ``opens`` are the open times held, ascending, on the grid of ``interval_ms``; ``absent`` holds
@@ -73,7 +73,8 @@ def missing_ranges(opens: list[int], floor_ms: int, due_ms: int, interval_ms: in
     return out
 
 
-def _add_run(out: list, first: int, last: int, step: int, absent) -> None:
+def _add_run(out: list[tuple[int, int]], first: int, last: int, step: int,
+             absent: set[int] | frozenset[int]) -> None:
     if not absent:
         out.append((first, last))
         return
@@ -157,7 +158,7 @@ class BackfillPlanner:
         if plan.floor_ms is None:
             if anchor is None:
                 return None
-            plan.floor_ms = opens[0] if opens else forming_open
+            plan.floor_ms = opens[0] if opens else anchor
         if anchor is None:
             anchor = plan.floor_ms
         due = newest_due_open(now_ms, interval_ms, anchor)
@@ -215,6 +216,6 @@ class BackfillPlanner:
         plan.absent.add(open_ms)
         self.absent_bars += 1
 
-    def stats(self) -> dict:
+    def stats(self) -> dict[str, int]:
         return {"requests": self.requests, "failures": self.failures, "absent_bars": self.absent_bars,
                 "in_flight": sum(p.busy for p in self.plans.values())}

@@ -53,7 +53,7 @@ class TradeCandleBuilder:
         open_ns = exch_ns - exch_ns % self.interval_ns
         key = (trade.venue, trade.symbol)
         bar = self._bars.get(key)
-        out = []
+        out: list[Candle] = []
         if bar is None or open_ns > bar.open_ns:
             closed_open = self._closed_open_ns.get(key)
             if closed_open is not None and open_ns <= closed_open:
@@ -157,7 +157,8 @@ class CandleCheck:
         if ev.closed:
             self._pair(self._exchange, self._built, ev, built=False)
 
-    def _pair(self, mine: dict, theirs: dict, candle: Candle, built: bool) -> None:
+    def _pair(self, mine: dict[tuple[str, int], Candle], theirs: dict[tuple[str, int], Candle], candle: Candle,
+              built: bool) -> None:
         key = (candle.symbol, candle.open_ns)
         other = theirs.pop(key, None)
         if other is None:
