@@ -36,6 +36,7 @@ from feeds.core.feed_core import (
     FetchBackfill,
     FetchSnapshot,
     Happening,
+    HappeningLog,
     Reconnect,
     Request,
     RestRequest,
@@ -120,6 +121,10 @@ class Feed:
     @property
     def listeners(self) -> list[Callable[[Happening], None]]:
         return self.core.listeners
+
+    @property
+    def happenings(self) -> HappeningLog:
+        return self.core.happenings
 
     @property
     def stale_reconnects(self) -> int:

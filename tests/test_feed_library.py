@@ -57,7 +57,7 @@ async def test_a_library_feed_reconnects_a_stalled_stream_and_backfills_the_bars
                 first, last = min(closed[symbol]), max(closed[symbol])
                 assert sorted(closed[symbol]) == await exchange_opens(sim, symbol, first, last)
             consumer.cancel()
-    kinds = [h.kind for h in feed.core.happenings.of()]
+    kinds = [h.kind for h in feed.happenings.of()]
     assert kinds.index("stale") < kinds.index("stale_reconnect") < kinds.index("reconnect")
     assert feed.stale_reconnects >= 1 and any(c.reason.startswith("stale for") for c in conn.history)
     for symbol in SYMBOLS:  # bars that opened and closed within the stall (with a margin) came from REST
