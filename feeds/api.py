@@ -38,8 +38,8 @@ from feeds.core.feed_core import (
     Happening,
     HappeningLog,
     Reconnect,
+    Fetch,
     Request,
-    RestRequest,
     Resubscribe,
     StateChange,
     Subscribe,
@@ -52,7 +52,7 @@ from feeds.drivers.connection import Connection as LiveConnection
 from feeds.drivers.dead_letter import DeadLetterFile
 from feeds.events import Rejected
 from feeds.symbols import SymbolMap
-from feeds.venues import VENUES
+from feeds.venues import VENUES, RestRequest
 
 TICK_S = 0.1  # the live tick: the core's periodic work and the requests it returns, ten times a second
 _SYMBOL_TEXT = re.compile(r"[A-Za-z0-9]{2,20}|[A-Za-z0-9]{1,10}[/-][A-Za-z0-9]{1,10}")
@@ -156,8 +156,8 @@ class Feed:
     def prepare_venue(self, venue: str) -> None:
         self.core.prepare_venue(venue)
 
-    def apply_rest(self, conn: str, url: str, body: str | bytes, recv_ns: int) -> None:
-        self.core.receive_rest(conn, url, body, recv_ns)
+    def apply_rest(self, conn: str, request: RestRequest, body: str | bytes, recv_ns: int) -> None:
+        self.core.receive_rest(conn, request, body, recv_ns)
 
     def notify_state(self, conn: Connection, change: StateChange) -> None:
         self.core.state_changed(conn, change)
@@ -199,8 +199,9 @@ class Feed:
         for venue in self.venues:  # ask each venue first: a symbol it does not list would only go stale
             v = VENUES[venue]
             vs = v.venue_symbol(self.symbol_map, symbol)
-            if v.listing_path is not None:
-                resp = await rest.get(self.rest_base(venue) + v.listing_path(vs), timeout=5.0)
+            listing = v.listing_request(vs)
+            if listing is not None:
+                resp = await rest.get(self.rest_base(venue) + listing.path, timeout=5.0)
                 if resp.status in (400, 404):
                     return f"{vs} is not listed on {venue}"
                 if resp.status != 200:
@@ -244,7 +245,7 @@ class Feed:
         for frame in frames:
             await conn.send(frame)
 
-    async def _fetch(self, request: RestRequest) -> None:
+    async def _fetch(self, request: Fetch) -> None:
         """GET what ``request`` names, record the answer, and hand it to the core."""
         url = self.rest_base(self.pipeline.venue_of[request.conn]) + request.path
         try:
@@ -258,7 +259,8 @@ class Feed:
         body = resp.body.decode("utf-8", "replace")
         if self.recorder is not None:
             self.recorder.write(recv_ns, request.conn, "rest", orjson.dumps(
-                {"url": url, "status": resp.status, "body": body}).decode())
+                {"url": url, "status": resp.status, "body": body, "what": request.rest.what,
+                 "symbol": request.rest.symbol, "interval": request.rest.interval}).decode())
         self.core.rest_answered(request, url, resp.status, body, recv_ns, resp.error)
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:

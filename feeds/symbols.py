@@ -11,6 +11,7 @@ KNOWN_QUOTES = (
     "AUD", "BTC", "ETH", "BNB", "USD", "XRP", "DOGE", "TRX",
 )
 DEFAULT_QUOTE_ALIASES = {"USDT": "USD", "USDC": "USD"}
+MAX_CACHED_NAMES = 4096  # name caches start over past this: a flood of made-up symbols must not grow memory
 
 
 def split_binance(symbol: str) -> tuple[str, str]:
@@ -34,7 +35,8 @@ class SymbolMap:
     def __init__(self, quote_aliases: dict[str, str] | None = None,
                  overrides: dict[tuple[str, str], str] | None = None) -> None:
         self.quote_aliases = dict(DEFAULT_QUOTE_ALIASES if quote_aliases is None else quote_aliases)
-        self._cache: dict[tuple[str, str], str] = dict(overrides or {})
+        self._overrides: dict[tuple[str, str], str] = dict(overrides or {})
+        self._cache: dict[tuple[str, str], str] = dict(self._overrides)
 
     def unified(self, venue: str, symbol: str) -> str:
         key = (venue, symbol)
@@ -42,6 +44,8 @@ class SymbolMap:
         if u is None:
             base, quote = (split_coinbase if "-" in symbol else split_binance)(symbol)
             u = f"{base}/{self.quote_aliases.get(quote, quote)}" if quote else base
+            if len(self._cache) >= MAX_CACHED_NAMES + len(self._overrides):
+                self._cache = dict(self._overrides)
             self._cache[key] = u
         return u
 
@@ -50,16 +54,19 @@ class SymbolMap:
         base, quote = (split_coinbase if "-" in symbol else split_binance)(symbol)
         return quote in self.quote_aliases
 
-    def venue_symbol(self, venue: str, unified: str) -> str:
-        """The venue's own symbol for a unified one, using the aliases backwards where needed."""
+    def venue_symbol(self, unified: str, separator: str = "") -> str:
+        """A venue's own symbol for a unified one: ``BASE + separator + QUOTE``.
+
+        Venues that run the two together (``BTCUSDT``) list USDT pairs, not USD ones, so there the
+        USDT alias is used backwards (``BTC/USD`` -> ``BTCUSDT``); ``BTC/USD`` with "-" is ``BTC-USD``.
+        """
         base, _, quote = unified.upper().replace("-", "/").partition("/")
-        if venue == "COINBASE":
-            return f"{base}-{quote}"
-        for src, dst in self.quote_aliases.items():
-            if dst == quote and src == "USDT":
-                quote = src
-                break
-        return f"{base}{quote}"
+        if not separator:
+            for src, dst in self.quote_aliases.items():
+                if dst == quote and src == "USDT":
+                    quote = src
+                    break
+        return f"{base}{separator}{quote}"
 
 
 class UnifiedNames(dict):
@@ -73,5 +80,7 @@ class UnifiedNames(dict):
     def __missing__(self, symbol):
         if symbol.__class__ is not str:
             raise TypeError(f"symbol must be a string, not {type(symbol).__name__}")
+        if len(self) >= MAX_CACHED_NAMES:
+            self.clear()
         unified = self[symbol] = self.symbol_map.unified(self.venue, symbol)
         return unified

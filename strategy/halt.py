@@ -1,8 +1,8 @@
 """The trading halt: one on/off state for the whole app, its history, and the automatic halt detectors.
 
 A halt is set by the operator (a key, ``--halted``, FLAG_TRADING_HALTED) or automatically (stale feed,
-reconnect storm, clock skew). Only an operator resumes: an automatic cause clearing up does not make
-it safe to trade again without a look. A halt while halted (or a resume while running) is ignored and
+reconnect storm, clock skew, a paper risk limit breached: ``risk_limit_cause``). Only an operator
+resumes: an automatic cause clearing up does not make it safe to trade again without a look. A halt while halted (or a resume while running) is ignored and
 returns None, so the history holds only real changes. Listeners (recorder, audit log) get every record.
 """
 from __future__ import annotations
@@ -32,6 +32,14 @@ class HaltRecord(NamedTuple):
         at = _dt.datetime.fromtimestamp(self.at_ns // 1_000_000_000, _dt.timezone.utc)
         return {"at": at.strftime("%Y-%m-%dT%H:%M:%SZ"), "cause": self.cause, "by": self.by,
                 "action": self.action}
+
+
+RISK_LIMIT_PREFIX = "risk limit breached"
+
+
+def risk_limit_cause(limit: str, detail: str) -> str:
+    """The halt cause of a breached risk limit: ``risk limit breached: max loss per day (lost 301.20 ...)``."""
+    return f"{RISK_LIMIT_PREFIX}: {limit} ({detail})"
 
 
 def halt_from_env(environ: Mapping[str, str]) -> bool:

@@ -5,12 +5,19 @@ equity; if size * price exceeds max_position_notional the size is scaled down to
 
 Checks, first failure wins: a usable price and stop distance; the day's realized paper loss has not
 reached daily_loss_limit (days are UTC, from the signal's decision time); notional >= min_notional;
-the symbol's net paper exposure stays within max_symbol_exposure.
+the unified symbol's net paper exposure stays within max_symbol_exposure; the venue symbol's position
+stays within max_position; all positions together stay within max_total_notional.
 
-Paper exposure, kept deliberately simple: per unified symbol ("BTC/USD", so the same asset on two
-venues shares one limit) a signed net notional; an APPROVED long adds +notional, an APPROVED short
-adds -notional, and the absolute value after the trade is checked against the cap. Nothing ever
-closes a paper position by itself; ``flatten(symbol)`` resets it to zero.
+Positions, per venue symbol a signed notional: a signal on the position's side adds to it, a signal
+against it reverses it (the paper executor closes the position and opens the new side in one order),
+so an APPROVED long of notional N makes a short position +N and a long one L + N. The approval
+reserves that position at once; the paper executor replaces it with the actual position after every
+fill (``set_position``), so stops and take-profits free the room again. Exposure per unified symbol
+("BTC/USD", so the same asset on two venues shares one limit) is the sum of its venues' positions.
+``flatten(symbol)`` resets a unified symbol's positions to zero.
+
+The limits also bite after the fact: the paper executor halts trading when a position, the gross
+notional or the day's loss (realised and unrealised, fees included) breaks them as prices move.
 
 While trading is halted a signal that would be approved is SUPPRESSED instead (with the size it would
 have had) and changes no exposure; one that fails a check is still REJECTED, with its reason.
@@ -38,6 +45,8 @@ class RiskConfig:
     max_symbol_exposure: float = 10_000.0
     daily_loss_limit: float = 300.0
     min_notional: float = 10.0
+    max_position: float = 10_000.0  # notional of one venue symbol's paper position
+    max_total_notional: float = 30_000.0  # gross notional of all paper positions
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -73,9 +82,22 @@ class Decision(NamedTuple):
 class RiskEngine:
     def __init__(self, config: RiskConfig | None = None) -> None:
         self.config = config or RiskConfig()
-        self.exposure: dict[str, float] = {}  # unified symbol -> signed net paper notional
+        # venue symbol -> (unified symbol, signed paper position notional, approved orders included)
+        self.positions: dict[tuple[str, str], tuple[str, float]] = {}
         self._day = -1  # UTC day number of the realized P&L below
         self._day_pnl = 0.0
+
+    @property
+    def exposure(self) -> dict[str, float]:
+        """Unified symbol -> signed net paper notional over its venues (symbols with none left out)."""
+        out: dict[str, float] = {}
+        for unified, notional in self.positions.values():
+            out[unified] = out.get(unified, 0.0) + notional
+        return {k: v for k, v in out.items() if v}
+
+    def set_position(self, venue: str, symbol: str, unified: str, notional: float) -> None:
+        """The paper executor's actual position after a fill (signed notional)."""
+        self.positions[(venue, symbol)] = (unified, notional)
 
     def record_pnl(self, amount: float, now_ns: int) -> None:
         """Add realized paper P&L (negative for a loss); the total resets at each UTC midnight.
@@ -93,8 +115,9 @@ class RiskEngine:
         return self._day_pnl if now_ns // NS_PER_DAY == self._day else 0.0
 
     def flatten(self, symbol: str) -> None:
-        """Reset one unified symbol's paper exposure to zero."""
-        self.exposure.pop(symbol, None)
+        """Reset one unified symbol's paper positions (every venue's) to zero."""
+        for key in [k for k, (unified, _) in self.positions.items() if unified == symbol]:
+            del self.positions[key]
 
     def evaluate(self, signal: Signal, halted: bool) -> Decision:
         cfg = self.config
@@ -120,13 +143,26 @@ class RiskEngine:
         if notional < cfg.min_notional:
             return Decision(signal, REJECTED, size, notional,
                             f"notional {notional:.2f} below min_notional {cfg.min_notional:.2f}")
-        key = signal.unified or f"{signal.venue}:{signal.symbol}"
-        current = self.exposure.get(key, 0.0)
-        after = current + (notional if signal.side == "long" else -notional)
+        unified = signal.unified or f"{signal.venue}:{signal.symbol}"
+        key = (signal.venue, signal.symbol)
+        held = self.positions.get(key, ("", 0.0))[1]
+        signed = notional if signal.side == "long" else -notional
+        position = held + signed if held * signed >= 0.0 else signed  # against the position: it reverses
+        others = [(u, n) for k, (u, n) in self.positions.items() if k != key]
+        after = position + sum(n for u, n in others if u == unified)
         if abs(after) > cfg.max_symbol_exposure:
             return Decision(signal, REJECTED, size, notional,
-                            f"{key} exposure would be {after:.2f}, limit {cfg.max_symbol_exposure:.2f}")
+                            f"{unified} exposure would be {after:.2f}, limit {cfg.max_symbol_exposure:.2f}")
+        if abs(position) > cfg.max_position:
+            return Decision(signal, REJECTED, size, notional,
+                            f"{signal.venue} {signal.symbol} position would be {position:.2f}, "
+                            f"limit max_position {cfg.max_position:.2f}")
+        gross = abs(position) + sum(abs(n) for _, n in others)
+        if gross > cfg.max_total_notional:
+            return Decision(signal, REJECTED, size, notional,
+                            f"gross notional would be {gross:.2f}, limit max_total_notional "
+                            f"{cfg.max_total_notional:.2f}")
         if halted:
             return Decision(signal, SUPPRESSED, size, notional, f"trading halted; would be: {sizing}")
-        self.exposure[key] = after
+        self.positions[key] = (unified, position)
         return Decision(signal, APPROVED, size, notional, sizing)

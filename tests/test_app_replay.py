@@ -173,7 +173,7 @@ async def test_go_to_a_time_and_leave():
         target = START_NS + 30 * S
         await wait_for(pilot, lambda: runner.paused and target - S < runner.position_ns <= target,
                        what="the replay at 12:00:30")
-        await wait_for(pilot, lambda: "12:00:29 UTC" in screen_text(app).splitlines()[0], what="the clock")
+        await wait_for(pilot, lambda: "12:00:30 UTC" in screen_text(app).splitlines()[0], what="the clock at the target")
         await pilot.press("r")  # leaves the replay: the app quits
         await wait_for(pilot, lambda: not app.is_running, what="the app to quit")
 

@@ -4,6 +4,8 @@ No timing is asserted (the machine decides those); the run itself is the test th
 still works against the real pipeline, simulator, recorder and app. The corpus generator is checked
 for determinism and for frames that the real codec and guard accept.
 """
+import statistics
+
 import orjson
 import pytest
 
@@ -35,6 +37,9 @@ def test_quick_bench_reports_every_figure_with_unit_and_target(capsys):
         assert fig["target"] == "reference" or fig["target"].startswith((">= ", "<= ")), (name, fig["target"])
         assert fig["pass"] is None if fig["target"] == "reference" else isinstance(fig["pass"], bool), name
         assert fig["method"], name
+    first = result["figures"]["first_frame"]  # the median of the runs, with their spread, not the best
+    assert first["value"] == pytest.approx(statistics.median(first["runs"]), rel=0.01)
+    assert first["spread"] == [min(first["runs"]), max(first["runs"])]
     for name in ("ingest", "loopback_ratio", "latency_p99", "ui_worst_stall", "ui_cpu", "rss", "rss_growth",
                  "first_frame"):
         assert result["figures"][name]["target"] != "reference", name

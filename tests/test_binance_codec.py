@@ -7,13 +7,13 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings, strategies as st
 
+from capture_files import capture_dir
 from feeds.venues.binance import (ENDPOINTS, INTERVALS, REST_BASES, BinanceCodec, combined_url, depth_path,
                            klines_path, list_subscriptions_message, parse_depth_snapshot, parse_klines,
                            raw_url, rest_base_for, streams_for, subscribe_message, unsubscribe_message)
 from feeds.events import (BookDelta, BookSnapshot, Candle, Control, Quote, Rejected, Ticker, Trade)
 from feeds.symbols import SymbolMap
 
-CAPTURES = Path(__file__).resolve().parents[2] / "shared" / "captures"
 RECV = 1_700_000_000_123_456_789
 E_MS = 1672515782136
 E_NS = E_MS * 1_000_000
@@ -342,10 +342,7 @@ def test_parse_depth_snapshot():
 # --- real captures ----------------------------------------------------------------------------
 
 def _capture(name: str) -> Path:
-    path = CAPTURES / name
-    if not path.exists():
-        pytest.skip(f"capture {name} not present")
-    return path
+    return capture_dir() / name
 
 
 def _received_frames(path: Path):

@@ -4,12 +4,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import orjson
-import pytest
 
+from capture_files import capture_dir
 from feeds.core.book_sync import BinanceBookSync, CoinbaseBookSync, OrderBooks
 from feeds.events import BookDelta, BookSnapshot
+from feeds.symbols import SymbolMap
+from feeds.venues.binance import BinanceCodec, parse_depth_snapshot
 
-CAPTURES = Path(__file__).resolve().parents[2] / "shared" / "captures"
 
 
 def delta(first, last, bids=(), asks=(), venue="BINANCE", symbol="BTCUSDT"):
@@ -230,10 +231,7 @@ def test_order_books_route_by_venue_and_symbol():
 # --- real captures ---------------------------------------------------------------------------------
 
 def _capture(name: str) -> Path:
-    path = CAPTURES / name
-    if not path.exists():
-        pytest.skip(f"capture {name} not present")
-    return path
+    return capture_dir() / name
 
 
 def _levels(rows) -> tuple:
@@ -323,9 +321,7 @@ def test_coinbase_capture_gives_9729_book_updates_and_ten_synced_books():
 
 
 def test_binance_capture_through_the_real_codec():
-    binance_mod = pytest.importorskip("feeds.venues.binance")
-    symbols = pytest.importorskip("feeds.symbols")
-    codec = binance_mod.BinanceCodec(symbols.SymbolMap())
+    codec = BinanceCodec(SymbolMap())
     timed = []
     for line in _capture("BINANCE.ws.1.0").read_text().splitlines():
         head, sep, payload = line.partition(": ")
@@ -336,7 +332,7 @@ def test_binance_capture_through_the_real_codec():
         if sep:
             url, _, ts = head.partition(" -> ")
             symbol = url.split("symbol=")[1].split("&")[0]
-            timed.append((float(ts), binance_mod.parse_depth_snapshot(body, symbol, 0)))
+            timed.append((float(ts), parse_depth_snapshot(body, symbol, 0)))
     timed.sort(key=lambda item: item[0])
     books = OrderBooks()
     assert sum(books.on_event(ev) for _, ev in timed) == 176

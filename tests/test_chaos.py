@@ -96,6 +96,15 @@ def inject(sim, fault: tuple, rng: random.Random) -> None:
         sim.skip_depth_ids(rng.choice(SYMBOLS))
 
 
+def settled(session) -> bool:
+    """The last fault's effects are over: subscribed, every book synced, every stream healthy. A fault injected
+    earlier can be hidden for good reasons (a depth id skipped while the book waits for a snapshot that
+    already covers it), so each fault starts from here."""
+    conn = session.connections["BINANCE#1"]
+    return conn.state == "subscribed" and not session.pipeline.watchdog.unhealthy() \
+        and all(s.state == "synced" for s in session.feed.books.syncs.values())
+
+
 def moved(before: dict, after: dict, key: str | None) -> bool:
     if key is None or key == "any":
         return any(after[k] > before[k] for k in DATA_COUNTERS)
@@ -131,6 +140,7 @@ async def test_closed_candles_survive_a_seeded_storm_of_faults_bar_for_bar():
     try:
         assert await wait_for(lambda: conn.state == "subscribed", 5)
         for fault in faults:
+            assert await wait_for(lambda: settled(session), 10), (conn.history[-3:], session.feed.books.stats())
             before = evidence(session)
             inject(sim, fault, rng)
             key = EXPECT[fault[0]]
@@ -144,10 +154,15 @@ async def test_closed_candles_survive_a_seeded_storm_of_faults_bar_for_bar():
             await asyncio.sleep(rng.uniform(0.05, 0.3))  # pacing of the schedule, not a wait for a result
 
         # Settle: every symbol's closed bars catch up with the exchange's and equal its REST klines.
+        # The checks below read the very bars that were compared: bars that arrive while the other symbol's
+        # REST request is in flight may follow a hole the client is still backfilling (the last fault can be
+        # a stall), which is not a loss.
+        compared: dict[str, list] = {}
+
         async def equal_to_exchange() -> tuple[bool, str]:
             for symbol in SYMBOLS:
                 series = session.pipeline.state.symbols[("BINANCE", symbol)].candles["1s"]
-                mine = series.closed_bars()
+                mine = compared[symbol] = series.closed_bars()
                 theirs = await rest_closed_bars(sim, symbol, mine[0].open_ns // 1_000_000)
                 theirs = [c for c in theirs if c.open_ns <= mine[-1].open_ns]
                 if len(theirs) < 2 or [bar_key(c) for c in mine] != [bar_key(c) for c in theirs]:
@@ -160,13 +175,12 @@ async def test_closed_candles_survive_a_seeded_storm_of_faults_bar_for_bar():
             ok, why = await equal_to_exchange()
             if ok:
                 break
-            await asyncio.sleep(0.1)
+            await asyncio.sleep(0.1)  # polling interval of a condition with a deadline
         assert ok, why
 
         # The last bars are recent: the client kept up through the storm.
         for symbol in SYMBOLS:
-            bars = session.pipeline.state.symbols[("BINANCE", symbol)].candles["1s"].closed_bars()
-            opens = [b.open_ns for b in bars]
+            opens = [b.open_ns for b in compared[symbol]]
             assert opens == sorted(set(opens))  # no duplicate, in order
             assert all(b - a == 1_000_000_000 for a, b in zip(opens, opens[1:]))  # none missing
             assert sim.now_ms() - opens[-1] // 1_000_000 < 5000

@@ -11,12 +11,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from capture_files import capture_dir
 from feeds.venues import coinbase
 from feeds.venues.coinbase import CoinbaseCodec, datetime_to_ns, parse_time_ns, subscribe_message, unsubscribe_message
 from feeds.events import BookDelta, BookSnapshot, Control, Quote, Rejected, Ticker, Trade, VenueStatus
 from feeds.symbols import SymbolMap
 
-CAPTURE = Path(__file__).resolve().parents[2] / "shared" / "captures" / "COINBASE.ws.28.0"
 RECV = 1_700_000_000_000_000_000
 UTC = timezone.utc
 INT64 = st.integers(-2**63, 2**63 - 1)  # orjson's range
@@ -363,9 +363,7 @@ def read_capture(path: Path):
 
 @pytest.fixture(scope="module")
 def capture():
-    if not CAPTURE.exists():
-        pytest.skip("capture not available")
-    return read_capture(CAPTURE)
+    return read_capture(capture_dir() / "COINBASE.ws.28.0")
 
 
 def test_capture_decodes_as_expected(capture):

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from collections import Counter
-from pathlib import Path
 
 import orjson
 import pytest
@@ -18,16 +17,6 @@ from feeds.drivers.replay import (
     read_cryptofeed,
     read_recordings,
 )
-
-CAPTURES = Path(__file__).resolve().parents[2] / "shared" / "captures"
-
-
-@pytest.fixture
-def captures() -> Path:
-    if not (CAPTURES / "BINANCE.ws.1.0").exists():
-        pytest.skip("captures not present")
-    return CAPTURES
-
 
 def _ordered(records: list[Record]) -> bool:
     return all(a.recv_ns <= b.recv_ns for a, b in zip(records, records[1:]))

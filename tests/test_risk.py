@@ -73,7 +73,7 @@ def test_bad_price_is_rejected(price):
 
 # --- exposure ------------------------------------------------------------------------------------
 
-def test_symbol_exposure_cap_nets_longs_and_shorts():
+def test_symbol_exposure_cap_nets_venues_and_a_signal_against_the_position_reverses_it():
     engine = RiskEngine()
     capped = dict(price=100.0, stop=0.5)  # each trade is 5000 notional
     assert engine.evaluate(signal(**capped), False).status == APPROVED
@@ -81,15 +81,33 @@ def test_symbol_exposure_cap_nets_longs_and_shorts():
     third = engine.evaluate(signal(**capped), False)
     assert third.status == REJECTED and "BTC/USD exposure would be 15000.00" in third.reason
     assert engine.exposure["BTC/USD"] == 10000.0
-    assert engine.evaluate(signal(side="short", **capped), False).status == APPROVED  # net 5000
-    assert engine.exposure["BTC/USD"] == 5000.0
-    # Same asset on another venue shares the limit; another asset does not.
-    assert engine.evaluate(signal(venue="COINBASE", symbol="BTC-USD", **capped), False).status == APPROVED
-    assert engine.evaluate(signal(venue="COINBASE", symbol="BTC-USD", **capped), False).status == REJECTED
+    # A short against a long 10000 closes it and opens short 5000 (the paper executor reverses).
+    assert engine.evaluate(signal(side="short", **capped), False).status == APPROVED
+    assert engine.exposure["BTC/USD"] == -5000.0
+    # Same asset on another venue shares the limit (it nets); another asset does not.
+    for _ in range(2):
+        assert engine.evaluate(signal(venue="COINBASE", symbol="BTC-USD", **capped), False).status == APPROVED
+    assert engine.exposure["BTC/USD"] == 5000.0  # -5000 on BINANCE + 10000 on COINBASE
+    d = engine.evaluate(signal(**capped), False)  # BINANCE reverses to +5000: 15000 in all
+    assert d.status == REJECTED and "BTC/USD exposure would be 15000.00" in d.reason
     assert engine.evaluate(signal(unified="ETH/USD", symbol="ETHUSDT", **capped), False).status == APPROVED
     engine.flatten("BTC/USD")
     assert "BTC/USD" not in engine.exposure and engine.exposure["ETH/USD"] == 5000.0
     assert engine.evaluate(signal(**capped), False).status == APPROVED
+
+
+def test_max_position_and_max_total_notional_reject_before_the_order():
+    engine = RiskEngine(RiskConfig(max_position=7_000.0, max_total_notional=12_000.0))
+    capped = dict(price=100.0, stop=0.5)  # 5000 each
+    assert engine.evaluate(signal(**capped), False).status == APPROVED
+    d = engine.evaluate(signal(**capped), False)
+    assert d.status == REJECTED and d.reason == "BINANCE BTCUSDT position would be 10000.00, limit max_position 7000.00"
+    assert engine.evaluate(signal(unified="ETH/USD", symbol="ETHUSDT", **capped), False).status == APPROVED
+    d = engine.evaluate(signal(unified="SOL/USD", symbol="SOLUSDT", **capped), False)
+    assert d.status == REJECTED and d.reason == "gross notional would be 15000.00, limit max_total_notional 12000.00"
+    # The executor's fills replace the reservation: a stopped-out position frees the room.
+    engine.set_position("BINANCE", "BTCUSDT", "BTC/USD", 0.0)
+    assert engine.evaluate(signal(unified="SOL/USD", symbol="SOLUSDT", **capped), False).status == APPROVED
 
 
 def test_short_side_exposure_cap():

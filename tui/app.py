@@ -1,9 +1,9 @@
-"""The clearterm Textual app: live, demo and replay sessions on one screen with four views.
+"""The clearterm Textual app: live, demo and replay sessions on one screen with five views.
 
-Views (keys ``m`` ``a`` ``d`` ``e``): main (symbol summary, latency, candle tables, signal log),
-aggregate (venues side by side per symbol, arbitrage and spike log), depth (order books) and errors
-(rejected frames, feed health, halt history). A header (mode, session clock in UTC, HALTED banner) and,
-while a replay is shown, a replay bar stay on top.
+Views (keys ``m`` ``a`` ``d`` ``e`` ``p``): main (symbol summary, latency, candle tables, signal log),
+aggregate (venues side by side per symbol, arbitrage and spike log), depth (order books), errors
+(rejected frames, feed health, halt history) and P&L (paper positions, equity curve, fills). A header
+(mode, session clock in UTC, HALTED banner) and, while a replay is shown, a replay bar stay on top.
 
 The app never hears about single messages. One timer (``refresh_hz``, 10 by default) reads the session's
 plain state objects and copies what changed into the widgets of the visible view inside
@@ -48,6 +48,7 @@ from tui.runtime.config import THEMES, UISettings
 from tui.runtime.logsetup import setup_logging
 from tui.runtime.replay_runner import SPEEDS, ReplayRunner
 from tui.widgets.aggregate_view import AggregateView
+from tui.widgets.alert_log import AlertsScreen
 from tui.widgets.candle_table import CandleTable
 from tui.widgets.confirm_screen import ConfirmScreen
 from tui.widgets.connection_badge import ConnectionBadge
@@ -60,6 +61,7 @@ from tui.widgets.health_log import HealthLog
 from tui.widgets.help_screen import HelpScreen
 from tui.widgets.latency_panel import LatencyPanel, percentiles
 from tui.widgets.market_log import MarketLog
+from tui.widgets.pnl_view import PnlView
 from tui.widgets.rejection_log import RejectionLog
 from tui.widgets.replay_bar import ReplayBar
 from tui.widgets.safe_text import clean, plain
@@ -79,7 +81,7 @@ TABLE_MIN_HEIGHT = 8  # below this the table grid scrolls instead of squeezing
 DEPTH_HEIGHT = 12
 DVR_LOOKBACK_NS = 60_000_000_000
 NS_PER_DAY = 86_400_000_000_000
-VIEWS = ("main", "aggregate", "depth", "errors")
+VIEWS = ("main", "aggregate", "depth", "errors", "pnl")
 REPLAY_ACTIONS = frozenset({"pause", "play", "faster", "slower", "step", "seek", "goto"})
 END_SCAN_GZIP_MAX = 32 * 1024 * 1024  # compressed bytes read to find a .gz recording's end
 
@@ -108,11 +110,11 @@ def terminal_gone(fd: int) -> bool:
     return False
 
 
-def alert_sequence(notify: str, cause: str) -> str:
-    """What to write to the terminal on an automatic halt: BEL and/or an OSC 9 desktop notification."""
+def alert_sequence(notify: str, cause: str, what: str = "HALTED") -> str:
+    """What to write to the terminal on an automatic halt or an alert: BEL and/or an OSC 9 notification."""
     out = ""
     if notify in ("osc9", "both"):
-        out += f"\x1b]9;clearterm: HALTED — {clean(cause)}\x07"
+        out += f"\x1b]9;clearterm: {what} — {clean(cause)}\x07"
     if notify in ("bell", "both"):
         out += "\x07"
     return out
@@ -181,6 +183,7 @@ class ClearTermApp(App):
         Binding("d", "view('depth')", "Depth", tooltip="Depth view: order books", id="view_depth"),
         Binding("e", "view('errors')", "Errors", tooltip="Errors view: rejected frames, feed health, halts",
                 id="view_errors"),
+        Binding("p", "view('pnl')", "P&L", tooltip="P&L view: paper positions, equity curve, fills", id="view_pnl"),
         Binding("r", "dvr", "DVR", tooltip="Replay this session so far (DVR); r returns to live", id="replay"),
         Binding("r", "leave_replay", "Leave", tooltip="Leave the replay (back to live, or quit)", id="replay"),
         Binding("space", "pause", "Pause", tooltip="Pause the replay", id="replay_pause", priority=True),
@@ -202,6 +205,8 @@ class ClearTermApp(App):
         Binding("g", "goto", "Go to", tooltip="Go to a recorded time (HH:MM:SS UTC)", id="replay_goto",
                 show=False),
         Binding("s", "symbols", "Symbols", tooltip="Add or remove a symbol", id="symbols", show=False),
+        Binding("A", "alerts", "Alerts", tooltip="Alerts: the rules and the alerts fired; add or remove a rule",
+                id="alerts", show=False),
         Binding("t", "next_theme", "Theme", tooltip="Next theme (textual-dark, textual-light, ansi-dark, "
                 "ansi-light)", id="theme", show=False),
         *_toggle_bindings(),
@@ -237,6 +242,7 @@ class ClearTermApp(App):
         self._visible_shown: tuple | None = None
         self._bindings_shown: tuple | None = None
         self._alerted = 0
+        self._alerts_seen: tuple[object, int] = (None, 0)  # (session, alerts fired) already announced
         self._slow_at = 0.0
         self._last_counts: dict[str, tuple[int, int]] = {}  # venue -> (session ns, messages)
         self._rates: dict[str, float | None] = {}
@@ -289,6 +295,7 @@ class ClearTermApp(App):
                 with Horizontal(id="errors-bottom"):
                     yield HealthLog(id="health")
                     yield HaltHistory(id="halts")
+            yield PnlView(id="pnl")
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
@@ -444,6 +451,8 @@ class ClearTermApp(App):
                 self.query_one(RejectionLog).sync(session.pipeline)
                 self.query_one(HealthLog).sync(session)
                 self.query_one(HaltHistory).sync(self.live_session.halt)
+            elif view == "pnl":
+                self.query_one(PnlView).sync(session.paper, session.risk.config.equity)
             self._sync_bindings()
 
     def _sync_main(self, session, slow: bool) -> None:
@@ -508,16 +517,34 @@ class ClearTermApp(App):
         history = self.live_session.halt.history
         new = history[self._alerted:]
         self._alerted = len(history)
-        if isinstance(self.runner, ReplayRunner):
+        replaying = isinstance(self.runner, ReplayRunner)
+        self._announce_alerts(ring=not replaying)
+        if replaying:
             return
         for record in new:
             if record.action == "halt" and record.by == "auto":
                 self._alert(record.cause)
 
+    def _announce_alerts(self, ring: bool) -> None:
+        """A toast, and the bell / OSC 9, per alert the live session fired since the last look."""
+        engine = self.live_session.alerts
+        seen_session, seen = self._alerts_seen
+        if seen_session is not engine:  # a replay rebuilt its session: count afresh
+            seen = 0
+        self._alerts_seen = (engine, engine.fired)
+        new = min(engine.fired - seen, len(engine.history))
+        for alert in list(engine.history)[len(engine.history) - new:] if new > 0 else []:
+            self.notify(f"ALERT {clean(alert.rule)}: {clean(alert.detail)}", severity="warning", timeout=10,
+                        markup=False)
+            if ring:
+                self._ring(alert_sequence(self.settings.notify, alert.detail, what=f"ALERT {alert.rule}"))
+
     def _alert(self, cause: str) -> None:
         log.warning("automatic halt: %s", cause)
         self.notify(f"HALTED: {clean(cause)}", severity="error", timeout=15, markup=False)
-        sequence = alert_sequence(self.settings.notify, cause)
+        self._ring(alert_sequence(self.settings.notify, cause))
+
+    def _ring(self, sequence: str) -> None:
         if not sequence:
             return
         self.alerts_sent.append(sequence)
@@ -534,6 +561,9 @@ class ClearTermApp(App):
             if conn is None:
                 continue
             badge.show_state(conn.state)
+            next_ns = getattr(conn, "next_attempt_ns", 0)  # the last failure and the countdown (live only)
+            badge.show_failure(getattr(conn, "last_error", ""),
+                               (next_ns - session.clock.now_ns()) / 1e9 if next_ns else None)
             if not slow:
                 continue
             tel = session.pipeline.telemetry.get(venue)
@@ -812,6 +842,23 @@ class ClearTermApp(App):
         else:
             self.notify(f"{'removed' if remove else 'added'} {clean(name)}", timeout=4, markup=False)
         self.refresh_view()
+
+    def action_alerts(self) -> None:
+        engine = self.live_session.alerts
+        self.push_screen(AlertsScreen([r.text for r in engine.rules], list(engine.history), engine.fired),
+                         self._change_alert)
+
+    def _change_alert(self, text: str | None) -> None:
+        if not text:
+            return
+        session = self.live_session
+        remove = text.startswith("-")
+        error = session.remove_alert(text[1:]) if remove else session.add_alert(text)
+        if error:
+            self.notify(clean(error), severity="error", timeout=8, markup=False)
+        else:
+            self.notify(f"alert {'removed' if remove else 'added'}: {clean(text.lstrip('-').strip())}", timeout=4,
+                        markup=False)
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen(self.help_rows()))

@@ -25,6 +25,7 @@ SHOTS = {  # file stem -> keys pressed once the replay has ended
     "aggregate": ("a",),
     "depth": ("d",),
     "errors": ("e",),
+    "pnl": ("p",),
     "help": ("question_mark",),
     "halted": ("h",),
 }

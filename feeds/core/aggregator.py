@@ -17,6 +17,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from feeds.core.state import MarketState, SymbolState
+from feeds.venues import PRIORITY
 
 STRATEGIES = ("first", "last", "average", "median", "vwap", "best_bid_ask")
 
@@ -117,7 +118,7 @@ def _median(sorted_values: list[float]) -> float:
 class Aggregator:
     """Builds ``Aggregate`` records from a ``MarketState`` at a given time."""
 
-    def __init__(self, stale_after_s: float = 5.0, venue_priority: tuple[str, ...] = ("BINANCE", "COINBASE")) -> None:
+    def __init__(self, stale_after_s: float = 5.0, venue_priority: tuple[str, ...] = PRIORITY) -> None:
         self.stale_after_s = stale_after_s
         self.stale_after_ns = int(stale_after_s * 1e9)
         self.venue_priority = tuple(venue_priority)

@@ -12,13 +12,15 @@ from collections import deque
 from typing import NamedTuple
 
 from feeds.core.aggregator import Aggregate
+from feeds.venues import VENUES
 
 
 def _quote_ccy(unified: str) -> str:
     return unified.rpartition("/")[2] if "/" in unified else ""
 
 
-DEFAULT_TAKER_FEE_BPS = {"BINANCE": 10.0, "COINBASE": 60.0, "COINBASE_ADVANCED": 60.0}  # base tiers
+DEFAULT_TAKER_FEE_BPS = {v.name: v.taker_fee_bps for v in VENUES.values()}  # the venues' base tiers
+
 
 class ArbEvent(NamedTuple):
     """An arbitrage window opening ("open") or ending ("close").

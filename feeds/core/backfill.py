@@ -14,7 +14,7 @@ from typing import NamedTuple
 
 import orjson
 
-from feeds.venues.binance import INTERVALS
+from feeds.intervals import INTERVALS
 
 PAGE_LIMIT = 1000  # Binance /api/v3/klines maximum
 MAX_TRIES = 5  # answers in a row with nothing new for a range before its bars count as absent

@@ -20,6 +20,7 @@ from collections import deque
 
 from feeds.core.book import OrderBook
 from feeds.events import BookDelta, BookSnapshot
+from feeds.venues import BOOK_FROM_REST_SNAPSHOT, VENUES
 
 WAITING = "waiting_snapshot"
 SYNCED = "synced"
@@ -202,8 +203,8 @@ class OrderBooks:
     """One sync per venue symbol, created on first sight: a pipeline book listener.
 
     ``on_event(ev)`` routes a ``BookSnapshot`` / ``BookDelta`` and returns the book updates applied.
-    Venues whose name starts with ``"BINANCE"`` get ``BinanceBookSync``, the others
-    ``CoinbaseBookSync``.
+    The venue's declared book kind picks the sync rule: ``BinanceBookSync`` for a book anchored by a
+    REST snapshot, ``CoinbaseBookSync`` for one the stream sends whole (also for unknown venues).
     """
 
     def __init__(self) -> None:
@@ -212,7 +213,9 @@ class OrderBooks:
     def get(self, venue: str, symbol: str, unified: str = "") -> BinanceBookSync | CoinbaseBookSync:
         sync = self.syncs.get((venue, symbol))
         if sync is None:
-            cls = BinanceBookSync if venue.startswith("BINANCE") else CoinbaseBookSync
+            declared = VENUES.get(venue)
+            rest_snapshot = declared is not None and declared.book_kind == BOOK_FROM_REST_SNAPSHOT
+            cls = BinanceBookSync if rest_snapshot else CoinbaseBookSync
             sync = self.syncs[(venue, symbol)] = cls(venue, symbol, unified or symbol)
         return sync
 

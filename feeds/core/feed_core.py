@@ -34,8 +34,8 @@ from feeds.core.trade_candles import CandleCheck, TradeCandleBuilder
 from feeds.core.watchdog import OK
 from feeds.events import Candle, Control, Rejected, Trade
 from feeds.symbols import SymbolMap
-from feeds.venues import VENUES
-from feeds.venues.binance import INTERVALS
+from feeds.intervals import INTERVALS
+from feeds.venues import VENUES, RestRequest
 
 # Connection states, in the order a healthy connection goes through them.
 DISCONNECTED, CONNECTING, SUBSCRIBED, STALE, RECONNECTING, FAILED = (
@@ -110,15 +110,23 @@ class Resubscribe(NamedTuple):
 
 class FetchSnapshot(NamedTuple):
     conn: str
-    path: str  # appended to the venue's REST base by the driver
+    rest: RestRequest  # what to GET; its answer is routed by this request, never by re-parsing the URL
     venue: str
     symbol: str
+
+    @property
+    def path(self) -> str:  # appended to the venue's REST base by the driver
+        return self.rest.path
 
 
 class FetchBackfill(NamedTuple):
     conn: str
-    path: str
+    rest: RestRequest
     klines: KlinesRequest
+
+    @property
+    def path(self) -> str:
+        return self.rest.path
 
 
 class Reconnect(NamedTuple):
@@ -127,8 +135,8 @@ class Reconnect(NamedTuple):
     seamless: bool  # True: open the replacement before closing the old socket (a rollover)
 
 
-Request = Subscribe | Unsubscribe | Resubscribe | FetchSnapshot | FetchBackfill | Reconnect
-RestRequest = FetchSnapshot | FetchBackfill
+Fetch = FetchSnapshot | FetchBackfill
+Request = Subscribe | Unsubscribe | Resubscribe | Fetch | Reconnect
 
 
 class Happening(NamedTuple):
@@ -241,7 +249,7 @@ class FeedCore:
         """A connection of one of the venues, and the codec that decodes its frames."""
         self.prepare_venue(conn.venue)
         self.connections[conn.name] = conn
-        self.pipeline.attach(conn.name, conn.venue, codec)
+        self.pipeline.attach(conn.name, conn.venue, codec, self.venue_symbols(conn.venue))
 
     def prepare_venue(self, venue: str) -> None:
         """Venue-specific pipeline parts: candles built from trades, checks of the venue's candles."""
@@ -301,20 +309,21 @@ class FeedCore:
         self.pipeline.add_rejection(ev, conn_name)
 
     # -- the feeding side ----------------------------------------------------------------------------
-    def receive_rest(self, conn: str, url: str, body: str | bytes, recv_ns: int) -> None:
-        """Events from a REST body (snapshot, backfill) into the pipeline: live and replay alike."""
+    def receive_rest(self, conn: str, request: RestRequest, body: str | bytes, recv_ns: int) -> None:
+        """Events from the REST body answering ``request`` (snapshot, backfill) into the pipeline: live and
+        replay alike."""
         codec = self.pipeline.codecs.get(conn)
         if codec is None:
             return
-        events = VENUES[self.pipeline.venue_of[conn]].rest_events(codec, url, body, recv_ns)
+        events = VENUES[self.pipeline.venue_of[conn]].rest_events(codec, request, body, recv_ns)
         if events:
             self.pipeline.apply_all(events, conn)
 
-    def rest_answered(self, request: RestRequest, url: str, status: int, body: str, recv_ns: int,
+    def rest_answered(self, request: Fetch, url: str, status: int, body: str, recv_ns: int,
                       error: str = "") -> None:
         """The answer to a request this core made (``status`` 0: no HTTP answer, ``error`` says why)."""
         if status == 200:
-            self.receive_rest(request.conn, url, body, recv_ns)
+            self.receive_rest(request.conn, request.rest, body, recv_ns)
         else:
             self.rest_errors.append(f"{url}: {error or status}"[:300])
             del self.rest_errors[:-MAX_REST_ERRORS]
@@ -342,6 +351,7 @@ class FeedCore:
             self.symbols.append(symbol)
         now = self.clock.now_ns()
         for venue in self.venues:
+            self.pipeline.set_symbols(venue, self.venue_symbols(venue))
             self.watchdog.expect(venue, VENUES[venue].venue_symbol(self.symbol_map, symbol), "candle", now)
             if self.backfill and self.requests_enabled:
                 self._watch_series(venue)
@@ -351,6 +361,7 @@ class FeedCore:
         if symbol in self.symbols:
             self.symbols.remove(symbol)
         for venue in self.venues:
+            self.pipeline.set_symbols(venue, self.venue_symbols(venue))
             self.watchdog.forget(venue, VENUES[venue].venue_symbol(self.symbol_map, symbol))
 
     def _subscriptions(self, symbol: str, subscribe: bool) -> None:
@@ -420,21 +431,21 @@ class FeedCore:
             return
         for bsync in self.books.wanting_snapshot():
             conn = f"{bsync.venue}#1"
-            path_of = VENUES[bsync.venue].snapshot_path
-            if conn in self.connections and path_of is not None:
+            snapshot = VENUES[bsync.venue].snapshot_request(bsync.symbol)
+            if conn in self.connections and snapshot is not None:
                 bsync.snapshot_requested()
-                self._ask(FetchSnapshot(conn, path_of(bsync.symbol), bsync.venue, bsync.symbol))
+                self._ask(FetchSnapshot(conn, snapshot, bsync.venue, bsync.symbol))
         for csync in self.books.wanting_resubscribe():
             conn = f"{csync.venue}#1"
-            frames_of = VENUES[csync.venue].resubscribe_book
-            if conn in self.connections and frames_of is not None:
+            frames = VENUES[csync.venue].resubscribe_book(csync.symbol)
+            if conn in self.connections and frames:
                 csync.resubscribe_requested()
-                self._ask(Resubscribe(conn, tuple(frames_of(csync.symbol)), csync.venue, csync.symbol))
+                self._ask(Resubscribe(conn, tuple(frames), csync.venue, csync.symbol))
 
     # -- backfill -----------------------------------------------------------------------------------
     def _watch_series(self, venue: str) -> None:
         """A connection of ``venue`` subscribed: expect closed bars of every symbol from now on."""
-        if VENUES[venue].klines_path is None or self.interval not in INTERVALS or self.interval == "1M":
+        if self.interval not in VENUES[venue].intervals or self.interval == "1M":
             return
         now_ms = self.clock.now_ns() // 1_000_000
         for symbol in self.venue_symbols(venue):
@@ -458,11 +469,12 @@ class FeedCore:
         for key in self.planner.plans:
             venue, symbol, interval = key
             conn = f"{venue}#1"
-            klines_path = VENUES[venue].klines_path
-            if conn not in self.connections or klines_path is None or self._rest_paused_until.get(venue, 0) > now_ns:
+            if conn not in self.connections or self._rest_paused_until.get(venue, 0) > now_ns:
                 continue
             opens, forming = self._opens_ms(key)
             req = self.planner.next_request(key, opens, forming, now_ms, INTERVALS[interval])
             if req is not None:
-                self._ask(FetchBackfill(conn, klines_path(symbol, interval, req.start_ms, req.end_ms, req.limit), req))
+                klines = VENUES[venue].klines_request(symbol, interval, req.start_ms, req.end_ms, req.limit)
+                if klines is not None:
+                    self._ask(FetchBackfill(conn, klines, req))
 

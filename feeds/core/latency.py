@@ -19,13 +19,24 @@ FOLD_EVERY = 65536
 RECENT = 512
 
 
-class LatencyStats:
-    """Samples in milliseconds (negative ones, from two clocks that disagree, count as 0)."""
+def percentiles(samples: list[float]) -> tuple[float, float] | None:
+    """(p50, p99) of ``samples`` in ms, each at least 0 as in ``LatencyStats``; None with no samples."""
+    if not samples:
+        return None
+    ordered = sorted(samples)
+    p50, p99 = ordered[len(ordered) // 2], ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+    return max(0.0, p50), max(0.0, p99)
 
-    __slots__ = ("_counts", "_n", "_max", "_total", "pending", "_recent")
+
+class LatencyStats:
+    """Samples in milliseconds. A negative one means the exchange's clock is ahead of ours by more than the
+    delay: it counts as 0 (the delay is unknown below the skew) and is counted in ``clock_ahead``."""
+
+    __slots__ = ("_counts", "_n", "_max", "_total", "_ahead", "pending", "_recent")
 
     def __init__(self) -> None:
         self._counts = [0] * _BUCKETS
+        self._ahead = 0
         self._n = 0
         self._max = 0.0
         self._total = 0.0
@@ -48,6 +59,7 @@ class LatencyStats:
         counts = self._counts
         below = bisect_left(samples, 0.0)  # negative delays: two clocks disagree; they count as 0
         counts[0] += below
+        self._ahead += below
         for i, edge in enumerate(BUCKET_EDGES_MS):
             upto = bisect_right(samples, edge) if edge != math.inf else len(samples)
             if upto > below:
@@ -70,6 +82,12 @@ class LatencyStats:
         return self._n + len(self.pending)
 
     @property
+    def clock_ahead(self) -> int:
+        """Samples below 0: the exchange's timestamp was later than our clock when we processed it."""
+        self.fold()
+        return self._ahead
+
+    @property
     def max(self) -> float:
         self.fold()
         return self._max
@@ -85,6 +103,8 @@ class LatencyStats:
         if not self._n:
             return 0.0
         target = max(1, math.ceil(q * self._n))
+        if target <= self._ahead:
+            return 0.0  # the quantile is among the samples whose exchange clock ran ahead
         seen = 0
         for idx, count in enumerate(self._counts):
             seen += count
@@ -101,4 +121,4 @@ class LatencyStats:
 
     def summary(self) -> dict:
         return {"p50": round(self.percentile(0.5), 3), "p99": round(self.percentile(0.99), 3),
-                "max": round(self.max, 3), "samples": self.n}
+                "max": round(self.max, 3), "samples": self.n, "clock_ahead": self.clock_ahead}

@@ -6,7 +6,7 @@ from and which clock ``now_ns`` reads. Listeners (strategy, books, library callb
 from __future__ import annotations
 
 from collections import deque
-from typing import Callable
+from typing import Callable, Iterable
 
 from feeds.core.backfill import bar_gap
 from feeds.events import BookDelta, BookSnapshot, Candle, Control, Quote, Rejected, Ticker, Trade, VenueStatus
@@ -15,6 +15,7 @@ from feeds.core.latency import LatencyStats
 from feeds.core.state import MarketState
 from feeds.core.watchdog import StalenessWatchdog
 
+_MARKET_DATA = frozenset((Trade, Quote, Candle, Ticker, BookDelta, BookSnapshot))
 EVENT_COUNT_KEYS = ("trade", "candle", "candle_closed", "quote", "ticker", "book")
 REORDER_WINDOW = 1_000_000  # a quote this few update ids behind the last one came late; further back, ids restarted
 
@@ -44,6 +45,9 @@ class Pipeline:
         self.codecs: dict[str, object] = {}
         self.venue_of: dict[str, str] = {}
         self._routes: dict[str, tuple] = {}  # conn -> (decode, telemetry): one lookup per frame
+        # conn -> the venue symbols it subscribed to; market data for any other symbol is refused
+        # before it can create state (None: the source names no set, e.g. a bare codec in a benchmark).
+        self.subscribed: dict[str, set[str] | None] = {}
         self.telemetry: dict[str, VenueTelemetry] = {}
         self.messages = 0
         self.events = dict.fromkeys(EVENT_COUNT_KEYS, 0)
@@ -66,14 +70,21 @@ class Pipeline:
         self.callback_errors: deque[str] = deque(maxlen=100)  # failures of users' async callbacks
 
     # -- sources --------------------------------------------------------------------------------
-    def attach(self, conn: str, venue: str, codec) -> None:
-        """Register the codec that decodes frames of connection ``conn``."""
+    def attach(self, conn: str, venue: str, codec, symbols: Iterable[str] | None = None) -> None:
+        """Register the codec that decodes frames of connection ``conn`` and the venue symbols it subscribed to."""
         self.codecs[conn] = codec
         self.venue_of[conn] = venue
+        self.subscribed[conn] = None if symbols is None else set(symbols)
         tel = self.telemetry.get(venue)
         if tel is None:
             tel = self.telemetry[venue] = VenueTelemetry(venue)
         self._routes[conn] = (codec.decode, tel)
+
+    def set_symbols(self, venue: str, symbols: Iterable[str]) -> None:
+        """The venue symbols every connection of ``venue`` is subscribed to from now on."""
+        for conn, v in self.venue_of.items():
+            if v == venue:
+                self.subscribed[conn] = set(symbols)
 
     def feed(self, conn: str, raw, recv_ns: int) -> None:
         """Decode and apply one raw frame received on ``conn`` at ``recv_ns``."""
@@ -91,7 +102,7 @@ class Pipeline:
 
     # -- events ---------------------------------------------------------------------------------
     def apply_all(self, events, conn: str = "", now_ns: int = 0, built: bool = False) -> int:
-        """Apply decoded events; returns the newest exchange time seen (0 if none).
+        """Apply decoded events; returns the newest exchange time of live data (0 if none): the latency sample.
 
         ``now_ns`` is what the guard takes as now (a frame's receive time); 0 reads the clock.
         ``built``: the events are candles built here from trades, not the venue's own."""
@@ -101,15 +112,21 @@ class Pipeline:
         get_state = self.state.get
         counts = self.events
         listeners = self.event_listeners
+        allowed = self.subscribed.get(conn)
         newest = 0
         for ev in events:
             t = type(ev)
+            if allowed is not None and ev.symbol not in allowed and t in _MARKET_DATA:
+                self._unexpected(ev, conn)
+                continue
+            live = True  # False for catch-up data: its exchange time says how old it is, not how late
             if t is Trade:
                 reason = guard.check_trade(ev, now_ns)
                 if reason:
                     self._refuse(reason, ev, conn)
                     continue
                 st = get_state(ev.venue, ev.symbol, ev.unified)
+                live = st.trades != 0  # the first is the venue's last trade before we came (last_match)
                 st.last_trade = ev
                 st.trades += 1
                 st.volume += ev.size
@@ -127,6 +144,7 @@ class Pipeline:
                     continue
                 st = get_state(ev.venue, ev.symbol, ev.unified)
                 last = st.quote
+                live = last is not None  # Coinbase's first quote rides on its catch-up ticker
                 if last is not None:
                     uid, last_uid = ev.update_id, last.update_id
                     if uid <= last_uid and uid:  # the usual case, a newer id, costs one comparison
@@ -155,8 +173,8 @@ class Pipeline:
                 series = st.series(ev.interval)
                 forming = series.forming
                 if forming is not None and not ev.closed and ev.exch_ns == forming.exch_ns \
-                        and ev.open_ns == forming.open_ns and ev.close == forming.close \
-                        and ev.volume == forming.volume and ev.trades == forming.trades:
+                        and ev[5:] == forming[5:]:
+                    # the same update sent twice: every figure equal, not only the time
                     self._duplicate(ev, "the same forming-bar update again")
                     continue
                 outcome = series.apply(ev)
@@ -196,7 +214,10 @@ class Pipeline:
                     continue
                 st = get_state(ev.venue, ev.symbol, ev.unified)
                 last = st.ticker
-                if last is not None and ev.exch_ns and ev.exch_ns == last.exch_ns:
+                live = last is not None  # the first describes the last trade before we came
+                # Tickers carry no id of their own (Coinbase's sequence is checked by its codec): the same
+                # event sent twice decodes to the same record; a new one at the same time differs in its figures.
+                if last is not None and ev.exch_ns == last.exch_ns and ev[5:] == last[5:]:
                     self._duplicate(ev, "the same 24 h statistics event again")
                     continue
                 st.ticker = ev
@@ -221,12 +242,18 @@ class Pipeline:
             exch = ev.exch_ns
             if exch:
                 st.last_exch_ns = exch
-                if exch > newest:
+                if exch > newest and live:
                     newest = exch
             if listeners:
                 for fn in listeners:
                     fn(ev)
         return newest
+
+    def _unexpected(self, ev, conn: str) -> None:
+        """Market data for a symbol ``conn`` did not subscribe to: counted and dead-lettered, never state."""
+        self.add_rejection(Rejected(ev.venue, ev.symbol, "", ev.exch_ns, ev.recv_ns, "unexpected_symbol",
+                                    f"{type(ev).__name__} for a symbol this connection did not subscribe to",
+                                    repr(ev)[:512]), conn)
 
     def _refuse(self, reason: str, ev, conn: str) -> None:
         if reason == "duplicate":

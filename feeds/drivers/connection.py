@@ -22,7 +22,10 @@ The only feeds module that touches the network besides REST (feeds/rest.py). Fra
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
+import socket
+import ssl
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -38,6 +41,7 @@ from feeds.core.feed_core import (CONNECTING, DISCONNECTED, FAILED, RECONNECTING
                                   StateChange)
 from feeds.events import Rejected, reject
 
+log = logging.getLogger(__name__)
 
 MAX_FRAME_BYTES = 4 * 1024 * 1024  # a frame larger than this is refused by the library: bounds memory
 MAX_QUEUE_FRAMES = 100_000  # frames read but not yet processed before the socket stops reading
@@ -63,6 +67,23 @@ class ReconnectPolicy:
     def delay(self, attempt: int) -> float:
         rng = self.rng or random
         return rng.uniform(0.0, min(self.cap_s, self.initial_s * 2 ** attempt))
+
+
+def failure_cause(exc: BaseException) -> str:
+    """Why a connection attempt failed, said as an operator reads it: the kind first, then the detail."""
+    if isinstance(exc, InvalidStatus):
+        return f"HTTP {exc.response.status_code}"
+    if isinstance(exc, socket.gaierror):
+        return f"DNS failure: {exc.strerror or exc}"
+    if isinstance(exc, ssl.SSLError):
+        return f"TLS failure: {exc.reason or exc}"
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(exc, (TimeoutError, asyncio.TimeoutError)):
+        return "timed out"
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"network error: {exc.strerror}"
+    return f"{type(exc).__name__}: {exc}"[:200]
 
 
 class AttemptBudget:
@@ -148,6 +169,9 @@ class Connection:
         self.max_queue_depth = 0  # most frames seen waiting in the library's receive queue
         self.connected_at_ns = 0
         self.last_close: tuple[int | None, str] | None = None
+        self.last_error = ""  # why the last attempt failed or the socket closed ("DNS failure: ...")
+        self.last_error_ns = 0
+        self.next_attempt_ns = 0  # when the next attempt is due while waiting to retry (0: not waiting)
         self._active: _Socket | None = None
         self._sockets: set[_Socket] = set()  # every open socket (two during a rollover)
         self._handover: asyncio.Task | None = None
@@ -260,8 +284,14 @@ class Connection:
                 failures_here = 0
                 self.set_state(RECONNECTING, f"failing over to endpoint {self.endpoint_index}: {self.url}")
             delay = self.policy.delay(attempt)
+            self.next_attempt_ns = self.clock.now_ns() + int(delay * 1e9)
+            log.warning("%s: %s; next try in %.1fs (%s)", self.name, self.last_error or "closed", delay,
+                        urlsplit(self.url).netloc)
             self.set_state(RECONNECTING, f"retry in {delay:.2f}s via {self.url}")
-            await asyncio.sleep(delay)
+            try:
+                await asyncio.sleep(delay)
+            finally:
+                self.next_attempt_ns = 0
 
     async def _serve(self) -> None:
         """Wait while the active socket feeds; a rollover may switch sockets meanwhile."""
@@ -318,10 +348,8 @@ class Connection:
                                max_queue=MAX_QUEUE_FRAMES, proxy=None if loopback else True)
         except asyncio.CancelledError:
             raise
-        except InvalidStatus as exc:
-            return self._failed_attempt(url, f"HTTP {exc.response.status_code}", replacement)
         except Exception as exc:  # noqa: BLE001 - report, never die
-            return self._failed_attempt(url, f"{type(exc).__name__}: {exc}"[:200], replacement)
+            return self._failed_attempt(url, failure_cause(exc), replacement)
         if self.recorder is not None:
             self.recorder.write(self.clock.now_ns(), self.name, "open", url)
         if self._ever_opened:
@@ -333,6 +361,7 @@ class Connection:
 
     def _failed_attempt(self, url: str, why: str, replacement: bool) -> None:
         self.failed_attempts += 1
+        self._remember_error(why)
         if replacement:
             self.set_state(self.state, f"replacement failed to connect: {why}")
         else:
@@ -422,6 +451,7 @@ class Connection:
         self.last_close = (code, reason)
         if self._stopping:
             return
+        self._remember_error(f"closed with code {code if code is not None else '-'}: {reason}".rstrip(": "))
         text = f"closed {code if code is not None else '-'} {reason}".strip()
         if sock.held is not None:
             self.set_state(self.state, f"replacement {text}")
@@ -429,6 +459,10 @@ class Connection:
             self.set_state(RECONNECTING, f"{text} during a rollover: waiting for the replacement")
         else:
             self.set_state(DISCONNECTED, text)
+
+    def _remember_error(self, cause: str) -> None:
+        self.last_error = cause
+        self.last_error_ns = self.clock.now_ns()
 
     async def _close_socket(self, sock: _Socket, code: int, reason: str) -> None:
         try:

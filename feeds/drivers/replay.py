@@ -439,7 +439,7 @@ def _ts_ns(text: str) -> int | None:
 
 def detect_format(path: str | os.PathLike) -> str:
     """ "clearterm" or "cryptofeed", from the file's first line (or the name of a capture directory/prefix)."""
-    path = Path(path)
+    path = recording_parts(path)[0]  # x.jsonl gzipped since it was named is x.jsonl.gz
     if path.is_dir():
         if any(_CF_NAME.match(p.name) for p in path.iterdir()):
             return "cryptofeed"

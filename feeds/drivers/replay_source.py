@@ -14,9 +14,9 @@ import orjson
 from feeds.core.feed_core import DISCONNECTED, STATES, SUBSCRIBED, StateChange
 from feeds.events import reject
 from feeds.drivers.recording import Record
-from feeds.venues import VENUES
+from feeds.venues import VENUES, RestRequest
 
-OPERATOR_KINDS = ("halt", "resume", "toggle", "key", "note", "stop", "add_symbol", "remove_symbol")
+OPERATOR_KINDS = ("halt", "resume", "toggle", "key", "note", "stop", "add_symbol", "remove_symbol", "alert")
 
 
 class ReplayConnection:
@@ -136,8 +136,15 @@ class ReplayDriver:
             self.pipeline.apply_all([reject(rec.conn.partition("#")[0], "malformed_record", "a REST record is "
                                             "not {url, body} JSON", rec.payload, rec.recv_ns)], rec.conn)
             return
-        if status == 200:
-            self.core.receive_rest(rec.conn, url, body, rec.recv_ns)
+        if status != 200:
+            return
+        venue = VENUES[rec.conn.partition("#")[0].upper()]
+        if isinstance(msg.get("what"), str):
+            request = RestRequest(msg["what"], "", str(msg.get("symbol", "")), str(msg.get("interval", "")))
+        else:  # recorded before requests were: the venue tells what was asked from the URL
+            request = venue.request_for_url(str(url))
+        if request is not None:
+            self.core.receive_rest(rec.conn, request, body, rec.recv_ns)
 
     def _unknown(self, rec: Record) -> None:
         self.pipeline.add_rejection(reject("", "unknown_connection", f"no venue for connection {rec.conn!r}",

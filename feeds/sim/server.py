@@ -43,6 +43,10 @@ from websockets.protocol import State
 from .faults import GARBAGE_FRAME, FrameFaults
 
 log = logging.getLogger(__name__)
+# The websockets server's per-connection chatter ("connection open", "HTTP response sent (200 OK)")
+# would fill the user's log every second in the demo; only its warnings and errors go there.
+wire_log = logging.getLogger(f"{__name__}.wire")
+wire_log.setLevel(logging.WARNING)
 
 VENUE_MODULES = {"BINANCE": "feeds.sim.binance", "COINBASE": "feeds.sim.coinbase",
                  "COINBASE_ADVANCED": "feeds.sim.coinbase_advanced"}
@@ -251,7 +255,7 @@ class Simulator:
         self._server = await serve(
             self._handle, self.host, self.requested_port, process_request=self._process_request,
             compression=None, ping_interval=self.ping_interval, ping_timeout=self.ping_timeout,
-            max_size=2**20, max_queue=64, logger=log)
+            max_size=2**20, max_queue=64, logger=wire_log)
         self.port = self._server.sockets[0].getsockname()[1]
         self._ticker = asyncio.create_task(self._run())
         return self

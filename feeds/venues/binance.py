@@ -7,39 +7,30 @@ Payload shapes: protocols.md section 1.
 """
 from __future__ import annotations
 
-from urllib.parse import quote, urlsplit
+from dataclasses import dataclass
+from urllib.parse import parse_qs, quote, urlsplit
 
 import orjson
 
 from feeds.events import (BookDelta, BookSnapshot, Candle, Control, Quote, Rejected, Ticker, Trade,
                      reject)
-from feeds.symbols import SymbolMap, UnifiedNames
+from feeds.intervals import INTERVALS
+from feeds.symbols import MAX_CACHED_NAMES, SymbolMap, UnifiedNames
+from feeds.venues.base import BOOK_FROM_REST_SNAPSHOT, Codec, Network, RestRequest, Venue
+from feeds.venues.fields import flag, integer, levels, number, text
 
 VENUE = "BINANCE"
 
-ENDPOINTS = {
+NETWORKS = {
     # Production market data defaults to the market-data-only host (first entry).
-    "production": ["wss://data-stream.binance.vision", "wss://stream.binance.com:9443",
-                   "wss://stream.binance.com:443"],
-    "testnet": ["wss://stream.testnet.binance.vision"],
-    "us": ["wss://stream.binance.us:9443"],
+    "production": Network(("wss://data-stream.binance.vision", "wss://stream.binance.com:9443",
+                           "wss://stream.binance.com:443"), "https://data-api.binance.vision"),
+    "testnet": Network(("wss://stream.testnet.binance.vision",), "https://testnet.binance.vision"),
+    "us": Network(("wss://stream.binance.us:9443",), "https://api.binance.us"),  # binance.us
+    "tr": Network(("wss://stream-cloud.trbinance.com",), "https://api.binance.me"),  # Binance TR
 }
-REST_BASES = {
-    "production": "https://data-api.binance.vision",
-    "testnet": "https://testnet.binance.vision",
-    "us": "https://api.binance.us",
-}
-
-_MINUTE = 60_000
-_DAY = 1440 * _MINUTE
-INTERVALS = {
-    "1s": 1000, "1m": _MINUTE, "3m": 3 * _MINUTE, "5m": 5 * _MINUTE, "15m": 15 * _MINUTE,
-    "30m": 30 * _MINUTE, "1h": 60 * _MINUTE, "2h": 120 * _MINUTE, "4h": 240 * _MINUTE,
-    "6h": 360 * _MINUTE, "8h": 480 * _MINUTE, "12h": 720 * _MINUTE, "1d": _DAY, "3d": 3 * _DAY,
-    "1w": 7 * _DAY,
-    "1M": 30 * _DAY,  # nominal only: calendar months vary (28-31 days); bar edges come from the venue
-}
-"""Kline interval text -> length in milliseconds."""
+ENDPOINTS = {net: list(n.ws) for net, n in NETWORKS.items()}
+REST_BASES = {net: n.rest for net, n in NETWORKS.items()}
 
 DEFAULT_CHANNELS = ("aggTrade", "kline", "bookTicker", "ticker")
 _CHANNEL_SUFFIX = {
@@ -89,20 +80,8 @@ def combined_url(base: str, streams, time_unit: str = "ms") -> str:
 
 
 def rest_base_for(ws_base: str) -> str:
-    """The REST base for a WebSocket base.
-
-    A known venue endpoint maps to that venue's REST base (the WebSocket and REST hosts differ);
-    any other URL maps to the same host and port over http(s), e.g. ws://127.0.0.1:8765 ->
-    http://127.0.0.1:8765 for the simulator.
-    """
-    stripped = ws_base.rstrip("/")
-    for name, bases in ENDPOINTS.items():
-        for base in bases:
-            if stripped == base or stripped.startswith(base + "/"):
-                return REST_BASES[name]
-    parts = urlsplit(stripped)
-    scheme = {"ws": "http", "wss": "https"}.get(parts.scheme, parts.scheme)
-    return f"{scheme}://{parts.netloc}"
+    """The REST base for a WebSocket base (see ``BinanceVenue.rest_base_for``)."""
+    return BINANCE.rest_base_for(ws_base)
 
 
 def _request(method: str, req_id: int, params=None) -> str:
@@ -148,10 +127,6 @@ _JSONDecodeError = orjson.JSONDecodeError
 # tuple.__new__ builds a NamedTuple without running its Python-level __new__: about half the cost.
 _new = tuple.__new__
 _TIME_MULT = {"ms": 1_000_000, "us": 1_000}
-
-
-def _levels(rows) -> tuple:
-    return tuple([(float(p), float(q)) for p, q in rows])
 
 
 class BinanceCodec:
@@ -217,15 +192,16 @@ class BinanceCodec:
             trade_id = m[id_key]
             maker = m["m"]
             # Class checks instead of int(): cheaper, and a string time must never reach the multiply.
-            if e_time.__class__ is not int or trade_id.__class__ is not int:
-                raise ValueError("event time and trade id must be integers")
+            trade_ms = m["T"]
+            if e_time.__class__ is not int or trade_id.__class__ is not int or trade_ms.__class__ is not int:
+                integer(e_time, "E"), integer(trade_id, id_key), integer(trade_ms, "T")  # raises, naming the field
             if maker is True:  # the buyer was the maker, so the aggressor sold
                 side = "sell"
             elif maker is False:
                 side = "buy"
             else:
-                raise ValueError(f"'m' must be a boolean, not {maker!r}")
-            return [_new(Trade, (venue, s, u, e_time * mult, recv_ns, float(m["p"]), float(m["q"]),
+                raise ValueError(f"'m' must be a boolean, not {type(maker).__name__}")
+            return [_new(Trade, (venue, s, u, e_time * mult, recv_ns, number(m["p"], "p"), number(m["q"], "q"),
                                  side, trade_id))]
 
         return read_trade
@@ -234,45 +210,43 @@ class BinanceCodec:
         s = m["s"]
         u = self._unified[s]
         k = m["k"]
-        interval = k["i"]
-        closed = k["x"]
-        if interval.__class__ is not str:
-            raise ValueError(f"kline interval must be a string, not {interval!r}")
-        if closed.__class__ is not bool:
-            raise ValueError(f"kline 'x' must be a boolean, not {closed!r}")
         mult = self._mult
-        return [_new(Candle, (self.venue, s, u, int(m["E"]) * mult, recv_ns, interval,
-                              int(k["t"]) * mult, float(k["o"]), float(k["h"]), float(k["l"]),
-                              float(k["c"]), float(k["v"]), int(k["n"]), closed, "live"))]
+        return [_new(Candle, (self.venue, s, u, integer(m["E"], "E") * mult, recv_ns, text(k["i"], "k.i"),
+                              integer(k["t"], "k.t") * mult, number(k["o"], "k.o"), number(k["h"], "k.h"),
+                              number(k["l"], "k.l"), number(k["c"], "k.c"), number(k["v"], "k.v"),
+                              integer(k["n"], "k.n"), flag(k["x"], "k.x"), "live"))]
 
     def _ticker(self, m: dict, recv_ns: int) -> list:
         s = m["s"]
         u = self._unified[s]
-        return [_new(Ticker, (self.venue, s, u, int(m["E"]) * self._mult, recv_ns, float(m["c"]),
-                              float(m["o"]), float(m["h"]), float(m["l"]), float(m["v"]),
-                              float(m["q"])))]
+        return [_new(Ticker, (self.venue, s, u, integer(m["E"], "E") * self._mult, recv_ns, number(m["c"], "c"),
+                              number(m["o"], "o"), number(m["h"], "h"), number(m["l"], "l"),
+                              number(m["v"], "v"), number(m["q"], "q")))]
 
     def _depth_update(self, m: dict, recv_ns: int) -> list:
         s = m["s"]
         u = self._unified[s]
-        return [_new(BookDelta, (self.venue, s, u, int(m["E"]) * self._mult, recv_ns,
-                                 _levels(m["b"]), _levels(m["a"]), int(m["U"]), int(m["u"])))]
+        return [_new(BookDelta, (self.venue, s, u, integer(m["E"], "E") * self._mult, recv_ns,
+                                 levels(m["b"], "b"), levels(m["a"], "a"), integer(m["U"], "U"),
+                                 integer(m["u"], "u")))]
 
     def _server_shutdown(self, m: dict, recv_ns: int) -> list:
-        return [Control(self.venue, "", "", int(m["E"]) * self._mult, recv_ns, "shutdown",
+        return [Control(self.venue, "", "", integer(m["E"], "E") * self._mult, recv_ns, "shutdown",
                         "server announced a shutdown")]
 
     def _book_ticker(self, m: dict, recv_ns: int) -> list:
         s = m["s"]
         u = self._unified[s]
-        return [_new(Quote, (self.venue, s, u, 0, recv_ns, float(m["b"]), float(m["B"]),
-                             float(m["a"]), float(m["A"]), int(m["u"])))]
+        return [_new(Quote, (self.venue, s, u, 0, recv_ns, number(m["b"], "b"), number(m["B"], "B"),
+                             number(m["a"], "a"), number(m["A"], "A"), integer(m["u"], "u")))]
 
     def _partial_depth(self, m: dict, raw, recv_ns: int, stream) -> list:
         if stream is not None:
             s = self._stream_symbol.get(stream)
             if s is None:
-                s = self._stream_symbol[stream] = stream.partition("@")[0].upper()
+                if len(self._stream_symbol) >= MAX_CACHED_NAMES:
+                    self._stream_symbol.clear()  # made-up stream names must not grow memory
+                s = self._stream_symbol[stream] = text(stream, "stream").partition("@")[0].upper()
         else:
             s = self.default_symbol
         if not s:
@@ -280,8 +254,8 @@ class BinanceCodec:
                            "partial depth frame names no symbol (raw stream and no default_symbol)",
                            raw, recv_ns)]
         u = self._unified[s]
-        return [BookSnapshot(self.venue, s, u, 0, recv_ns, _levels(m["bids"]), _levels(m["asks"]),
-                             int(m["lastUpdateId"]))]
+        return [BookSnapshot(self.venue, s, u, 0, recv_ns, levels(m["bids"], "bids"), levels(m["asks"], "asks"),
+                             integer(m["lastUpdateId"], "lastUpdateId"))]
 
     def _without_known_event(self, m: dict, raw, recv_ns: int, outer: dict) -> list:
         """Payloads with no ``e`` (bookTicker, partial depth, replies, errors) or an unknown one."""
@@ -385,10 +359,11 @@ def parse_klines(body: bytes | str, symbol: str, interval: str, recv_ns: int, se
         try:
             if row.__class__ is not list or len(row) < 9:
                 raise ValueError("kline row is not an array of at least 9 elements")
-            close_ms = int(row[6])
+            close_ms = integer(row[6], "close time")
             candles.append(Candle(venue, symbol, unified, close_ms * 1_000_000, recv_ns, interval,
-                                  int(row[0]) * 1_000_000, float(row[1]), float(row[2]),
-                                  float(row[3]), float(row[4]), float(row[5]), int(row[8]),
+                                  integer(row[0], "open time") * 1_000_000, number(row[1], "open"),
+                                  number(row[2], "high"), number(row[3], "low"), number(row[4], "close"),
+                                  number(row[5], "volume"), integer(row[8], "trades"),
                                   close_ms < server_now_ms, "backfill"))
         except Exception as exc:  # noqa: BLE001
             rejected.append(reject(venue, "bad_field", f"bad kline row: {exc}", orjson.dumps(row),
@@ -411,11 +386,75 @@ def parse_depth_snapshot(body: bytes | str, symbol: str, recv_ns: int, venue: st
     try:
         if m.__class__ is not dict:
             raise ValueError("depth body is not a JSON object")
-        return BookSnapshot(venue, symbol, unified, 0, recv_ns, _levels(m["bids"]), _levels(m["asks"]),
-                            int(m["lastUpdateId"]))
+        return BookSnapshot(venue, symbol, unified, 0, recv_ns, levels(m["bids"], "bids"),
+                            levels(m["asks"], "asks"), integer(m["lastUpdateId"], "lastUpdateId"))
     except KeyError as exc:
         return reject(venue, "missing_field", f"depth body lacks field {exc.args[0]!r}", body, recv_ns,
                       symbol, unified)
     except Exception as exc:  # noqa: BLE001
         return reject(venue, "bad_field", f"depth body has a bad field: {exc}", body, recv_ns,
                       symbol, unified)
+
+
+# --- the declaration ---------------------------------------------------------------------------
+
+CHANNELS = ("aggTrade", "kline", "bookTicker", "ticker", "depth")  # what a connection subscribes to
+_STREAM_PATHS = ("/stream", "/ws")
+
+
+@dataclass(frozen=True)
+class BinanceVenue(Venue):
+    """Binance spot: streams named in the URL, a REST depth snapshot anchoring the diff-depth stream."""
+
+    def make_codec(self, symbols: SymbolMap) -> BinanceCodec:
+        return BinanceCodec(symbols, venue=self.name)
+
+    def connect_url(self, base: str, symbols: list[str], interval: str) -> str:
+        return combined_url(base, streams_for(symbols, interval, self.channels))
+
+    def subscribe_live(self, symbols: list[str], interval: str, req_id: int) -> list[str]:
+        return [subscribe_message(streams_for(symbols, interval, self.channels), req_id)]
+
+    def unsubscribe_live(self, symbols: list[str], interval: str, req_id: int) -> list[str]:
+        return [unsubscribe_message(streams_for(symbols, interval, self.channels), req_id)]
+
+    def rest_base_for(self, ws_base: str) -> str:
+        base = ws_base.rstrip("/")
+        for path in _STREAM_PATHS:  # a base given with its stream path: the REST API is not below it
+            if base.endswith(path):
+                base = base[: -len(path)]
+        return super().rest_base_for(base)
+
+    def snapshot_request(self, symbol: str) -> RestRequest:
+        return RestRequest("depth", depth_path(symbol, 1000), symbol.upper())
+
+    def klines_request(self, symbol: str, interval: str, start_ms: int | None, end_ms: int | None,
+                       limit: int) -> RestRequest:
+        return RestRequest("klines", klines_path(symbol, interval, start_ms, end_ms, limit), symbol.upper(), interval)
+
+    def listing_request(self, symbol: str) -> RestRequest:
+        return RestRequest("listing", f"/api/v3/exchangeInfo?symbol={quote(symbol.upper(), safe='')}", symbol.upper())
+
+    def request_for_url(self, url: str) -> RestRequest | None:
+        parts = urlsplit(url)
+        query = {k: v[0] for k, v in parse_qs(parts.query).items()}
+        symbol = query.get("symbol", "").upper()
+        what = parts.path.rpartition("/")[2]
+        if symbol and what in ("depth", "klines"):
+            return RestRequest(what, "", symbol, query.get("interval", ""))
+        return None
+
+    def rest_events(self, codec: Codec, request: RestRequest, body: str | bytes, recv_ns: int) -> list:
+        if not isinstance(codec, BinanceCodec):
+            return []
+        if request.what == "depth":
+            return [codec.parse_depth_snapshot(body, request.symbol, recv_ns)]
+        if request.what == "klines":
+            candles, rejected = codec.parse_klines(body, request.symbol, request.interval, recv_ns,
+                                                   recv_ns // 1_000_000)
+            return [*candles, *rejected]
+        return []
+
+
+BINANCE = BinanceVenue(name=VENUE, short="BIN", networks=NETWORKS, channels=CHANNELS, taker_fee_bps=10.0,
+                       book_kind=BOOK_FROM_REST_SNAPSHOT, intervals=tuple(INTERVALS), subscribed_on_open=True)

@@ -17,12 +17,15 @@ the matches channel gives a ``Control(what="gap", data=(expected, got))`` before
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 
 import orjson
 
 from feeds.events import BookDelta, BookSnapshot, Control, Quote, Rejected, Ticker, Trade, VenueStatus, reject
 from feeds.symbols import SymbolMap, UnifiedNames
+from feeds.venues.base import BOOK_STREAMED, Network, RestRequest, Venue
+from feeds.venues.fields import levels, number
 
 VENUE = "COINBASE"
 
@@ -30,8 +33,8 @@ WS_URL = "wss://ws-feed.exchange.coinbase.com"
 WS_SANDBOX_URL = "wss://ws-feed-public.sandbox.exchange.coinbase.com"
 REST_URL = "https://api.exchange.coinbase.com"
 REST_SANDBOX_URL = "https://api-public.sandbox.exchange.coinbase.com"
+NETWORKS = {"production": Network((WS_URL,), REST_URL), "sandbox": Network((WS_SANDBOX_URL,), REST_SANDBOX_URL)}
 ENDPOINTS = {"production": WS_URL, "sandbox": WS_SANDBOX_URL}
-REST_BASES = {"production": REST_URL, "sandbox": REST_SANDBOX_URL}
 
 # level2 now needs authentication; level2_batch is the public book channel.
 DEFAULT_CHANNELS = ("ticker", "matches", "heartbeat", "level2_batch")
@@ -128,7 +131,7 @@ _AGGRESSOR = {"sell": "buy", "buy": "sell"}  # match.side is the maker's side
 
 
 def _levels(rows) -> tuple:
-    return tuple([(float(p), float(q)) for p, q in rows])
+    return levels(rows, "levels")
 
 
 def _changes(changes) -> tuple[tuple, tuple]:
@@ -137,9 +140,9 @@ def _changes(changes) -> tuple[tuple, tuple]:
     asks = []
     for side, price, size in changes:
         if side == "buy":
-            bids.append((float(price), float(size)))
+            bids.append((number(price, "price"), number(size, "size")))
         elif side == "sell":
-            asks.append((float(price), float(size)))
+            asks.append((number(price, "price"), number(size, "size")))
         else:
             raise ValueError(f"change side must be 'buy' or 'sell', not {side!r}")
     return tuple(bids), tuple(asks)
@@ -195,7 +198,7 @@ class CoinbaseCodec:
                 changes = msg["changes"]
                 if len(changes) == 1:  # the usual case: one level per frame, no lists to build
                     side, price, size = changes[0]
-                    level = ((float(price), float(size)),)
+                    level = ((number(price, "price"), number(size, "size")),)
                     if side == "buy":
                         bids, asks = level, ()
                     elif side == "sell":
@@ -240,11 +243,11 @@ class CoinbaseCodec:
         ask_size = m.get("best_ask_size")
         venue = self.venue
         return [
-            _new(Quote, (venue, s, u, t, recv_ns, float(m["best_bid"]),
-                         0.0 if bid_size is None else float(bid_size), float(m["best_ask"]),
-                         0.0 if ask_size is None else float(ask_size), seq)),
-            _new(Ticker, (venue, s, u, t, recv_ns, float(m["price"]), float(m["open_24h"]),
-                          float(m["high_24h"]), float(m["low_24h"]), float(m["volume_24h"]), 0.0)),
+            _new(Quote, (venue, s, u, t, recv_ns, number(m["best_bid"], "best_bid"),
+                         0.0 if bid_size is None else number(bid_size, "best_bid_size"), number(m["best_ask"], "best_ask"),
+                         0.0 if ask_size is None else number(ask_size, "best_ask_size"), seq)),
+            _new(Ticker, (venue, s, u, t, recv_ns, number(m["price"], "price"), number(m["open_24h"], "open_24h"),
+                          number(m["high_24h"], "high_24h"), number(m["low_24h"], "low_24h"), number(m["volume_24h"], "volume_24h"), 0.0)),
         ]
 
     def _match(self, m: dict, raw, recv_ns: int) -> list:
@@ -265,7 +268,7 @@ class CoinbaseCodec:
                 raise ValueError(f"trade_id must be an integer, not {trade_id!r}")
             trade_id = int(trade_id)
         t = _time(m["time"])
-        trade = _new(Trade, (self.venue, s, u, t, recv_ns, float(m["price"]), float(m["size"]), side,
+        trade = _new(Trade, (self.venue, s, u, t, recv_ns, number(m["price"], "price"), number(m["size"], "size"), side,
                              trade_id))
         if self.check_trade_ids:
             last = self._last_trade_id.get(s)
@@ -332,3 +335,32 @@ class CoinbaseCodec:
                           recv_ns, symbol, unified)
         return reject(self.venue, "bad_field", f"{what} has a bad field: {exc.__class__.__name__}: {exc}",
                       raw, recv_ns, symbol, unified)
+
+
+# --- the declaration ---------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class CoinbaseVenue(Venue):
+    """Coinbase Exchange: one subscribe frame after opening; the book arrives as a streamed snapshot."""
+
+    def make_codec(self, symbols: SymbolMap) -> CoinbaseCodec:
+        return CoinbaseCodec(symbols, venue=self.name, check_trade_ids=False)  # the guard counts trade-id gaps
+
+    def subscribe_frames(self, symbols: list[str], interval: str) -> list[str]:
+        return [subscribe_message(symbols, self.channels)]
+
+    def subscribe_live(self, symbols: list[str], interval: str, req_id: int) -> list[str]:
+        return [subscribe_message(symbols, self.channels)]
+
+    def unsubscribe_live(self, symbols: list[str], interval: str, req_id: int) -> list[str]:
+        return [unsubscribe_message(symbols, self.channels)]
+
+    def resubscribe_book(self, symbol: str) -> list[str]:
+        return [unsubscribe_message([symbol], ("level2_batch",)), subscribe_message([symbol], ("level2_batch",))]
+
+    def listing_request(self, symbol: str) -> RestRequest:
+        return RestRequest("listing", f"/products/{symbol}", symbol)
+
+
+COINBASE = CoinbaseVenue(name=VENUE, short="CB", networks=NETWORKS, channels=DEFAULT_CHANNELS, taker_fee_bps=60.0, maker_fee_bps=40.0,
+                         book_kind=BOOK_STREAMED, symbol_separator="-", candles_from_trades=True)

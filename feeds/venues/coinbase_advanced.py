@@ -22,6 +22,7 @@ Choices, where the protocol leaves room:
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from operator import attrgetter
 
 import orjson
@@ -29,6 +30,8 @@ import orjson
 from feeds.venues.coinbase import parse_time_ns
 from feeds.events import BookDelta, BookSnapshot, Candle, Control, Quote, Rejected, Ticker, Trade, VenueStatus, reject
 from feeds.symbols import SymbolMap, UnifiedNames
+from feeds.venues.base import BOOK_STREAMED, Network, Venue
+from feeds.venues.fields import number, whole
 
 VENUE = "COINBASE"
 
@@ -78,7 +81,7 @@ def _trade_id(value) -> int:
 
 
 def _float_or_zero(value) -> float:
-    return 0.0 if value is None or value == "" else float(value)
+    return 0.0 if value is None or value == "" else number(value, "quantity")
 
 
 class CoinbaseAdvancedCodec:
@@ -161,7 +164,7 @@ class CoinbaseAdvancedCodec:
             asks = []
             for row in ev["updates"]:
                 side = row["side"]
-                level = (float(row["price_level"]), float(row["new_quantity"]))
+                level = (number(row["price_level"], "price_level"), number(row["new_quantity"], "new_quantity"))
                 if side == "bid":
                     bids.append(level)
                 elif side == "offer" or side == "ask":
@@ -189,8 +192,8 @@ class CoinbaseAdvancedCodec:
                 side = _AGGRESSOR.get(maker)
                 if side is None:
                     raise ValueError(f"trade side must be BUY, SELL or UNKNOWN_ORDER_SIDE, not {maker!r}")
-                batch.append(_new(Trade, (venue, s, u, _time(tr["time"]), recv_ns, float(tr["price"]),
-                                          float(tr["size"]), side, _trade_id(tr["trade_id"]))))
+                batch.append(_new(Trade, (venue, s, u, _time(tr["time"]), recv_ns, number(tr["price"], "price"),
+                                          number(tr["size"], "size"), side, _trade_id(tr["trade_id"]))))
             if len(batch) > 1 and batch[0].exch_ns > batch[-1].exch_ns:
                 batch.reverse()  # batches may list the newest trade first; emit oldest first
             out.extend(batch)
@@ -202,16 +205,16 @@ class CoinbaseAdvancedCodec:
             for t in ev["tickers"]:
                 s = t["product_id"]
                 u = self._unified[s]
-                price = float(t["price"])
+                price = number(t["price"], "price")
                 if with_quote and "best_bid" in t:
-                    out.append(_new(Quote, (venue, s, u, ts, recv_ns, float(t["best_bid"]),
-                                            _float_or_zero(t.get("best_bid_quantity")), float(t["best_ask"]),
+                    out.append(_new(Quote, (venue, s, u, ts, recv_ns, number(t["best_bid"], "best_bid"),
+                                            _float_or_zero(t.get("best_bid_quantity")), number(t["best_ask"], "best_ask"),
                                             _float_or_zero(t.get("best_ask_quantity")), 0)))
                 change = t.get("price_percent_chg_24_h")
-                growth = 1.0 + float(change) / 100.0 if change not in (None, "") else 0.0
+                growth = 1.0 + number(change, "price_percent_chg_24_h") / 100.0 if change not in (None, "") else 0.0
                 out.append(_new(Ticker, (venue, s, u, ts, recv_ns, price, price / growth if growth > 0.0 else 0.0,
-                                         float(t["high_24_h"]), float(t["low_24_h"]),
-                                         float(t["volume_24_h"]), 0.0)))
+                                         number(t["high_24_h"], "high_24_h"), number(t["low_24_h"], "low_24_h"),
+                                         number(t["volume_24_h"], "volume_24_h"), 0.0)))
 
     def _candles(self, events, ts: int, recv_ns: int, channel: str, out: list) -> None:
         venue = self.venue
@@ -222,8 +225,8 @@ class CoinbaseAdvancedCodec:
                 s = c["product_id"]
                 u = self._unified[s]
                 candles.append(_new(Candle, (venue, s, u, ts, recv_ns, CANDLE_INTERVAL,
-                                             int(c["start"]) * _NS_PER_S, float(c["open"]), float(c["high"]),
-                                             float(c["low"]), float(c["close"]), float(c["volume"]), 0,
+                                             whole(c["start"], "start") * _NS_PER_S, number(c["open"], "open"), number(c["high"], "high"),
+                                             number(c["low"], "low"), number(c["close"], "close"), number(c["volume"], "volume"), 0,
                                              False, "live")))
             candles.sort(key=_by_product_and_start)  # a snapshot may list the newest first
             last = len(candles) - 1
@@ -280,3 +283,32 @@ class CoinbaseAdvancedCodec:
             return reject(self.venue, "missing_field", f"{what} lacks field {exc.args[0]!r}", raw, recv_ns)
         return reject(self.venue, "bad_field", f"{what} has a bad field: {exc.__class__.__name__}: {exc}",
                       raw, recv_ns)
+
+
+# --- the declaration ---------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class AdvancedTradeVenue(Venue):
+    """Coinbase Advanced Trade: one subscribe frame per channel; a streamed book; 5 m candles that check
+    the bars built from trades. Its own venue name, so it can run beside Coinbase Exchange."""
+
+    def make_codec(self, symbols: SymbolMap) -> CoinbaseAdvancedCodec:
+        return CoinbaseAdvancedCodec(symbols, venue=self.name)
+
+    def subscribe_frames(self, symbols: list[str], interval: str) -> list[str]:
+        return subscribe_messages(symbols, self.channels)
+
+    def subscribe_live(self, symbols: list[str], interval: str, req_id: int) -> list[str]:
+        return subscribe_messages(symbols, self.channels)
+
+    def unsubscribe_live(self, symbols: list[str], interval: str, req_id: int) -> list[str]:
+        return unsubscribe_messages(symbols, self.channels)
+
+    def resubscribe_book(self, symbol: str) -> list[str]:
+        return [*unsubscribe_messages([symbol], ("level2",)), *subscribe_messages([symbol], ("level2",))]
+
+
+COINBASE_ADVANCED = AdvancedTradeVenue(
+    name="COINBASE_ADVANCED", short="CBA", networks={"production": Network((WS_URL,), REST_URL)},
+    channels=(*DEFAULT_CHANNELS, "candles"), taker_fee_bps=60.0, maker_fee_bps=40.0, book_kind=BOOK_STREAMED, symbol_separator="-",
+    candles_from_trades=True, candle_check=CANDLE_INTERVAL)

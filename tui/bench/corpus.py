@@ -103,7 +103,7 @@ def binance_corpus(n: int, symbols: int | list[str] = 30, mix: tuple[float, floa
     is in ``BASE_PRICES``. ``interval`` is the kline interval (``1s``: bars close often enough for the
     strategy to run on a short corpus).
     """
-    from feeds.venues.binance import INTERVALS
+    from feeds.intervals import INTERVALS
     names = bench_symbols(symbols) if isinstance(symbols, int) else list(symbols)
     interval_ms = INTERVALS[interval]
     rng = random.Random(seed)

@@ -10,6 +10,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from strategy.paper import PaperConfig
 from strategy.risk import RiskConfig
 from strategy.scalper import ScalperParams
 
@@ -130,7 +131,8 @@ def apply_config(cfg, ui: UISettings, data: dict) -> None:
         elif key == "symbols":
             cfg.symbols = _str_list(key, value)
         elif key == "interval":
-            cfg.interval = _expect(key, value, str, 'an interval such as "1m"')
+            from feeds.intervals import INTERVALS
+            cfg.interval = _choice(key, _expect(key, value, str, 'an interval such as "1m"'), tuple(INTERVALS))
         elif key == "network":
             cfg.network = _choice(key, value, NETWORKS)
         elif key == "halted":
@@ -170,6 +172,20 @@ def apply_config(cfg, ui: UISettings, data: dict) -> None:
         elif key == "risk":
             _check_table(key, value, RiskConfig.from_dict)
             cfg.risk = dict(value)
+        elif key == "paper":
+            _check_table(key, value, PaperConfig.from_dict)
+            cfg.paper = dict(value)
+        elif key == "alerts":
+            cfg.alerts = _str_list(key, value) if value != [] else []
+            _check_alerts(cfg.alerts)
+        elif key == "alert_webhook":
+            cfg.alert_webhook = _expect(key, value, str, "an http(s) URL")
+            if not value.startswith(("http://", "https://")):
+                raise _fail(key, "an http(s) URL", value)
+        elif key == "alert_command":
+            cfg.alert_command = _expect(key, value, str, "a shell command")
+        elif key == "alert_desktop":
+            cfg.alert_desktop = _expect(key, value, bool, "true or false")
         elif key == "ui":
             _expect(key, value, dict, "a table")
             _apply_ui(ui, value)
@@ -203,6 +219,16 @@ def _apply_ui(ui: UISettings, table: dict) -> None:
             ui.metrics_port = port
         else:
             raise ConfigError(f"unknown config key {name!r}")
+
+
+def _check_alerts(rules: list[str]) -> None:
+    from feeds.venues import VENUES
+    from strategy.alerts import AlertRuleError, parse_rule
+    for rule in rules:
+        try:
+            parse_rule(rule, tuple(VENUES))
+        except AlertRuleError as exc:
+            raise ConfigError(f"config key 'alerts': {exc}") from None
 
 
 def _check_table(key: str, value, parse) -> None:

@@ -51,4 +51,5 @@ def setup_logging(path: Path | None = None, level: int = logging.INFO) -> Path |
     if root.level == logging.NOTSET or root.level > level:
         root.setLevel(level)
     logging.captureWarnings(True)
+    logging.getLogger("websockets").setLevel(logging.WARNING)  # per-connection chatter, not news
     return path

@@ -26,19 +26,23 @@ def run_replay(args) -> int:
     from tui.runtime.replay_runner import ReplayRunner
     speed = parse_speed(args.speed)
     fmt = None if args.format == "auto" else args.format
+    from tui.runtime.cli import apply_alert_flags
+    alerts = SessionConfig(alert_desktop=True)
+    apply_alert_flags(alerts, args)
+    options = {"alerts": alerts.alerts, "alert_webhook": alerts.alert_webhook, "alert_command": alerts.alert_command}
     try:
-        runner = ReplayRunner([str(p) for p in args.paths], fmt, speed)
+        runner = ReplayRunner([str(p) for p in args.paths], fmt, speed, alerts=options)
     except RecordingError as exc:
         raise UsageError(str(exc)) from None
     runner.metrics_port = args.metrics_port
+    ui = UISettings()
+    try:
+        load(SessionConfig(), ui, args.config)  # only the [ui] and [keys] tables matter to a replay
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from None
     if args.headless:
         asyncio.run(run_headless(runner, args.duration))
     else:
-        ui = UISettings()
-        try:
-            load(SessionConfig(), ui, None)  # only the [ui] and [keys] tables matter to a replay
-        except ConfigError as exc:
-            raise UsageError(str(exc)) from None
         apply_ui_flags(ui, args)
         run_app(runner, ui, args.duration)
     for warning in runner.report.warnings:

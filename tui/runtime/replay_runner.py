@@ -1,7 +1,9 @@
 """Plays recordings into a Session at a chosen speed, with pause, step and seek for the app.
 
 The records go through ``ReplayDriver`` into the same pipeline, strategy and halt a live session uses;
-the clock is the recorded receive time. Seeking backwards rebuilds the session from the start.
+the clock is the recorded receive time. Seeking backwards builds a new Session from the recording's
+header (a fresh SessionConfig every time) and replays the records up to the target: nothing the session
+owns (symbols, watchdog expectations, halt, signals, books...) carries over from before the seek.
 """
 from __future__ import annotations
 
@@ -23,16 +25,41 @@ TICK_NS = int(TICK_S * 1e9)
 YIELD_EVERY = 2000  # records between yields to the event loop at max speed, so the UI stays live
 
 
+def session_config(header: dict) -> SessionConfig:
+    """A new SessionConfig for replaying a recording, from its header alone.
+
+    The header holds the session's starting symbols and the settings that decide what it computed
+    (``settings``: staleness threshold, strategy and risk parameters, quote aliases); recordings made
+    before those were written get the defaults.
+    """
+    settings = header.get("settings")
+    settings = settings if isinstance(settings, dict) else {}
+    config = SessionConfig(mode="replay", venues=[str(v) for v in header.get("venues") or []],
+                           symbols=[str(s) for s in header.get("symbols") or []],
+                           interval=str(header.get("interval") or "1m"), record_path=None)
+    stale = settings.get("stale_after_s")
+    if isinstance(stale, (int, float)) and not isinstance(stale, bool) and stale > 0:
+        config.stale_after_s = float(stale)
+    for name in ("strategy", "risk", "paper"):
+        if isinstance(settings.get(name), dict):
+            setattr(config, name, dict(settings[name]))
+    aliases = settings.get("quote_aliases")
+    if isinstance(aliases, dict):
+        config.quote_aliases = {str(k): str(v) for k, v in aliases.items()}
+    return config
+
+
 class ReplayRunner:
-    def __init__(self, paths: list[str], fmt: str | None = None, speed: float | None = 1.0) -> None:
+    def __init__(self, paths: list[str], fmt: str | None = None, speed: float | None = 1.0,
+                 alerts: dict | None = None) -> None:
         self.paths = [str(p) for p in paths]
         self.fmt = fmt
         self.speed = speed
         self.paused = False
-        self.header, _ = read_recordings(self.paths, fmt)  # fails early (RecordingError) on bad input
-        self.config = SessionConfig(mode="replay", venues=list(self.header.get("venues") or []),
-                                    symbols=list(self.header.get("symbols") or []),
-                                    interval=self.header.get("interval") or "1m", record_path=None)
+        self.header, stream = read_recordings(self.paths, fmt)  # fails early (RecordingError) on bad input
+        stream.close()
+        self.alerts = dict(alerts or {})  # rules and deliveries given to the replay command
+        self.dispatcher = None
         self.finished = asyncio.Event()
         self.first_ns = 0
         self.position_ns = 0
@@ -41,15 +68,29 @@ class ReplayRunner:
         self._wake = asyncio.Event()
         self._steps = 0
         self._target_ns: int | None = None  # fast-forward up to here, then pause
+        self._next_tick = 0  # recorded time of the session's next tick (0: before the first record)
         self.metrics_port: int | None = None
         self.metrics = None
         self._new_session()
 
+    @property
+    def config(self) -> SessionConfig:
+        """The session's settings as they are now (symbols change as recorded additions replay)."""
+        return self.session.config
+
     def _new_session(self) -> None:
-        self.clock = ManualClock()
-        self.session = Session(self.config, clock=self.clock)
-        self.driver = ReplayDriver(self.session.feed, self.clock, on_operator=self._operator)
+        """A session as the recording started it: nothing from an earlier session is reused."""
         self.header, self._stream = read_recordings(self.paths, self.fmt)
+        self.clock = ManualClock()
+        config = session_config(self.header)
+        for key, value in self.alerts.items():
+            setattr(config, key, value)
+        self.session = Session(config, clock=self.clock)
+        self.session.started_ns = self.first_ns
+        if self.dispatcher is None:
+            self.dispatcher = self.session.dispatcher
+        self.session.dispatcher = self.dispatcher  # one sender (and its counts) across rebuilds on seek
+        self.driver = ReplayDriver(self.session.feed, self.clock, on_operator=self._operator)
         self.report = self._stream.report
         self._records = iter(self._stream)
         self.position_ns = 0
@@ -97,6 +138,7 @@ class ReplayRunner:
             except (asyncio.CancelledError, Exception):
                 pass
         self._stream.close()
+        await self.dispatcher.stop()
         if self.metrics is not None:
             await self.metrics.stop()
             self.metrics = None
@@ -118,18 +160,20 @@ class ReplayRunner:
     async def _play(self) -> None:
         apply = self.driver.apply
         since_yield = 0
-        next_tick = 0
+        self._next_tick = 0
         self._anchor()
         for rec in self._records:
             if not self.first_ns:
-                self.first_ns = rec.recv_ns
-                self.session.started_ns = rec.recv_ns
+                self.first_ns = self.session.started_ns = rec.recv_ns
             if not self._rec0:
                 self._rec0 = rec.recv_ns
             target = self._target_ns
             if target is not None and rec.recv_ns > target:
                 self._target_ns = None
                 self.paused = True
+                self._tick_until(target)  # the state as it was at the target time, ticks included
+                self.clock.set(target)
+                self.position_ns = max(self.position_ns, target)
             while self.paused and not self._steps and self._target_ns is None:
                 self._wake.clear()
                 await self._wake.wait()
@@ -145,12 +189,10 @@ class ReplayRunner:
                     except asyncio.TimeoutError:
                         pass
                     since_yield = 0
-            while next_tick <= rec.recv_ns:  # health checks on recorded time, before the record lands
-                if next_tick:
-                    self.session.tick(next_tick)
-                    next_tick += TICK_NS
-                else:
-                    next_tick = rec.recv_ns + TICK_NS
+            if self._next_tick:
+                self._tick_until(rec.recv_ns)  # health checks on recorded time, before the record lands
+            else:
+                self._next_tick = rec.recv_ns + TICK_NS
             apply(rec)
             self.position_ns = rec.recv_ns
             since_yield += 1
@@ -159,6 +201,13 @@ class ReplayRunner:
                 await asyncio.sleep(0)
         self.session.stopped_ns = self.position_ns
         self.finished.set()
+
+    def _tick_until(self, now_ns: int) -> None:
+        """The session's ticks (every 100 ms of recorded time from the first record) up to ``now_ns``."""
+        while self._next_tick and self._next_tick <= now_ns:
+            self.clock.set(self._next_tick)  # what a tick does (a halt) is stamped with the tick's time
+            self.session.tick(self._next_tick)
+            self._next_tick += TICK_NS
 
     def _operator(self, rec: Record) -> None:
         """Operator actions replay as recorded; automatic halts are not replayed but recomputed."""
@@ -176,6 +225,13 @@ class ReplayRunner:
             feed = self.session.feed
             feed.symbol_added(symbol) if rec.kind == "add_symbol" else feed.symbol_removed(symbol)
             self.session.config.symbols = list(feed.symbols)
+        elif rec.kind == "alert" and isinstance(payload, dict):  # recorded alerts fire again at their times
+            from strategy.alerts import Alert
+            try:
+                alert = Alert.from_json(payload)
+            except ValueError:
+                return
+            self.session.deliver_alert(alert, replayed=True)
         elif rec.kind == "stop":  # the recorded session ended here: its connections were as they are now
             self.session.final_connections = self.session.connections_summary()
         elif rec.kind == "toggle" and isinstance(payload, dict):

@@ -6,11 +6,20 @@ from __future__ import annotations
 
 import asyncio
 
+from feeds.venues import DEMO_VENUES
 from tui.runtime.session import Session, SessionConfig
 
 DEMO_SEED = 7
 DEMO_HISTORY_S = 40  # the simulator's past: backfill fills the tables and warms the strategy (0.2 s to build)
 DEMO_MORE_SYMBOLS = ("BNBUSDT", "XRPUSDT", "ADAUSDT", "DOGEUSDT")  # listed by the simulator, to add live
+DEMO_QUOTES = ("USDT", "USDC", "FDUSD")
+
+
+def simulator_lists(binance_symbol: str) -> bool:
+    """Whether the demo's simulator lists a (Binance-style) symbol: a coin it prices, against a dollar."""
+    from feeds.sim.market import BASE_PRICES, split_symbol
+    base, quote = split_symbol(binance_symbol)
+    return base in BASE_PRICES and quote in DEMO_QUOTES
 
 
 async def start_metrics(runner, port: int | None):
@@ -36,7 +45,9 @@ class Runner:
         self.metrics = await start_metrics(self, self.metrics_port)
         if self.config.mode == "demo":
             from feeds.sim.server import Simulator
-            symbols = dict.fromkeys((*self.session.venue_symbols("BINANCE"), *DEMO_MORE_SYMBOLS))
+            # only what it lists: a symbol it does not know is refused, never invented
+            wanted = [s for s in self.session.venue_symbols(DEMO_VENUES[0]) if simulator_lists(s)]
+            symbols = dict.fromkeys((*wanted, *DEMO_MORE_SYMBOLS))
             options = {"history_s": DEMO_HISTORY_S, **self.sim_options}
             self.sim = Simulator(symbols=tuple(symbols), seed=self.sim_seed,
                                  port=0, intervals=(self.config.interval,), **options)

@@ -19,11 +19,16 @@ from feeds.core.feed_core import Happening, HappeningLog
 from feeds.core.watchdog import OK, STALE, ZOMBIE, StreamHealth
 from feeds.drivers.connection import ReconnectPolicy
 from feeds.symbols import SymbolMap
+from feeds.venues import DEFAULT_VENUES
 from feeds.events import Candle
+from strategy.alerts import Alert, AlertEngine, MarketSample, Observation
 from strategy.halt import ClockSkewMonitor, ReconnectStormDetector, TradingHalt
-from strategy.risk import RiskConfig, RiskEngine
+from strategy.paper import PaperConfig, PaperExecutor
+from strategy.risk import APPROVED, RiskConfig, RiskEngine
 from strategy.scalper import ScalperParams, ScalpStrategy
 from strategy.signal_log import SignalLog
+from tui.runtime.paper_market import BookTouch, venue_fees_bps
+from tui.runtime.decimals import column_decimals, fixed
 
 log = logging.getLogger("clearterm.session")
 DEFAULT_SYMBOLS = ("BTCUSDT", "ETHUSDT", "SOLUSDT")
@@ -32,7 +37,7 @@ DEFAULT_SYMBOLS = ("BTCUSDT", "ETHUSDT", "SOLUSDT")
 @dataclass
 class SessionConfig:
     mode: str = "live"  # live | demo | replay
-    venues: list[str] = field(default_factory=lambda: ["BINANCE"])
+    venues: list[str] = field(default_factory=lambda: list(DEFAULT_VENUES))
     symbols: list[str] = field(default_factory=lambda: list(DEFAULT_SYMBOLS))
     interval: str = "1m"
     network: str = "production"
@@ -48,6 +53,11 @@ class SessionConfig:
     quote_aliases: dict[str, str] | None = None  # quotes shown as another (USDT -> USD); None: the default
     strategy: dict = field(default_factory=dict)
     risk: dict = field(default_factory=dict)
+    paper: dict = field(default_factory=dict)  # PaperConfig settings
+    alerts: list[str] = field(default_factory=list)  # alert rules (strategy/alerts.py), already checked
+    alert_webhook: str | None = None  # http(s) URL: one POST per alert
+    alert_command: str | None = None  # shell command run per alert, the alert in CLEARTERM_ALERT_*
+    alert_desktop: bool = True  # notify-send, where it exists
 
 
 def iso_utc(ns: int) -> str:
@@ -71,6 +81,10 @@ class Session:
         self.strategy = ScalpStrategy(ScalperParams.from_dict(config.strategy))
         self.risk = RiskEngine(RiskConfig.from_dict(config.risk))
         self.signal_log = SignalLog()
+        self.paper = PaperExecutor(self.risk, self.halt, BookTouch(self.feed.books, self.pipeline.state),
+                                   PaperConfig.from_dict(config.paper),
+                                   **venue_fees_bps(config.venues))
+        self.pipeline.event_listeners.append(self.paper.on_event)
         self.hidden: set[str] = set()  # symbols the operator hid from view
         self.started_ns = 0
         self.stopped_ns = 0
@@ -81,6 +95,7 @@ class Session:
         self.feed.tick_listeners.append(self._live_tick)
         self.stream_events: list = []  # health changes of streams, newest last (bounded)
         self.final_connections: dict | None = None
+        self.final_resilience: dict | None = None
         self.core = self.feed.core  # the one owner of market state, books, aggregates and happenings
         self.aggregator = self.core.aggregator
         self.arbitrage = ArbitrageDetector()
@@ -89,6 +104,13 @@ class Session:
         self.storm = ReconnectStormDetector()  # automatic halts besides stale streams
         self.skew: dict[str, ClockSkewMonitor] = {}
         self.core.clock_listeners.append(self._observe_clock)
+        from feeds.venues import VENUES
+        from tui.runtime.alert_delivery import AlertDispatcher
+        self.alerts = AlertEngine(unify=self._unify, known_venues=tuple(VENUES))
+        for rule in config.alerts:
+            self.alerts.add(rule)
+        self.dispatcher = AlertDispatcher(config.alert_webhook, config.alert_command, config.alert_desktop)
+        self.alert_listeners: list = []  # called with each Alert, fired here or replayed
 
     # -- symbols ------------------------------------------------------------------------------
     @property
@@ -123,6 +145,56 @@ class Session:
         self.record_operator("toggle", {"symbol": symbol, "visible": visible})
         return visible
 
+    def _unify(self, symbol: str) -> str:
+        return symbol if "/" in symbol else self.symbol_map.unified("", symbol)
+
+    def add_alert(self, text: str) -> str | None:
+        """Add an alert rule; None, or a one-line reason why not."""
+        from strategy.alerts import AlertRuleError
+        try:
+            rule = self.alerts.add(text)
+        except AlertRuleError as exc:
+            return str(exc)
+        self.record_operator("alert_rule_add", {"rule": rule.text})
+        return None
+
+    def remove_alert(self, text: str) -> str | None:
+        rule = self.alerts.remove(text)
+        if rule is None:
+            return f"no alert rule {text.strip()!r}"
+        self.record_operator("alert_rule_remove", {"rule": rule.text})
+        return None
+
+    def deliver_alert(self, alert: Alert, replayed: bool = False) -> None:
+        """Keep, record and send one alert (``replayed``: read from a recording, already counted nowhere)."""
+        if replayed:
+            self.alerts.record(alert)
+        self.market_log.append((alert.at_ns, f"ALERT {alert.detail}"))
+        if self.recorder is not None:
+            self.recorder.write(alert.at_ns, "operator", "alert", orjson.dumps(alert.to_json()).decode())
+        self.dispatcher.submit(alert)
+        for fn in self.alert_listeners:
+            fn(alert)
+
+    def _check_alerts(self, now_ns: int) -> None:
+        if not self.alerts.rules:
+            return
+        samples = []
+        arb: dict[str, tuple[float, str]] = {}
+        for agg in self.aggregates.values():
+            for v in agg.venues:
+                samples.append(MarketSample(v.venue, v.symbol, agg.unified, v.last, v.bid, v.ask, v.stale))
+            if sum(1 for v in agg.venues if not v.stale and v.bid is not None and v.ask is not None) >= 2:
+                found = self.arbitrage.opportunities(agg)
+                best = max(found.items(), key=lambda kv: kv[1][3], default=None)
+                arb[agg.unified] = (best[1][3], f"{best[0][0]}>{best[0][1]}") if best else (0.0, "none")
+        skew = {v: m.median_ms for v, m in self.skew.items() if m.median_ms is not None}
+        last = self.halt.history[-1].cause if self.halt.history else ""
+        obs = Observation(now_ns, samples, arb, [(k[0], k[1]) for k in self.watchdog.unhealthy()],
+                          self.pipeline.total_gaps, skew, self.halt.halted, last)
+        for alert in self.alerts.evaluate(obs):
+            self.deliver_alert(alert)
+
     def record_operator(self, kind: str, payload: dict) -> None:
         if self.recorder is not None:
             self.recorder.write(self.clock.now_ns(), "operator", kind, orjson.dumps(payload).decode())
@@ -134,10 +206,18 @@ class Session:
             from feeds.drivers.recording import Recorder
             self.recorder = self.feed.recorder = Recorder(self.config.record_path, header={
                 "mode": self.config.mode, "venues": self.config.venues, "symbols": self.config.symbols,
-                "interval": self.config.interval})
+                "interval": self.config.interval, "settings": self.replay_settings()}, gzip_rotated=True)
             for record in self.halt.history:  # e.g. "started halted", made before the recorder existed
                 self._on_halt_record(record)
+            if self.alerts.rules:
+                self.record_operator("alert_rules", {"rules": [r.text for r in self.alerts.rules]})
         await self.feed.start()
+
+    def replay_settings(self) -> dict:
+        """The settings a replay needs to compute what this session computed (the recording's header)."""
+        cfg = self.config
+        return {"stale_after_s": cfg.stale_after_s, "strategy": dict(cfg.strategy), "risk": dict(cfg.risk),
+                "paper": dict(cfg.paper), "quote_aliases": cfg.quote_aliases}
 
     def _live_tick(self, now_ns: int) -> None:
         """The Feed's tick (it has already done the pipeline's part)."""
@@ -147,8 +227,10 @@ class Session:
 
     async def stop(self) -> None:
         self.final_connections = self.connections_summary()  # the states while running, not "stopped"
+        self.final_resilience = self.feed.resilience_stats()  # the same moment: one truth in stats()
         self.record_operator("stop", {"connections": self.final_connections})
         await self.feed.stop()
+        await self.dispatcher.stop()
         self.stopped_ns = self.clock.now_ns()
         if self.recorder is not None:
             self.recorder.close()
@@ -160,8 +242,9 @@ class Session:
         self.check(now_ns)
 
     def check(self, now_ns: int) -> None:
-        """Arbitrage and spike lines from the aggregates, ten times a second of the session's clock (the
-        feed core's tick, just before, recomputed them, ran the watchdog and reported its happenings)."""
+        """Arbitrage and spike lines from the aggregates, then alerts, ten times a second of the session's
+        clock (the feed core's tick, just before, recomputed them, ran the watchdog and reported its
+        happenings)."""
         log = self.market_log
         for agg in self.aggregates.values():
             for ev in self.arbitrage.update(agg, now_ns):
@@ -171,6 +254,7 @@ class Session:
                     spike = self.spikes.update(view.venue, agg.unified, view.price, now_ns)
                     if spike is not None:
                         log.append((now_ns, spike.describe()))
+        self._check_alerts(now_ns)  # after the core's watchdog and halts, so this tick's stale streams and halts count
 
     @property
     def aggregates(self) -> dict:
@@ -207,7 +291,10 @@ class Session:
     def _on_closed_candle(self, candle: Candle) -> None:
         signal = self.strategy.on_candle(candle, self.clock.now_ns())
         if signal is not None:
-            self.signal_log.add(self.risk.evaluate(signal, self.halt.halted))
+            decision = self.risk.evaluate(signal, self.halt.halted)
+            self.signal_log.add(decision)
+            if decision.status == APPROVED:
+                self.paper.submit(decision)
 
     def _on_halt_record(self, record) -> None:
         self.core.happened(record.action, "", "", f"by {record.by}: {record.cause}", at_ns=record.at_ns)
@@ -233,23 +320,31 @@ class Session:
             "halted": self.halt.halted,
             "halts": [r.to_json() for r in self.halt.history if r.action == "halt"],
             "signals": dict(self.signal_log.counts),
+            "paper": self.paper.stats(),
             "latency_ms": {v: t.latency.summary() for v, t in sorted(p.telemetry.items())},
             "connections": self.final_connections or self.connections_summary(),
             "books": self.feed.books.stats(),
             "candle_checks": {venue: {"compared": c.compared, "mismatches": c.mismatch_count}
                               for venue, c in sorted(self.pipeline.candle_checks.items())},
-            "resilience": self.feed.resilience_stats(),
+            "resilience": self.final_resilience or self.feed.resilience_stats(),
             "aggregate": self.aggregator.stats(self.pipeline.state, end),
+            "alerts": self.alerts.stats(self.dispatcher.stats()),
         }
 
     def connections_summary(self) -> dict:
         """Per venue: the busiest connection's state and URL, messages and reconnects summed."""
         out: dict[str, dict] = {}
+        now = self.clock.now_ns()
         for conn in sorted(self.connections.values(), key=lambda c: c.messages, reverse=True):
             entry = out.get(conn.venue)
             if entry is None:
+                next_ns = getattr(conn, "next_attempt_ns", 0)
+                down = conn.state in ("connecting", "reconnecting", "disconnected", "failed")
                 out[conn.venue] = {"state": conn.state, "messages": conn.messages,
-                                   "reconnects": conn.reconnects, "url": conn.url}
+                                   "reconnects": conn.reconnects, "url": conn.url,
+                                   # why it is down now (a blip it recovered from is in reconnects)
+                                   "last_error": (getattr(conn, "last_error", "") or None) if down else None,
+                                   "next_attempt_in_s": round(max(0, next_ns - now) / 1e9, 1) if next_ns else None}
             else:
                 entry["messages"] += conn.messages
                 entry["reconnects"] += conn.reconnects
@@ -268,7 +363,19 @@ class Session:
             w = csv.writer(f, lineterminator="\n")
             w.writerow(["venue", "symbol", "interval", "open_time", "open", "high", "low", "close", "volume",
                         "trades", "source"])
+            places = _export_precision(rows)  # the venue's precision per symbol, without float noise
             for c in rows:
-                w.writerow([c.venue, c.symbol, c.interval, iso_utc(c.open_ns), repr(c.open), repr(c.high),
-                            repr(c.low), repr(c.close), repr(c.volume), c.trades, c.source])
+                price, size = places[c.venue, c.symbol]
+                w.writerow([c.venue, c.symbol, c.interval, iso_utc(c.open_ns), fixed(c.open, price),
+                            fixed(c.high, price), fixed(c.low, price), fixed(c.close, price), fixed(c.volume, size),
+                            c.trades, c.source])
         return len(rows)
+
+
+def _export_precision(rows: list[Candle]) -> dict[tuple[str, str], tuple[int, int]]:
+    """(venue, symbol) -> decimal places of its prices and of its volumes, as the venue gave them."""
+    groups: dict[tuple[str, str], list[Candle]] = {}
+    for c in rows:
+        groups.setdefault((c.venue, c.symbol), []).append(c)
+    return {key: (column_decimals(v for c in cs for v in (c.open, c.high, c.low, c.close)),
+                  column_decimals(c.volume for c in cs)) for key, cs in groups.items()}

@@ -1,14 +1,19 @@
 """A fixed-width badge for one venue connection: state (coloured by CSS class), msg/s, latency p50/p99.
 
-Its width is set in CSS, so updates use ``Static.update(..., layout=False)``: no layout pass.
+While the connection is down, the numbers give way to why (the last failure: ``DNS failure``,
+``connection refused``, ``HTTP 451``, ``closed with code 1008``) and the countdown to the next try;
+the whole cause is the badge's tooltip. Its width is set in CSS, so updates use
+``Static.update(..., layout=False)``: no layout pass.
 """
 from __future__ import annotations
 
 from rich.text import Text
 from textual.widgets import Static
 
+from tui.widgets.formatting import short_venue
 from tui.widgets.safe_text import clean
 
+DOWN_STATES = ("connecting", "reconnecting", "disconnected", "failed")  # the failure cause is news in these
 STATE_CLASSES = {
     "subscribed": "-good",
     "connecting": "-warn",
@@ -18,6 +23,11 @@ STATE_CLASSES = {
     "failed": "-bad",
     "disconnected": "-bad",
 }
+
+
+def short_cause(cause: str) -> str:
+    """``DNS failure: ...`` -> ``DNS failure``, ``closed with code 1008: ...`` -> ``closed 1008``..."""
+    return cause.split(":", 1)[0].removeprefix("connection ").replace("closed with code", "closed")
 
 
 def short_ms(ms: float) -> str:
@@ -46,6 +56,8 @@ class ConnectionBadge(Static):
         self.rate: float | None = None  # messages per second
         self.p50: float | None = None  # latency, ms
         self.p99: float | None = None
+        self.failure = ""  # the last failure cause, shown while the connection is down
+        self.retry_in_s: int | None = None  # whole seconds to the next attempt
         self._shown: tuple | None = None
 
     def show_state(self, state: str) -> None:
@@ -61,17 +73,40 @@ class ConnectionBadge(Static):
         self.rate, self.p50, self.p99 = rate, p50, p99
         self._draw()
 
+    def show_failure(self, cause: str, retry_in_s: float | None) -> None:
+        """Called every tick: the connection's last failure and the seconds until it tries again."""
+        retry = None if retry_in_s is None else max(0, int(retry_in_s + 0.999))  # counts down 3, 2, 1, 0
+        if (cause, retry) != (self.failure, self.retry_in_s):
+            if cause != self.failure:
+                self.tooltip = clean(cause) or None
+            self.failure, self.retry_in_s = cause, retry
+            self._draw()
+
+    def on_resize(self) -> None:
+        self._draw()
+
     def _draw(self) -> None:
-        shown = (self.state, self.rate, self.p50, self.p99)
+        down = self.state in DOWN_STATES and bool(self.failure)
+        width = self.content_region.width
+        shown = (self.state, self.rate, self.p50, self.p99, down and self.failure, down and self.retry_in_s,
+                 down and width)
         if shown == self._shown:
             return
         self._shown = shown
         text = Text(no_wrap=True, overflow="ellipsis", end="")
-        text.append(clean(self.venue), "bold")
-        text.append(" ")
-        text.append(clean(self.state))
-        if self.rate is not None:
+        if down:
+            if self.retry_in_s is not None:  # waiting to retry: the colour says down, the words why
+                detail = f"{clean(short_cause(self.failure))}, retry {self.retry_in_s}s"
+            else:
+                detail = f"{clean(self.state)}: {clean(short_cause(self.failure))}"
+            venue = self.venue if not width or len(self.venue) + 1 + len(detail) <= width else short_venue(self.venue)
+            text.append(clean(venue), "bold")
+            text.append(f" {detail}")
+        else:
+            text.append(clean(self.venue), "bold")
+            text.append(f" {clean(self.state)}")
+        if not down and self.rate is not None:
             text.append(f" {short_rate(self.rate)}/s")
-        if self.p50 is not None and self.p99 is not None:
+        if not down and self.p50 is not None and self.p99 is not None:
             text.append(f" {short_ms(self.p50)}/{short_ms(self.p99)}ms")
         self.update(text, layout=False)

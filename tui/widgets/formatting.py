@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import time
 
+from feeds.venues import VENUES
+
 
 def utc_hms(ns: int, millis: bool = False) -> str:
     """``12:00:44`` (or ``12:00:44.123``) in UTC; ``--:--:--`` for no time."""
@@ -38,4 +40,5 @@ def bps_text(bps: float | None, signed: bool = True) -> str:
 
 def short_venue(venue: str) -> str:
     """A three-letter venue tag for narrow screens."""
-    return {"BINANCE": "BIN", "COINBASE": "CB", "COINBASE_ADVANCED": "CBA"}.get(venue, venue[:3])
+    declared = VENUES.get(venue)
+    return declared.short if declared is not None else venue[:3]

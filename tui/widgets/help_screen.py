@@ -14,6 +14,19 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 
+# What the latency figures on screen measure (one line each, after the keys).
+FIGURES = (
+    ("latency p50/p99", "per venue, last 512 frames: our clock when a frame was processed minus the"),
+    ("", "exchange's timestamp in it (network + queueing + decoding, ms). A venue's catch-up data"),
+    ("", "(Coinbase's last_match and first ticker) is left out: its age is not a delay. 0 means the"),
+    ("", "exchange's clock ran ahead of ours (clock skew): the delay is unknown below it"),
+    ("badge …/…ms", "the same p50/p99 as the latency panel"),
+    ("--json latency_ms", "the same measure over the whole run; clock_ahead counts the samples below 0"),
+    ("signal 2.31→0.01ms", "the signal's bar: exchange time -> received, then received -> decided"),
+    ("", "(in demo and headless runs the simulator shares our process: its loop delay counts too)"),
+)
+
+
 class HelpScreen(ModalScreen[None]):
     BINDINGS = [
         Binding("escape", "dismiss", "Close", id="help_close"),
@@ -34,6 +47,11 @@ class HelpScreen(ModalScreen[None]):
             dim = usable and not usable[0]
             text.append(keys.rjust(width), "dim" if dim else "bold")
             text.append(f"  {description}\n", "dim" if dim else "")
+        text.append("\nFigures\n\n", "bold")
+        fig_width = max(len(name) for name, _ in FIGURES)
+        for name, line in FIGURES:
+            text.append(name.rjust(fig_width), "bold")
+            text.append(f"  {line}\n")
         text.rstrip()
         with VerticalScroll(id="help-box"):
             yield Static(text, id="help-text")

@@ -1,5 +1,9 @@
 """Latency per venue: a sparkline of recent exchange -> processed latencies with their p50 and p99.
 
+A sample is our clock when a frame was processed minus the newest exchange timestamp in it (catch-up data
+such as Coinbase's last_match excluded); p50/p99 are over the last 512 samples and never below 0, as in
+``LatencyStats`` (``percentiles`` is shared with the connection badges).
+
 Updated about once a second by the app (Sparklines are costly at high rates); each update assigns a new
 list, which is what makes a Sparkline redraw.
 """
@@ -10,17 +14,11 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Sparkline, Static
 
+from feeds.core.latency import percentiles
 from tui.widgets.formatting import ms_number, short_venue
 from tui.widgets.safe_text import clean
 
 SPARK_SAMPLES = 120  # the most recent samples drawn; the Sparkline buckets them to its width
-
-
-def percentiles(samples: list[float]) -> tuple[float, float] | None:
-    if not samples:
-        return None
-    ordered = sorted(samples)
-    return ordered[len(ordered) // 2], ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
 
 
 class VenueLatency(Horizontal):
