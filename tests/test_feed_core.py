@@ -137,11 +137,3 @@ def test_a_flood_of_one_kind_never_pushes_the_others_out_of_the_log():
         core.pipeline.feed("BINANCE#1", "not json", at(2) + i)
     assert len(core.happenings.of("duplicate")) == 1 and core.happenings.counts["rejection"] == 2000
     assert len(core.happenings.of("rejection")) == core.happenings.per_kind
-
-
-def test_nothing_in_feeds_tells_connections_apart_by_probing_attributes():
-    from pathlib import Path
-
-    import feeds
-    offenders = [str(p) for p in Path(feeds.__file__).parent.rglob("*.py") if "hasattr(" in p.read_text()]
-    assert offenders == []  # live and replay connections share the typed Connection protocol
