@@ -36,6 +36,7 @@ from feeds.events import Candle, Control, Rejected, Trade
 from feeds.symbols import SymbolMap
 from feeds.intervals import INTERVALS
 from feeds.venues import VENUES, RestRequest
+from feeds.venues.base import Codec
 
 # Connection states, in the order a healthy connection goes through them.
 DISCONNECTED, CONNECTING, SUBSCRIBED, STALE, RECONNECTING, FAILED = (
@@ -245,7 +246,7 @@ class FeedCore:
         v = VENUES[venue]
         return [v.venue_symbol(self.symbol_map, s) for s in self.symbols]
 
-    def attach(self, conn: Connection, codec: object) -> None:
+    def attach(self, conn: Connection, codec: Codec) -> None:
         """A connection of one of the venues, and the codec that decodes its frames."""
         self.prepare_venue(conn.venue)
         self.connections[conn.name] = conn

@@ -14,6 +14,7 @@ from feeds.core.guard import Guard
 from feeds.core.latency import LatencyStats
 from feeds.core.state import MarketState
 from feeds.core.watchdog import StalenessWatchdog
+from feeds.venues.base import Codec
 
 _MARKET_DATA = frozenset((Trade, Quote, Candle, Ticker, BookDelta, BookSnapshot))
 EVENT_COUNT_KEYS = ("trade", "candle", "candle_closed", "quote", "ticker", "book")
@@ -42,7 +43,7 @@ class Pipeline:
         self.state = MarketState()
         self.guard = Guard()
         self.watchdog = StalenessWatchdog()  # the session sets the threshold and says what to expect
-        self.codecs: dict[str, object] = {}
+        self.codecs: dict[str, Codec] = {}
         self.venue_of: dict[str, str] = {}
         self._routes: dict[str, tuple] = {}  # conn -> (decode, telemetry): one lookup per frame
         # conn -> the venue symbols it subscribed to; market data for any other symbol is refused

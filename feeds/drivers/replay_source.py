@@ -139,6 +139,7 @@ class ReplayDriver:
         if status != 200:
             return
         venue = VENUES[rec.conn.partition("#")[0].upper()]
+        request: RestRequest | None
         if isinstance(msg.get("what"), str):
             request = RestRequest(msg["what"], "", str(msg.get("symbol", "")), str(msg.get("interval", "")))
         else:  # recorded before requests were: the venue tells what was asked from the URL
