@@ -1,4 +1,5 @@
-"""The library face of ``feeds``: connections + pipeline, with an async iterator and callbacks.
+"""The library face of ``feeds``: a live driver around the sans-I/O feed core, with an async iterator
+and callbacks.
 
     feed = Feed(["BINANCE"], ["BTCUSDT"], interval="1m")
     feed.on("trade", lambda ev: print(ev.price), symbol="BTCUSDT")
@@ -6,103 +7,171 @@
         async for ev in feed.events():
             ...
 
-The Textual app builds on the same object (tui/session.py); no UI is needed to use it.
+The Textual app builds on the same object (tui/runtime/session.py); no UI is needed to use it.
 
-Besides wiring connections to the pipeline, the Feed does the periodic I/O the pure parts ask for
-(``housekeeping``, ten times a second): book snapshots, backfill of missing closed bars from REST
-klines (feeds/backfill.py decides what is missing; responses are recorded and applied like any REST
-body, so a replay reproduces them), reconnecting a connection that stayed stale, and flushing the
-dead-letter file (every rejected frame with its reason, JSON Lines, bounded size).
+Everything a feed decides is in ``FeedCore`` (feeds/core/feed_core.py): staleness, stale reconnects,
+book resyncs, backfill of missing closed bars. This driver only does the I/O: it opens the
+connections, ticks the core ten times a second and carries out the requests the core returns (REST
+fetches, recorded and handed back; subscribe frames; reconnects), and flushes the dead-letter file.
+So a library user gets stale detection, stale reconnects and backfill exactly as the app does.
 """
 from __future__ import annotations
 
 import asyncio
 import inspect
 import re
-import time
-from typing import Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from functools import partial
+from typing import Any
 
 import orjson
 
-from feeds.drivers import rest
-from feeds.core.backfill import BackfillPlanner, KlinesRequest, closed_open_times
-from feeds.intervals import INTERVALS
-from feeds.core.book_sync import OrderBooks
 from feeds.clock import WallClock
-from feeds.drivers.dead_letter import DeadLetterFile
-from feeds.drivers.connection import (MAX_FRAME_BYTES, STALE, SUBSCRIBED, AttemptBudget, Connection, ReconnectPolicy,
-                              StateChange)
-from feeds.events import Control, Rejected
+from feeds.core.backfill import BackfillPlanner
+from feeds.core.book_sync import OrderBooks
+from feeds.core.feed_core import (
+    Clock,
+    Connection,
+    FeedCore,
+    FetchBackfill,
+    FetchSnapshot,
+    Happening,
+    HappeningLog,
+    Reconnect,
+    Fetch,
+    Request,
+    Resubscribe,
+    StateChange,
+    Subscribe,
+    Unsubscribe,
+)
 from feeds.core.pipeline import Pipeline
-from feeds.core.state import MAX_BARS
+from feeds.drivers import rest
+from feeds.drivers.connection import MAX_FRAME_BYTES, AttemptBudget, ReconnectPolicy
+from feeds.drivers.connection import Connection as LiveConnection
+from feeds.drivers.dead_letter import DeadLetterFile
+from feeds.events import Rejected
 from feeds.symbols import SymbolMap
 from feeds.venues import VENUES, RestRequest
 
-TICK_S = 0.1  # the live tick: periodic pipeline work, health checks and housekeeping, ten times a second
-VENUES_SUBSCRIBE, VENUES_UNSUBSCRIBE = "subscribe_live", "unsubscribe_live"
+TICK_S = 0.1  # the live tick: the core's periodic work and the requests it returns, ten times a second
 _SYMBOL_TEXT = re.compile(r"[A-Za-z0-9]{2,20}|[A-Za-z0-9]{1,10}[/-][A-Za-z0-9]{1,10}")
-SNAPSHOT_RETRY_S = 1.0  # a failed book snapshot is asked for again after this long
-REST_BAN_PAUSE_S = 60.0  # after HTTP 429/418 no backfill request goes to that venue for this long
 
 
 class Feed:
     def __init__(self, venues: list[str], symbols: list[str], interval: str = "1m",
                  endpoints: dict[str, list[str]] | None = None, network: str = "production",
-                 recorder=None, clock=None, symbol_map: SymbolMap | None = None,
+                 recorder: Any = None, clock: Clock | None = None, symbol_map: SymbolMap | None = None,
                  rest_endpoints: dict[str, str] | None = None, policy: ReconnectPolicy | None = None,
                  startup_bars: int = 200, backfill: bool = True, dead_letter_path: str | None = None,
-                 dead_letter_max_bytes: int = 16 * 1024 * 1024, stale_reconnect_s: float | None = 30.0,
-                 max_frame_bytes: int = MAX_FRAME_BYTES) -> None:
+                 dead_letter_max_bytes: int = 16 * 1024 * 1024, stale_after_s: float = 5.0,
+                 stale_reconnect_s: float | None = 30.0, max_frame_bytes: int = MAX_FRAME_BYTES) -> None:
         """``policy``: reconnect/rollover settings for every connection (default: ReconnectPolicy()).
         ``startup_bars``: closed bars fetched when a connection first subscribes (0: none).
         ``backfill``: fetch missing closed bars from REST (startup window and gaps).
         ``dead_letter_path``: a JSON Lines file receiving every rejected frame (None: none).
+        ``stale_after_s``: a stream silent this long is stale (its connection is marked so).
         ``stale_reconnect_s``: reconnect a connection that stayed "stale" this long (None: never)."""
         unknown = [v for v in venues if v not in VENUES]
         if unknown:
             raise ValueError(f"unknown venue {unknown[0]!r}; known: {', '.join(VENUES)}")
-        self.venues = list(venues)
-        self.symbols = list(symbols)
-        self.interval = interval
+        self.clock: Clock = clock or WallClock()
+        self.core = FeedCore(venues, symbols, interval, self.clock, symbol_map, startup_bars=startup_bars,
+                             backfill=backfill, stale_after_s=stale_after_s, stale_reconnect_s=stale_reconnect_s)
         self.endpoints = endpoints if endpoints is not None else {}
         self.rest_endpoints = rest_endpoints if rest_endpoints is not None else {}
         self.network = network
         self.recorder = recorder
-        self.clock = clock or WallClock()
-        self.symbol_map = symbol_map or SymbolMap()
-        self.pipeline = Pipeline(self.clock, interval=interval)
-        self.connections: dict[str, Connection] = {}
-        self.state_listeners: list[Callable[[Connection, StateChange], None]] = []
-        self.tick_listeners: list[Callable[[int], None]] = []  # called with the time on every live tick
-        self._callbacks: dict[str, list[tuple[str | None, Callable]]] = {}
-        self._queue: asyncio.Queue | None = None
-        self._async_calls: asyncio.Queue | None = None
-        self._async_task: asyncio.Task | None = None
-        self.pipeline.control_listeners.append(self._on_control)
-        self.books = OrderBooks()
-        self.pipeline.book_listeners.append(self.books.on_event)
-        self.rest_errors: list[str] = []  # recent REST failures, for the app's errors panel
-        self._housekeeper: asyncio.Task | None = None
-        self._rest_tasks: set[asyncio.Task] = set()
         self.policy = policy
         self.max_frame_bytes = max_frame_bytes
+        self.live: dict[str, LiveConnection] = {}  # the connections this driver opened
         self.budgets: dict[str, AttemptBudget] = {}  # per venue: attempts count against one IP budget
-        self.backfill = backfill
-        self.planner = BackfillPlanner(startup_bars, MAX_BARS)
-        self._series_opens: dict[tuple, tuple[int, list[int]]] = {}  # key -> (series version, opens ms)
-        self._rest_paused_until: dict[str, float] = {}
-        self.stale_reconnect_s = stale_reconnect_s
-        self.stale_reconnects = 0
-        self._request_id = 0  # ids of live SUBSCRIBE/UNSUBSCRIBE requests
+        self.tick_listeners: list[Callable[[int], None]] = []  # called with the time on every live tick
+        self._callbacks: dict[str, list[tuple[str | None, Callable[[Any], Any]]]] = {}
+        self._queue: asyncio.Queue[Any] | None = None
+        self._async_calls: asyncio.Queue[tuple[Callable[[Any], Awaitable[Any]], Any]] | None = None
+        self._async_task: asyncio.Task[None] | None = None
+        self._ticker: asyncio.Task[None] | None = None
+        self._io_tasks: set[asyncio.Task[Any]] = set()
         self.dead_letters = DeadLetterFile(dead_letter_path, dead_letter_max_bytes) if dead_letter_path else None
         if self.dead_letters is not None:
             self.pipeline.rejection_listeners.append(self.dead_letters.add)
 
-    # -- symbols ------------------------------------------------------------------------------
-    def venue_symbols(self, venue: str) -> list[str]:
-        v = VENUES[venue]
-        return [v.venue_symbol(self.symbol_map, s) for s in self.symbols]
+    # -- the core's state, read through the driver ----------------------------------------------------
+    @property
+    def pipeline(self) -> Pipeline:
+        return self.core.pipeline
 
+    @property
+    def books(self) -> OrderBooks:
+        return self.core.books
+
+    @property
+    def planner(self) -> BackfillPlanner:
+        return self.core.planner
+
+    @property
+    def connections(self) -> dict[str, Connection]:
+        return self.core.connections
+
+    @property
+    def state_listeners(self) -> list[Callable[[Connection, StateChange], None]]:
+        return self.core.state_listeners
+
+    @property
+    def listeners(self) -> list[Callable[[Happening], None]]:
+        return self.core.listeners
+
+    @property
+    def happenings(self) -> HappeningLog:
+        return self.core.happenings
+
+    @property
+    def stale_reconnects(self) -> int:
+        return self.core.stale_reconnects
+
+    @property
+    def rest_errors(self) -> list[str]:
+        return self.core.rest_errors
+
+    @property
+    def symbols(self) -> list[str]:
+        return self.core.symbols
+
+    @property
+    def venues(self) -> list[str]:
+        return self.core.venues
+
+    @property
+    def interval(self) -> str:
+        return self.core.interval
+
+    @property
+    def symbol_map(self) -> SymbolMap:
+        return self.core.symbol_map
+
+    def venue_symbols(self, venue: str) -> list[str]:
+        return self.core.venue_symbols(venue)
+
+    def prepare_venue(self, venue: str) -> None:
+        self.core.prepare_venue(venue)
+
+    def apply_rest(self, conn: str, request: RestRequest, body: str | bytes, recv_ns: int) -> None:
+        self.core.receive_rest(conn, request, body, recv_ns)
+
+    def notify_state(self, conn: Connection, change: StateChange) -> None:
+        self.core.state_changed(conn, change)
+
+    def symbol_added(self, symbol: str) -> None:
+        """The bookkeeping of a new symbol (live, and replay of a recorded addition)."""
+        self.core.add_symbol(symbol)
+        self._run_requests()
+
+    def symbol_removed(self, symbol: str) -> None:
+        self.core.remove_symbol(symbol)
+        self._run_requests()
+
+    # -- endpoints ----------------------------------------------------------------------------
     def endpoints_for(self, venue: str) -> list[str]:
         known = VENUES[venue].endpoints
         return self.endpoints.get(venue) or known.get(self.network) or known["production"]
@@ -110,42 +179,9 @@ class Feed:
     def rest_base(self, venue: str) -> str:
         if venue in self.rest_endpoints:
             return self.rest_endpoints[venue].rstrip("/")
-        conn = next((c for c in self.connections.values() if c.venue == venue), None)
+        conn = next((c for c in self.live.values() if c.venue == venue), None)
         base = self.endpoints_for(venue)[conn.endpoint_index if conn is not None else 0]
         return VENUES[venue].rest_base_for(base)
-
-    def apply_rest(self, conn: str, request: RestRequest, body, recv_ns: int) -> None:
-        """Events from a REST response (snapshot, backfill) into the pipeline: live and replay alike."""
-        codec = self.pipeline.codecs.get(conn)
-        if codec is None:
-            return
-        events = VENUES[self.pipeline.venue_of[conn]].rest_events(codec, request, body, recv_ns)
-        if events:
-            self.pipeline.apply_all(events, conn)
-
-    async def fetch_rest(self, conn: str, request: RestRequest) -> tuple[rest.RestResponse, int]:
-        """GET ``request``, record it, and apply what it says; returns the response and its receive time."""
-        url = self.rest_base(self.pipeline.venue_of[conn]) + request.path
-        resp = await rest.get(url)
-        recv_ns = self.clock.now_ns()
-        body = resp.body.decode("utf-8", "replace")
-        if self.recorder is not None:
-            self.recorder.write(recv_ns, conn, "rest", orjson.dumps(
-                {"url": url, "status": resp.status, "body": body, "what": request.what, "symbol": request.symbol,
-                 "interval": request.interval}).decode())
-        if resp.status != 200:
-            self.rest_errors.append(f"{url}: {resp.error or resp.status}")
-            del self.rest_errors[:-50]
-            if resp.status in (418, 429):  # rate limited or banned: back off from this venue
-                self._rest_paused_until[self.pipeline.venue_of.get(conn, "")] = time.monotonic() + REST_BAN_PAUSE_S
-            return resp, recv_ns
-        self.apply_rest(conn, request, body, recv_ns)
-        return resp, recv_ns
-
-    def _spawn(self, coro) -> None:
-        task = asyncio.get_running_loop().create_task(coro)
-        self._rest_tasks.add(task)
-        task.add_done_callback(self._rest_tasks.discard)
 
     def _urls(self, venue: str) -> list[str]:
         syms = self.venue_symbols(venue)
@@ -170,7 +206,6 @@ class Feed:
                     return f"{vs} is not listed on {venue}"
                 if resp.status != 200:
                     return f"cannot check {vs} on {venue}: {resp.error or resp.status}"
-        await self._send_subscriptions(symbol, VENUES_SUBSCRIBE)
         self.symbol_added(symbol)
         return None
 
@@ -179,159 +214,76 @@ class Feed:
         match = next((s for s in self.symbols if s.upper() == text.strip().upper()), None)
         if match is None:
             return f"{text.strip()} is not shown"
-        await self._send_subscriptions(match, VENUES_UNSUBSCRIBE)
         self.symbol_removed(match)
         return None
 
-    async def _send_subscriptions(self, symbol: str, which: str) -> None:
-        for conn in list(self.connections.values()):
-            v = VENUES[conn.venue]
-            self._request_id += 1
-            for frame in getattr(v, which)([v.venue_symbol(self.symbol_map, symbol)], self.interval,
-                                           self._request_id):
-                await conn.send(frame)
+    # -- carrying out the core's requests -----------------------------------------------------------
+    def _run_requests(self) -> None:
+        """Do what the core asked for; the answers go back to it when they come."""
+        for request in self.core.take_requests():
+            self._run(request)
 
-    def symbol_added(self, symbol: str) -> None:
-        """The bookkeeping of a new symbol (live, and replay of a recorded addition)."""
-        if symbol not in self.symbols:
-            self.symbols.append(symbol)
-        now = self.clock.now_ns()
-        for venue in self.venues:
-            self.pipeline.watchdog.expect(venue, VENUES[venue].venue_symbol(self.symbol_map, symbol), "candle", now)
-            self.pipeline.set_symbols(venue, self.venue_symbols(venue))
-            self._refresh_urls(venue)
-            self._watch_series(venue)
+    def _run(self, request: Request) -> None:
+        conn = self.live.get(request.conn)
+        if conn is None:
+            return
+        if isinstance(request, (Subscribe, Unsubscribe)):
+            conn.urls = self._urls(conn.venue)  # a reconnect subscribes to the current set of symbols
+            self._spawn(self._send_all(conn, request.frames))
+        elif isinstance(request, Resubscribe):
+            self._spawn(self._send_all(conn, request.frames))
+        elif isinstance(request, (FetchSnapshot, FetchBackfill)):
+            self._spawn(self._fetch(request))
+        elif isinstance(request, Reconnect):
+            if request.seamless:
+                conn.rollover(request.reason)
+            else:
+                conn.reconnect_now(request.reason)
 
-    def symbol_removed(self, symbol: str) -> None:
-        if symbol in self.symbols:
-            self.symbols.remove(symbol)
-        for venue in self.venues:
-            self.pipeline.watchdog.forget(venue, VENUES[venue].venue_symbol(self.symbol_map, symbol))
-            self.pipeline.set_symbols(venue, self.venue_symbols(venue))
-            self._refresh_urls(venue)
+    @staticmethod
+    async def _send_all(conn: LiveConnection, frames: tuple[str, ...]) -> None:
+        for frame in frames:
+            await conn.send(frame)
 
-    def _refresh_urls(self, venue: str) -> None:
-        """A reconnect subscribes to the current set of symbols."""
-        for conn in self.connections.values():
-            if conn.venue == venue and hasattr(conn, "urls"):
-                conn.urls = self._urls(venue)
+    async def _fetch(self, request: Fetch) -> None:
+        """GET what ``request`` names, record the answer, and hand it to the core."""
+        url = self.rest_base(self.pipeline.venue_of[request.conn]) + request.path
+        try:
+            resp = await rest.get(url)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a failed fetch is retried by the core, never fatal
+            self.core.rest_answered(request, url, 0, "", self.clock.now_ns(), repr(exc))
+            return
+        recv_ns = self.clock.now_ns()
+        body = resp.body.decode("utf-8", "replace")
+        if self.recorder is not None:
+            self.recorder.write(recv_ns, request.conn, "rest", orjson.dumps(
+                {"url": url, "status": resp.status, "body": body, "what": request.rest.what,
+                 "symbol": request.rest.symbol, "interval": request.rest.interval}).decode())
+        self.core.rest_answered(request, url, resp.status, body, recv_ns, resp.error)
 
-    def housekeeping(self) -> None:
-        """Periodic I/O the pure parts asked for: book snapshots, bar backfill, stale reconnects, DLQ."""
-        for sync in self.books.wanting_snapshot():
-            conn = f"{sync.venue}#1"
-            request = VENUES[sync.venue].snapshot_request(sync.symbol) if sync.venue in VENUES else None
-            if conn in self.connections and request is not None:
-                sync.snapshot_requested()
-                self._spawn(self._fetch_snapshot(conn, sync, request))
-        for sync in self.books.wanting_resubscribe():
-            conn = self.connections.get(f"{sync.venue}#1")
-            frames = VENUES[sync.venue].resubscribe_book(sync.symbol) if sync.venue in VENUES else []
-            if conn is not None and frames:
-                sync.resubscribe_requested()
-                for frame in frames:
-                    self._spawn(conn.send(frame))
-        if self.backfill:
-            self._request_missing_bars()
-        if self.stale_reconnect_s is not None:
-            self._reconnect_stale()
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._io_tasks.add(task)
+        task.add_done_callback(self._io_tasks.discard)
+
+    def tick(self, now_ns: int) -> None:
+        """One live tick: the core's periodic work, then its requests, then the dead-letter file."""
+        self.core.tick(now_ns)
+        for fn in self.tick_listeners:
+            fn(now_ns)
+        self._run_requests()
         if self.dead_letters is not None:
             self.dead_letters.flush()
 
-    async def _fetch_snapshot(self, conn: str, sync, request: RestRequest) -> None:
-        resp, _ = await self.fetch_rest(conn, request)
-        if resp.status != 200:  # ask again in a while: the sync would otherwise wait forever
-            asyncio.get_running_loop().call_later(SNAPSHOT_RETRY_S, self._want_snapshot, sync)
-
-    @staticmethod
-    def _want_snapshot(sync) -> None:
-        if sync.state != "synced":
-            sync.needs_snapshot = True
-
-    # -- backfill -----------------------------------------------------------------------------
-    def _watch_series(self, venue: str) -> None:
-        """A connection of ``venue`` subscribed: expect closed bars of every symbol from now on."""
-        if self.interval not in VENUES[venue].intervals or self.interval == "1M":
-            return
-        now_ms = self.clock.now_ns() // 1_000_000
-        for symbol in self.venue_symbols(venue):
-            self.planner.watch((venue, symbol, self.interval), now_ms, INTERVALS[self.interval])
-
-    def _opens_ms(self, key: tuple[str, str, str]) -> tuple[list[int], int | None]:
-        """Open times (ms) of the closed bars held for ``key``, and of the forming bar."""
-        venue, symbol, interval = key
-        st = self.pipeline.state.symbols.get((venue, symbol))
-        series = st.candles.get(interval) if st is not None else None
-        if series is None:
-            return [], None
-        cached = self._series_opens.get(key)
-        if cached is None or cached[0] != series.version:
-            cached = self._series_opens[key] = (series.version, [b.open_ns // 1_000_000 for b in series.bars])
-        forming = series.forming
-        return cached[1], forming.open_ns // 1_000_000 if forming is not None else None
-
-    def _request_missing_bars(self) -> None:
-        now_ms = self.clock.now_ns() // 1_000_000
-        mono = time.monotonic()
-        for key in self.planner.plans:
-            venue, symbol, interval = key
-            conn = f"{venue}#1"
-            if conn not in self.connections or self._rest_paused_until.get(venue, 0.0) > mono:
-                continue
-            iv = INTERVALS[interval]
-            opens, forming = self._opens_ms(key)
-            req = self.planner.next_request(key, opens, forming, now_ms, iv)
-            if req is not None:
-                request = VENUES[venue].klines_request(symbol, interval, req.start_ms, req.end_ms, req.limit)
-                if request is not None:
-                    self._spawn(self._fetch_bars(conn, req, request, iv))
-
-    async def _fetch_bars(self, conn: str, req: KlinesRequest, request: RestRequest, interval_ms: int) -> None:
-        returned = None
-        try:
-            resp, recv_ns = await self.fetch_rest(conn, request)
-            if resp.status == 200:
-                returned = closed_open_times(resp.body, recv_ns // 1_000_000)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - a failed backfill is retried, never fatal
-            self.rest_errors.append(f"{request.path}: {exc!r}"[:300])
-            del self.rest_errors[:-50]
-        self.planner.done(req, returned, self.clock.now_ns() // 1_000_000, interval_ms)
-
-    # -- stale connections --------------------------------------------------------------------
-    def _reconnect_stale(self) -> None:
-        limit_ns = int(self.stale_reconnect_s * 1e9)
-        now_ns = None
-        for conn in self.connections.values():
-            if conn.state != STALE or not hasattr(conn, "reconnect_now"):
-                continue
-            now_ns = now_ns or conn.clock.now_ns()
-            if now_ns - conn.state_since_ns >= limit_ns:
-                self.stale_reconnects += 1
-                conn.reconnect_now(f"stale for {self.stale_reconnect_s:.0f}s: reconnecting")
-
-    async def _housekeeping_loop(self) -> None:
+    async def _tick_loop(self) -> None:
         while True:
             await asyncio.sleep(TICK_S)
-            now = self.clock.now_ns()
-            self.pipeline.tick(now)  # bars built from trades close, latency samples fold
-            for fn in self.tick_listeners:
-                fn(now)
-            self.housekeeping()
-
-    def prepare_venue(self, venue: str) -> None:
-        """Venue-specific pipeline parts (shared by live and replay)."""
-        if VENUES[venue].candles_from_trades and venue not in self.pipeline.trade_candles:
-            from feeds.core.trade_candles import TradeCandleBuilder
-            self.pipeline.trade_candles[venue] = TradeCandleBuilder(INTERVALS[self.interval], self.interval)
-        check_interval = VENUES[venue].candle_check
-        if check_interval and venue not in self.pipeline.candle_checks:
-            from feeds.core.trade_candles import CandleCheck
-            self.pipeline.candle_checks[venue] = CandleCheck(INTERVALS[check_interval], check_interval)
+            self.tick(self.clock.now_ns())
 
     # -- callbacks and iteration --------------------------------------------------------------
-    def on(self, kind: str, callback: Callable, symbol: str | None = None) -> Callable:
+    def on(self, kind: str, callback: Callable[[Any], Any], symbol: str | None = None) -> Callable[[Any], Any]:
         """Call ``callback(event)`` for each accepted event of ``kind`` ("trade", "candle", "quote",
         "ticker", "book_snapshot", "book_delta"), optionally only for one venue symbol.
         ``callback`` may be a plain function or a coroutine function (run in order, off the hot path)."""
@@ -340,18 +292,18 @@ class Feed:
         self._callbacks.setdefault(kind, []).append((symbol, callback))
         return callback
 
-    def events(self):
+    def events(self) -> AsyncIterator[Any]:
         """An async iterator over every accepted event, in arrival order (unbounded: nothing is dropped)."""
         if self._queue is None:
             self._queue = asyncio.Queue()
             self.pipeline.event_listeners.append(self._queue.put_nowait)
         return self._iterate(self._queue)
 
-    async def _iterate(self, queue: asyncio.Queue):
+    async def _iterate(self, queue: asyncio.Queue[Any]) -> AsyncIterator[Any]:
         while True:
             yield await queue.get()
 
-    def _dispatch(self, ev) -> None:
+    def _dispatch(self, ev: Any) -> None:
         for symbol, fn in self._callbacks.get(ev.kind, ()):
             if symbol is None or symbol == ev.symbol:
                 if inspect.iscoroutinefunction(fn):
@@ -363,6 +315,7 @@ class Feed:
                     fn(ev)
 
     async def _run_async_calls(self) -> None:
+        assert self._async_calls is not None
         while True:
             fn, ev = await self._async_calls.get()
             try:
@@ -373,72 +326,56 @@ class Feed:
     # -- lifecycle ----------------------------------------------------------------------------
     async def start(self) -> None:
         for venue in self.venues:
-            self.prepare_venue(venue)
             v = VENUES[venue]
             name = f"{venue}#1"
-            interval = self.interval
-            urls = self._urls(venue)
             codec = v.make_codec(self.symbol_map)
             budget = self.budgets.setdefault(venue, AttemptBudget())
-            conn = Connection(name, venue, urls, self.pipeline.feed,
-                              subscribe_frames=lambda v=v: v.subscribe_frames(self.venue_symbols(v.name), interval),
-                              recorder=self.recorder, policy=self.policy, subscribed_on_open=v.subscribed_on_open,
-                              on_state=self.notify_state, on_open=getattr(codec, "reset", None),
-                              budget=budget, clock=self.clock, on_reject=self._connection_rejected,
-                              max_frame_bytes=self.max_frame_bytes)
-            self.pipeline.attach(name, venue, codec, self.venue_symbols(venue))
-            self.connections[name] = conn
+            conn = LiveConnection(name, venue, self._urls(venue), self.pipeline.feed,
+                                  subscribe_frames=partial(self._subscribe_frames, venue),
+                                  recorder=self.recorder, policy=self.policy, subscribed_on_open=v.subscribed_on_open,
+                                  on_state=self.notify_state, on_open=getattr(codec, "reset", None),
+                                  budget=budget, clock=self.clock, on_reject=self._connection_rejected,
+                                  max_frame_bytes=self.max_frame_bytes)
+            self.core.attach(conn, codec)
+            self.live[name] = conn
             conn.start()
-        self._housekeeper = asyncio.get_running_loop().create_task(self._housekeeping_loop())
+        self._ticker = asyncio.get_running_loop().create_task(self._tick_loop())
+
+    def _subscribe_frames(self, venue: str) -> list[str]:
+        """What a new socket of ``venue`` sends: the current symbols (a reconnect after an addition too)."""
+        return list(VENUES[venue].subscribe_frames(self.venue_symbols(venue), self.interval))
 
     async def stop(self) -> None:
-        for task in (self._housekeeper, *self._rest_tasks):
+        for task in (self._ticker, *self._io_tasks):
             if task is not None:
                 task.cancel()
-        await asyncio.gather(*(c.stop() for c in self.connections.values()), return_exceptions=True)
+        await asyncio.gather(*(c.stop() for c in self.live.values()), return_exceptions=True)
         if self._async_task is not None:
             self._async_task.cancel()
         if self.dead_letters is not None:
             self.dead_letters.flush()
 
-    async def __aenter__(self) -> "Feed":
+    async def __aenter__(self) -> Feed:
         await self.start()
         return self
 
-    async def __aexit__(self, *exc) -> None:
+    async def __aexit__(self, *exc: object) -> None:
         await self.stop()
 
-    def _on_control(self, conn_name: str, ev: Control) -> None:
-        conn = self.connections.get(conn_name)
-        if conn is None:
-            return
-        if ev.what == "response":
-            conn.mark_subscribed()
-        elif ev.what == "shutdown" and hasattr(conn, "rollover"):  # replay's connections only replay
-            conn.rollover("the venue announced a shutdown")
-        elif ev.what == "gap":  # messages lost on the connection: its books cannot be trusted
-            self.books.on_gap(conn.venue, ev.detail or "sequence gap")
-
     def _connection_rejected(self, conn_name: str, ev: Rejected) -> None:
-        self.pipeline.add_rejection(ev, conn_name)
-
-    def notify_state(self, conn, change: StateChange) -> None:
-        if change.state == SUBSCRIBED and self.backfill and hasattr(conn, "rollover"):
-            self._watch_series(conn.venue)
-        for fn in self.state_listeners:
-            fn(conn, change)
+        self.core.add_rejection(conn_name, ev)
 
     # -- statistics ---------------------------------------------------------------------------
-    def resilience_stats(self) -> dict:
+    def resilience_stats(self) -> dict[str, Any]:
         """Counters of the connection and integrity machinery, for the statistics object and the app."""
         conns = {}
         for name, c in self.connections.items():
             conns[name] = {
-                "state": c.state, "url": c.url, "endpoint_index": getattr(c, "endpoint_index", 0),
+                "state": c.state, "url": c.url, "endpoint_index": c.endpoint_index,
                 "messages": c.messages, "reconnects": c.reconnects,
-                **{k: getattr(c, k, 0) for k in ("attempts", "failed_attempts", "rollovers", "failed_rollovers",
-                                                 "overlap_duplicates", "oversize_frames")},
-                "state_changes": dict(getattr(c, "state_counts", {})),
+                "attempts": c.attempts, "failed_attempts": c.failed_attempts, "rollovers": c.rollovers,
+                "failed_rollovers": c.failed_rollovers, "overlap_duplicates": c.overlap_duplicates,
+                "oversize_frames": c.oversize_frames, "state_changes": dict(c.state_counts),
             }
         return {
             "connections": conns,
@@ -449,14 +386,13 @@ class Feed:
             "backpressure": self.backpressure(),
         }
 
-    def backpressure(self) -> dict:
+    def backpressure(self) -> dict[str, Any]:
         """How far processing is behind, per connection: frames waiting in the socket's receive queue
         (now and the most seen) and the venue's receive-to-processed and exchange-to-processed times."""
-        out = {}
+        out: dict[str, Any] = {}
         for name, c in self.connections.items():
             tel = self.pipeline.telemetry.get(c.venue)
-            depth = c.queue_depth() if hasattr(c, "queue_depth") else 0
-            out[name] = {"queue_depth": depth, "max_queue_depth": getattr(c, "max_queue_depth", 0),
+            out[name] = {"queue_depth": c.queue_depth(), "max_queue_depth": c.max_queue_depth,
                          "processing_ms": tel.processing.summary() if tel else {},
                          "latency_ms": tel.latency.summary() if tel else {}}
         out["events_queue"] = self._queue.qsize() if self._queue is not None else 0

@@ -34,9 +34,9 @@ class Frames:
             {"start": str(start), "high": h, "low": low, "open": o, "close": c, "volume": v, "product_id": "BTC-USD"}]}])
 
 
-def run(exchange_high: str):
-    clock = ManualClock(T0 * 10**9)
-    feed = Feed(["COINBASE_ADVANCED"], ["BTC/USD"], interval="1m", clock=clock)
+def run(exchange_high: str, feed: Feed | None = None, clock: ManualClock | None = None):
+    clock = clock or ManualClock(T0 * 10**9)
+    feed = feed or Feed(["COINBASE_ADVANCED"], ["BTC/USD"], interval="1m", clock=clock)
     feed.prepare_venue("COINBASE_ADVANCED")
     feed.pipeline.attach(CONN, "COINBASE_ADVANCED", VENUES["COINBASE_ADVANCED"].make_codec(feed.symbol_map))
     f = Frames()
@@ -70,10 +70,12 @@ def test_a_bar_that_differs_is_flagged_with_the_difference():
 
 def test_the_session_logs_a_mismatch_and_counts_it():
     from tui.runtime.session import Session, SessionConfig
-    check = run(exchange_high="104.5")
+    clock = ManualClock(T0 * 10**9)
     session = Session(SessionConfig(mode="replay", venues=["COINBASE_ADVANCED"], symbols=["BTC/USD"],
-                                    record_path=None))
-    session.pipeline.candle_checks["COINBASE_ADVANCED"] = check
+                                    record_path=None), clock=clock)
+    run(exchange_high="104.5", feed=session.feed, clock=clock)
     session.tick(T0 * 10**9 + 400 * 10**9)
+    [h] = session.happenings.of("candle_mismatch")  # told as it happened, kept in the happenings log
+    assert (h.venue, h.symbol) == ("COINBASE_ADVANCED", "BTC-USD") and "high 104.5" in h.detail
     assert any("differs from its trades" in line and "high 104.5" in line for _, line in session.market_log)
     assert session.stats()["candle_checks"] == {"COINBASE_ADVANCED": {"compared": 1, "mismatches": 1}}

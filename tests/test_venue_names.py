@@ -6,8 +6,6 @@ import ast
 import re
 from pathlib import Path
 
-import pytest
-
 from feeds.venues import VENUES
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -54,9 +52,6 @@ def test_no_venue_name_outside_the_venue_modules_and_the_simulator():
     assert not found, "ask the venue's declaration (feeds.venues) instead:\n" + "\n".join(found)
 
 
-@pytest.mark.xfail(strict=True, reason="feeds/api.py still tells replayed connections from live ones with "
-                   "hasattr; the feed-core rework (issue 12, typed Connection protocol) removes them: "
-                   "drop this mark then")
 def test_no_hasattr_in_feeds():
     found = [f"{path.relative_to(ROOT)}:{node.lineno}" for path in sorted((ROOT / "feeds").rglob("*.py"))
              for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))

@@ -373,7 +373,7 @@ class ClearTermApp(ReplayControls, App):
     # -- the refresh timer ----------------------------------------------------------------------------
     def refresh_view(self, slow: bool | None = None) -> None:
         """Copy what changed into the widgets of the visible view (the only path state -> screen)."""
-        if not self._header.is_attached:  # the app is shutting down
+        if not self.is_running or not self._header.is_attached:  # shutting down: views may be gone already
             return
         session = self.session
         if session is not self._session_shown:

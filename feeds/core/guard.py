@@ -8,6 +8,8 @@ Chained comparisons such as ``0.0 < price < INF`` are false for NaN too, so they
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from typing import Any
 
 MAX_FUTURE_NS = 10 * 1_000_000_000  # a venue clock this far ahead of ours is wrong, not early
 OUTLIER_FACTOR = 10.0  # a 10x move between two updates of one stream is a bad print, not a market
@@ -34,6 +36,7 @@ class Guard:
         self.gaps = 0  # trade ids skipped (missed trades), counted per jump
         self.late_fills = 0  # out-of-order trades that filled a hole
         self.last_gap: tuple[str, str, int, int] | None = None
+        self.on_gap: Callable[[Any, int, int], None] | None = None  # (trade, first missing id, last missing id)
 
     def _stream(self, ev) -> _Stream:
         key = (ev.venue, ev.symbol)
@@ -81,6 +84,8 @@ class Guard:
     def _gap(self, ev, st: _Stream, last: int, tid: int) -> None:
         self.gaps += 1
         self.last_gap = (ev.venue, ev.symbol, last + 1, tid - 1)
+        if self.on_gap is not None:
+            self.on_gap(ev, last + 1, tid - 1)
         if tid - last - 1 <= MAX_TRACKED_MISSING:
             if st.missing is None or len(st.missing) > MAX_TRACKED_MISSING:
                 st.missing = set()

@@ -14,6 +14,7 @@ from feeds.core.guard import Guard
 from feeds.core.latency import LatencyStats
 from feeds.core.state import MarketState
 from feeds.core.watchdog import StalenessWatchdog
+from feeds.venues.base import Codec
 
 _MARKET_DATA = frozenset((Trade, Quote, Candle, Ticker, BookDelta, BookSnapshot))
 EVENT_COUNT_KEYS = ("trade", "candle", "candle_closed", "quote", "ticker", "book")
@@ -42,7 +43,7 @@ class Pipeline:
         self.state = MarketState()
         self.guard = Guard()
         self.watchdog = StalenessWatchdog()  # the session sets the threshold and says what to expect
-        self.codecs: dict[str, object] = {}
+        self.codecs: dict[str, Codec] = {}
         self.venue_of: dict[str, str] = {}
         self._routes: dict[str, tuple] = {}  # conn -> (decode, telemetry): one lookup per frame
         # conn -> the venue symbols it subscribed to; market data for any other symbol is refused
@@ -66,6 +67,7 @@ class Pipeline:
         self.book_listeners: list[Callable[[object], int]] = []  # return book updates applied
         self.rejection_listeners: list[Callable[[str, Rejected], None]] = []
         self.event_listeners: list[Callable[[object], None]] = []  # every accepted event (library API)
+        self.integrity_listeners: list[Callable[[str, object, str], None]] = []  # ("duplicate" | "gap", event, cause)
         self.callback_errors: deque[str] = deque(maxlen=100)  # failures of users' async callbacks
 
     # -- sources --------------------------------------------------------------------------------
@@ -148,7 +150,7 @@ class Pipeline:
                     uid, last_uid = ev.update_id, last.update_id
                     if uid <= last_uid and uid:  # the usual case, a newer id, costs one comparison
                         if uid == last_uid:
-                            self.duplicates += 1  # the same book update sent twice
+                            self._duplicate(ev, "the same quote update id again")
                             continue
                         if last_uid - uid < REORDER_WINDOW:
                             self.stale_updates += 1  # older than the quote held: it came late
@@ -173,11 +175,12 @@ class Pipeline:
                 forming = series.forming
                 if forming is not None and not ev.closed and ev.exch_ns == forming.exch_ns \
                         and ev[5:] == forming[5:]:
-                    self.duplicates += 1  # the same update sent twice: every figure equal, not only the time
+                    # the same update sent twice: every figure equal, not only the time
+                    self._duplicate(ev, "the same forming-bar update again")
                     continue
                 outcome = series.apply(ev)
                 if outcome == "duplicate":
-                    self.duplicates += 1
+                    self._duplicate(ev, "a closed bar already held")
                     continue
                 if outcome == "stale":
                     self.stale_updates += 1
@@ -193,6 +196,8 @@ class Pipeline:
                         if len(bars) > 1 and bars[-1] is ev and bars[-2].source == "live" \
                                 and bar_gap(bars[-2].open_ns, ev.open_ns, ev.interval):
                             self.bar_gaps += 1
+                            self._integrity("gap", ev, f"{bar_gap(bars[-2].open_ns, ev.open_ns, ev.interval)} "
+                                                       f"{ev.interval} bars missing before this one")
                     for fn in self.closed_candle_listeners:
                         fn(ev)
             elif t is BookDelta or t is BookSnapshot:
@@ -214,7 +219,7 @@ class Pipeline:
                 # Tickers carry no id of their own (Coinbase's sequence is checked by its codec): the same
                 # event sent twice decodes to the same record; a new one at the same time differs in its figures.
                 if last is not None and ev.exch_ns == last.exch_ns and ev[5:] == last[5:]:
-                    self.duplicates += 1
+                    self._duplicate(ev, "the same 24 h statistics event again")
                     continue
                 st.ticker = ev
                 counts["ticker"] += 1
@@ -253,10 +258,18 @@ class Pipeline:
 
     def _refuse(self, reason: str, ev, conn: str) -> None:
         if reason == "duplicate":
-            self.duplicates += 1
+            self._duplicate(ev, f"{type(ev).__name__} already seen (the guard's check)")
             return
         self.add_rejection(Rejected(ev.venue, ev.symbol, ev.unified, ev.exch_ns, ev.recv_ns, reason,
                               f"{type(ev).__name__} failed the {reason} check", repr(ev)[:512]), conn)
+
+    def _duplicate(self, ev, cause: str) -> None:
+        self.duplicates += 1
+        self._integrity("duplicate", ev, cause)
+
+    def _integrity(self, kind: str, ev, cause: str) -> None:
+        for fn in self.integrity_listeners:
+            fn(kind, ev, cause)
 
     def tick(self, now_ns: int) -> None:
         """Periodic work on the pipeline's clock: close trade-built bars whose time is over, fold latencies."""
@@ -272,7 +285,7 @@ class Pipeline:
 
     def add_rejection(self, ev: Rejected, conn: str) -> None:
         if ev.reason == "duplicate":  # a codec saw a repeated sequence number: not bad data
-            self.duplicates += 1
+            self._duplicate(ev, ev.detail)
             return
         self.rejected[ev.reason] = self.rejected.get(ev.reason, 0) + 1
         self.recent_rejections.append((conn, ev))

@@ -8,6 +8,8 @@ even when no later trade arrives. ``compare`` describes how an exchange's candle
 """
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from feeds.events import Candle, Trade
 
 
@@ -139,6 +141,7 @@ class CandleCheck:
         self.compared = 0
         self.mismatch_count = 0  # all of them; ``mismatches`` keeps the latest ``keep``
         self.mismatches: list[tuple[Candle, str]] = []
+        self.listeners: list[Callable[[Candle, str], None]] = []  # told of each mismatch: (venue's bar, difference)
 
     def trade(self, ev: Trade) -> None:
         for candle in self.builder.update(ev):
@@ -170,3 +173,5 @@ class CandleCheck:
             self.mismatch_count += 1
             self.mismatches.append((exchange_bar, difference))
             del self.mismatches[:-self.keep]
+            for fn in self.listeners:
+                fn(exchange_bar, difference)

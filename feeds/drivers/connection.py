@@ -3,8 +3,8 @@
 The only feeds module that touches the network besides REST (feeds/rest.py). Frames are handed to
 ``sink(conn, raw, recv_ns)`` as they arrive; nothing here parses them.
 
-- States: disconnected, connecting, subscribed, stale (set by the session's watchdog), reconnecting,
-  failed. Every change is kept with its time and reason and counted per state.
+- Implements the feed core's ``Connection`` protocol (feeds/core/feed_core.py), whose states it uses:
+  disconnected, connecting, subscribed, stale (set by the core's watchdog), reconnecting, failed. Every change is kept with its time and reason and counted per state.
 - Reconnects: exponential backoff with full jitter, reset after a connection stayed up a minute;
   forever unless ``ReconnectPolicy.max_attempts`` says otherwise. Attempts share a client-side
   budget (Binance allows 300 connection attempts per 5 minutes per IP); sends are spaced so a
@@ -29,7 +29,7 @@ import ssl
 import time
 from collections import deque
 from dataclasses import dataclass
-from typing import Callable, NamedTuple
+from typing import Callable
 from urllib.parse import urlsplit
 
 import orjson
@@ -37,25 +37,16 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from feeds.clock import WallClock
+from feeds.core.feed_core import (CONNECTING, DISCONNECTED, FAILED, RECONNECTING, STALE, STATES, SUBSCRIBED,
+                                  StateChange)
 from feeds.events import Rejected, reject
 
 log = logging.getLogger(__name__)
-
-# Connection states, in the order a healthy connection goes through them.
-DISCONNECTED, CONNECTING, SUBSCRIBED, STALE, RECONNECTING, FAILED = (
-    "disconnected", "connecting", "subscribed", "stale", "reconnecting", "failed")
-STATES = (DISCONNECTED, CONNECTING, SUBSCRIBED, STALE, RECONNECTING, FAILED)
 
 MAX_FRAME_BYTES = 4 * 1024 * 1024  # a frame larger than this is refused by the library: bounds memory
 MAX_QUEUE_FRAMES = 100_000  # frames read but not yet processed before the socket stops reading
 MAX_OVERLAP_FRAMES = 200_000  # frames remembered during a rollover to recognise the replacement's copies
 LIFETIME_S = 23 * 3600 + 50 * 60  # Binance closes a connection at 24 h: roll over before
-
-
-class StateChange(NamedTuple):
-    at_ns: int
-    state: str
-    reason: str
 
 
 @dataclass
@@ -138,7 +129,7 @@ class _Socket:
 
 
 class Connection:
-    """A venue connection that keeps itself alive until ``stop()``."""
+    """A live venue connection that keeps itself alive until ``stop()`` (the core's ``Connection``)."""
 
     def __init__(self, name: str, venue: str, urls: list[str], sink: Callable[[str, str, int], None],
                  subscribe_frames: Callable[[], list[str]] | None = None,

@@ -1,8 +1,9 @@
 """Replay: recorded Records back into the very same pipeline, with the recorded receive times as the clock.
 
 Sans-I/O: ``ReplayDriver.apply(record)`` does one record; pacing (speed, pause, seek) is the caller's.
-Recorded connections become ``ReplayConnection`` objects with the attributes the app and the
-statistics read from a live ``Connection``.
+Recorded connections become ``ReplayConnection`` objects implementing the feed core's ``Connection``
+protocol. The feed core makes the same decisions as live, but its requests are turned off: the
+recording already holds what the live requests got (REST answers, reopened sockets).
 """
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Callable
 
 import orjson
 
-from feeds.drivers.connection import DISCONNECTED, SUBSCRIBED, StateChange
+from feeds.core.feed_core import DISCONNECTED, STATES, SUBSCRIBED, StateChange
 from feeds.events import reject
 from feeds.drivers.recording import Record
 from feeds.venues import VENUES, RestRequest
@@ -28,16 +29,28 @@ class ReplayConnection:
         self.venue = venue
         self.url = url
         self.state = DISCONNECTED
+        self.state_since_ns = 0
         self.messages = 0
         self.reconnects = 0
         self.opens = 0
         self.history: list[StateChange] = []
+        self.state_counts = dict.fromkeys(STATES, 0)
+        self.endpoint_index = 0
+        # Live socket machinery a recording does not show.
+        self.attempts = self.failed_attempts = self.rollovers = self.failed_rollovers = 0
+        self.overlap_duplicates = self.oversize_frames = self.max_queue_depth = 0
 
     def mark_subscribed(self) -> None:
         """A live connection's hook; in replay the records themselves say the state."""
 
+    def queue_depth(self) -> int:
+        return 0
+
     def set_state(self, state: str, reason: str = "") -> None:
         change = StateChange(self.clock.now_ns(), state, reason)
+        if state != self.state:
+            self.state_since_ns = change.at_ns
+        self.state_counts[state] = self.state_counts.get(state, 0) + 1
         self.state = state
         self.history.append(change)
         del self.history[:-200]
@@ -48,6 +61,9 @@ class ReplayConnection:
 class ReplayDriver:
     def __init__(self, feed, clock, on_operator: Callable[[Record], None] | None = None) -> None:
         self.feed = feed
+        self.core = feed.core
+        self.core.requests_enabled = False
+        self.conns: dict[str, ReplayConnection] = {}
         self.pipeline = feed.pipeline
         self.clock = clock
         self.on_operator = on_operator
@@ -55,16 +71,13 @@ class ReplayDriver:
         self.last_ns = 0
 
     def _conn(self, name: str, url: str = "") -> ReplayConnection | None:
-        conn = self.feed.connections.get(name)
+        conn = self.conns.get(name)
         if conn is None:
             venue = name.partition("#")[0].upper()
             if venue not in VENUES:
                 return None
-            conn = self.feed.connections[name] = ReplayConnection(name, venue, self.clock, url,
-                                                                      self.feed.notify_state)
-            self.pipeline.attach(name, venue, VENUES[venue].make_codec(self.feed.symbol_map),
-                                 self.feed.venue_symbols(venue))
-            self.feed.prepare_venue(venue)
+            conn = self.conns[name] = ReplayConnection(name, venue, self.clock, url, self.core.state_changed)
+            self.core.attach(conn, VENUES[venue].make_codec(self.core.symbol_map))
         return conn
 
     def apply(self, rec: Record) -> None:
@@ -126,12 +139,13 @@ class ReplayDriver:
         if status != 200:
             return
         venue = VENUES[rec.conn.partition("#")[0].upper()]
+        request: RestRequest | None
         if isinstance(msg.get("what"), str):
             request = RestRequest(msg["what"], "", str(msg.get("symbol", "")), str(msg.get("interval", "")))
         else:  # recorded before requests were: the venue tells what was asked from the URL
             request = venue.request_for_url(str(url))
         if request is not None:
-            self.feed.apply_rest(rec.conn, request, body, rec.recv_ns)
+            self.core.receive_rest(rec.conn, request, body, rec.recv_ns)
 
     def _unknown(self, rec: Record) -> None:
         self.pipeline.add_rejection(reject("", "unknown_connection", f"no venue for connection {rec.conn!r}",

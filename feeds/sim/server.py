@@ -76,8 +76,7 @@ async def send_frames(ws: ServerConnection, frames: list[bytes]) -> None:
     """Send UTF-8 JSON frames as text frames; one socket write per batch (the server never compresses)."""
     if not frames:
         return
-    transport = getattr(ws, "transport", None)
-    if transport is None or not hasattr(ws, "drain"):  # not the websockets>=13 asyncio connection
+    if not isinstance(ws, ServerConnection):  # not the websockets>=13 asyncio connection
         for f in frames:
             await ws.send(f, text=True)
         return

@@ -12,10 +12,11 @@ from datetime import datetime, timezone
 
 import orjson
 
-from feeds.core.aggregator import Aggregator
 from feeds.api import Feed
 from feeds.core.arbitrage import ArbitrageDetector, SpikeDetector
 from feeds.clock import WallClock
+from feeds.core.feed_core import Happening, HappeningLog
+from feeds.core.watchdog import OK, STALE, ZOMBIE, StreamHealth
 from feeds.drivers.connection import ReconnectPolicy
 from feeds.symbols import SymbolMap
 from feeds.venues import DEFAULT_VENUES
@@ -73,7 +74,7 @@ class Session:
                          network=config.network, clock=self.clock, rest_endpoints=config.rest_endpoints,
                          policy=ReconnectPolicy(max_attempts=config.reconnect_limit),
                          startup_bars=config.startup_bars, dead_letter_path=config.dead_letter_path,
-                         stale_reconnect_s=config.stale_reconnect_s,
+                         stale_after_s=config.stale_after_s, stale_reconnect_s=config.stale_reconnect_s,
                          symbol_map=SymbolMap(config.quote_aliases))
         self.pipeline = self.feed.pipeline
         self.connections = self.feed.connections
@@ -91,23 +92,20 @@ class Session:
         self.stopped_ns = 0
         self.pipeline.closed_candle_listeners.append(self._on_closed_candle)
         self.halt.listeners.append(self._on_halt_record)
-        self.watchdog = self.pipeline.watchdog
-        self.watchdog.threshold_ns = int(config.stale_after_s * 1e9)
-        self.feed.state_listeners.append(self._on_connection_state)
+        self.watchdog = self.feed.core.watchdog
+        self.feed.listeners.append(self._on_happening)
         self.feed.tick_listeners.append(self._live_tick)
         self.stream_events: list = []  # health changes of streams, newest last (bounded)
         self.final_connections: dict | None = None
         self.final_resilience: dict | None = None
-        self.aggregator = Aggregator(stale_after_s=config.stale_after_s)
-        self.aggregates: dict = {}  # unified symbol -> Aggregate, refreshed on every tick
+        self.core = self.feed.core  # the one owner of market state, books, aggregates and happenings
+        self.aggregator = self.core.aggregator
         self.arbitrage = ArbitrageDetector()
         self.spikes = SpikeDetector()
         self.market_log: deque[tuple[int, str]] = deque(maxlen=500)  # arbitrage and spike lines
         self.storm = ReconnectStormDetector()  # automatic halts besides stale streams
         self.skew: dict[str, ClockSkewMonitor] = {}
-        self._reconnects_seen = 0
-        self._skew_seen: dict[str, int] = {}
-        self._mismatches_seen: dict[str, int] = {}
+        self.core.clock_listeners.append(self._observe_clock)
         from feeds.venues import VENUES
         from tui.runtime.alert_delivery import AlertDispatcher
         self.alerts = AlertEngine(unify=self.unify, known_venues=tuple(VENUES))
@@ -248,55 +246,13 @@ class Session:
     # -- health -------------------------------------------------------------------------------
     def tick(self, now_ns: int) -> None:
         """The periodic work on the session's clock, for replay's recorded time (live: the Feed ticks)."""
-        self.pipeline.tick(now_ns)
+        self.feed.core.tick(now_ns)
         self.check(now_ns)
 
     def check(self, now_ns: int) -> None:
-        """Health, aggregates and automatic halts, ten times a second of the session's clock."""
-        self._aggregate(now_ns)
-        self._check_reconnects_and_clocks(now_ns)
-        self._report_candle_mismatches(now_ns)
-        for change in self.watchdog.check(now_ns):
-            self.stream_events.append((now_ns, change))
-            del self.stream_events[:-200]
-            venue_conns = [c for c in self.connections.values() if c.venue == change.venue]
-            if change.status != "ok":
-                for conn in venue_conns:
-                    if conn.state == "subscribed":
-                        conn.set_state("stale", f"{change.symbol} {change.detail}")
-                self.halt.halt(f"stale feed {change.venue} {change.symbol}", by="auto")
-            elif not any(k[0] == change.venue for k in self.watchdog.unhealthy()):
-                for conn in venue_conns:
-                    if conn.state == "stale":
-                        conn.set_state("subscribed", "data flowing again")
-        if self.resamplers:
-            self._forming_higher_bars()
-        self._check_alerts(now_ns)  # after the watchdog and halts, so this tick's stale streams and halts count
-
-    def _check_reconnects_and_clocks(self, now_ns: int) -> None:
-        reconnects = sum(c.reconnects for c in self.connections.values())
-        while self._reconnects_seen < reconnects:
-            self._reconnects_seen += 1
-            if self.storm.record(now_ns):
-                self.halt.halt(f"reconnect storm: more than {self.storm.max_reconnects} reconnects in "
-                               f"{self.storm.window_ns // 1_000_000_000} s", by="auto")
-        for venue, tel in self.pipeline.telemetry.items():
-            if tel.last_exch_recv_ns != self._skew_seen.get(venue, 0):  # one observation per new pair
-                self._skew_seen[venue] = tel.last_exch_recv_ns
-                monitor = self.skew.get(venue) or self.skew.setdefault(venue, ClockSkewMonitor())
-                if monitor.observe(tel.last_exch_ns, tel.last_exch_recv_ns):
-                    self.halt.halt(f"clock skew {venue}: {monitor.median_ms:+.0f} ms from the exchange", by="auto")
-
-    def _report_candle_mismatches(self, now_ns: int) -> None:
-        for venue, check in self.pipeline.candle_checks.items():
-            new = min(check.mismatch_count - self._mismatches_seen.get(venue, 0), len(check.mismatches))
-            for candle, difference in check.mismatches[len(check.mismatches) - new:]:
-                self.market_log.append((now_ns, f"{venue} {candle.symbol} {candle.interval} bar at "
-                                                f"{iso_utc(candle.open_ns)} differs from its trades: {difference}"))
-            self._mismatches_seen[venue] = check.mismatch_count
-
-    def _aggregate(self, now_ns: int) -> None:
-        self.aggregates = self.aggregator.compute(self.pipeline.state, now_ns)
+        """Arbitrage and spike lines from the aggregates, then alerts, ten times a second of the session's
+        clock (the feed core's tick, just before, recomputed them, ran the watchdog and reported its
+        happenings)."""
         log = self.market_log
         for agg in self.aggregates.values():
             for ev in self.arbitrage.update(agg, now_ns):
@@ -306,12 +262,40 @@ class Session:
                     spike = self.spikes.update(view.venue, agg.unified, view.price, now_ns)
                     if spike is not None:
                         log.append((now_ns, spike.describe()))
+        if self.resamplers:
+            self._forming_higher_bars()
+        self._check_alerts(now_ns)  # after the core's watchdog and halts, so this tick's stale streams and halts count
 
-    def _on_connection_state(self, conn, change) -> None:
-        if change.state == "subscribed":
-            now = self.clock.now_ns()
-            for symbol in self.venue_symbols(conn.venue):
-                self.watchdog.expect(conn.venue, symbol, "candle", now)
+    @property
+    def aggregates(self) -> dict:
+        """Unified symbol -> Aggregate, as of the feed core's last tick."""
+        return self.core.aggregates
+
+    @property
+    def happenings(self) -> HappeningLog:
+        return self.core.happenings
+
+    def _on_happening(self, h: Happening) -> None:
+        """The automatic halts and log lines the feed core's happenings call for."""
+        if h.kind in (STALE, ZOMBIE, "fresh"):
+            kind, _, detail = h.detail.partition(": ")
+            self.stream_events.append((h.at_ns, StreamHealth(h.venue, h.symbol, kind, h.kind if h.kind != "fresh"
+                                                             else OK, detail)))
+            del self.stream_events[:-200]
+            if h.kind != "fresh":
+                self.halt.halt(f"stale feed {h.venue} {h.symbol}", by="auto")
+        elif h.kind == "reconnect" and self.storm.record(h.at_ns):
+            self.halt.halt(f"reconnect storm: more than {self.storm.max_reconnects} reconnects in "
+                           f"{self.storm.window_ns // 1_000_000_000} s", by="auto")
+        elif h.kind == "candle_mismatch":
+            self.market_log.append((h.at_ns, f"{h.venue} {h.symbol} {h.detail}"))
+
+    def _observe_clock(self, venue: str, exch_ns: int, recv_ns: int) -> None:
+        monitor = self.skew.get(venue) or self.skew.setdefault(venue, ClockSkewMonitor())
+        if monitor.observe(exch_ns, recv_ns):
+            cause = f"clock skew {venue}: {monitor.median_ms:+.0f} ms from the exchange"
+            self.core.happened("skew", venue, "", cause, at_ns=recv_ns)
+            self.halt.halt(cause, by="auto")
 
     # -- listeners ----------------------------------------------------------------------------
     def _on_closed_candle(self, candle: Candle) -> None:
@@ -365,6 +349,7 @@ class Session:
                 series.version += 1
 
     def _on_halt_record(self, record) -> None:
+        self.core.happened(record.action, "", "", f"by {record.by}: {record.cause}", at_ns=record.at_ns)
         log.warning("trading %s by %s: %s", "halted" if record.action == "halt" else "resumed", record.by,
                     record.cause)
         if self.recorder is not None:

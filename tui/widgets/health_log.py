@@ -1,4 +1,5 @@
-"""Feed health, oldest first: connection state changes, stream staleness changes, and REST errors."""
+"""Feed health, oldest first: connection state changes, stream staleness changes, each gap and
+duplicate (venue, symbol, time and cause, from the feed core's happenings log), and REST errors."""
 from __future__ import annotations
 
 from rich.text import Text
@@ -8,6 +9,7 @@ from tui.widgets.line_log import LineLog
 from tui.widgets.safe_text import clean
 
 GOOD = ("subscribed", "ok")
+INTEGRITY = ("gap", "duplicate")  # the happenings behind the header's "gaps" and "dup" counters
 
 
 class HealthLog(LineLog):
@@ -20,9 +22,10 @@ class HealthLog(LineLog):
         conns = list(session.connections.values())
         events = session.stream_events
         rest_errors = session.feed.rest_errors
+        counts = session.happenings.counts
         key = (tuple((c.name, len(c.history), c.history[-1] if c.history else None) for c in conns),
                len(events), events[-1] if events else None, len(rest_errors),
-               rest_errors[-1] if rest_errors else None)
+               rest_errors[-1] if rest_errors else None, tuple(counts.get(k, 0) for k in INTEGRITY))
         if not self.changed(key):
             return False
         muted = self.style_of("health-log--muted")
@@ -46,6 +49,14 @@ class HealthLog(LineLog):
             text.append(clean(health.status).ljust(7), good if health.status in GOOD else bad)
             text.append(clean(health.detail), muted)
             rows.append((at_ns, text))
+        for h in session.happenings.of(*INTEGRITY):
+            text = Text()
+            text.append(utc_hms(h.at_ns, millis=True), muted)
+            text.append(" ")
+            text.append(clean(f"{h.venue} {h.symbol}").ljust(24))
+            text.append(h.kind.ljust(10), bad)
+            text.append(clean(h.detail), muted)
+            rows.append((h.at_ns, text))
         rows.sort(key=lambda r: r[0])
         lines = [text for _, text in rows]
         for error in rest_errors:  # REST failures carry no time: they come last
