@@ -20,19 +20,12 @@ the live session's.
 from __future__ import annotations
 
 import asyncio
-import errno
 import gzip
 import logging
 import os
-import signal
 import time
 from functools import partial
 from pathlib import Path
-
-try:
-    import termios
-except ImportError:  # Windows: no termios, and no SSH hang-ups of this kind
-    termios = None
 
 import orjson
 from textual import work
@@ -47,6 +40,7 @@ from textual.worker import Worker, WorkerState
 from tui.runtime.config import THEMES, UISettings
 from tui.runtime.logsetup import setup_logging
 from tui.runtime.replay_runner import SPEEDS, ReplayRunner
+from tui.terminal import TerminalWatch, alert_sequence, locale_is_utf8, terminal_driver_class
 from tui.widgets.aggregate_view import AggregateView
 from tui.widgets.candle_table import CandleTable
 from tui.widgets.confirm_screen import ConfirmScreen
@@ -70,9 +64,9 @@ from tui.widgets.symbol_picker import SymbolPicker
 
 log = logging.getLogger("clearterm.app")
 
-SLOW_PERIOD_S = 1.0  # rates, latency sparklines, the terminal check
+SLOW_PERIOD_S = 1.0  # rates, latency sparklines
 STOP_TIMEOUT_S = 5.0
-HANGUP_STOP_TIMEOUT_S = 0.8  # the terminal is gone: exit within a second
+HANGUP_STOP_TIMEOUT_S = 0.8  # the terminal is gone: stop within TerminalWatch's deadline
 TABLE_COLUMNS = ((180, 3), (120, 2), (0, 1))  # terminal width -> candle table grid columns
 DEPTH_COLUMNS = ((150, 2), (0, 1))  # terminal width -> depth ladders side by side
 TABLE_MIN_HEIGHT = 8  # below this the table grid scrolls instead of squeezing
@@ -82,40 +76,6 @@ NS_PER_DAY = 86_400_000_000_000
 VIEWS = ("main", "aggregate", "depth", "errors")
 REPLAY_ACTIONS = frozenset({"pause", "play", "faster", "slower", "step", "seek", "goto"})
 END_SCAN_GZIP_MAX = 32 * 1024 * 1024  # compressed bytes read to find a .gz recording's end
-
-
-# -- terminal helpers ---------------------------------------------------------------------------------
-def locale_is_utf8(environ=os.environ) -> tuple[bool, str]:
-    """(True, value) when the effective LC_ALL / LC_CTYPE / LANG names UTF-8; an unset locale is not."""
-    for name in ("LC_ALL", "LC_CTYPE", "LANG"):
-        value = environ.get(name)
-        if value:
-            lowered = value.lower()
-            return ("utf-8" in lowered or "utf8" in lowered), value
-    return False, ""
-
-
-def terminal_gone(fd: int) -> bool:
-    """True when ``fd`` is a terminal that hung up (EIO); its reads would only return EOF, forever."""
-    if termios is None:
-        return False
-    try:
-        termios.tcgetattr(fd)
-    except termios.error as exc:
-        return exc.args[0] == errno.EIO
-    except OSError as exc:
-        return exc.errno == errno.EIO
-    return False
-
-
-def alert_sequence(notify: str, cause: str) -> str:
-    """What to write to the terminal on an automatic halt: BEL and/or an OSC 9 desktop notification."""
-    out = ""
-    if notify in ("osc9", "both"):
-        out += f"\x1b]9;clearterm: HALTED — {clean(cause)}\x07"
-    if notify in ("bell", "both"):
-        out += "\x07"
-    return out
 
 
 def recording_end_ns(paths: list[str]) -> int | None:
@@ -211,7 +171,7 @@ class ClearTermApp(App):
                  settings: UISettings | None = None, *, log_to_file: bool = True) -> None:
         if log_to_file:
             setup_logging()
-        super().__init__()
+        super().__init__(driver_class=terminal_driver_class())
         self.settings = settings or UISettings()
         self.runner = runner  # a Runner (live, demo) or a ReplayRunner
         self.refresh_hz = refresh_hz or self.settings.refresh_hz
@@ -224,7 +184,7 @@ class ClearTermApp(App):
         self._replay_end_ns: int | None = None
         self._session_shown = None
         self._stopped = False
-        self._hangup_installed = False
+        self.terminal_watch = TerminalWatch(self.hang_up, self._close_recording)
         self._stop_timeout = STOP_TIMEOUT_S
         self._tables: dict[tuple[str, str], CandleTable] = {}
         self._books: dict[tuple[str, str], DepthBook] = {}
@@ -300,7 +260,10 @@ class ClearTermApp(App):
         for badge in self._badges.values():
             badge.show_state("starting")
         self._apply_settings()
-        self._install_hangup_handler()
+        driver = self._driver
+        fileno = getattr(driver, "fileno", None)
+        self.terminal_watch.start(fileno if isinstance(fileno, int) and not self.is_headless else None,
+                                  hard_exit=not self.is_headless)
         self._warn_about_locale()
         if isinstance(self.runner, ReplayRunner):
             self._find_replay_end()
@@ -371,43 +334,30 @@ class ClearTermApp(App):
                 await asyncio.wait_for(runner.stop(), self._stop_timeout)
             except Exception as exc:  # noqa: BLE001 - quitting must not fail
                 log.error("runner.stop failed: %r", exc)
+        try:
+            self._close_recording()  # already closed unless a stop timed out
+        except Exception as exc:  # noqa: BLE001
+            log.error("closing the recording failed: %r", exc)
 
     async def action_quit(self) -> None:
         await self._stop_runner()
         self.exit()
 
     async def on_unmount(self) -> None:
-        self._remove_hangup_handler()
+        self.terminal_watch.stop()
         await self._stop_runner()
 
     # -- SSH: hang-ups and vanished terminals ---------------------------------------------------------
-    def _install_hangup_handler(self) -> None:
-        try:
-            asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self.hang_up)
-            self._hangup_installed = True
-        except (NotImplementedError, RuntimeError, ValueError):  # not the main thread, or no SIGHUP
-            pass
-
-    def _remove_hangup_handler(self) -> None:
-        if self._hangup_installed:
-            self._hangup_installed = False
-            try:
-                asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
-            except (NotImplementedError, RuntimeError, ValueError):
-                pass
-
     def hang_up(self) -> None:
-        """The terminal went away (SIGHUP, or its file descriptor died): stop quickly and exit."""
-        log.warning("terminal hung up: exiting")
+        """The terminal went away (SIGHUP, or it answers EIO): stop quickly and exit."""
         self._stop_timeout = HANGUP_STOP_TIMEOUT_S
         asyncio.get_running_loop().create_task(self.action_quit())
 
-    def _terminal_alive(self) -> bool:
-        driver = self._driver
-        fileno = getattr(driver, "fileno", None)
-        if driver is None or self.is_headless or not isinstance(fileno, int):
-            return True
-        return not terminal_gone(fileno)
+    def _close_recording(self) -> None:
+        """The last thing before a forced exit (the session did not stop in time): a whole last line."""
+        recorder = getattr(self.live_session, "recorder", None)
+        if recorder is not None:
+            recorder.close()
 
     # -- the refresh timer ----------------------------------------------------------------------------
     def refresh_view(self, slow: bool | None = None) -> None:
@@ -422,9 +372,6 @@ class ClearTermApp(App):
             slow = loop_time - self._slow_at >= SLOW_PERIOD_S
         if slow:
             self._slow_at = loop_time
-            if not self._terminal_alive():
-                self.hang_up()
-                return
         with self.batch_update():
             self._sync_header()
             self._sync_replay_bar()
