@@ -11,6 +11,7 @@ from textual.geometry import Size
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from tui.widgets.strips import window
 from tui.widgets.style_cache import CachedStyles
 
 
@@ -76,7 +77,7 @@ class LineLog(CachedStyles, ScrollView, can_focus=True):
             line = self.lines[index].copy()
             line.stylize_before(style)
             strip = self._strips[index] = Strip(list(line.render(self.app.console)))
-        return strip.crop_extend(scroll_x, scroll_x + width, style).apply_offsets(scroll_x, index)
+        return window(strip, scroll_x, width, style).apply_offsets(scroll_x, index)
 
     def text_lines(self) -> list[str]:
         """Every line as plain text (tests, screenshots)."""
