@@ -78,6 +78,14 @@ REPLAY_ACTIONS = frozenset({"pause", "play", "faster", "slower", "step", "seek",
 END_SCAN_GZIP_MAX = 32 * 1024 * 1024  # compressed bytes read to find a .gz recording's end
 
 
+def fitted_summary(messages: int, rejected: int, gaps: int, duplicates: int, width: int) -> str:
+    """The pipeline's counters in the longest wording that fits ``width``: shorter words before any cut."""
+    variants = (f"msgs {messages}  rejected {rejected}  gaps {gaps}  dup {duplicates}",
+                f"msgs {messages} rej {rejected} gaps {gaps} dup {duplicates}",
+                f"rej {rejected} gaps {gaps} dup {duplicates}")
+    return next((v for v in variants if len(v) <= width), variants[-1])
+
+
 def recording_end_ns(paths: list[str]) -> int | None:
     """The newest receive time in clearterm recordings (for the replay bar's progress); None if unknown."""
     newest = None
@@ -134,6 +142,8 @@ class ClearTermApp(App):
         Binding("question_mark", "help", "Help", key_display="?", tooltip="This help", id="help"),
         Binding("h", "halt", "Halt", tooltip="Halt trading", id="halt"),
         Binding("u", "resume", "Resume", tooltip="Resume trading (asks to confirm)", id="resume"),
+        # h toggles: while halted it asks the same question as u (shown in the footer as u only)
+        Binding("h", "resume", "Resume", tooltip="Resume trading (asks to confirm)", id="halt", show=False),
         Binding("m", "view('main')", "Main", tooltip="Main view: symbols, latency, candles, signals",
                 id="view_main"),
         Binding("a", "view('aggregate')", "Aggr", tooltip="Aggregate view: venues side by side, arbitrage",
@@ -490,11 +500,12 @@ class ClearTermApp(App):
             badge.show_numbers(self._rate(venue, messages), *(pct or (None, None)))
         if slow:
             p = session.pipeline
-            summary = plain(f"msgs {p.messages}  rejected {sum(p.rejected.values())}  gaps {p.total_gaps}  "
-                            f"dup {p.duplicates}")
+            box = self.query_one("#summary", Static)
+            summary = plain(fitted_summary(p.messages, sum(p.rejected.values()), p.total_gaps, p.duplicates,
+                                           box.size.width))
             summary.no_wrap = True
             summary.overflow = "ellipsis"
-            self.query_one("#summary", Static).update(summary, layout=False)
+            box.update(summary, layout=False)
 
     def _rate(self, venue: str, messages: int) -> float | None:
         """Messages per second of session time: over the last second while time runs, else the average."""
