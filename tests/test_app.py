@@ -180,7 +180,8 @@ async def test_keys_are_remapped_from_settings():
         await pilot.press("f5")
         await wait_for(pilot, lambda: app.view == "depth", what="f5 shows the depth view")
         rows = {description: keys for keys, description, *_ in app.help_rows()}
-        assert rows["Halt trading"] == "x" and rows["Depth view: order books"] == "f5, D"
+        assert rows["Resume trading (the halt key toggles; asks to confirm)"] == "x"  # halted: x now resumes
+        assert rows["Depth view: order books"] == "f5, D"
         assert any("nonsense" in n for n in notices(app))  # an unknown binding id is reported
 
 

@@ -143,7 +143,8 @@ class ClearTermApp(App):
         Binding("h", "halt", "Halt", tooltip="Halt trading", id="halt"),
         Binding("u", "resume", "Resume", tooltip="Resume trading (asks to confirm)", id="resume"),
         # h toggles: while halted it asks the same question as u (shown in the footer as u only)
-        Binding("h", "resume", "Resume", tooltip="Resume trading (asks to confirm)", id="halt", show=False),
+        Binding("h", "resume", "Resume", tooltip="Resume trading (the halt key toggles; asks to confirm)", id="halt",
+                show=False),
         Binding("m", "view('main')", "Main", tooltip="Main view: symbols, latency, candles, signals",
                 id="view_main"),
         Binding("a", "view('aggregate')", "Aggr", tooltip="Aggregate view: venues side by side, arbitrage",
