@@ -441,3 +441,44 @@ async def test_light_theme_text_is_readable(view):
                 if contrast(style.color.triplet, style.bgcolor.triplet) < 2.0:
                     faint.add((seg.text.strip(), style.color.triplet.hex, style.bgcolor.triplet.hex))
         assert not faint, sorted(faint)[:10]
+
+
+@pytest.mark.parametrize("size", SIZES)
+async def test_signal_log_has_headers_plain_sizes_and_whole_reasons(size):
+    from tui.screenshots import replay_app, settle
+    from tui.widgets.signal_panel import SignalPanel, size_text
+
+    assert [size_text(x) for x in (10960.0, 1.6436, 34.0298, 0.00085361, 0.0)] == [
+        "10960", "1.644", "34.03", "0.0008536", "0"]  # no 1.096e+04
+    app = replay_app()
+    async with app.run_test(size=size) as pilot:
+        await settle(pilot)
+        app.refresh_view(slow=True)
+        await pilot.pause()
+        panel = app.query_one(SignalPanel)
+        shown = [strip.text for strip in app.screen._compositor.render_strips()]
+        top = panel.content_region.y
+        assert shown[top].startswith("time     symbol   venue    status") and "size" in shown[top]
+        panel.scroll_home(animate=False, immediate=True)  # the header stays while the lines scroll
+        await pilot.pause()
+        shown = [strip.text for strip in app.screen._compositor.render_strips()]
+        assert shown[top].startswith("time     symbol")
+        text = " ".join(" ".join(line.plain.split()) for line in panel.lines)
+        for decision in app.session.signal_log.entries:
+            assert " ".join(decision.reason.split()) in text  # every reason readable whole
+        assert "e+" not in text and "e-" not in text
+
+
+async def test_signal_hint_says_what_is_missing_when_bars_are_enough():
+    app = quiet_app()
+    async with app.run_test(size=(120, 36)) as pilot:
+        now = time.time_ns()
+        start = now - now % 1_000_000_000 - 60 * 1_000_000_000
+        bars = [Candle("BINANCE", "BTCUSDT", "BTC/USD", now, now, "1s", start + i * 1_000_000_000,
+                       100.0 + i, 100.5 + i, 99.5 + i, 100.0 + i, 1.0, 2, True) for i in range(47)]
+        app.session.pipeline.apply_all(bars)  # 47 closed bars rising steadily: warm, and never a cross
+        await wait_for(pilot, lambda: "47 bars" in screen_text(app), what="the table with 47 bars")
+        await wait_for(pilot, lambda: "indicators warm on every series" in screen_text(app),
+                       what="the hint for a warm strategy")
+        assert "needs 21+" not in screen_text(app)
+        assert app.session.signal_log.counts["total"] == 0

@@ -78,6 +78,24 @@ REPLAY_ACTIONS = frozenset({"pause", "play", "faster", "slower", "step", "seek",
 END_SCAN_GZIP_MAX = 32 * 1024 * 1024  # compressed bytes read to find a .gz recording's end
 
 
+def signal_hint(session, plan: list[tuple[str, str, str]]) -> str:
+    """Why the signal log is empty. Closed bars are not enough: a signal needs the fast EMA to cross the
+    slow one after both are warm (and RSI in range), so a table can show 47 bars and still no signal."""
+    strategy = session.strategy
+    p = strategy.params
+    interval = session.config.interval
+    warm = 0
+    for venue, symbol, _ in plan:
+        values = strategy.values(venue, symbol, interval)
+        warm += values is not None and values.get("slow_ema") is not None
+    rule = (f"a signal comes when EMA{p.fast_ema} crosses EMA{p.slow_ema} with RSI < {p.rsi_long_max:g} (long) "
+            f"or > {p.rsi_short_min:g} (short)")
+    if plan and warm == len(plan):
+        return f"no signals yet: indicators warm on every series; {rule}"
+    return (f"no signals yet: {warm} of {len(plan)} series warm (EMA{p.slow_ema} needs {p.slow_ema} closed bars "
+            f"the strategy saw); {rule}")
+
+
 def fitted_summary(messages: int, rejected: int, gaps: int, duplicates: int, width: int) -> str:
     """The pipeline's counters in the longest wording that fits ``width``: shorter words before any cut."""
     variants = (f"msgs {messages}  rejected {rejected}  gaps {gaps}  dup {duplicates}",
@@ -415,8 +433,7 @@ class ClearTermApp(App):
         self.query_one(SymbolList).show(self._symbol_rows())
         if slow:
             self.query_one(LatencyPanel).sync(session.pipeline.telemetry)
-        hint = f"no signals yet: the strategy needs {session.strategy.params.slow_ema}+ closed bars"
-        self.query_one(SignalPanel).sync(session.signal_log, hint)
+        self.query_one(SignalPanel).sync(session.signal_log, signal_hint(session, self._plan))
 
     def _forget_session(self) -> None:
         """Another session is on screen (DVR on/off, a backward seek): every widget redraws from it."""
