@@ -482,3 +482,34 @@ async def test_signal_hint_says_what_is_missing_when_bars_are_enough():
                        what="the hint for a warm strategy")
         assert "needs 21+" not in screen_text(app)
         assert app.session.signal_log.counts["total"] == 0
+
+
+async def test_symbol_picker_knows_one_symbol_by_every_name_and_keeps_digit_keys():
+    app = demo_app()
+    async with app.run_test(size=(160, 48), notifications=True) as pilot:
+        await wait_for(pilot, lambda: subscribed(app), what="subscribed")
+
+        async def pick(text: str) -> None:
+            await pilot.press("s")
+            await wait_for(pilot, lambda: isinstance(app.screen, SymbolPicker), what="the symbol picker")
+            await pilot.press(*text, "enter")
+
+        await pick("BNBUSDT")
+        await wait_for(pilot, lambda: "BNBUSDT" in app.session.config.symbols, what="BNBUSDT added")
+        await wait_for(pilot, lambda: "4 BNB/USD" in screen_text(app), what="BNB/USD on key 4")
+        await pick("bnb/usd")  # the same symbol by its unified name, in lower case
+        await wait_for(pilot, lambda: any("already shown as BNBUSDT" in n for n in notices(app)),
+                       what="the duplicate refused")
+        assert [s for s in app.session.config.symbols if s.upper().startswith("BNB")] == ["BNBUSDT"]
+
+        await pick("-eth/usd")  # removes ETHUSDT: lower case and the unified name are understood
+        await wait_for(pilot, lambda: "ETHUSDT" not in app.session.config.symbols, what="ETHUSDT removed")
+        await wait_for(pilot, lambda: "2 ETH/USD" not in screen_text(app), what="ETH/USD gone from the list")
+        text = screen_text(app)
+        assert "3 SOL/USD" in text and "4 BNB/USD" in text  # the others keep their keys
+        await pilot.press("3")
+        await wait_for(pilot, lambda: "SOLUSDT" in app.session.hidden, what="key 3 still toggles SOLUSDT")
+        rows = {description: keys for keys, description, *_ in app.help_rows()}
+        assert rows["Show/hide symbol 4: BNBUSDT"] == "4"
+        await pick("-BNB/USD")
+        await wait_for(pilot, lambda: "BNBUSDT" not in app.session.config.symbols, what="BNBUSDT removed by alias")

@@ -218,7 +218,8 @@ class ClearTermApp(App):
         self._tables: dict[tuple[str, str], CandleTable] = {}
         self._books: dict[tuple[str, str], DepthBook] = {}
         self._plan: list[tuple[str, str, str]] = []  # (venue, venue symbol, group) in display order
-        self._groups: list[str] = []  # group names in key order: key N toggles _groups[N - 1]
+        self._groups: list[str] = []  # group names in display order
+        self._digits: dict[str, int] = {}  # group -> its digit key, kept while the group exists (0: none)
         self._dropped: set[tuple[str, str]] = set()  # (venue, symbol) of removed symbols
         self._configured: set[tuple[str, str]] = set()  # (venue, symbol) configured at the last look
         self._plan_key: tuple | None = None
@@ -559,6 +560,7 @@ class ClearTermApp(App):
             return
         self._plan = plan
         self._groups = list(dict.fromkeys(g for _, _, g in plan))
+        self._assign_digits()
         self._rebuild_tables()
         self._rebuild_books()
         self._visible_shown = None
@@ -585,9 +587,21 @@ class ClearTermApp(App):
         venues = list(dict.fromkeys([*cfg.venues, *(v for v, _, _ in plan)]))
         return sorted(plan, key=lambda p: (groups.index(p[2]), venues.index(p[0]), p[1]))
 
+    def _assign_digits(self) -> None:
+        """Each symbol keeps its digit key while it is shown: removing one never renumbers the others."""
+        digits = {g: d for g, d in self._digits.items() if g in self._groups}
+        free = [d for d in range(1, 10) if d not in digits.values()]
+        for group in self._groups:
+            if group not in digits:
+                digits[group] = free.pop(0) if free else 0
+        self._digits = digits
+
     def _number(self, group: str) -> int:
-        n = self._groups.index(group) + 1
-        return n if n <= 9 else 0
+        return self._digits.get(group, 0)
+
+    def _group_for(self, n: object) -> str | None:
+        """The symbol group whose digit key is ``n``."""
+        return next((g for g, d in self._digits.items() if d and d == n), None)
 
     def _rebuild_tables(self) -> None:
         box = self._tables_box
@@ -732,7 +746,7 @@ class ClearTermApp(App):
             return not (parameters and parameters[0] == self.view)  # the view shown: no key needed
         if action == "toggle_symbol":
             n = parameters[0] if parameters else 0
-            return True if isinstance(n, int) and 1 <= n <= len(self._groups) else None
+            return True if self._group_for(n) is not None else None
         return True
 
     def action_halt(self) -> None:
@@ -755,8 +769,9 @@ class ClearTermApp(App):
         self.refresh_view()
 
     def action_toggle_symbol(self, n: int) -> None:
-        if 1 <= n <= len(self._groups):
-            self.session.toggle_symbol(self._groups[n - 1])
+        group = self._group_for(n)
+        if group is not None:
+            self.session.toggle_symbol(group)
             self.refresh_view()
 
     def action_next_theme(self) -> None:
@@ -773,7 +788,14 @@ class ClearTermApp(App):
             return
         session = self.live_session
         remove = text.startswith("-")
-        name = text[1:].strip() if remove else text
+        name = (text[1:] if remove else text).strip().upper()  # eth/usd is ETH/USD
+        shown = self._shown_as(session, name)
+        if shown is not None:
+            if not remove:
+                self.notify(f"{clean(name)} is already shown as {clean(shown)}", severity="error", timeout=8,
+                            markup=False)
+                return
+            name = shown  # -ADA/USD removes the ADAUSDT row: the same symbol on every venue
         method = getattr(session, "remove_symbol" if remove else "add_symbol", None)
         if method is None:
             self.notify("this session cannot change its symbols while it runs", severity="error", markup=False)
@@ -788,6 +810,26 @@ class ClearTermApp(App):
         else:
             self.notify(f"{'removed' if remove else 'added'} {clean(name)}", timeout=4, markup=False)
         self.refresh_view()
+
+    @staticmethod
+    def _shown_as(session, name: str) -> str | None:
+        """The configured symbol that ``name`` (``ADAUSDT``, ``ADA/USD``, ``ada-usd``) names on the venues."""
+        try:
+            unified = session.feed.symbol_map.unified(session.config.venues[0], name) if "/" not in name else name
+        except Exception:  # noqa: BLE001 - an odd name is the session's to refuse
+            return None
+        for configured in session.config.symbols:
+            other = configured.upper()
+            if other == name:
+                return configured
+            if "/" not in other:
+                try:
+                    other = session.feed.symbol_map.unified(session.config.venues[0], other)
+                except Exception:  # noqa: BLE001
+                    continue
+            if other == unified.upper().replace("-", "/"):
+                return configured
+        return None
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen(self.help_rows()))
@@ -804,9 +846,10 @@ class ClearTermApp(App):
             description = b.tooltip or b.description
             if name == "toggle_symbol":
                 n = params[0]
-                if n > len(self._groups):
+                group = self._group_for(n)
+                if group is None:
                     continue
-                description = f"Show/hide symbol {n}: {clean(self._groups[n - 1])}"
+                description = f"Show/hide symbol {n}: {clean(group)}"
             elif name in REPLAY_ACTIONS and self.replay is None:
                 description += " (in a replay)"
             keys = self._keymap.get(b.id, b.key) if b.id else b.key
@@ -830,7 +873,7 @@ class ClearTermApp(App):
             seen.add(b.action)
             keys = self._keymap.get(b.id, b.key_display or b.key) if b.id else b.key
             yield SystemCommand(b.tooltip or b.description, f"key: {keys}", partial(self.run_action, b.action))
-        for n, group in enumerate(self._groups[:9], 1):
+        for n, group in sorted((d, g) for g, d in self._digits.items() if d):
             yield SystemCommand(f"Show/hide symbol {n}: {clean(group)}", f"key: {n}",
                                 partial(self.run_action, f"toggle_symbol({n})"), discover=False)
 
