@@ -513,3 +513,44 @@ async def test_symbol_picker_knows_one_symbol_by_every_name_and_keeps_digit_keys
         assert rows["Show/hide symbol 4: BNBUSDT"] == "4"
         await pick("-BNB/USD")
         await wait_for(pilot, lambda: "BNBUSDT" not in app.session.config.symbols, what="BNBUSDT removed by alias")
+
+
+async def test_palette_offers_replay_actions_only_in_a_replay():
+    app = quiet_app()
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.press("ctrl+p")
+        await wait_for(pilot, lambda: "Search for commands" in screen_text(app), what="the palette")
+        await pilot.press(*"replay")
+        await wait_for(pilot, lambda: "Replay this session so far" in screen_text(app), what="the DVR command")
+        text = screen_text(app)
+        for replay_only in ("Pause the replay", "Seek back one minute", "Replay faster", "Leave the replay"):
+            assert replay_only not in text
+    from tui.screenshots import replay_app, settle
+
+    app = replay_app()
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        await pilot.press("ctrl+p")
+        await wait_for(pilot, lambda: "Search for commands" in screen_text(app), what="the palette in a replay")
+        await pilot.press(*"seek back")
+        await wait_for(pilot, lambda: "Seek back one minute" in screen_text(app), what="a replay command")
+
+
+async def test_help_explains_marks_and_how_to_reach_the_tables_that_do_not_fit():
+    from tui.screenshots import replay_app, settle
+
+    app = replay_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        rows = {keys: description for keys, description, *_ in app.help_rows()}
+        assert "USDT" in rows["≈"] and "forming" in rows["›"]
+        assert "Stale" in rows["badge red"] and "PgDn" in rows["tab, shift+tab"]
+        box = app.query_one("#tables")
+        assert box.max_scroll_y > 0  # six tables at 80x24: the grid scrolls
+        for _ in range(12):  # what the help says: tab to a table ...
+            if isinstance(app.focused, CandleTable):
+                break
+            await pilot.press("tab")
+        assert isinstance(app.focused, CandleTable)
+        await pilot.press("pagedown")  # ... then PgDn scrolls the grid
+        await wait_for(pilot, lambda: box.scroll_y > 0, what="the table grid scrolled")

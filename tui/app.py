@@ -24,23 +24,28 @@ import gzip
 import logging
 import os
 import time
-from functools import partial
 from pathlib import Path
 
 import orjson
 from textual import work
-from textual.app import App, ComposeResult, SystemCommand
 from textual.actions import parse as parse_action
+from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Container, Horizontal, Vertical
 from textual.screen import ModalScreen, Screen
 from textual.widgets import ContentSwitcher, Footer, Static
 from textual.worker import Worker, WorkerState
 
+from tui.commands import LEGEND, action_commands
 from tui.runtime.config import THEMES, UISettings
 from tui.runtime.logsetup import setup_logging
 from tui.runtime.replay_runner import SPEEDS, ReplayRunner
-from tui.terminal import TerminalWatch, alert_sequence, locale_is_utf8, terminal_driver_class
+from tui.terminal import (
+    TerminalWatch,
+    alert_sequence,
+    locale_is_utf8,
+    terminal_driver_class,
+)
 from tui.widgets.aggregate_view import AggregateView
 from tui.widgets.candle_table import CandleTable
 from tui.widgets.confirm_screen import ConfirmScreen
@@ -334,7 +339,7 @@ class ClearTermApp(App):
             await self.runner.start()
         except asyncio.CancelledError:
             raise
-        except Exception as exc:  # noqa: BLE001 - shown in the header, the app keeps running
+        except Exception as exc:
             self._report_start_failure(exc)
 
     @work(exit_on_error=False, thread=True, name="replay-end")
@@ -362,11 +367,11 @@ class ClearTermApp(App):
                 continue
             try:
                 await asyncio.wait_for(runner.stop(), self._stop_timeout)
-            except Exception as exc:  # noqa: BLE001 - quitting must not fail
+            except Exception as exc:
                 log.error("runner.stop failed: %r", exc)
         try:
             self._close_recording()  # already closed unless a stop timed out
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             log.error("closing the recording failed: %r", exc)
 
     async def action_quit(self) -> None:
@@ -571,7 +576,7 @@ class ClearTermApp(App):
         for venue in cfg.venues:
             try:
                 venue_symbols = session.venue_symbols(venue)
-            except Exception:  # noqa: BLE001 - an unknown venue shows no table instead of crashing
+            except Exception:
                 continue
             plan.extend((venue, symbol, group) for group, symbol in zip(cfg.symbols, venue_symbols))
         return plan
@@ -802,7 +807,7 @@ class ClearTermApp(App):
             return
         try:
             error = await method(name)
-        except Exception as exc:  # noqa: BLE001 - a failed change is reported, the app keeps running
+        except Exception as exc:
             log.exception("symbol change failed")
             error = f"{type(exc).__name__}: {exc}"
         if error:
@@ -816,7 +821,7 @@ class ClearTermApp(App):
         """The configured symbol that ``name`` (``ADAUSDT``, ``ADA/USD``, ``ada-usd``) names on the venues."""
         try:
             unified = session.feed.symbol_map.unified(session.config.venues[0], name) if "/" not in name else name
-        except Exception:  # noqa: BLE001 - an odd name is the session's to refuse
+        except Exception:
             return None
         for configured in session.config.symbols:
             other = configured.upper()
@@ -825,7 +830,7 @@ class ClearTermApp(App):
             if "/" not in other:
                 try:
                     other = session.feed.symbol_map.unified(session.config.venues[0], other)
-                except Exception:  # noqa: BLE001
+                except Exception:
                     continue
             if other == unified.upper().replace("-", "/"):
                 return configured
@@ -860,22 +865,15 @@ class ClearTermApp(App):
                 rows[key] = (old[0], old[1] if old[2] or not available else description, old[2] or available)
                 continue
             rows[key] = (shown, description, available)
-        return [(", ".join(dict.fromkeys(keys)), description, available)
-                for keys, description, available in rows.values()]
+        return [*((", ".join(dict.fromkeys(keys)), description, available)
+                  for keys, description, available in rows.values()),
+                *((what, meaning, True) for what, meaning in LEGEND)]
 
     def get_system_commands(self, screen: Screen):
-        """The command palette: Textual's own commands, then every action of ours with its key."""
+        """The command palette: Textual's own commands, then ours (tui/commands.py)."""
         yield from super().get_system_commands(screen)
-        seen = {"quit"}
-        for b in self.BINDINGS:
-            if not isinstance(b, Binding) or b.action in seen or b.action.startswith("toggle_symbol"):
-                continue
-            seen.add(b.action)
-            keys = self._keymap.get(b.id, b.key_display or b.key) if b.id else b.key
-            yield SystemCommand(b.tooltip or b.description, f"key: {keys}", partial(self.run_action, b.action))
-        for n, group in sorted((d, g) for g, d in self._digits.items() if d):
-            yield SystemCommand(f"Show/hide symbol {n}: {clean(group)}", f"key: {n}",
-                                partial(self.run_action, f"toggle_symbol({n})"), discover=False)
+        yield from action_commands(self.BINDINGS, self._keymap, self.run_action, self.replay is not None,
+                                   REPLAY_ACTIONS | {"leave_replay"}, self._digits)
 
     # -- actions: replay and DVR ----------------------------------------------------------------------
     def action_pause(self) -> None:
@@ -954,7 +952,7 @@ class ClearTermApp(App):
         paths = [str(p) for p in recorder.parts]
         try:
             dvr = ReplayRunner(paths, speed=1.0)
-        except Exception as exc:  # noqa: BLE001 - e.g. a recording that cannot be read yet
+        except Exception as exc:
             self.notify(f"cannot replay the recording: {clean(exc)}", severity="error", markup=False)
             return
         now = session.clock.now_ns()
@@ -975,6 +973,6 @@ class ClearTermApp(App):
         self.refresh_view()
         try:
             await asyncio.wait_for(dvr.stop(), STOP_TIMEOUT_S)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             log.error("DVR stop failed: %r", exc)
 

@@ -17,7 +17,8 @@ import os
 import signal
 import sys
 import threading
-from typing import Callable, TextIO
+from collections.abc import Callable
+from typing import TextIO
 
 try:
     import termios
@@ -143,7 +144,7 @@ class TerminalWatch:
         for handler in logging.getLogger().handlers:
             try:
                 handler.flush()
-            except Exception:  # noqa: BLE001
+            except Exception:
                 pass
         os._exit(EXIT_TERMINAL_GONE)
 
@@ -151,7 +152,7 @@ class TerminalWatch:
         log.error("still running %.1f s after the terminal went away: forcing the exit", self._exit_after_s)
         try:
             self._last_words()
-        except Exception:  # noqa: BLE001 - exiting must happen regardless
+        except Exception:
             log.exception("closing before the forced exit failed")
         os._exit(EXIT_TERMINAL_GONE)
 

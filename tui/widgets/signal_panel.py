@@ -21,7 +21,6 @@ from tui.widgets.formatting import ms_number, utc_hms
 from tui.widgets.line_log import LineLog
 from tui.widgets.safe_text import clean
 
-
 # column names over the fields _lines writes (the same widths)
 HEADER = ("time".ljust(9) + "symbol".ljust(9) + "venue".ljust(9) + "status".ljust(11) + "side".ljust(6)
           + "price".rjust(11) + " " + "size".rjust(10) + " " + "exch→dec ms".ljust(11) + " reason")

@@ -11,7 +11,6 @@ from textual.widget import Widget
 
 from tui.widgets.style_cache import CachedStyles
 
-
 ELLIPSIS = "…"
 
 
