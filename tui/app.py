@@ -37,6 +37,13 @@ from textual.widgets import ContentSwitcher, Footer, Static
 from textual.worker import Worker, WorkerState
 
 from tui.commands import LEGEND, action_commands
+from tui.layout import (
+    TABLE_MIN_HEIGHT,
+    assign_digits,
+    depth_columns,
+    table_grid,
+    table_plan,
+)
 from tui.runtime.config import THEMES, UISettings
 from tui.runtime.logsetup import setup_logging
 from tui.runtime.replay_runner import SPEEDS, ReplayRunner
@@ -72,9 +79,6 @@ log = logging.getLogger("clearterm.app")
 SLOW_PERIOD_S = 1.0  # rates, latency sparklines
 STOP_TIMEOUT_S = 5.0
 HANGUP_STOP_TIMEOUT_S = 0.8  # the terminal is gone: stop within TerminalWatch's deadline
-TABLE_COLUMNS = ((180, 3), (120, 2), (0, 1))  # terminal width -> candle table grid columns
-DEPTH_COLUMNS = ((150, 2), (0, 1))  # terminal width -> depth ladders side by side
-TABLE_MIN_HEIGHT = 8  # below this the table grid scrolls instead of squeezing
 DEPTH_HEIGHT = 12
 DVR_LOOKBACK_NS = 60_000_000_000
 NS_PER_DAY = 86_400_000_000_000
@@ -582,24 +586,13 @@ class ClearTermApp(App):
         return plan
 
     def _table_plan(self, session, configured: list[tuple[str, str, str]]) -> list[tuple[str, str, str]]:
-        cfg = session.config
-        plan = list(configured)
-        known = {(v, s) for v, s, _ in plan}
+        known = {(v, s) for v, s, _ in configured}
         extra = [k for k in [*session.pipeline.state.symbols, *session.feed.books.syncs]
                  if k not in known and k not in self._dropped]
-        plan.extend((v, s, s) for v, s in dict.fromkeys(extra))
-        groups = list(dict.fromkeys(g for _, _, g in plan))
-        venues = list(dict.fromkeys([*cfg.venues, *(v for v, _, _ in plan)]))
-        return sorted(plan, key=lambda p: (groups.index(p[2]), venues.index(p[0]), p[1]))
+        return table_plan(configured, extra, list(session.config.venues))
 
     def _assign_digits(self) -> None:
-        """Each symbol keeps its digit key while it is shown: removing one never renumbers the others."""
-        digits = {g: d for g, d in self._digits.items() if g in self._groups}
-        free = [d for d in range(1, 10) if d not in digits.values()]
-        for group in self._groups:
-            if group not in digits:
-                digits[group] = free.pop(0) if free else 0
-        self._digits = digits
+        self._digits = assign_digits(self._groups, self._digits)
 
     def _number(self, group: str) -> int:
         return self._digits.get(group, 0)
@@ -702,23 +695,17 @@ class ClearTermApp(App):
         if box is None:
             return
         width = self.size.width
-        shown = sum(1 for t in self._tables.values() if t.display) or 1
-        columns = next(c for w, c in TABLE_COLUMNS if width >= w)
-        venues = len({v for v, _, _ in self._plan})
-        if 1 < venues < columns:
-            columns -= columns % venues  # one symbol per row: its venues side by side
-        columns = min(columns, shown)
-        rows = -(-shown // columns)
-        squeeze = box.size.height == 0 or box.size.height // rows >= TABLE_MIN_HEIGHT
-        grid = (columns, squeeze)
+        shown = sum(1 for t in self._tables.values() if t.display)
+        grid = table_grid(width, shown, len({v for v, _, _ in self._plan}), box.size.height)
         if grid != self._grid:
             self._grid = grid
+            columns, squeeze = grid
             box.styles.grid_size_columns = columns
             box.styles.grid_rows = "1fr" if squeeze else str(TABLE_MIN_HEIGHT)
-        depth_columns = min(next(c for w, c in DEPTH_COLUMNS if width >= w), max(1, len(self._books)))
-        if depth_columns != self._depth_columns:
-            self._depth_columns = depth_columns
-            self._depth_box.styles.grid_size_columns = depth_columns
+        books = depth_columns(width, len(self._books))
+        if books != self._depth_columns:
+            self._depth_columns = books
+            self._depth_box.styles.grid_size_columns = books
 
     # -- actions: trading, views, symbols, theme, help ------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
