@@ -17,30 +17,36 @@ back to live from the DVR. The replay and DVR controls are in tui/replay_control
 from __future__ import annotations
 
 import asyncio
-import errno
 import logging
-import os
-import signal
 from functools import partial
 
-try:
-    import termios
-except ImportError:  # Windows: no termios, and no SSH hang-ups of this kind
-    termios = None
-
 from textual import work
-from textual.app import App, ComposeResult, SystemCommand
 from textual.actions import parse as parse_action
+from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Container, Horizontal, Vertical
 from textual.screen import ModalScreen, Screen
 from textual.widgets import ContentSwitcher, Footer, Static
 from textual.worker import Worker, WorkerState
 
+from tui.commands import LEGEND, action_commands
+from tui.layout import (
+    TABLE_MIN_HEIGHT,
+    assign_digits,
+    depth_columns,
+    table_grid,
+    table_plan,
+)
 from tui.runtime.config import THEMES, UISettings
 from tui.runtime.logsetup import setup_logging
 from tui.replay_controls import REPLAY_ACTIONS, ReplayControls
 from tui.runtime.replay_runner import ReplayRunner
+from tui.terminal import (
+    TerminalWatch,
+    alert_sequence,
+    locale_is_utf8,
+    terminal_driver_class,
+)
 from tui.widgets.aggregate_view import AggregateView
 from tui.widgets.alert_log import AlertsScreen
 from tui.widgets.candle_chart import CandleChart, chart_input
@@ -66,48 +72,37 @@ from tui.widgets.symbol_picker import SymbolPicker
 
 log = logging.getLogger("clearterm.app")
 
-SLOW_PERIOD_S = 1.0  # rates, latency sparklines, the terminal check
+SLOW_PERIOD_S = 1.0  # rates, latency sparklines
 STOP_TIMEOUT_S = 5.0
-HANGUP_STOP_TIMEOUT_S = 0.8  # the terminal is gone: exit within a second
-TABLE_COLUMNS = ((180, 3), (120, 2), (0, 1))  # terminal width -> candle table grid columns
-DEPTH_COLUMNS = ((150, 2), (0, 1))  # terminal width -> depth ladders side by side
-TABLE_MIN_HEIGHT = 8  # below this the table grid scrolls instead of squeezing
+HANGUP_STOP_TIMEOUT_S = 0.8  # the terminal is gone: stop within TerminalWatch's deadline
 DEPTH_HEIGHT = 12
 VIEWS = ("main", "aggregate", "depth", "errors", "pnl", "chart")
 
 
-# -- terminal helpers ---------------------------------------------------------------------------------
-def locale_is_utf8(environ=os.environ) -> tuple[bool, str]:
-    """(True, value) when the effective LC_ALL / LC_CTYPE / LANG names UTF-8; an unset locale is not."""
-    for name in ("LC_ALL", "LC_CTYPE", "LANG"):
-        value = environ.get(name)
-        if value:
-            lowered = value.lower()
-            return ("utf-8" in lowered or "utf8" in lowered), value
-    return False, ""
+def signal_hint(session, plan: list[tuple[str, str, str]]) -> str:
+    """Why the signal log is empty. Closed bars are not enough: a signal needs the fast EMA to cross the
+    slow one after both are warm (and RSI in range), so a table can show 47 bars and still no signal."""
+    strategy = session.strategy
+    p = strategy.params
+    interval = session.config.interval
+    warm = 0
+    for venue, symbol, _ in plan:
+        values = strategy.values(venue, symbol, interval)
+        warm += values is not None and values.get("slow_ema") is not None
+    rule = (f"a signal comes when EMA{p.fast_ema} crosses EMA{p.slow_ema} with RSI < {p.rsi_long_max:g} (long) "
+            f"or > {p.rsi_short_min:g} (short)")
+    if plan and warm == len(plan):
+        return f"no signals yet: indicators warm on every series; {rule}"
+    return (f"no signals yet: {warm} of {len(plan)} series warm (EMA{p.slow_ema} needs {p.slow_ema} closed bars "
+            f"the strategy saw); {rule}")
 
 
-def terminal_gone(fd: int) -> bool:
-    """True when ``fd`` is a terminal that hung up (EIO); its reads would only return EOF, forever."""
-    if termios is None:
-        return False
-    try:
-        termios.tcgetattr(fd)
-    except termios.error as exc:
-        return exc.args[0] == errno.EIO
-    except OSError as exc:
-        return exc.errno == errno.EIO
-    return False
-
-
-def alert_sequence(notify: str, cause: str, what: str = "HALTED") -> str:
-    """What to write to the terminal on an automatic halt or an alert: BEL and/or an OSC 9 notification."""
-    out = ""
-    if notify in ("osc9", "both"):
-        out += f"\x1b]9;clearterm: {what} — {clean(cause)}\x07"
-    if notify in ("bell", "both"):
-        out += "\x07"
-    return out
+def fitted_summary(messages: int, rejected: int, gaps: int, duplicates: int, width: int) -> str:
+    """The pipeline's counters in the longest wording that fits ``width``: shorter words before any cut."""
+    variants = (f"msgs {messages}  rejected {rejected}  gaps {gaps}  dup {duplicates}",
+                f"msgs {messages} rej {rejected} gaps {gaps} dup {duplicates}",
+                f"rej {rejected} gaps {gaps} dup {duplicates}")
+    return next((v for v in variants if len(v) <= width), variants[-1])
 
 
 def _toggle_bindings() -> list[Binding]:
@@ -130,6 +125,9 @@ class ClearTermApp(ReplayControls, App):
         Binding("question_mark", "help", "Help", key_display="?", tooltip="This help", id="help"),
         Binding("h", "halt", "Halt", tooltip="Halt trading", id="halt"),
         Binding("u", "resume", "Resume", tooltip="Resume trading (asks to confirm)", id="resume"),
+        # h toggles: while halted it asks the same question as u (shown in the footer as u only)
+        Binding("h", "resume", "Resume", tooltip="Resume trading (the halt key toggles; asks to confirm)", id="halt",
+                show=False),
         Binding("m", "view('main')", "Main", tooltip="Main view: symbols, latency, candles, signals",
                 id="view_main"),
         Binding("a", "view('aggregate')", "Aggr", tooltip="Aggregate view: venues side by side, arbitrage",
@@ -178,7 +176,7 @@ class ClearTermApp(ReplayControls, App):
                  settings: UISettings | None = None, *, log_to_file: bool = True) -> None:
         if log_to_file:
             setup_logging()
-        super().__init__()
+        super().__init__(driver_class=terminal_driver_class())
         self.settings = settings or UISettings()
         self.runner = runner  # a Runner (live, demo) or a ReplayRunner
         self.refresh_hz = refresh_hz or self.settings.refresh_hz
@@ -190,12 +188,13 @@ class ClearTermApp(ReplayControls, App):
         self._replay_end_ns = None
         self._session_shown = None
         self._stopped = False
-        self._hangup_installed = False
+        self.terminal_watch = TerminalWatch(self.hang_up, self._close_recording)
         self._stop_timeout = STOP_TIMEOUT_S
         self._tables: dict[tuple[str, str], CandleTable] = {}
         self._books: dict[tuple[str, str], DepthBook] = {}
         self._plan: list[tuple[str, str, str]] = []  # (venue, venue symbol, group) in display order
-        self._groups: list[str] = []  # group names in key order: key N toggles _groups[N - 1]
+        self._groups: list[str] = []  # group names in display order
+        self._digits: dict[str, int] = {}  # group -> its digit key, kept while the group exists (0: none)
         self._dropped: set[tuple[str, str]] = set()  # (venue, symbol) of removed symbols
         self._configured: set[tuple[str, str]] = set()  # (venue, symbol) configured at the last look
         self._plan_key: tuple | None = None
@@ -266,7 +265,10 @@ class ClearTermApp(ReplayControls, App):
         for badge in self._badges.values():
             badge.show_state("starting")
         self._apply_settings()
-        self._install_hangup_handler()
+        driver = self._driver
+        fileno = getattr(driver, "fileno", None)
+        self.terminal_watch.start(fileno if isinstance(fileno, int) and not self.is_headless else None,
+                                  hard_exit=not self.is_headless)
         self._warn_about_locale()
         if isinstance(self.runner, ReplayRunner):
             self._find_replay_end()
@@ -305,7 +307,7 @@ class ClearTermApp(ReplayControls, App):
             await self.runner.start()
         except asyncio.CancelledError:
             raise
-        except Exception as exc:  # noqa: BLE001 - shown in the header, the app keeps running
+        except Exception as exc:
             self._report_start_failure(exc)
         if self.duration is not None:  # counted from the start of the feeds: --duration S is S seconds of data
             self.set_timer(self.duration, self.action_quit, name="duration")
@@ -330,45 +332,32 @@ class ClearTermApp(ReplayControls, App):
                 continue
             try:
                 await asyncio.wait_for(runner.stop(), self._stop_timeout)
-            except Exception as exc:  # noqa: BLE001 - quitting must not fail
+            except Exception as exc:
                 log.error("runner.stop failed: %r", exc)
+        try:
+            self._close_recording()  # already closed unless a stop timed out
+        except Exception as exc:
+            log.error("closing the recording failed: %r", exc)
 
     async def action_quit(self) -> None:
         await self._stop_runner()
         self.exit()
 
     async def on_unmount(self) -> None:
-        self._remove_hangup_handler()
+        self.terminal_watch.stop()
         await self._stop_runner()
 
     # -- SSH: hang-ups and vanished terminals ---------------------------------------------------------
-    def _install_hangup_handler(self) -> None:
-        try:
-            asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self.hang_up)
-            self._hangup_installed = True
-        except (NotImplementedError, RuntimeError, ValueError):  # not the main thread, or no SIGHUP
-            pass
-
-    def _remove_hangup_handler(self) -> None:
-        if self._hangup_installed:
-            self._hangup_installed = False
-            try:
-                asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
-            except (NotImplementedError, RuntimeError, ValueError):
-                pass
-
     def hang_up(self) -> None:
-        """The terminal went away (SIGHUP, or its file descriptor died): stop quickly and exit."""
-        log.warning("terminal hung up: exiting")
+        """The terminal went away (SIGHUP, or it answers EIO): stop quickly and exit."""
         self._stop_timeout = HANGUP_STOP_TIMEOUT_S
         asyncio.get_running_loop().create_task(self.action_quit())
 
-    def _terminal_alive(self) -> bool:
-        driver = self._driver
-        fileno = getattr(driver, "fileno", None)
-        if driver is None or self.is_headless or not isinstance(fileno, int):
-            return True
-        return not terminal_gone(fileno)
+    def _close_recording(self) -> None:
+        """The last thing before a forced exit (the session did not stop in time): a whole last line."""
+        recorder = getattr(self.live_session, "recorder", None)
+        if recorder is not None:
+            recorder.close()
 
     # -- the refresh timer ----------------------------------------------------------------------------
     def refresh_view(self, slow: bool | None = None) -> None:
@@ -383,9 +372,6 @@ class ClearTermApp(ReplayControls, App):
             slow = loop_time - self._slow_at >= SLOW_PERIOD_S
         if slow:
             self._slow_at = loop_time
-            if not self._terminal_alive():
-                self.hang_up()
-                return
         with self.batch_update():
             self._sync_header()
             self._sync_replay_bar()
@@ -425,8 +411,7 @@ class ClearTermApp(ReplayControls, App):
         self.query_one(SymbolList).show(self._symbol_rows())
         if slow:
             self.query_one(LatencyPanel).sync(session.pipeline.telemetry)
-        hint = f"no signals yet: the strategy needs {session.strategy.params.slow_ema}+ closed bars"
-        self.query_one(SignalPanel).sync(session.signal_log, hint)
+        self.query_one(SignalPanel).sync(session.signal_log, signal_hint(session, self._plan))
 
     def _forget_session(self) -> None:
         """Another session is on screen (DVR on/off, a backward seek): every widget redraws from it."""
@@ -538,11 +523,12 @@ class ClearTermApp(ReplayControls, App):
             badge.show_numbers(self._rate(venue, messages), *(pct or (None, None)))
         if slow:
             p = session.pipeline
-            summary = plain(f"msgs {p.messages}  rejected {sum(p.rejected.values())}  gaps {p.total_gaps}  "
-                            f"dup {p.duplicates}")
+            box = self.query_one("#summary", Static)
+            summary = plain(fitted_summary(p.messages, sum(p.rejected.values()), p.total_gaps, p.duplicates,
+                                           box.size.width))
             summary.no_wrap = True
             summary.overflow = "ellipsis"
-            self.query_one("#summary", Static).update(summary, layout=False)
+            box.update(summary, layout=False)
 
     def _rate(self, venue: str, messages: int) -> float | None:
         """Messages per second of session time: over the last second while time runs, else the average."""
@@ -578,6 +564,7 @@ class ClearTermApp(ReplayControls, App):
             return
         self._plan = plan
         self._groups = list(dict.fromkeys(g for _, _, g in plan))
+        self._assign_digits()
         self._rebuild_tables()
         self._rebuild_books()
         self._visible_shown = None
@@ -588,25 +575,26 @@ class ClearTermApp(ReplayControls, App):
         for venue in cfg.venues:
             try:
                 venue_symbols = session.venue_symbols(venue)
-            except Exception:  # noqa: BLE001 - an unknown venue shows no table instead of crashing
+            except Exception:
                 continue
             plan.extend((venue, symbol, group) for group, symbol in zip(cfg.symbols, venue_symbols))
         return plan
 
     def _table_plan(self, session, configured: list[tuple[str, str, str]]) -> list[tuple[str, str, str]]:
-        cfg = session.config
-        plan = list(configured)
-        known = {(v, s) for v, s, _ in plan}
+        known = {(v, s) for v, s, _ in configured}
         extra = [k for k in [*session.pipeline.state.symbols, *session.feed.books.syncs]
                  if k not in known and k not in self._dropped]
-        plan.extend((v, s, s) for v, s in dict.fromkeys(extra))
-        groups = list(dict.fromkeys(g for _, _, g in plan))
-        venues = list(dict.fromkeys([*cfg.venues, *(v for v, _, _ in plan)]))
-        return sorted(plan, key=lambda p: (groups.index(p[2]), venues.index(p[0]), p[1]))
+        return table_plan(configured, extra, list(session.config.venues))
+
+    def _assign_digits(self) -> None:
+        self._digits = assign_digits(self._groups, self._digits)
 
     def _number(self, group: str) -> int:
-        n = self._groups.index(group) + 1
-        return n if n <= 9 else 0
+        return self._digits.get(group, 0)
+
+    def _group_for(self, n: object) -> str | None:
+        """The symbol group whose digit key is ``n``."""
+        return next((g for g, d in self._digits.items() if d and d == n), None)
 
     def _rebuild_tables(self) -> None:
         box = self._tables_box
@@ -702,23 +690,17 @@ class ClearTermApp(ReplayControls, App):
         if box is None:
             return
         width = self.size.width
-        shown = sum(1 for t in self._tables.values() if t.display) or 1
-        columns = next(c for w, c in TABLE_COLUMNS if width >= w)
-        venues = len({v for v, _, _ in self._plan})
-        if 1 < venues < columns:
-            columns -= columns % venues  # one symbol per row: its venues side by side
-        columns = min(columns, shown)
-        rows = -(-shown // columns)
-        squeeze = box.size.height == 0 or box.size.height // rows >= TABLE_MIN_HEIGHT
-        grid = (columns, squeeze)
+        shown = sum(1 for t in self._tables.values() if t.display)
+        grid = table_grid(width, shown, len({v for v, _, _ in self._plan}), box.size.height)
         if grid != self._grid:
             self._grid = grid
+            columns, squeeze = grid
             box.styles.grid_size_columns = columns
             box.styles.grid_rows = "1fr" if squeeze else str(TABLE_MIN_HEIGHT)
-        depth_columns = min(next(c for w, c in DEPTH_COLUMNS if width >= w), max(1, len(self._books)))
-        if depth_columns != self._depth_columns:
-            self._depth_columns = depth_columns
-            self._depth_box.styles.grid_size_columns = depth_columns
+        books = depth_columns(width, len(self._books))
+        if books != self._depth_columns:
+            self._depth_columns = books
+            self._depth_box.styles.grid_size_columns = books
 
     # -- actions: trading, views, symbols, theme, help ------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -745,7 +727,7 @@ class ClearTermApp(ReplayControls, App):
             return True if 0 <= i + step < len(intervals) else None
         if action == "toggle_symbol":
             n = parameters[0] if parameters else 0
-            return True if isinstance(n, int) and 1 <= n <= len(self._groups) else None
+            return True if self._group_for(n) is not None else None
         return True
 
     def action_halt(self) -> None:
@@ -820,8 +802,9 @@ class ClearTermApp(ReplayControls, App):
         self.query_one(CandleChart).focus()
 
     def action_toggle_symbol(self, n: int) -> None:
-        if 1 <= n <= len(self._groups):
-            self.session.toggle_symbol(self._groups[n - 1])
+        group = self._group_for(n)
+        if group is not None:
+            self.session.toggle_symbol(group)
             self.refresh_view()
 
     def action_next_theme(self) -> None:
@@ -838,14 +821,21 @@ class ClearTermApp(ReplayControls, App):
             return
         session = self.live_session
         remove = text.startswith("-")
-        name = text[1:].strip() if remove else text
+        name = (text[1:] if remove else text).strip().upper()  # eth/usd is ETH/USD
+        shown = self._shown_as(session, name)
+        if shown is not None:
+            if not remove:
+                self.notify(f"{clean(name)} is already shown as {clean(shown)}", severity="error", timeout=8,
+                            markup=False)
+                return
+            name = shown  # -ADA/USD removes the ADAUSDT row: the same symbol on every venue
         method = getattr(session, "remove_symbol" if remove else "add_symbol", None)
         if method is None:
             self.notify("this session cannot change its symbols while it runs", severity="error", markup=False)
             return
         try:
             error = await method(name)
-        except Exception as exc:  # noqa: BLE001 - a failed change is reported, the app keeps running
+        except Exception as exc:
             log.exception("symbol change failed")
             error = f"{type(exc).__name__}: {exc}"
         if error:
@@ -871,6 +861,26 @@ class ClearTermApp(ReplayControls, App):
             self.notify(f"alert {'removed' if remove else 'added'}: {clean(text.lstrip('-').strip())}", timeout=4,
                         markup=False)
 
+    @staticmethod
+    def _shown_as(session, name: str) -> str | None:
+        """The configured symbol that ``name`` (``ADAUSDT``, ``ADA/USD``, ``ada-usd``) names on the venues."""
+        try:
+            unified = session.feed.symbol_map.unified(session.config.venues[0], name) if "/" not in name else name
+        except Exception:
+            return None
+        for configured in session.config.symbols:
+            other = configured.upper()
+            if other == name:
+                return configured
+            if "/" not in other:
+                try:
+                    other = session.feed.symbol_map.unified(session.config.venues[0], other)
+                except Exception:
+                    continue
+            if other == unified.upper().replace("-", "/"):
+                return configured
+        return None
+
     def action_help(self) -> None:
         self.push_screen(HelpScreen(self.help_rows()))
 
@@ -886,9 +896,10 @@ class ClearTermApp(ReplayControls, App):
             description = b.tooltip or b.description
             if name == "toggle_symbol":
                 n = params[0]
-                if n > len(self._groups):
+                group = self._group_for(n)
+                if group is None:
                     continue
-                description = f"Show/hide symbol {n}: {clean(self._groups[n - 1])}"
+                description = f"Show/hide symbol {n}: {clean(group)}"
             elif name in REPLAY_ACTIONS and self.replay is None:
                 description += " (in a replay)"
             keys = self._keymap.get(b.id, b.key) if b.id else b.key
@@ -899,22 +910,16 @@ class ClearTermApp(ReplayControls, App):
                 rows[key] = (old[0], old[1] if old[2] or not available else description, old[2] or available)
                 continue
             rows[key] = (shown, description, available)
-        return [(", ".join(dict.fromkeys(keys)), description, available)
-                for keys, description, available in rows.values()]
+        return [*((", ".join(dict.fromkeys(keys)), description, available)
+                  for keys, description, available in rows.values()),
+                *((what, meaning, True) for what, meaning in LEGEND)]
 
     def get_system_commands(self, screen: Screen):
-        """The command palette: Textual's own commands, then every action of ours with its key."""
+        """The command palette: Textual's own commands, then ours (tui/commands.py)."""
         yield from super().get_system_commands(screen)
-        seen = {"quit"}
-        for b in self.BINDINGS:
-            if not isinstance(b, Binding) or b.action in seen or b.action.startswith("toggle_symbol"):
-                continue
-            seen.add(b.action)
-            keys = self._keymap.get(b.id, b.key_display or b.key) if b.id else b.key
-            yield SystemCommand(b.tooltip or b.description, f"key: {keys}", partial(self.run_action, b.action))
-        for n, group in enumerate(self._groups[:9], 1):
-            yield SystemCommand(f"Show/hide symbol {n}: {clean(group)}", f"key: {n}",
-                                partial(self.run_action, f"toggle_symbol({n})"), discover=False)
+        yield from action_commands(self.BINDINGS, self._keymap, self.run_action, self.replay is not None,
+                                   REPLAY_ACTIONS | {"leave_replay"}, self._digits)
+
         for name, symbols in self.settings.watchlists.items():
             yield SystemCommand(f"Watchlist {clean(name)}", clean(", ".join(symbols)), partial(self.show_watchlist, name))
         if self.settings.watchlists:

@@ -12,6 +12,7 @@ import time
 
 from rich.style import Style
 from rich.text import Text
+from textual.binding import Binding
 from textual.geometry import Region
 from textual.strip import Strip
 from textual.widget import Widget
@@ -62,7 +63,13 @@ def bar_time(open_ns: int, interval: str) -> str:
 
 
 class CandleTable(CachedStyles, Widget, can_focus=True):
-    """Candles of one (venue, symbol) for one interval; focusable so the palette can point at it."""
+    """Candles of one (venue, symbol) for one interval; focusable so the palette can point at it, and so
+    that tab reaches tables below the fold and the page keys scroll the grid they sit in."""
+
+    BINDINGS = [  # noqa: RUF012 - Textual's own convention
+        Binding("pagedown", "scroll_grid(1)", "Page down", show=False),
+        Binding("pageup", "scroll_grid(-1)", "Page up", show=False),
+    ]
 
     COMPONENT_CLASSES = {
         "candle-table--title",
@@ -148,6 +155,14 @@ class CandleTable(CachedStyles, Widget, can_focus=True):
             out.append(bars[i])
             i -= 1
         return out
+
+    def action_scroll_grid(self, direction: int) -> None:
+        grid = self.parent
+        if isinstance(grid, Widget):
+            if direction > 0:
+                grid.scroll_page_down(animate=False)
+            else:
+                grid.scroll_page_up(animate=False)
 
     # -- line API -------------------------------------------------------------------------------
     def render_line(self, y: int) -> Strip:

@@ -37,16 +37,16 @@ class HealthLog(LineLog):
                 text = Text()
                 text.append(utc_hms(change.at_ns, millis=True), muted)
                 text.append(" ")
-                text.append(clean(conn.name).ljust(11), muted)
-                text.append(clean(change.state).ljust(13), good if change.state in GOOD else bad)
+                text.append(clean(conn.name).ljust(10) + " ", muted)  # always a space: no run-together columns
+                text.append(clean(change.state).ljust(12) + " ", good if change.state in GOOD else bad)
                 text.append(clean(change.reason), muted)
                 rows.append((change.at_ns, text))
         for at_ns, health in events:
             text = Text()
             text.append(utc_hms(at_ns, millis=True), muted)
             text.append(" ")
-            text.append(clean(f"{health.venue} {health.symbol} {health.kind}").ljust(24))
-            text.append(clean(health.status).ljust(7), good if health.status in GOOD else bad)
+            text.append(clean(f"{health.venue} {health.symbol} {health.kind}").ljust(23) + " ")
+            text.append(clean(health.status).ljust(6) + " ", good if health.status in GOOD else bad)
             text.append(clean(health.detail), muted)
             rows.append((at_ns, text))
         for h in session.happenings.of(*INTEGRITY):

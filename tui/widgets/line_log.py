@@ -11,6 +11,7 @@ from textual.geometry import Size
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from tui.widgets.strips import window
 from tui.widgets.style_cache import CachedStyles
 
 
@@ -22,6 +23,7 @@ class LineLog(CachedStyles, ScrollView, can_focus=True):
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
         self.lines: list[Text] = []
+        self.header: Text | None = None  # a line kept on top while the lines scroll (column names)
         self._strips: dict[int, Strip] = {}
         self._key: object = object()  # what the lines were built from; a new key means rebuild
 
@@ -49,14 +51,15 @@ class LineLog(CachedStyles, ScrollView, can_focus=True):
             line.end = ""
         old = self.lines
         self.lines = lines
-        size = Size(max((line.cell_len for line in lines), default=0), len(lines))
+        top = 1 if self.header is not None else 0
+        size = Size(max((line.cell_len for line in lines), default=0), len(lines) + top)
         if len(old) == len(lines) and size == self.virtual_size:
             scroll_y = self.scroll_offset.y
             for i, (a, b) in enumerate(zip(old, lines)):
                 if a != b:
                     self._strips.pop(i, None)
-                    if scroll_y <= i < scroll_y + self.size.height:
-                        self.refresh_line(i)
+                    if scroll_y <= i + top < scroll_y + self.size.height:
+                        self.refresh_line(i + top)
             return
         self._strips.clear()
         self.virtual_size = size
@@ -66,9 +69,15 @@ class LineLog(CachedStyles, ScrollView, can_focus=True):
 
     def render_line(self, y: int) -> Strip:
         scroll_x, scroll_y = self.scroll_offset
-        index = scroll_y + y
         width = self.scrollable_content_region.width
         style = self.base_style()
+        index = scroll_y + y
+        if self.header is not None:
+            if y == 0:
+                header = self.header.copy()
+                header.stylize_before(style)
+                return window(Strip(list(header.render(self.app.console))), scroll_x, width, style)
+            index -= 1
         if index >= len(self.lines):
             return Strip.blank(width, style)
         strip = self._strips.get(index)
@@ -76,7 +85,7 @@ class LineLog(CachedStyles, ScrollView, can_focus=True):
             line = self.lines[index].copy()
             line.stylize_before(style)
             strip = self._strips[index] = Strip(list(line.render(self.app.console)))
-        return strip.crop_extend(scroll_x, scroll_x + width, style).apply_offsets(scroll_x, index)
+        return window(strip, scroll_x, width, style).apply_offsets(scroll_x, index)
 
     def text_lines(self) -> list[str]:
         """Every line as plain text (tests, screenshots)."""

@@ -2,6 +2,7 @@
 that shows a list of such lines, caching each line's strip and redrawing only the lines that changed."""
 from __future__ import annotations
 
+from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
 from textual.geometry import Region
@@ -10,14 +11,37 @@ from textual.widget import Widget
 
 from tui.widgets.style_cache import CachedStyles
 
+ELLIPSIS = "…"
+
 
 def text_strip(console, text: Text, width: int, style: Style) -> Strip:
-    """``text`` on one line over ``style``, cropped or padded to ``width`` (``text`` is changed: pass a copy
-    if it is kept)."""
+    """``text`` on one line over ``style``, padded to ``width`` or, when longer, cut with ``…`` in the last
+    cell: a value cut by the edge is always visibly cut (``text`` is changed: pass a copy if it is kept)."""
     text.no_wrap = True
     text.end = ""
     text.stylize_before(style)
-    return Strip(list(text.render(console))).crop_extend(0, width, style)
+    return window(Strip(list(text.render(console))), 0, width, style)
+
+
+def window(strip: Strip, start: int, width: int, style: Style) -> Strip:
+    """Cells ``start`` to ``start + width`` of ``strip``, padded; an end where more text goes on (left of
+    ``start``, right of the window) shows ``…`` instead of a silently cut value."""
+    length = strip.cell_length
+    out = strip.crop_extend(start, start + width, style)
+    if width <= 0:
+        return out
+    if length > start + width:
+        out = Strip.join([out.crop(0, width - 1), _mark(out, width - 1)])
+    if start > 0 and length > start:
+        out = Strip.join([_mark(out, 0), out.crop(1, width)])
+    return out
+
+
+def _mark(strip: Strip, cell: int) -> Strip:
+    """The ellipsis in the style of the cell it replaces."""
+    segments = list(strip.crop(cell, cell + 1))
+    seg_style = segments[0].style if segments else None
+    return Strip([Segment(ELLIPSIS, seg_style)], 1)
 
 
 class TextLines(CachedStyles, Widget):

@@ -19,7 +19,13 @@ class CachedStyles:
         key = (name, partial)
         style = cache.get(key)
         if style is None:
-            style = cache[key] = self.get_component_rich_style(name, partial=partial)
+            style = self.get_component_rich_style(name, partial=partial)
+            if partial and style.color is not None:
+                # A partial style takes a colour like $text-muted ("auto 60%") without its alpha and
+                # without the background it sits on: white on a light theme. The full style has it right.
+                full = self.get_component_rich_style(name, partial=False)
+                style = style + Style(color=full.color)
+            cache[key] = style
         return style
 
     def base_style(self) -> Style:
