@@ -25,7 +25,7 @@ def test_cumulative_size_grows_away_from_the_mid():
     assert left == sorted(left, reverse=True) and right == sorted(right)  # deeper = more size to eat
     assert left[0] == 8 * 8  # the whole bid side (sum 55) is the tallest column: full height
     assert right[-1] == round(20 / 55 * 64)  # all asks (sum 20) relative to it
-    assert axis.startswith("91.000 ") and axis.endswith(" 110.000") and "mid 100.500" in axis  # price_decimals(100) = 3
+    assert axis.startswith("91.000 ") and axis.endswith(" 110.000 ") and "mid 100.500" in axis  # price_decimals(100) = 3; one blank column keeps the label off the edge
 
 
 def test_no_book_draws_nothing():

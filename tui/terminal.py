@@ -57,11 +57,11 @@ def terminal_gone(fd: int) -> bool:
     return False
 
 
-def alert_sequence(notify: str, cause: str) -> str:
-    """What to write to the terminal on an automatic halt: BEL and/or an OSC 9 desktop notification."""
+def alert_sequence(notify: str, cause: str, what: str = "HALTED") -> str:
+    """What to write to the terminal on an automatic halt or an alert: BEL and/or an OSC 9 notification."""
     out = ""
     if notify in ("osc9", "both"):
-        out += f"\x1b]9;clearterm: HALTED — {clean(cause)}\x07"
+        out += f"\x1b]9;clearterm: {what} — {clean(cause)}\x07"
     if notify in ("bell", "both"):
         out += "\x07"
     return out

@@ -65,7 +65,7 @@ def depth_rows(bids: list[tuple[float, float]], asks: list[tuple[float, float]],
     dec = price_decimals(mid)
     left, centre, right = f"{low:.{dec}f}", f"mid {mid:.{dec}f}", f"{high:.{dec}f}"
     axis = [" "] * width
-    for start, label in ((0, left), (max(0, mid_col - len(centre) // 2), centre), (width - len(right), right)):
+    for start, label in ((0, left), (max(0, mid_col - len(centre) // 2), centre), (width - len(right) - 1, right)):
         if 0 <= start and start + len(label) <= width and all(c == " " for c in axis[start:start + len(label)]):
             axis[start:start + len(label)] = label
     return rows, sides, "".join(axis)
