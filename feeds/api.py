@@ -91,6 +91,8 @@ class Feed:
         self.planner = BackfillPlanner(startup_bars, MAX_BARS)
         self._series_opens: dict[tuple, tuple[int, list[int]]] = {}  # key -> (series version, opens ms)
         self._rest_paused_until: dict[str, float] = {}
+        self.poll_period_s: dict[str, float] = {}  # venue -> seconds between polls (open interest); default: declared
+        self._polled_at: dict[str, float] = {}
         self.stale_reconnect_s = stale_reconnect_s
         self.stale_reconnects = 0
         self._request_id = 0  # ids of live SUBSCRIBE/UNSUBSCRIBE requests
@@ -233,10 +235,25 @@ class Feed:
                     self._spawn(conn.send(frame))
         if self.backfill:
             self._request_missing_bars()
+        self._poll()
         if self.stale_reconnect_s is not None:
             self._reconnect_stale()
         if self.dead_letters is not None:
             self.dead_letters.flush()
+
+    def _poll(self) -> None:
+        """The REST calls a venue declares for polling (open interest), each at most once a period."""
+        mono = time.monotonic()
+        for venue in self.venues:
+            period = self.poll_period_s.get(venue, VENUES[venue].poll_period_s)
+            conn = f"{venue}#1"
+            if period <= 0 or conn not in self.connections or self._rest_paused_until.get(venue, 0.0) > mono \
+                    or mono - self._polled_at.get(venue, -period) < period:
+                continue
+            self._polled_at[venue] = mono
+            for symbol in self.venue_symbols(venue):
+                for request in VENUES[venue].poll_requests(symbol):
+                    self._spawn(self.fetch_rest(conn, request))
 
     async def _fetch_snapshot(self, conn: str, sync, request: RestRequest) -> None:
         resp, _ = await self.fetch_rest(conn, request)

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 from feeds.venues.base import BOOK_FROM_REST_SNAPSHOT, BOOK_STREAMED, Network, RestRequest, Venue
 from feeds.venues.binance import BINANCE
+from feeds.venues.binance_futures import BINANCE_FUTURES
 from feeds.venues.coinbase import COINBASE
 from feeds.venues.coinbase_advanced import COINBASE_ADVANCED
 
-VENUES: dict[str, Venue] = {v.name: v for v in (BINANCE, COINBASE, COINBASE_ADVANCED)}
+VENUES: dict[str, Venue] = {v.name: v for v in (BINANCE, COINBASE, COINBASE_ADVANCED, BINANCE_FUTURES)}
 
 DEFAULT_VENUES = (BINANCE.name,)  # a session that names none
 DEMO_VENUES = (BINANCE.name, COINBASE.name)  # the demo: the simulator serves both, moving together with a small basis
