@@ -15,8 +15,13 @@ VENUES: dict[str, Venue] = {v.name: v for v in (BINANCE, COINBASE, COINBASE_ADVA
 
 DEFAULT_VENUES = (BINANCE.name,)  # a session that names none
 DEMO_VENUES = (BINANCE.name, COINBASE.name)  # the demo: the simulator serves both, moving together with a small basis
+# cryptofeed's exchange ids (the first part of its capture file names) -> (our venue, its network)
+CRYPTOFEED_IDS: dict[str, tuple[str, str]] = {
+    "BINANCE": (BINANCE.name, "production"), "BINANCE_US": (BINANCE.name, "us"), "BINANCE_TR": (BINANCE.name, "tr"),
+    "BINANCE_FUTURES": (BINANCE_FUTURES.name, "production"), "COINBASE": (COINBASE.name, "production"),
+}
 PRIORITY = tuple(VENUES)  # whose price comes first where one venue's must be picked
 
 
-__all__ = ["BOOK_FROM_REST_SNAPSHOT", "BOOK_STREAMED", "DEFAULT_VENUES", "DEMO_VENUES", "PRIORITY", "VENUES",
+__all__ = ["BOOK_FROM_REST_SNAPSHOT", "BOOK_STREAMED", "CRYPTOFEED_IDS", "DEFAULT_VENUES", "DEMO_VENUES", "PRIORITY", "VENUES",
            "Network", "RestRequest", "Venue"]

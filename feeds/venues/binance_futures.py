@@ -192,6 +192,15 @@ class BinanceFuturesVenue(BinanceVenue):
     def make_codec(self, symbols: SymbolMap) -> BinanceFuturesCodec:
         return BinanceFuturesCodec(symbols, venue=self.name)
 
+    def venue_symbol(self, symbols: SymbolMap, text: str) -> str:
+        """As spot, less a perpetual's suffix: ``BTC-USDT-PERP`` (cryptofeed), ``BTC/USD:PERP`` -> ``BTCUSDT``."""
+        upper = text.upper()
+        for suffix in ("-PERP", ":PERP", "/PERP"):
+            if upper.endswith(suffix):
+                text = text[: -len(suffix)]
+                break
+        return super().venue_symbol(symbols, text)
+
     def connect_url(self, base: str, symbols: list[str], interval: str) -> str:
         return combined_url(base, streams_for(symbols, interval, self.channels))
 
