@@ -339,7 +339,7 @@ class Feed:
 
     def prepare_venue(self, venue: str) -> None:
         """Venue-specific pipeline parts (shared by live and replay)."""
-        if VENUES[venue].candles_from_trades and venue not in self.pipeline.trade_candles:
+        if VENUES[venue].builds_candles(self.interval) and venue not in self.pipeline.trade_candles:
             from feeds.core.trade_candles import TradeCandleBuilder
             self.pipeline.trade_candles[venue] = TradeCandleBuilder(INTERVALS[self.interval], self.interval)
         check_interval = VENUES[venue].candle_check

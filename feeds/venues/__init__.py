@@ -14,7 +14,8 @@ from feeds.venues.coinbase_advanced import COINBASE_ADVANCED
 VENUES: dict[str, Venue] = {v.name: v for v in (BINANCE, COINBASE, COINBASE_ADVANCED, BINANCE_FUTURES)}
 
 DEFAULT_VENUES = (BINANCE.name,)  # a session that names none
-DEMO_VENUES = (BINANCE.name, COINBASE.name)  # the demo: the simulator serves both, moving together with a small basis
+# the demo: the simulator serves all three; Coinbase moves with Binance spot, the perpetual drifts a little
+DEMO_VENUES = (BINANCE.name, COINBASE.name, BINANCE_FUTURES.name)
 # cryptofeed's exchange ids (the first part of its capture file names) -> (our venue, its network)
 CRYPTOFEED_IDS: dict[str, tuple[str, str]] = {
     "BINANCE": (BINANCE.name, "production"), "BINANCE_US": (BINANCE.name, "us"), "BINANCE_TR": (BINANCE.name, "tr"),

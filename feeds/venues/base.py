@@ -90,6 +90,10 @@ class Venue:
         unified = text if "/" in text else text.replace("-", "/") if "-" in text else symbols.unified(self.name, text)
         return symbols.venue_symbol(unified, self.symbol_separator)
 
+    def builds_candles(self, interval: str) -> bool:
+        """Are candles of ``interval`` built here from trades (the venue sends none at it)?"""
+        return self.candles_from_trades
+
     # -- what subclasses supply ------------------------------------------------------------------
     def make_codec(self, symbols: SymbolMap) -> Codec:
         raise NotImplementedError

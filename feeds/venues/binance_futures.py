@@ -201,14 +201,21 @@ class BinanceFuturesVenue(BinanceVenue):
                 break
         return super().venue_symbol(symbols, text)
 
+    def builds_candles(self, interval: str) -> bool:
+        return interval not in self.intervals  # 1s: no such klines on futures, so bars come from trades
+
+    def _streams(self, symbols: list[str], interval: str) -> list[str]:
+        channels = self.channels if interval in self.intervals else tuple(c for c in self.channels if c != "kline")
+        return streams_for(symbols, interval, channels)
+
     def connect_url(self, base: str, symbols: list[str], interval: str) -> str:
-        return combined_url(base, streams_for(symbols, interval, self.channels))
+        return combined_url(base, self._streams(symbols, interval))
 
     def subscribe_live(self, symbols: list[str], interval: str, req_id: int) -> list[str]:
-        return [subscribe_message(streams_for(symbols, interval, self.channels), req_id)]
+        return [subscribe_message(self._streams(symbols, interval), req_id)]
 
     def unsubscribe_live(self, symbols: list[str], interval: str, req_id: int) -> list[str]:
-        return [unsubscribe_message(streams_for(symbols, interval, self.channels), req_id)]
+        return [unsubscribe_message(self._streams(symbols, interval), req_id)]
 
     def snapshot_request(self, symbol: str) -> RestRequest:
         return RestRequest("depth", depth_path(symbol, 1000), symbol.upper())
