@@ -9,8 +9,8 @@ every second (or 3 s) with a funding clock (funding every 8 hours of simulated t
 ``/fapi/v1/depth`` (with ``E`` and ``T``), ``/fapi/v1/klines``, ``/fapi/v1/exchangeInfo``,
 ``/fapi/v1/openInterest``, ``/fapi/v1/time``, ``/fapi/v1/ping``.
 
-The market is its own SimMarket (another seed, the same start prices as spot), so perp and spot drift
-apart a little: a small basis.
+The market is its own SimMarket (another seed, spot's start prices; both revert to that anchor), so perp
+and spot move apart a little: a small basis.
 """
 from __future__ import annotations
 
@@ -196,7 +196,10 @@ _REST = {
 def make_venue(sim) -> BinanceFuturesSimVenue:
     """Registry hook used by feeds.sim.server.Simulator."""
     intervals = [i for i in sim.intervals if i != "1s"] or ["1m"]
-    market = SimMarket(sim.symbols, sim.seed + 101, trades_per_second=sim.trades_per_second,
+    # spot's start prices (SimSymbol draws them from the seed and the name): both revert to the same anchor
+    spot = {s: SimSymbol(s, sim.seed, None, 1) for s in sim.symbols}
+    start = {s: sym.anchor * sym.tick for s, sym in spot.items()}
+    market = SimMarket(sim.symbols, sim.seed + 101, start_prices=start, trades_per_second=sim.trades_per_second,
                        intervals=intervals, book_levels=sim.book_levels)
     return BinanceFuturesSimVenue(market, clock=sim.now_ms, max_incoming_per_s=sim.max_incoming_per_s,
                                   max_streams=sim.max_streams, lifetime_s=sim.connection_lifetime_s)

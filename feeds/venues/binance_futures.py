@@ -248,4 +248,4 @@ class BinanceFuturesVenue(BinanceVenue):
 BINANCE_FUTURES = BinanceFuturesVenue(
     name=VENUE, short="BFU", networks=NETWORKS, channels=CHANNELS, taker_fee_bps=5.0, maker_fee_bps=2.0,
     book_kind=BOOK_FROM_REST_SNAPSHOT, book_chain=CHAIN_PREV_ID, poll_period_s=OPEN_INTEREST_PERIOD_S,
-    intervals=FUTURES_INTERVALS, subscribed_on_open=True)
+    intervals=FUTURES_INTERVALS, subscribed_on_open=True, extra={"perpetual": True})
