@@ -22,7 +22,7 @@ class ConfigError(ValueError):
 THEMES = ("textual-dark", "textual-light", "ansi-dark", "ansi-light")
 COLOR_SYSTEMS = ("auto", "256", "truecolor", "standard")
 NOTIFY = ("bell", "osc9", "both", "none")
-NETWORKS = ("production", "testnet", "us")
+NETWORKS = ("production", "testnet", "us", "tr")  # a venue without the network chosen uses production
 
 
 @dataclass
