@@ -64,3 +64,19 @@ def test_metrics_expose_funding_basis_and_liquidation_notional():
     assert abs(basis.value - 100.0) < 1e-9  # mark 101 (no perp quote) vs spot mid 100
     [notional] = [s for s in families["clearterm_liquidation_notional"].samples if s.name.endswith("_total")]
     assert notional.labels["side"] == "sell" and notional.value == 290.0
+
+
+def test_the_liquidation_highlight_is_configurable_and_checked(tmp_path):
+    import pytest
+
+    from tui.runtime.config import ConfigError, UISettings, load
+    path = tmp_path / "c.toml"
+    path.write_text("[ui]\nliquidation_highlight = 250000\n")
+    ui = UISettings()
+    load(SessionConfig(), ui, path, environ={})
+    assert ui.liquidation_highlight == 250_000.0
+    load(SessionConfig(), ui, None, environ={"CLEARTERM_LIQUIDATION_HIGHLIGHT": "1000"})
+    assert ui.liquidation_highlight == 1000.0
+    path.write_text("[ui]\nliquidation_highlight = -5\n")
+    with pytest.raises(ConfigError, match="liquidation_highlight"):
+        load(SessionConfig(), UISettings(), path, environ={})

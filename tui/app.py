@@ -299,7 +299,7 @@ class ClearTermApp(App):
                 yield AggregateView(id="aggregates")
                 if self._perps:
                     yield FuturesPanel(id="perps")
-                    yield LiquidationLog(id="liquidations")
+                    yield LiquidationLog(self.settings.liquidation_highlight, id="liquidations")
                 yield MarketLog(id="market-log")
             yield Container(Static(plain("no order books yet"), id="depth-empty"), id="depth")
             with Vertical(id="errors"):
