@@ -12,7 +12,7 @@ from feeds.drivers.replay import read_cryptofeed
 from tui.runtime.cli import main
 
 SIM_CAPTURES = Path(__file__).resolve().parent / "captures" / "sim"
-IDS = ("BINANCE", "BINANCE_US", "BINANCE_TR", "BINANCE_FUTURES")
+IDS = ("BINANCE", "BINANCE_US", "BINANCE_TR", "BINANCE_FUTURES")  # COINBASE: its own test below
 
 
 def unpack(cf_id: str, into: Path) -> Path:
@@ -91,3 +91,23 @@ def test_an_unknown_cryptofeed_id_is_one_line_and_exit_2(capsys, tmp_path):
     assert code == 2 and out == ""
     assert err.count("\n") == 1 and err.startswith("clearterm: error:") and "KRAKEN_FUTURES" in err
     assert "Traceback" not in err
+
+
+def test_the_coinbase_id_replays_one_event_per_frame_with_synced_books(capsys, tmp_path):
+    prefix = unpack("COINBASE", tmp_path)
+    kinds: dict[str, int] = {}
+    for line in (tmp_path / "COINBASE.ws.1.0").read_text().splitlines():
+        head, sep, payload = line.partition(": ")
+        if sep and head.replace(".", "").isdigit():
+            kind = orjson.loads(payload)["type"]
+            kinds[kind] = kinds.get(kind, 0) + 1
+    assert kinds["snapshot"] == 2 and kinds["l2update"] > 10 and kinds["match"] > 0 and kinds["ticker"] > 0
+    stats = replay(capsys, prefix)
+    assert stats["rejected"]["total"] == 0
+    events = stats["events"]
+    assert events["trade"] == kinds["match"] + kinds.get("last_match", 0)
+    assert events["quote"] == kinds["ticker"]
+    assert events["book"] == kinds["snapshot"] + kinds["l2update"]
+    books = stats["books"]
+    assert sorted(books) == ["COINBASE:BTC-USD", "COINBASE:ETH-USD"]
+    assert all(b["state"] == "synced" and 0 < b["bid"][0] < b["ask"][0] for b in books.values())

@@ -3,7 +3,7 @@
     .venv/bin/python tests/captures/write_sim_captures.py [SECONDS]
 
 For each id (BINANCE, BINANCE_US, BINANCE_TR from the spot simulator; BINANCE_FUTURES from the futures
-one) it writes ``ID.0`` (the exchangeInfo answer and the ``configuration:`` line), ``ID.http.0.0`` (the depth
+one; COINBASE, whose book comes whole on the stream: no ``.http`` file) it writes ``ID.0`` (the exchangeInfo answer and the ``configuration:`` line), ``ID.http.0.0`` (the depth
 snapshots, fetched once the diff stream has started as cryptofeed does, and for futures open-interest
 answers) and ``ID.ws.1.0`` (the connection line, then every received frame), gzip'd into ``sim/`` below this folder.
 URLs are the real venues' (cryptofeed records those); the traffic comes from the simulator on 127.0.0.1.
@@ -80,10 +80,36 @@ async def capture(sim: Simulator, cf_id: str, seconds: float) -> None:
             f.write("\n".join(lines) + "\n")
 
 
+async def capture_coinbase(sim: Simulator, seconds: float) -> None:
+    """COINBASE: one subscribe frame per channel, as cryptofeed sends them, then every frame received."""
+    products = [f"{s[:-4]}-USD" for s in SYMBOLS]
+    base = "wss://ws-feed.pro.coinbase.com"
+    answer = await rest.get(f"{sim.rest_url('COINBASE')}/products")
+    main = [f"https://api.pro.coinbase.com/products -> {stamp()}: {answer.body.decode()}",
+            "configuration: " + orjson.dumps({"ticker": products, "trades": products, "l2_book": products}).decode()]
+    ws_lines = []
+    async with websockets.connect(sim.ws_url("COINBASE")) as ws:
+        ws_lines.append(f"{base} <-> {stamp()}")
+        for channel in ("level2_batch", "matches", "ticker"):  # level2 itself now needs auth
+            frame = orjson.dumps({"type": "subscribe", "product_ids": products, "channels": [channel]}).decode()
+            await ws.send(frame)
+            ws_lines.append(f"{base} <- {stamp()}: {frame}")
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            try:
+                frame = await asyncio.wait_for(ws.recv(), timeout=max(0.01, deadline - time.monotonic()))
+            except asyncio.TimeoutError:
+                break
+            ws_lines.append(f"{stamp()}: {frame}")
+    for name, lines in (("COINBASE.0", main), ("COINBASE.ws.1.0", ws_lines)):
+        with gzip.open(OUT / f"{name}.gz", "wt", encoding="utf-8") as f:
+            f.write("\n".join(lines) + "\n")
+
+
 async def main(seconds: float) -> None:
-    async with Simulator(symbols=SYMBOLS, seed=11, venues=("BINANCE", "BINANCE_FUTURES"), intervals=("1m",),
-                         trades_per_second=5.0) as sim:
-        await asyncio.gather(*(capture(sim, cf_id, seconds) for cf_id in IDS))
+    async with Simulator(symbols=SYMBOLS, seed=11, venues=("BINANCE", "BINANCE_FUTURES", "COINBASE"),
+                         intervals=("1m",), trades_per_second=5.0) as sim:
+        await asyncio.gather(*(capture(sim, cf_id, seconds) for cf_id in IDS), capture_coinbase(sim, seconds))
 
 
 if __name__ == "__main__":
