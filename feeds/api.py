@@ -34,6 +34,7 @@ from feeds.core.feed_core import (
     Connection,
     FeedCore,
     FetchBackfill,
+    FetchPoll,
     FetchSnapshot,
     Happening,
     HappeningLog,
@@ -125,6 +126,11 @@ class Feed:
     @property
     def happenings(self) -> HappeningLog:
         return self.core.happenings
+
+    @property
+    def poll_period_s(self) -> dict[str, float]:
+        """Venue -> seconds between its polls (open interest); a venue not named polls as it declares."""
+        return self.core.poll_period_s
 
     @property
     def stale_reconnects(self) -> int:
@@ -232,7 +238,7 @@ class Feed:
             self._spawn(self._send_all(conn, request.frames))
         elif isinstance(request, Resubscribe):
             self._spawn(self._send_all(conn, request.frames))
-        elif isinstance(request, (FetchSnapshot, FetchBackfill)):
+        elif isinstance(request, (FetchSnapshot, FetchBackfill, FetchPoll)):
             self._spawn(self._fetch(request))
         elif isinstance(request, Reconnect):
             if request.seamless:

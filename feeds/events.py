@@ -101,6 +101,7 @@ class BookDelta(NamedTuple):
     asks: tuple
     first_id: int = 0  # Binance U
     last_id: int = 0  # Binance u
+    prev_id: int = -1  # Binance futures pu (the previous frame's u); -1 where the venue sends none
     kind = "book_delta"
 
 
@@ -148,6 +149,51 @@ class Rejected(NamedTuple):
     kind = "rejected"
 
 
+class MarkPrice(NamedTuple):
+    """A perpetual's mark price and funding (Binance futures ``markPriceUpdate``)."""
+
+    venue: str
+    symbol: str
+    unified: str
+    exch_ns: int
+    recv_ns: int
+    mark: float
+    index: float
+    settle: float  # estimated settle price
+    funding_rate: float  # per funding period (8 h on Binance), as a fraction: 0.0001 = 0.01 %
+    next_funding_ns: int  # 0 where the contract has none (delivery futures)
+    kind = "mark_price"
+
+
+class Liquidation(NamedTuple):
+    """A forced (liquidation) order; ``side`` is the order's: "sell" closes a long."""
+
+    venue: str
+    symbol: str
+    unified: str
+    exch_ns: int
+    recv_ns: int
+    side: str  # "buy" or "sell"
+    price: float
+    size: float  # original quantity
+    avg_price: float
+    filled: float  # accumulated filled quantity
+    status: str  # "FILLED", "PARTIALLY_FILLED", ...
+    kind = "liquidation"
+
+
+class OpenInterest(NamedTuple):
+    """Open interest of a contract, in base units (polled over REST)."""
+
+    venue: str
+    symbol: str
+    unified: str
+    exch_ns: int
+    recv_ns: int
+    open_interest: float
+    kind = "open_interest"
+
+
 MAX_RAW_KEPT = 2048
 
 
@@ -159,4 +205,5 @@ def reject(venue: str, reason: str, detail: str, raw: str | bytes, recv_ns: int,
     return Rejected(venue, symbol, unified, 0, recv_ns, reason, detail, raw[:MAX_RAW_KEPT])
 
 
-EVENT_TYPES = (Trade, Candle, Quote, Ticker, BookSnapshot, BookDelta, VenueStatus, Control, Rejected)
+EVENT_TYPES = (Trade, Candle, Quote, Ticker, BookSnapshot, BookDelta, VenueStatus, Control, Rejected, MarkPrice,
+               Liquidation, OpenInterest)

@@ -11,6 +11,7 @@ every venue that lists it, as one condition):
     [VENUE:]SYMBOL price > 65000          price above (>, >=) or below (<, <=) a level
     [VENUE:]SYMBOL move > 2% in 5m        absolute move within a window (s, m, h)
     [VENUE:]SYMBOL spread > 10 bps        a venue's own bid/ask spread
+    [VENUE:]SYMBOL funding > 0.05%        a perpetual's funding rate per period (< -0.01% for negative)
     SYMBOL arb > 5 bps                    cross-venue arbitrage, net of taker fees
     [VENUE:][SYMBOL] stale                a stream stopped (or its exchange time stopped)
     gap                                   a sequence or bar gap was seen
@@ -28,7 +29,7 @@ from typing import NamedTuple
 HYSTERESIS = 0.0005  # 5 bps: a price rule re-arms once the price is this far back past its level
 MOVE_SAMPLE_NS = 1_000_000_000  # move rules keep one price a second per stream
 MAX_WINDOW_S = 86_400
-KINDS = ("price", "move", "spread", "arb", "stale", "gap", "skew", "halt")
+KINDS = ("price", "move", "spread", "arb", "stale", "gap", "skew", "halt", "funding")
 _UNITS = {"s": 1, "m": 60, "h": 3600}
 
 
@@ -95,6 +96,7 @@ class MarketSample(NamedTuple):
     bid: float | None
     ask: float | None
     stale: bool
+    funding: float | None = None  # a perpetual's funding rate per period, a fraction; None elsewhere
 
 
 class Observation(NamedTuple):
@@ -145,12 +147,10 @@ def parse_rule(text: str, known_venues: tuple[str, ...] | None = None) -> AlertR
     if not tokens:
         raise AlertRuleError("alert rule is empty")
     lowered = [t.lower() for t in tokens]
-    kind_at = next((i for i, t in enumerate(lowered) if t in KINDS or t == "funding"), None)
+    kind_at = next((i for i, t in enumerate(lowered) if t in KINDS), None)
     if kind_at is None:
         raise AlertRuleError(f"alert {rule!r}: no condition; expected one of {', '.join(KINDS)}")
     kind = lowered[kind_at]
-    if kind == "funding":
-        raise AlertRuleError(f"alert {rule!r}: funding-rate alerts need a futures venue, which is not available yet")
     subject, rest = tokens[:kind_at], tokens[kind_at + 1:]
     if len(subject) > 1:
         raise AlertRuleError(f"alert {rule!r}: expected [VENUE:]SYMBOL before {kind!r}, got {' '.join(subject)!r}")
@@ -165,7 +165,7 @@ def parse_rule(text: str, known_venues: tuple[str, ...] | None = None) -> AlertR
             symbol = head.upper()
     if venue and known_venues is not None and venue not in known_venues:
         raise AlertRuleError(f"alert {rule!r}: unknown venue {venue!r}; known: {', '.join(known_venues)}")
-    if kind in ("price", "move", "spread", "arb") and not symbol:
+    if kind in ("price", "move", "spread", "arb", "funding") and not symbol:
         raise AlertRuleError(f"alert {rule!r}: a {kind} rule needs a symbol, e.g. 'BTCUSDT {kind} > ...'")
     if kind in ("gap", "halt") and (venue or symbol):
         raise AlertRuleError(f"alert {rule!r}: a {kind} rule takes no symbol or venue")
@@ -197,6 +197,8 @@ def parse_rule(text: str, known_venues: tuple[str, ...] | None = None) -> AlertR
         args = _strip_unit(args[:at], ("%",))
     elif kind in ("spread", "arb"):
         args = _strip_unit(args, ("bps",))
+    elif kind == "funding":
+        args = _strip_unit(args, ("%",))
     elif kind == "skew":
         args = _strip_unit(args, ("ms",))
     if len(args) != 1:
@@ -289,7 +291,7 @@ class AlertEngine:
                new_gaps: int) -> tuple[float, str, str, str] | None:
         """(value, venue, venue symbol, detail) of a rule now; None when nothing is known."""
         kind = rule.kind
-        if kind in ("price", "spread", "move"):
+        if kind in ("price", "spread", "move", "funding"):
             best: tuple[float, str, str] | None = None
             for s in obs.samples:
                 if s.stale or not self._matches(rule, s):
@@ -303,7 +305,7 @@ class AlertEngine:
             if best is None:
                 return None
             value, venue, symbol = best
-            unit = {"price": "", "spread": " bps", "move": "%"}[kind]
+            unit = {"price": "", "spread": " bps", "move": "%", "funding": "%"}[kind]
             return value, venue, symbol, f"{venue} {symbol} {kind} {value:.10g}{unit} {rule.op} {rule.threshold:g}{unit}"
         if kind == "arb":
             arb = obs.arb_bps.get(self._unified.get(rule.symbol, rule.symbol))
@@ -329,6 +331,8 @@ class AlertEngine:
         return (1.0 if obs.halted else 0.0), "", "", f"halted: {obs.halt_cause}" if obs.halted else "trading"
 
     def _sample_value(self, rule: AlertRule, s: MarketSample, now_ns: int) -> float | None:
+        if rule.kind == "funding":
+            return None if s.funding is None else s.funding * 100  # percent per period, as the rule is written
         if rule.kind == "price":
             return s.last if s.last is not None else (
                 (s.bid + s.ask) / 2 if s.bid is not None and s.ask is not None else None)

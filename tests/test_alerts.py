@@ -47,7 +47,8 @@ def test_the_documented_rules_parse():
     ("BTCUSDT move > 2% in 5y", "window must be like"),
     ("BTCUSDT halt", "takes no symbol"),
     ("BINANCE:BTCUSDT arb > 1 bps", "across venues"),
-    ("BTCUSDT funding > 0.01%", "futures"),
+    ("BTCUSDT funding", "expected >, >=, < or <="),
+    ("funding > 0.01%", "needs a symbol"),
     ("BTCUSDT price < 0", "never below"),
 ])
 def test_bad_rules_say_what_is_wrong_in_one_line(text, says):

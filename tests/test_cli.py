@@ -234,7 +234,7 @@ def test_candle_csv_has_the_venues_precision_not_float_noise(capsys, tmp_path, m
     code, _, err = run(capsys, "demo", "--headless", "--no-record", "--duration", "2.5", "--export-candles", str(out_csv))
     assert code == 0, err
     rows = list(csv.DictReader(out_csv.open()))
-    assert {r["venue"] for r in rows} == {"BINANCE", "COINBASE"}
+    assert {r["venue"] for r in rows} == {"BINANCE", "COINBASE", "BINANCE_FUTURES"}
     places: dict[tuple[str, str], set[int]] = {}
     for r in rows:
         for column in ("open", "high", "low", "close"):
@@ -242,6 +242,7 @@ def test_candle_csv_has_the_venues_precision_not_float_noise(capsys, tmp_path, m
         assert len(r["volume"].partition(".")[2]) <= 8  # the simulator's strings have 8 decimals at most
     assert places[("BINANCE", "BTCUSDT")] == {2}  # one precision per symbol: the tick of 0.01
     assert places[("COINBASE", "BTC-USD")] == {2}
+    assert places[("BINANCE_FUTURES", "BTCUSDT")] == {2}  # bars built from the perpetual's trades
     coinbase_volumes = [r["volume"] for r in rows if r["venue"] == "COINBASE"]  # sums of trade sizes
     assert coinbase_volumes and not any(re.search(r"\d{9,}", v.partition(".")[2]) for v in coinbase_volumes)
 

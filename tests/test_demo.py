@@ -17,22 +17,24 @@ def test_headless_demo_prints_the_statistics_object(capsys, tmp_path):
     for kind in ("trade", "candle", "quote"):
         assert stats["events"][kind] > 0, kind
     assert stats["rejected"]["total"] == 0
-    assert {v: c["state"] for v, c in stats["connections"].items()} == {"BINANCE": "subscribed",
-                                                                         "COINBASE": "subscribed"}
+    assert {v: c["state"] for v, c in stats["connections"].items()} == {
+        "BINANCE": "subscribed", "COINBASE": "subscribed", "BINANCE_FUTURES": "subscribed"}
     assert set(stats) >= {"duration_s", "duplicates", "gaps", "backfilled_candles", "reconnects", "halted",
                           "halts", "signals", "latency_ms", "books", "aggregate"}
     rows = list(csv.reader(export.open()))
     assert rows[0] == ["venue", "symbol", "interval", "open_time", "open", "high", "low", "close", "volume",
                        "trades", "source"]
     assert len(rows) - 1 == stats["events"]["candle_closed"]
-    assert {(r[0], r[1]) for r in rows[1:]} <= {(v, s) for v in ("BINANCE", "COINBASE") for s in
+    assert {(r[0], r[1]) for r in rows[1:]} <= {(v, s) for v in ("BINANCE", "COINBASE", "BINANCE_FUTURES") for s in
                                                  ("BTCUSDT", "ETHUSDT", "SOLUSDT", "BTC-USD", "ETH-USD", "SOL-USD")}
     assert all(r[3].endswith("Z") and r[10] in ("live", "backfill") for r in rows[1:])
     # the aggregate: one entry per unified symbol, best bid the highest venue bid, best ask the lowest ask
-    assert set(stats["aggregate"]) == {"BTC/USD", "ETH/USD", "SOL/USD"}
-    for agg in stats["aggregate"].values():
+    # perpetuals are their own unified symbols, never mixed into the spot figures
+    assert set(stats["aggregate"]) == {"BTC/USD", "ETH/USD", "SOL/USD", "BTC/USD:PERP", "ETH/USD:PERP", "SOL/USD:PERP"}
+    for unified, agg in stats["aggregate"].items():
         venues = agg["venues"]
-        assert set(venues) == {"BINANCE", "COINBASE"} and agg["stale_venues"] == []
+        expected = {"BINANCE_FUTURES"} if unified.endswith(":PERP") else {"BINANCE", "COINBASE"}
+        assert set(venues) == expected and agg["stale_venues"] == []
         assert agg["best_bid"] == max(v["bid"] for v in venues.values())
         assert agg["best_ask"] == min(v["ask"] for v in venues.values())
         assert venues[agg["best_bid_venue"]]["bid"] == agg["best_bid"]

@@ -44,7 +44,8 @@ def test_counts_follow_the_design_rules():
                 frame("btcusdt@bookTicker", {"u": 5, "s": "BTCUSDT", "b": "100", "B": "1", "a": "101", "A": "2"})):
         p.feed("BINANCE#1", raw, recv)
     assert p.messages == 6
-    assert p.events == {"trade": 2, "candle": 2, "candle_closed": 1, "quote": 1, "ticker": 0, "book": 0}
+    assert p.events == {"trade": 2, "candle": 2, "candle_closed": 1, "quote": 1, "ticker": 0, "book": 0,
+                        "mark_price": 0, "liquidation": 0, "open_interest": 0}
     assert p.duplicates == 1
     assert len(closed) == 1 and closed[0].close == 100.4
     st = p.state.get("BINANCE", "BTCUSDT")

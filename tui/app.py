@@ -29,6 +29,8 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import ContentSwitcher, Footer, Static
 from textual.worker import Worker, WorkerState
 
+from feeds.core.perp import perp_figures
+from feeds.venues import VENUES
 from tui.commands import LEGEND, action_commands
 from tui.layout import (
     TABLE_MIN_HEIGHT,
@@ -61,6 +63,8 @@ from tui.widgets.health_log import HealthLog
 from tui.widgets.help_screen import HelpScreen
 from tui.widgets.latency_panel import LatencyPanel, percentiles
 from tui.widgets.market_log import MarketLog
+from tui.widgets.futures_panel import FuturesPanel
+from tui.widgets.liquidation_log import LiquidationLog
 from tui.widgets.pnl_view import PnlView
 from tui.widgets.rejection_log import RejectionLog
 from tui.widgets.replay_bar import ReplayBar
@@ -225,6 +229,11 @@ class ClearTermApp(ReplayControls, App):
         return self.runner.session
 
     # -- layout ---------------------------------------------------------------------------------------
+    @property
+    def _perps(self) -> bool:
+        """Does the session watch perpetuals (a venue declared ``perpetual``)?"""
+        return any(VENUES[v].perpetual for v in self.session.config.venues if v in VENUES)
+
     def compose(self) -> ComposeResult:
         cfg = self.session.config
         yield HeaderBar(cfg.mode, id="header")
@@ -244,6 +253,9 @@ class ClearTermApp(ReplayControls, App):
                 yield SignalPanel(id="signals")
             with Vertical(id="aggregate"):
                 yield AggregateView(id="aggregates")
+                if self._perps:
+                    yield FuturesPanel(id="perps")
+                    yield LiquidationLog(self.settings.liquidation_highlight, id="liquidations")
                 yield MarketLog(id="market-log")
             yield Container(DepthChart(id="depth-chart"), Static(plain("no order books yet"), id="depth-empty"),
                             id="depth")
@@ -383,6 +395,10 @@ class ClearTermApp(ReplayControls, App):
             elif view == "aggregate":
                 self.query_one(AggregateView).sync(session.aggregates, session.feed.symbol_map.is_approximate)
                 self.query_one(MarketLog).sync(session.market_log)
+                if self._perps:
+                    state = session.pipeline.state
+                    self.query_one(FuturesPanel).sync(perp_figures(state, session.clock.now_ns()))
+                    self.query_one(LiquidationLog).sync(state.liquidations)
             elif view == "depth":
                 syncs = session.feed.books.syncs
                 for key, book in self._books.items():

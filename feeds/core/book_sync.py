@@ -21,6 +21,7 @@ from collections import deque
 from feeds.core.book import OrderBook
 from feeds.events import BookDelta, BookSnapshot
 from feeds.venues import BOOK_FROM_REST_SNAPSHOT, VENUES
+from feeds.venues.base import CHAIN_PREV_ID
 
 WAITING = "waiting_snapshot"
 SYNCED = "synced"
@@ -143,6 +144,80 @@ class BinanceBookSync(_BookSync):
         self._buffer = deque(maxlen=MAX_BUFFERED)
 
 
+class ChainedBookSync(BinanceBookSync):
+    """Binance USD-M futures: deltas chained by ``pu`` (Binance's "How to manage a local order book correctly").
+
+    Deltas are buffered until a snapshot (``lastUpdateId`` L) arrives. Buffered deltas with ``u < L`` are
+    dropped; the first one applied must bracket the snapshot, ``U <= L <= u`` (if the first one left starts
+    after L, the snapshot is too old: another is asked for). Every later delta must have ``pu`` equal to the
+    previous ``u``; one with ``u`` not past the book is stale (skipped, not counted); anything else is a gap
+    and starts a resync, as does a crossed book.
+    """
+
+    def __init__(self, venue: str, symbol: str, unified: str) -> None:
+        super().__init__(venue, symbol, unified)
+        self._bridged = False  # has the first delta after the snapshot been applied?
+
+    def on_delta(self, delta: BookDelta) -> int:
+        if self.state != SYNCED:
+            if not self._buffer:
+                self.needs_snapshot = True
+            self._buffer.append(delta)
+            return 0
+        book_id = self.book_id
+        if not self._bridged:
+            if delta.last_id < book_id:
+                self.skipped_stale += 1
+                return 0
+            if delta.first_id > book_id:
+                self.gaps += 1
+                self._resync(f"gap: first update {delta.first_id} starts after snapshot {book_id}")
+                self._buffer.append(delta)
+                return 0
+            self._bridged = True
+        elif delta.prev_id != book_id:
+            if delta.last_id <= book_id:
+                self.skipped_stale += 1
+                return 0
+            self.gaps += 1
+            self._resync(f"gap: pu {delta.prev_id} is not the previous u {book_id}")
+            self._buffer.append(delta)
+            return 0
+        book = self.book
+        book.apply_levels(delta.bids, delta.asks)
+        self.book_id = delta.last_id
+        self.applied_deltas += 1
+        if book.is_crossed():
+            self.crossings += 1
+            self._resync(f"crossed book after update {delta.last_id}")
+        return 1
+
+    def on_snapshot(self, snapshot: BookSnapshot) -> int:
+        last_id = snapshot.update_id
+        buffer = deque((d for d in self._buffer if d.last_id >= last_id), maxlen=MAX_BUFFERED)
+        if buffer and buffer[0].first_id > last_id:
+            self.stale_snapshots += 1
+            self.needs_snapshot = True
+            self._buffer = buffer
+            return 0
+        if self.state == SYNCED and last_id <= self.book_id:
+            return 0
+        self.book.apply_snapshot(snapshot.bids, snapshot.asks)
+        self.book_id = last_id
+        self.applied_snapshots += 1
+        self.state = SYNCED
+        self.needs_snapshot = False
+        self._bridged = False
+        self._buffer = deque(maxlen=MAX_BUFFERED)
+        applied = 1
+        if self.book.is_crossed():
+            self.crossings += 1
+            self._resync(f"crossed snapshot {last_id}")
+        for delta in buffer:
+            applied += self.on_delta(delta)
+        return applied
+
+
 class CoinbaseBookSync(_BookSync):
     """Coinbase books: Exchange ``level2``/``level2_batch`` and Advanced Trade ``l2_data``.
 
@@ -204,7 +279,7 @@ class OrderBooks:
 
     ``on_event(ev)`` routes a ``BookSnapshot`` / ``BookDelta`` and returns the book updates applied.
     The venue's declared book kind picks the sync rule: ``BinanceBookSync`` for a book anchored by a
-    REST snapshot, ``CoinbaseBookSync`` for one the stream sends whole (also for unknown venues).
+    REST snapshot (``ChainedBookSync`` where its deltas chain by ``pu``), ``CoinbaseBookSync`` for one the stream sends whole (also for unknown venues).
     """
 
     def __init__(self) -> None:
@@ -215,7 +290,9 @@ class OrderBooks:
         if sync is None:
             declared = VENUES.get(venue)
             rest_snapshot = declared is not None and declared.book_kind == BOOK_FROM_REST_SNAPSHOT
-            cls = BinanceBookSync if rest_snapshot else CoinbaseBookSync
+            cls = CoinbaseBookSync
+            if rest_snapshot:
+                cls = ChainedBookSync if declared.book_chain == CHAIN_PREV_ID else BinanceBookSync
             sync = self.syncs[(venue, symbol)] = cls(venue, symbol, unified or symbol)
         return sync
 

@@ -136,7 +136,18 @@ class Reconnect(NamedTuple):
     seamless: bool  # True: open the replacement before closing the old socket (a rollover)
 
 
-Fetch = FetchSnapshot | FetchBackfill
+class FetchPoll(NamedTuple):
+    """A REST call the venue declares for polling (open interest); its answer is events."""
+
+    conn: str
+    rest: RestRequest
+
+    @property
+    def path(self) -> str:
+        return self.rest.path
+
+
+Fetch = FetchSnapshot | FetchBackfill | FetchPoll
 Request = Subscribe | Unsubscribe | Resubscribe | Fetch | Reconnect
 
 
@@ -220,6 +231,8 @@ class FeedCore:
         self._series_opens: dict[tuple[str, str, str], tuple[int, list[int]]] = {}
         self._rest_paused_until: dict[str, int] = {}  # venue -> ns
         self._snapshot_retries: list[tuple[int, BinanceBookSync]] = []
+        self.poll_period_s: dict[str, float] = {}  # venue -> seconds between polls (open interest); default: declared
+        self._polled_at: dict[str, int] = {}  # venue -> ns of its last poll
         self._request_id = 0  # ids of live SUBSCRIBE/UNSUBSCRIBE requests
 
     # -- the draining side ----------------------------------------------------------------------------
@@ -334,7 +347,7 @@ class FeedCore:
             if status != 200:  # ask again in a while: the sync would otherwise wait forever
                 self._snapshot_retries.append((recv_ns + SNAPSHOT_RETRY_NS,
                                                self._binance_sync(request.venue, request.symbol)))
-        else:
+        elif isinstance(request, FetchBackfill):
             returned = closed_open_times(body, recv_ns // 1_000_000) if status == 200 else None
             self.planner.done(request.klines, returned, self.clock.now_ns() // 1_000_000,
                               INTERVALS[request.klines.key[2]])
@@ -386,6 +399,22 @@ class FeedCore:
         self._resync_books(now_ns)
         if self.backfill and self.requests_enabled:
             self._request_missing_bars(now_ns)
+        if self.requests_enabled:
+            self._poll(now_ns)
+
+    def _poll(self, now_ns: int) -> None:
+        """The REST calls a venue declares for polling (open interest), each venue at most once a period."""
+        for venue in self.venues:
+            period_ns = int(self.poll_period_s.get(venue, VENUES[venue].poll_period_s) * 1e9)
+            conn = f"{venue}#1"
+            last = self._polled_at.get(venue)
+            if period_ns <= 0 or conn not in self.connections or self._rest_paused_until.get(venue, 0) > now_ns \
+                    or (last is not None and now_ns - last < period_ns):
+                continue
+            self._polled_at[venue] = now_ns
+            for symbol in self.venue_symbols(venue):
+                for request in VENUES[venue].poll_requests(symbol):
+                    self._ask(FetchPoll(conn, request))
 
     def _check_streams(self, now_ns: int) -> None:
         for change in self.watchdog.check(now_ns):

@@ -15,6 +15,7 @@ MAX_FUTURE_NS = 10 * 1_000_000_000  # a venue clock this far ahead of ours is wr
 OUTLIER_FACTOR = 10.0  # a 10x move between two updates of one stream is a bad print, not a market
 REANCHOR_AFTER = 20  # ...unless it persists: then the reference was the bad one
 MAX_TRACKED_MISSING = 1000
+MAX_FUNDING_RATE = 0.05  # 5 % per period: far beyond any venue's cap, so a bigger rate is a bad field
 _INF = math.inf
 
 
@@ -129,6 +130,35 @@ class Guard:
             for price, size in side:
                 if not (0.0 < price < _INF and 0.0 <= size < _INF):
                     return "bad_level"
+        if ev.exch_ns > now_ns + MAX_FUTURE_NS:
+            return "future_time"
+        return None
+
+    def check_mark(self, ev, now_ns: int) -> str | None:
+        if not (0.0 < ev.mark < _INF and 0.0 < ev.index < _INF and 0.0 <= ev.settle < _INF):
+            return "bad_price"
+        if not -MAX_FUNDING_RATE <= ev.funding_rate <= MAX_FUNDING_RATE:
+            return "bad_funding_rate"
+        if ev.next_funding_ns < 0:
+            return "bad_time"
+        if ev.exch_ns > now_ns + MAX_FUTURE_NS:
+            return "future_time"
+        return None
+
+    def check_liquidation(self, ev, now_ns: int) -> str | None:
+        if ev.side != "buy" and ev.side != "sell":
+            return "bad_side"
+        if not (0.0 < ev.price < _INF and 0.0 <= ev.avg_price < _INF):
+            return "bad_price"
+        if not (0.0 < ev.size < _INF and 0.0 <= ev.filled < _INF):
+            return "bad_size"
+        if ev.exch_ns > now_ns + MAX_FUTURE_NS:
+            return "future_time"
+        return None
+
+    def check_open_interest(self, ev, now_ns: int) -> str | None:
+        if not 0.0 <= ev.open_interest < _INF:
+            return "bad_size"
         if ev.exch_ns > now_ns + MAX_FUTURE_NS:
             return "future_time"
         return None

@@ -9,15 +9,17 @@ from collections import deque
 from typing import Callable, Iterable
 
 from feeds.core.backfill import bar_gap
-from feeds.events import BookDelta, BookSnapshot, Candle, Control, Quote, Rejected, Ticker, Trade, VenueStatus
+from feeds.events import (BookDelta, BookSnapshot, Candle, Control, Liquidation, MarkPrice, OpenInterest, Quote,
+                          Rejected, Ticker, Trade, VenueStatus)
 from feeds.core.guard import Guard
 from feeds.core.latency import LatencyStats
 from feeds.core.state import MarketState
 from feeds.core.watchdog import StalenessWatchdog
 from feeds.venues.base import Codec
 
-_MARKET_DATA = frozenset((Trade, Quote, Candle, Ticker, BookDelta, BookSnapshot))
-EVENT_COUNT_KEYS = ("trade", "candle", "candle_closed", "quote", "ticker", "book")
+_MARKET_DATA = frozenset((Trade, Quote, Candle, Ticker, BookDelta, BookSnapshot, MarkPrice, Liquidation, OpenInterest))
+EVENT_COUNT_KEYS = ("trade", "candle", "candle_closed", "quote", "ticker", "book", "mark_price", "liquidation",
+                    "open_interest")
 REORDER_WINDOW = 1_000_000  # a quote this few update ids behind the last one came late; further back, ids restarted
 
 
@@ -223,6 +225,38 @@ class Pipeline:
                     continue
                 st.ticker = ev
                 counts["ticker"] += 1
+            elif t is MarkPrice:
+                reason = guard.check_mark(ev, now_ns)
+                if reason:
+                    self._refuse(reason, ev, conn)
+                    continue
+                st = get_state(ev.venue, ev.symbol, ev.unified)
+                if st.mark is not None and ev.exch_ns <= st.mark.exch_ns:
+                    self.duplicates += ev == st.mark
+                    self.stale_updates += ev != st.mark
+                    continue
+                st.mark = ev
+                counts["mark_price"] += 1
+            elif t is Liquidation:
+                reason = guard.check_liquidation(ev, now_ns)
+                if reason:
+                    self._refuse(reason, ev, conn)
+                    continue
+                st = get_state(ev.venue, ev.symbol, ev.unified)
+                self.state.liquidations.append(ev)
+                counts["liquidation"] += 1
+            elif t is OpenInterest:
+                reason = guard.check_open_interest(ev, now_ns)
+                if reason:
+                    self._refuse(reason, ev, conn)
+                    continue
+                st = get_state(ev.venue, ev.symbol, ev.unified)
+                if st.open_interest is not None and ev.exch_ns <= st.open_interest.exch_ns:
+                    self.duplicates += 1  # the same poll answer again
+                    continue
+                st.open_interest_prev = st.open_interest
+                st.open_interest = ev
+                counts["open_interest"] += 1
             elif t is Rejected:
                 self.add_rejection(ev, conn)
                 continue

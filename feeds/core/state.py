@@ -6,10 +6,12 @@ redraw only what changed since its last look.
 from __future__ import annotations
 
 from bisect import bisect_left
+from collections import deque
 
-from feeds.events import Candle, Quote, Ticker, Trade
+from feeds.events import Candle, Liquidation, MarkPrice, OpenInterest, Quote, Ticker, Trade
 
 MAX_BARS = 500
+MAX_LIQUIDATIONS = 500  # the liquidation log keeps this many, newest last
 
 
 class CandleSeries:
@@ -75,7 +77,8 @@ class SymbolState:
     """Everything known about one symbol on one venue."""
 
     __slots__ = ("venue", "symbol", "unified", "candles", "last_trade", "quote", "ticker", "messages",
-                 "trades", "last_recv_ns", "last_exch_ns", "version", "volume")
+                 "trades", "last_recv_ns", "last_exch_ns", "version", "volume", "mark", "open_interest",
+                 "open_interest_prev")
 
     def __init__(self, venue: str, symbol: str, unified: str) -> None:
         self.venue = venue
@@ -85,6 +88,9 @@ class SymbolState:
         self.last_trade: Trade | None = None
         self.quote: Quote | None = None
         self.ticker: Ticker | None = None
+        self.mark: MarkPrice | None = None  # futures: the latest mark price and funding
+        self.open_interest: OpenInterest | None = None
+        self.open_interest_prev: OpenInterest | None = None  # the poll before, for the change
         self.messages = 0  # events applied for this symbol
         self.trades = 0
         self.volume = 0.0  # traded base volume seen this session
@@ -111,6 +117,7 @@ class MarketState:
 
     def __init__(self) -> None:
         self.symbols: dict[tuple[str, str], SymbolState] = {}
+        self.liquidations: deque[Liquidation] = deque(maxlen=MAX_LIQUIDATIONS)
 
     def get(self, venue: str, symbol: str, unified: str = "") -> SymbolState:
         key = (venue, symbol)

@@ -29,6 +29,7 @@ from typing import Iterable, Iterator
 import orjson
 
 from feeds.drivers.recording import FORMAT, VERSION, Record, part_path, recording_parts
+from feeds.venues import CRYPTOFEED_IDS
 
 _GZIP_MAGIC = b"\x1f\x8b"
 _CHUNK = 1 << 20
@@ -365,7 +366,7 @@ def read_cryptofeed(
         if file_venue not in header["venues"]:
             header["venues"].append(file_venue)
         header["files"].append(str(path))
-        if conn.endswith("#main"):
+        if conn.endswith(("#main", "-main")):  # the main file, of production or another network
             for config in _configurations(path):
                 header["configuration"].setdefault(file_venue, {}).update(config)
                 header["symbols"] = _union([header["symbols"], *config.values()])
@@ -397,6 +398,11 @@ def _cryptofeed_files(source, venue: str | None) -> list[tuple[Path, str, str]]:
     for p in candidates:
         file_venue, conn, key = _cryptofeed_name(p.name)
         if wanted is None or file_venue.upper() == wanted:
+            known = CRYPTOFEED_IDS.get(file_venue.upper())
+            if known is not None:  # cryptofeed's id -> our venue; another network's conns are told apart
+                venue, network = known
+                conn = f"{venue}#{'' if network == 'production' else network + '-'}{conn.partition('#')[2]}"
+                file_venue = venue
             files.append((key, p, file_venue, conn))
     if not files:
         raise RecordingError(f"no cryptofeed capture files for {source}" + (f" (venue {venue})" if venue else ""))

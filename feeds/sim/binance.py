@@ -155,6 +155,8 @@ class BinanceConn(SimConn):
 class BinanceStreams:
     """Subscriptions of one market and the fan-out of each step's data to them."""
 
+    diff_acc = DiffAcc  # what accumulates a diff-depth stream's changes (futures chains them by pu)
+
     def __init__(self, market: SimMarket) -> None:
         self.market = market
         self.subs: dict[str, list[BinanceConn]] = {}
@@ -176,7 +178,7 @@ class BinanceStreams:
         if spec.kind in ("kline", "ticker", "miniTicker", "partial", "depth"):
             self.timed[spec.name] = spec
         if spec.kind == "depth" and spec.name not in self.diffs:
-            self.diffs[spec.name] = DiffAcc()
+            self.diffs[spec.name] = self.diff_acc()
 
     def remove(self, conn: BinanceConn, name: str) -> None:
         if conn.streams.pop(name, None) is None:
@@ -357,12 +359,14 @@ class BinanceVenue(Venue):
     name = "BINANCE"
     ws_path = ""
     rest_path = ""
+    parse = staticmethod(parse_stream)  # stream names this venue serves
+    streams_class = BinanceStreams
 
     def __init__(self, market: SimMarket, *, clock=None, max_incoming_per_s: int = 5,
                  max_streams: int = 1024, lifetime_s: float | None = 86_400.0) -> None:
         super().__init__()
         self.market = market
-        self.streams = BinanceStreams(market)
+        self.streams = self.streams_class(market)
         self.clock = clock  # () -> ms; market time when None
         self.max_incoming_per_s = max_incoming_per_s
         self.max_streams = max_streams
@@ -393,7 +397,7 @@ class BinanceVenue(Venue):
         if path.startswith("/api/"):
             return 400, {"code": -1000, "msg": "REST path, not a WebSocket endpoint."}
         names, _ = self._url_streams(path, query)
-        bad = [n for n in names if parse_stream(n) is None]
+        bad = [n for n in names if self.parse(n) is None]
         if bad:
             return 400, {"code": 2, "msg": f"Invalid request: invalid stream {bad[0]}"}
         if len(set(names)) > self.max_streams:
@@ -406,7 +410,7 @@ class BinanceVenue(Venue):
         names, combined = self._url_streams(path, query)
         conn = BinanceConn(ws, combined, query.get("timeUnit", "").upper() == "MICROSECOND")
         for n in names:
-            self.streams.add(conn, parse_stream(n))
+            self.streams.add(conn, self.parse(n))
         timer = None
         if self.lifetime_s:
             timer = asyncio.get_running_loop().call_later(self.lifetime_s, self._expire, conn)
@@ -452,7 +456,7 @@ class BinanceVenue(Venue):
         if method in ("SUBSCRIBE", "UNSUBSCRIBE"):
             if not isinstance(params, list):
                 return _error(2, "Invalid request: params must be an array of stream names", rid)
-            specs = [parse_stream(p) for p in params]
+            specs = [self.parse(p) for p in params]
             if any(s is None for s in specs):
                 return _error(2, "Invalid request: invalid stream", rid)
             if method == "SUBSCRIBE":
@@ -524,7 +528,7 @@ class BinanceVenue(Venue):
         else:
             tps, step_ms = max(1.0, rate / max(1, per_arrival)), 10
         fork = m.fork(m.seed * 1000 + self._floods, tps, sorted(wanted))
-        streams = BinanceStreams(fork)
+        streams = self.streams_class(fork)
         streams.last_ms = self.streams.last_ms
         sink = BinanceConn(None, conn.combined, conn.micro)
         for spec in conn.streams.values():

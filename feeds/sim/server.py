@@ -5,6 +5,7 @@ Routing (one ``websockets`` server; ``process_request`` sees every request first
     path prefix are asked before the root venue:
       BINANCE   WS ``/ws``, ``/ws/<streams>``, ``/stream``, ``/stream?streams=...``;  REST ``/api/v3/...``
       COINBASE  (feeds/sim/coinbase.py, when present) WS ``/coinbase``;  REST ``/coinbase/...``
+      BINANCE_FUTURES  WS ``/futures/stream?streams=...``;  REST ``/futures/fapi/v1/...``
   - a request with ``Upgrade: websocket`` goes to ``Venue.check_ws`` (may refuse it with an HTTP
     response) and then to ``Venue.serve``; a plain HTTP GET goes to ``Venue.rest``, whose
     ``(status, json-able body)`` becomes a JSON response;
@@ -50,7 +51,7 @@ wire_log = logging.getLogger(f"{__name__}.wire")
 wire_log.setLevel(logging.WARNING)
 
 VENUE_MODULES = {"BINANCE": "feeds.sim.binance", "COINBASE": "feeds.sim.coinbase",
-                 "COINBASE_ADVANCED": "feeds.sim.coinbase_advanced"}
+                 "COINBASE_ADVANCED": "feeds.sim.coinbase_advanced", "BINANCE_FUTURES": "feeds.sim.binance_futures"}
 
 _HEADERS_SMALL = [bytes((0x81, n)) for n in range(126)]
 

@@ -15,6 +15,9 @@ from feeds.symbols import SymbolMap
 # The book kinds, each with its sync rule (feeds/core/book_sync.py):
 BOOK_FROM_REST_SNAPSHOT = "rest_snapshot"  # deltas carry update ids; a REST snapshot anchors them
 BOOK_STREAMED = "streamed"  # the stream sends a snapshot then deltas; after a gap, subscribe again
+# How a REST-anchored book's deltas chain (book_sync picks the rule by it):
+CHAIN_FIRST_ID = "first_id"  # each delta's U is the previous u + 1 (Binance spot)
+CHAIN_PREV_ID = "prev_id"  # each delta's pu equals the previous u (Binance USD-M futures)
 
 
 class Codec(Protocol):
@@ -51,6 +54,9 @@ class Venue:
     channels: tuple[str, ...]  # what a connection subscribes to
     taker_fee_bps: float  # base-tier taker fee, for fee-adjusted arbitrage
     book_kind: str  # BOOK_FROM_REST_SNAPSHOT or BOOK_STREAMED
+    book_chain: str = CHAIN_FIRST_ID  # CHAIN_FIRST_ID or CHAIN_PREV_ID, for BOOK_FROM_REST_SNAPSHOT books
+    poll_period_s: float = 0.0  # how often ``poll_requests`` are fetched; 0: never
+    perpetual: bool = False  # perpetual futures: mark price, funding, open interest, liquidations
     maker_fee_bps: float | None = None  # base-tier maker fee (paper maker fills); None: the taker fee
     symbol_separator: str = ""  # "BTCUSDT" (""), "BTC-USD" ("-")
     intervals: tuple[str, ...] = ()  # the venue's own candle intervals; () = none on the stream
@@ -84,6 +90,10 @@ class Venue:
         unified = text if "/" in text else text.replace("-", "/") if "-" in text else symbols.unified(self.name, text)
         return symbols.venue_symbol(unified, self.symbol_separator)
 
+    def builds_candles(self, interval: str) -> bool:
+        """Are candles of ``interval`` built here from trades (the venue sends none at it)?"""
+        return self.candles_from_trades
+
     # -- what subclasses supply ------------------------------------------------------------------
     def make_codec(self, symbols: SymbolMap) -> Codec:
         raise NotImplementedError
@@ -115,6 +125,10 @@ class Venue:
                        limit: int) -> RestRequest | None:
         """The REST call for closed bars (backfill); None where the venue has none."""
         return None
+
+    def poll_requests(self, symbol: str) -> list[RestRequest]:
+        """REST calls fetched every ``poll_period_s`` (e.g. open interest); their answers are events."""
+        return []
 
     def listing_request(self, symbol: str) -> RestRequest | None:
         """A REST call answering 200 when the symbol is listed; None where there is none."""

@@ -228,7 +228,7 @@ class BinanceCodec:
         u = self._unified[s]
         return [_new(BookDelta, (self.venue, s, u, integer(m["E"], "E") * self._mult, recv_ns,
                                  levels(m["b"], "b"), levels(m["a"], "a"), integer(m["U"], "U"),
-                                 integer(m["u"], "u")))]
+                                 integer(m["u"], "u"), -1))]
 
     def _server_shutdown(self, m: dict, recv_ns: int) -> list:
         return [Control(self.venue, "", "", integer(m["E"], "E") * self._mult, recv_ns, "shutdown",

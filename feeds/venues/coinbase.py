@@ -207,7 +207,7 @@ class CoinbaseCodec:
                         raise ValueError(f"change side must be 'buy' or 'sell', not {side!r}")
                 else:
                     bids, asks = _changes(changes)
-                return [_new(BookDelta, (self.venue, s, u, _time(msg["time"]), recv_ns, bids, asks, 0, 0))]
+                return [_new(BookDelta, (self.venue, s, u, _time(msg["time"]), recv_ns, bids, asks, 0, 0, -1))]
             handler = self._by_type.get(t)
             if handler is None:
                 return [reject(self.venue, "unknown_event", f"unknown message type {t!r}", raw, recv_ns)]

@@ -173,7 +173,7 @@ class CoinbaseAdvancedCodec:
                     raise ValueError(f"level side must be 'bid' or 'offer', not {side!r}")
             kind = ev["type"]
             if kind == "update":
-                out.append(_new(BookDelta, (venue, s, u, ts, recv_ns, tuple(bids), tuple(asks), 0, 0)))
+                out.append(_new(BookDelta, (venue, s, u, ts, recv_ns, tuple(bids), tuple(asks), 0, 0, -1)))
             elif kind == "snapshot":
                 bids.sort(reverse=True)
                 asks.sort()

@@ -159,8 +159,9 @@ def _add_session_options(p: argparse.ArgumentParser, live: bool) -> None:
                        help="WebSocket base URL for a venue, e.g. binance=ws://127.0.0.1:9000")
         p.add_argument("--rest-endpoint", type=_venue_url, action="append", default=[], metavar="VENUE=URL",
                        help="REST base URL for a venue (default: the WebSocket host over http(s))")
-        p.add_argument("--network", choices=("production", "testnet", "us"),
-                       help="Binance network: production (data-stream.binance.vision), testnet, or binance.us")
+        p.add_argument("--network", choices=("production", "testnet", "us", "tr"),
+                       help="Binance network: production (data-stream.binance.vision), testnet (spot and futures), "
+                            "binance.us or Binance TR")
     _add_run_options(p)
     p.add_argument("--config", type=Path, help="TOML configuration file")
     p.add_argument("--halted", action="store_true", help="start with trading halted")

@@ -22,7 +22,7 @@ class ConfigError(ValueError):
 THEMES = ("textual-dark", "textual-light", "ansi-dark", "ansi-light")
 COLOR_SYSTEMS = ("auto", "256", "truecolor", "standard")
 NOTIFY = ("bell", "osc9", "both", "none")
-NETWORKS = ("production", "testnet", "us")
+NETWORKS = ("production", "testnet", "us", "tr")  # a venue without the network chosen uses production
 
 
 @dataclass
@@ -38,6 +38,7 @@ class UISettings:
     keys: dict[str, str] = field(default_factory=dict)  # binding id -> keys, e.g. {"halt": "h,f12"}
     metrics_port: int | None = None
     watchlists: dict[str, list[str]] = field(default_factory=dict)  # name -> symbols; key w cycles them
+    liquidation_highlight: float = 50_000.0  # liquidations of at least this notional stand out in their log
 
 
 def state_dir() -> Path:
@@ -68,7 +69,7 @@ def load(cfg, ui: UISettings, path: Path | None, environ=os.environ) -> None:
 
 ENV_KEYS = ("venues", "symbols", "interval", "network", "halted", "stale_after_s", "stale_reconnect_s",
             "startup_bars", "reconnect_limit", "dead_letter", "record", "theme", "color", "mouse", "fps",
-            "refresh_hz", "notify", "metrics_port")
+            "refresh_hz", "notify", "metrics_port", "liquidation_highlight")
 
 
 def apply_environment(cfg, ui: UISettings, environ) -> None:
@@ -88,7 +89,7 @@ def apply_environment(cfg, ui: UISettings, environ) -> None:
             raise ConfigError(f"environment variable CLEARTERM_{key.upper()}: {str(exc).split(': ', 1)[-1]}") from None
 
 
-UI_KEYS = ("theme", "color", "mouse", "fps", "refresh_hz", "notify", "metrics_port")
+UI_KEYS = ("theme", "color", "mouse", "fps", "refresh_hz", "notify", "metrics_port", "liquidation_highlight")
 
 
 def _fail(key: str, what: str, value) -> ConfigError:
@@ -219,6 +220,8 @@ def _apply_ui(ui: UISettings, table: dict) -> None:
             ui.refresh_hz = float(_positive(name, value))
         elif key == "notify":
             ui.notify = _choice(name, value, NOTIFY)
+        elif key == "liquidation_highlight":
+            ui.liquidation_highlight = float(_positive(name, value))
         elif key == "metrics_port":
             port = _expect(name, value, int, "a TCP port")
             if not 0 <= port <= 65535:

@@ -23,6 +23,7 @@ from prometheus_client.registry import Collector, CollectorRegistry
 
 from feeds.core.latency import BUCKET_EDGES_MS, LatencyStats
 from feeds.drivers.connection import CONNECTING, DISCONNECTED, FAILED, RECONNECTING, STALE, SUBSCRIBED
+from feeds.core.perp import perp_figures
 from strategy.halt import BY_VALUES
 
 if TYPE_CHECKING:
@@ -141,6 +142,31 @@ class SessionMetrics(Collector):
         for status in SIGNAL_STATUSES:
             signals.add_metric([status], counts.get(status, 0))
         yield signals
+        yield from perp_metrics(session.pipeline.state, session.clock.now_ns())
+
+
+def perp_metrics(state, now_ns: int):
+    """Funding rate, basis to spot and liquidated notional of every perpetual in ``state``."""
+    funding = GaugeMetricFamily("clearterm_funding_rate", "Funding rate per period, a fraction",
+                                labels=["venue", "symbol"])
+    basis = GaugeMetricFamily("clearterm_basis_bps", "Perpetual mid minus spot mid, in bps of spot",
+                              labels=["venue", "symbol"])
+    for row in perp_figures(state, now_ns):
+        funding.add_metric([row.venue, row.symbol], row.funding_rate)
+        if row.basis_bps is not None:
+            basis.add_metric([row.venue, row.symbol], row.basis_bps)
+    yield funding
+    yield basis
+    notional = CounterMetricFamily("clearterm_liquidation_notional",
+                                   "Notional (price x size) of the liquidations held in the log, by side",
+                                   labels=["venue", "symbol", "side"])
+    sums: dict[tuple[str, str, str], float] = {}
+    for liq in state.liquidations:
+        key = (liq.venue, liq.symbol, liq.side)
+        sums[key] = sums.get(key, 0.0) + liq.price * liq.size
+    for key, value in sorted(sums.items()):
+        notional.add_metric(list(key), value)
+    yield notional
 
 
 REQUEST_TIMEOUT_S = 10.0  # a client that has not sent its request head by then is dropped

@@ -15,8 +15,9 @@ import orjson
 from feeds.api import TICK_S
 from feeds.clock import ManualClock
 from feeds.drivers.recording import Record
-from feeds.drivers.replay import RecordingTail, read_recordings
+from feeds.drivers.replay import RecordingError, RecordingTail, read_recordings
 from feeds.drivers.replay_source import ReplayDriver
+from feeds.venues import CRYPTOFEED_IDS, VENUES
 from tui.runtime.runner import start_metrics
 from tui.runtime.session import Session, SessionConfig
 
@@ -66,6 +67,10 @@ class ReplayRunner:
         self.at_edge = False  # following: everything written so far is played
         self.header, stream = read_recordings(self.paths, fmt)  # fails early (RecordingError) on bad input
         stream.close()
+        unknown = [str(v) for v in self.header.get("venues") or [] if v not in VENUES]
+        if unknown:
+            raise RecordingError(f"unknown venue {unknown[0]!r} in {', '.join(self.paths)}; known venues: "
+                                 f"{', '.join(VENUES)}; cryptofeed ids: {', '.join(CRYPTOFEED_IDS)}")
         # settings given to the replay command (alert rules and deliveries, a tighter risk limit), applied to
         # every session built from the recording, the first and each one a seek builds
         self.overrides = dict(overrides or {})

@@ -191,7 +191,9 @@ class Session:
         arb: dict[str, tuple[float, str]] = {}
         for agg in self.aggregates.values():
             for v in agg.venues:
-                samples.append(MarketSample(v.venue, v.symbol, agg.unified, v.last, v.bid, v.ask, v.stale))
+                st = self.pipeline.state.symbols.get((v.venue, v.symbol))
+                funding = st.mark.funding_rate if st is not None and st.mark is not None else None
+                samples.append(MarketSample(v.venue, v.symbol, agg.unified, v.last, v.bid, v.ask, v.stale, funding))
             if sum(1 for v in agg.venues if not v.stale and v.bid is not None and v.ask is not None) >= 2:
                 found = self.arbitrage.opportunities(agg)
                 best = max(found.items(), key=lambda kv: kv[1][3], default=None)
