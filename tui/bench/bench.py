@@ -233,10 +233,10 @@ def bench_chart(reps: int = 50) -> float:
     bars, price = [], 60_000.0
     for i in range(500):
         o, c = price, price + (17.0 if i * 7919 % 13 < 6 else -15.0)
-        bars.append(Candle("BINANCE", "BTCUSDT", "BTC/USD", 0, 0, "1m", t0 + i * minute, o, max(o, c) + 4,
+        bars.append(Candle(VENUE, "BTCUSDT", "BTC/USD", 0, 0, "1m", t0 + i * minute, o, max(o, c) + 4,
                            min(o, c) - 4, c, 1.0 + i % 7, 10, True, "backfill" if i < 300 else "live"))
         price = c
-    data = ChartInput(bars[:-1], bars[-1]._replace(closed=False), "1m", minute, "BINANCE BTCUSDT",
+    data = ChartInput(bars[:-1], bars[-1]._replace(closed=False), "1m", minute, f"{VENUE} BTCUSDT",
                       [t0 + 480 * minute], [(t0 + 470 * minute, "long")])
     styles = ChartStyles(*(Style(color=f"color({n})") for n, _ in enumerate(STYLE_NAMES, 1)))
     best = float("inf")
