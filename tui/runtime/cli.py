@@ -539,4 +539,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # run as -m, this file is __main__: go through the imported module so that there is one UsageError
+    from tui.runtime.cli import main as imported_main
+    sys.exit(imported_main())
