@@ -248,3 +248,31 @@ def test_attach_to_nothing_listening_says_so():
                            "--headless"], capture_output=True, text=True, timeout=30)
     assert proc.returncode == 2
     assert "cannot reach the bus" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+async def test_the_viewers_badges_and_summary_show_the_bus_going_down_and_back(nats_server, tmp_path):
+    from textual.widgets import Static
+
+    from tui.app import ClearTermApp
+    from tui.widgets.connection_badge import ConnectionBadge
+    runner = Runner(demo_config(None, nats_server.url), sim_options={"history_s": 10})
+    await runner.start()
+    try:
+        await until(lambda: runner.session.bus.published > 50, 20, "the collector to publish")
+        from feeds.drivers.bus import read_header
+        header, seq = await read_header(nats_server.url)
+        viewer = AttachRunner(nats_server.url, header, seq)
+        app = ClearTermApp(viewer)
+        async with app.run_test(size=(120, 30)) as pilot:
+            badge = app.query_one("#badge-binance", ConnectionBadge)
+            summary = app.query_one("#summary", Static)
+            await until(lambda: badge.state == "subscribed", 20, "the viewer's badge to show the venue")
+            await pilot.pause(1.2)
+            assert "bus up lag" in str(summary.render())
+            nats_server.kill()
+            await until(lambda: badge.state == "bus down", 15, "the badge to show the bus down")
+            await until(lambda: "bus DOWN" in str(summary.render()), 5, "the summary to show the bus down")
+            nats_server.start()
+            await until(lambda: badge.state == "subscribed", 30, "the badge to show the venue again")
+    finally:
+        await runner.stop()

@@ -51,7 +51,7 @@ from tui.widgets.aggregate_view import AggregateView
 from tui.widgets.alert_log import AlertsScreen
 from tui.widgets.candle_table import CandleTable
 from tui.widgets.confirm_screen import ConfirmScreen
-from tui.widgets.connection_badge import ConnectionBadge
+from tui.widgets.connection_badge import ConnectionBadge, bus_badge_state, bus_summary
 from tui.widgets.depth_book import DepthBook
 from tui.widgets.formatting import utc_hms
 from tui.widgets.goto_screen import GotoScreen
@@ -556,11 +556,12 @@ class ClearTermApp(App):
     def _sync_badges(self, slow: bool) -> None:
         session = self.session
         conns = {c.venue: c for c in session.connections.values()}
+        bus_state = bus_badge_state(session.bus)  # attached: a bus outage shows on every venue
         for venue, badge in self._badges.items():
             conn = conns.get(venue)
-            if conn is None:
+            if conn is None and bus_state is None:
                 continue
-            badge.show_state(conn.state)
+            badge.show_state(bus_state or conn.state)
             if not slow:
                 continue
             tel = session.pipeline.telemetry.get(venue)
@@ -571,7 +572,7 @@ class ClearTermApp(App):
         if slow:
             p = session.pipeline
             summary = plain(f"msgs {p.messages}  rejected {sum(p.rejected.values())}  gaps {p.total_gaps}  "
-                            f"dup {p.duplicates}")
+                            f"dup {p.duplicates}{bus_summary(session.bus)}")
             summary.no_wrap = True
             summary.overflow = "ellipsis"
             self.query_one("#summary", Static).update(summary, layout=False)
