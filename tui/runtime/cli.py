@@ -18,7 +18,7 @@ import orjson
 from tui.runtime.config import COLOR_SYSTEMS, NOTIFY, THEMES, UISettings
 from tui.runtime.session import DEFAULT_SYMBOLS, SessionConfig
 
-COMMANDS = ("live", "demo", "sim", "replay", "bench", "recordings", "collect", "attach")
+COMMANDS = ("live", "demo", "sim", "replay", "bench", "recordings", "collect", "attach", "serve")
 REALTIME_ENV_FLAG = "FLAG_REALTIME"
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 ENVIRONMENT_HELP = """\
@@ -247,6 +247,12 @@ def build_parser() -> argparse.ArgumentParser:
                         help="wait this long for a collector to publish (default 5)")
     attach.add_argument("--config", type=Path, help="TOML configuration file (its [ui] and [keys] tables)")
     _add_run_options(attach)
+    serve = sub.add_parser("serve", help="serve recordings as the venues' own WebSocket protocols on 127.0.0.1")
+    serve.add_argument("paths", nargs="+", type=Path, metavar="RECORDING")
+    serve.add_argument("--format", choices=("auto", "clearterm", "cryptofeed"), default="auto",
+                       help="the recording's format (default: detected)")
+    serve.add_argument("--port", type=_port, default=0, help="TCP port on 127.0.0.1 (default: a free one)")
+    serve.add_argument("--speed", default="1", help="pace: a factor of recorded time (0.01 ... 10000) or max")
     bench = sub.add_parser("bench", help="run the benchmarks")
     bench.add_argument("--json", action="store_true", help="print one JSON object")
     bench.add_argument("--quick", action="store_true", help="smaller corpora, for a smoke run")
@@ -512,6 +518,23 @@ def run_sim(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_serve(args: argparse.Namespace) -> int:
+    from feeds.drivers.replay import RecordingError
+    from feeds.sim.replay_server import serve_recording
+    from tui.runtime.replay_cmd import parse_speed
+    speed = parse_speed(args.speed)
+    try:
+        asyncio.run(serve_recording([str(p) for p in args.paths], None if args.format == "auto" else args.format,
+                                    args.port, speed))
+    except KeyboardInterrupt:
+        pass
+    except RecordingError as exc:
+        raise UsageError(str(exc)) from None
+    except OSError as exc:
+        raise UsageError(f"cannot listen on 127.0.0.1:{args.port}: {exc.strerror or exc}") from None
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     try:
@@ -524,6 +547,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "recordings":
             from tui.runtime.recordings_cmd import run_recordings
             return run_recordings(args)
+        if args.command == "serve":
+            return run_serve(args)
         if args.command == "attach":
             from tui.runtime.attach import run_attach
             return run_attach(args)
