@@ -18,7 +18,7 @@ import orjson
 from tui.runtime.config import COLOR_SYSTEMS, NOTIFY, THEMES, UISettings
 from tui.runtime.session import DEFAULT_SYMBOLS, SessionConfig
 
-COMMANDS = ("live", "demo", "sim", "replay", "bench", "recordings", "collect", "attach", "serve")
+COMMANDS = ("live", "demo", "sim", "replay", "bench", "recordings", "collect", "attach", "serve", "web")
 REALTIME_ENV_FLAG = "FLAG_REALTIME"
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 ENVIRONMENT_HELP = """\
@@ -253,6 +253,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="the recording's format (default: detected)")
     serve.add_argument("--port", type=_port, default=0, help="TCP port on 127.0.0.1 (default: a free one)")
     serve.add_argument("--speed", default="1", help="pace: a factor of recorded time (0.01 ... 10000) or max")
+    web = sub.add_parser("web", help="the app in a browser (textual-serve): demo, or the command after --")
+    web.add_argument("--port", type=_port, default=8000, help="TCP port on 127.0.0.1 (default 8000)")
+    web.add_argument("rest", nargs=argparse.REMAINDER, metavar="-- COMMAND FLAGS",
+                     help="the app's command line, e.g. -- live --symbols BTCUSDT (default: demo)")
     bench = sub.add_parser("bench", help="run the benchmarks")
     bench.add_argument("--json", action="store_true", help="print one JSON object")
     bench.add_argument("--quick", action="store_true", help="smaller corpora, for a smoke run")
@@ -547,6 +551,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "recordings":
             from tui.runtime.recordings_cmd import run_recordings
             return run_recordings(args)
+        if args.command == "web":
+            from tui.runtime.web import run_web
+            return run_web(args)
         if args.command == "serve":
             return run_serve(args)
         if args.command == "attach":
