@@ -46,6 +46,8 @@ async def publish(url: str, rate: float, duration: float) -> dict:
               "started_ns": time.time_ns()}
     pub = BusPublisher(url, header)
     await pub.start()
+    while not pub.connected:  # time the rate from a connected bus
+        await asyncio.sleep(0.01)
     started = time.monotonic()
     trade_id = 0
     batch = max(1, int(rate / 100))  # 100 bursts a second
@@ -69,20 +71,24 @@ async def publish(url: str, rate: float, duration: float) -> dict:
 async def view(url: str, duration: float) -> dict:
     from feeds.drivers.bus import read_header
     from tui.runtime.attach import AttachRunner
-    header, seq = await read_header(url, timeout_s=10)
+    print("ready", flush=True)  # imports done: the publisher starts once every viewer is this far
+    header, seq = await read_header(url, timeout_s=60)
     runner = AttachRunner(url, header, seq)
     await runner.start()
     cpu0 = cpu_s(os.getpid())
+    started = time.monotonic()
     await asyncio.sleep(duration)
+    late_s = time.monotonic() - started - duration  # how long the loop was too busy to wake this sleep
     cpu = cpu_s(os.getpid()) - cpu0
     stats = runner.reader.stats()
+    trades = runner.session.pipeline.events.get("trade", 0)
     try:
         await asyncio.wait_for(runner.stop(), 5)
     except asyncio.TimeoutError:
         pass  # the figures are taken; a slow close does not change them
     return {"received": stats["received"], "lag_p50_ms": stats["lag_p50_ms"], "lag_p99_ms": stats["lag_p99_ms"],
-            "trades": runner.session.pipeline.events.get("trade", 0), "cpu_s": round(cpu, 2),
-            "cpu_pct": round(100 * cpu / duration, 1)}
+            "trades": trades, "cpu_s": round(cpu, 2),
+            "cpu_pct": round(100 * cpu / duration, 1), "sleep_late_s": round(late_s, 2)}
 
 
 def run(rate: float, viewers: int, duration: float) -> dict:
@@ -105,13 +111,21 @@ def run(rate: float, viewers: int, duration: float) -> dict:
                 if time.monotonic() > deadline:
                     raise SystemExit("nats-server did not start")
                 time.sleep(0.05)
-        server_cpu0 = cpu_s(server.pid)
-        pub = subprocess.Popen([*me, "_publish", url, str(rate), str(duration)], stdout=subprocess.PIPE, text=True)
-        time.sleep(0.5)  # the header is on the bus before the viewers look for it
         views = [subprocess.Popen([*me, "_view", url, str(duration)], stdout=subprocess.PIPE, text=True)
                  for _ in range(viewers)]
+        for v in views:  # process start-up (imports) is not what this measures
+            v.stdout.readline()
+        server_cpu0 = cpu_s(server.pid)
+        pub = subprocess.Popen([*me, "_publish", url, str(rate), str(duration)], stdout=subprocess.PIPE, text=True)
         pub_out = json.loads(pub.communicate(timeout=duration + 120)[0])
-        view_out = [json.loads(v.communicate(timeout=duration + 120)[0]) for v in views]
+        view_out = []
+        for v in views:  # a viewer that cannot keep up is reported, not waited for forever
+            try:
+                view_out.append(json.loads(v.communicate(timeout=duration + 60)[0].splitlines()[-1]))
+            except subprocess.TimeoutExpired:
+                v.kill()
+                v.wait(10)
+                view_out.append({"timed_out": True})
         server_cpu = cpu_s(server.pid) - server_cpu0
     finally:
         for proc in [pub, *views] if "views" in locals() else []:
@@ -132,8 +146,9 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(asyncio.run(publish(argv[1], float(argv[2]), float(argv[3])))))
         return 0
     if argv and argv[0] == "_view":
-        print(json.dumps(asyncio.run(view(argv[1], float(argv[2])))))
-        return 0
+        print(json.dumps(asyncio.run(asyncio.wait_for(view(argv[1], float(argv[2])), float(argv[2]) + 90))),
+              flush=True)
+        os._exit(0)  # the figures are out: do not wait on the client's background tasks at exit
     parser = argparse.ArgumentParser(prog="python -m tui.bench.bus_bench")
     parser.add_argument("--rate", type=float, default=10_000)
     parser.add_argument("--viewers", type=int, default=10)
