@@ -61,12 +61,9 @@ class AttachRunner:
     async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
-            try:
-                await self._task
-            except (asyncio.CancelledError, Exception):
-                pass
+            await asyncio.wait({self._task}, timeout=2)  # a wedged client must not hold the app's quit
             self._task = None
-        await self.reader.close()
+        await asyncio.wait({asyncio.ensure_future(self.reader.close())}, timeout=2)
         self.session.stopped_ns = self.position_ns
         await self.session.dispatcher.stop()
         if self.metrics is not None:
