@@ -276,3 +276,27 @@ async def test_the_viewers_badges_and_summary_show_the_bus_going_down_and_back(n
             await until(lambda: badge.state == "subscribed", 30, "the badge to show the venue again")
     finally:
         await runner.stop()
+
+
+async def test_since_starts_the_viewer_that_far_back_not_at_the_session_start(nats_server):
+    runner = Runner(demo_config(None, nats_server.url), sim_options={"history_s": 10})
+    await runner.start()
+    try:
+        publisher: BusPublisher = runner.session.bus
+        await until(lambda: publisher.published > 100, 20, "the collector to publish")
+        await asyncio.sleep(3)  # the session is now at least 3 s old
+        from feeds.drivers.bus import read_header
+        header, seq = await read_header(nats_server.url)
+        attached_ns = time.time_ns()
+        viewer = AttachRunner(nats_server.url, header, seq, since_s=1.0)
+        first: list[int] = []
+        viewer.driver.apply = lambda rec, apply=viewer.driver.apply: (first.append(rec.recv_ns), apply(rec))
+        await viewer.start()
+        try:
+            await until(lambda: len(first) > 10, 20, "the viewer to receive")
+        finally:
+            await viewer.stop()
+        assert first[0] >= attached_ns - 1.5e9  # about one second back (JetStream stores by its own clock)
+        assert first[0] > runner.session.started_ns + 1e9  # not from the session's start
+    finally:
+        await runner.stop()

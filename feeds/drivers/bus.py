@@ -19,7 +19,9 @@ import logging
 import os
 import time
 from collections import deque
-from typing import Any, AsyncIterator
+from collections.abc import AsyncIterator
+from datetime import UTC
+from typing import Any
 
 import orjson
 
@@ -221,7 +223,7 @@ class BusPublisher:
                 self._wake.clear()
                 try:
                     await asyncio.wait_for(self._wake.wait(), 0.1)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     pass
                 continue
             try:
@@ -295,7 +297,7 @@ async def read_header(url: str, timeout_s: float = 5.0) -> tuple[dict, int]:
     try:
         nc = await asyncio.wait_for(nats.connect(url, connect_timeout=2, allow_reconnect=False,
                                                  max_reconnect_attempts=0, error_cb=quiet), 5.0)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         raise ConnectionError("no NATS server answered within 5 s") from None
     try:
         js = nc.jetstream()
@@ -353,7 +355,7 @@ class BusReader:
         if not self._lags:
             return None, None
         ordered = sorted(self._lags)
-        pick = lambda q: ordered[min(len(ordered) - 1, int(q * len(ordered)))] / 1e6  # noqa: E731
+        pick = lambda q: ordered[min(len(ordered) - 1, int(q * len(ordered)))] / 1e6
         return round(pick(0.5), 3), round(pick(0.99), 3)
 
     def stats(self) -> dict:
@@ -396,9 +398,9 @@ class BusReader:
             if self.next_seq is not None:
                 config = ConsumerConfig(deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=self.next_seq)
             elif self.start_ns is not None:
-                from datetime import datetime, timezone
+                from datetime import datetime
                 config = ConsumerConfig(deliver_policy=DeliverPolicy.BY_START_TIME,
-                                        opt_start_time=datetime.fromtimestamp(self.start_ns / 1e9, timezone.utc))
+                                        opt_start_time=datetime.fromtimestamp(self.start_ns / 1e9, UTC))
             else:
                 config = ConsumerConfig(deliver_policy=DeliverPolicy.ALL)
             try:

@@ -84,7 +84,7 @@ async def view(url: str, duration: float) -> dict:
     trades = runner.session.pipeline.events.get("trade", 0)
     try:
         await asyncio.wait_for(runner.stop(), 5)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         pass  # the figures are taken; a slow close does not change them
     return {"received": stats["received"], "lag_p50_ms": stats["lag_p50_ms"], "lag_p99_ms": stats["lag_p99_ms"],
             "trades": trades, "cpu_s": round(cpu, 2),

@@ -74,7 +74,7 @@ class AttachRunner:
         stop_event = stop_event or asyncio.Event()
         try:
             await asyncio.wait_for(stop_event.wait(), timeout=duration_s)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass
 
     async def _follow(self) -> None:
@@ -99,7 +99,14 @@ class AttachRunner:
 
 
 def run_attach(args) -> int:
-    from tui.runtime.cli import UsageError, apply_alert_flags, apply_ui_flags, finish, run_app, run_headless
+    from tui.runtime.cli import (
+        UsageError,
+        apply_alert_flags,
+        apply_ui_flags,
+        finish,
+        run_app,
+        run_headless,
+    )
     from tui.runtime.config import ConfigError, UISettings, load
     from tui.runtime.session import SessionConfig
     alerts = SessionConfig(alert_desktop=True)
