@@ -300,3 +300,35 @@ async def test_since_starts_the_viewer_that_far_back_not_at_the_session_start(na
         assert first[0] > runner.session.started_ns + 1e9  # not from the session's start
     finally:
         await runner.stop()
+
+
+def test_a_full_buffer_drops_the_oldest_and_counts_them():
+    pub = BusPublisher(f"nats://127.0.0.1:{free_port()}", {"venues": ["BINANCE"]}, buffer_records=10)
+    for i in range(25):  # no event loop, no server: write only appends
+        pub.write(i, "BINANCE#1", "recv", "{}")
+    stats = pub.stats()
+    assert stats["pending"] == 10 and stats["dropped"] == 16  # 25 records + the header, 10 kept
+    assert stats["written"] == 25 and stats["published"] == 0
+
+
+async def test_a_collector_started_while_the_bus_is_down_publishes_everything_once_it_is_up(tmp_path):
+    binary = nats_server_binary()
+    if binary is None:
+        pytest.skip(NO_SERVER)
+    server = NatsServer(binary, tmp_path / "jetstream")  # not started yet
+    record = tmp_path / "collector.jsonl"
+    runner = Runner(demo_config(record, server.url), sim_options={"history_s": 5})
+    await runner.start()
+    publisher: BusPublisher = runner.session.bus
+    try:
+        await until(lambda: publisher.written > 200, 20, "collecting with the bus down")
+        assert publisher.published == 0 and not publisher.connected
+        server.start()
+        await until(lambda: publisher.connected and publisher.published > publisher.written, 30,
+                    "the kept records to be published")
+    finally:
+        await runner.stop()
+        server.kill()
+    assert publisher.dropped == 0 and publisher.stats()["pending"] == 0
+    recorded = record.read_text().splitlines()[1:]
+    assert publisher.published == len(recorded) + 1  # every recorded record, and the header
