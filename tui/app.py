@@ -54,7 +54,7 @@ from tui.widgets.alert_log import AlertsScreen
 from tui.widgets.candle_chart import CandleChart, chart_input
 from tui.widgets.candle_table import CandleTable
 from tui.widgets.confirm_screen import ConfirmScreen
-from tui.widgets.connection_badge import ConnectionBadge
+from tui.widgets.connection_badge import ConnectionBadge, bus_badge_state, bus_summary
 from tui.widgets.depth_book import DepthBook
 from tui.widgets.depth_chart import DepthChart
 from tui.widgets.halt_history import HaltHistory
@@ -522,11 +522,12 @@ class ClearTermApp(ReplayControls, App):
     def _sync_badges(self, slow: bool) -> None:
         session = self.session
         conns = {c.venue: c for c in session.connections.values()}
+        bus_state = bus_badge_state(session.bus)  # attached: a bus outage shows on every venue
         for venue, badge in self._badges.items():
             conn = conns.get(venue)
-            if conn is None:
+            if conn is None and bus_state is None:
                 continue
-            badge.show_state(conn.state)
+            badge.show_state(bus_state or conn.state)
             next_ns = getattr(conn, "next_attempt_ns", 0)  # the last failure and the countdown (live only)
             badge.show_failure(getattr(conn, "last_error", ""),
                                (next_ns - session.clock.now_ns()) / 1e9 if next_ns else None)
@@ -540,8 +541,9 @@ class ClearTermApp(ReplayControls, App):
         if slow:
             p = session.pipeline
             box = self.query_one("#summary", Static)
+            bus = bus_summary(session.bus)
             summary = plain(fitted_summary(p.messages, sum(p.rejected.values()), p.total_gaps, p.duplicates,
-                                           box.size.width))
+                                           max(0, box.size.width - len(bus))) + bus)
             summary.no_wrap = True
             summary.overflow = "ellipsis"
             box.update(summary, layout=False)

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from feeds.drivers.rest import RestResponse
     from tui.runtime.session import Session
 
-COMMANDS = ("live", "demo", "sim", "replay", "bench", "recordings")
+COMMANDS = ("live", "demo", "sim", "replay", "bench", "recordings", "collect", "attach", "serve", "web")
 REALTIME_ENV_FLAG = "FLAG_REALTIME"
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 ENVIRONMENT_HELP = """\
@@ -76,6 +76,17 @@ def _venue_url(text: str) -> tuple[str, str]:
     if parts.scheme not in ("ws", "wss", "http", "https") or not parts.hostname:
         raise argparse.ArgumentTypeError(f"expected a ws://, wss://, http:// or https:// URL, got {url!r}")
     return venue.strip().upper(), url
+
+
+def _nats_url(text: str) -> str:
+    parts = urlsplit(text.strip())
+    try:
+        parts.port  # noqa: B018 - raises on a port outside 0-65535
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number (0-65535) in {text!r}") from None
+    if parts.scheme not in ("nats", "tls") or not parts.hostname:
+        raise argparse.ArgumentTypeError(f"expected a nats://HOST:PORT URL, got {text!r}")
+    return text.strip()
 
 
 def _positive_float(text: str) -> float:
@@ -167,6 +178,8 @@ def _add_session_options(p: argparse.ArgumentParser, live: bool) -> None:
     p.add_argument("--halted", action="store_true", help="start with trading halted")
     p.add_argument("--no-record", action="store_true", help="do not record this session")
     p.add_argument("--record", type=Path, metavar="PATH", help="record to this file")
+    p.add_argument("--publish", type=_nats_url, metavar="nats://HOST:PORT",
+                   help="also publish every recorded record to this NATS JetStream server")
 
 
 def _add_run_options(p: argparse.ArgumentParser) -> None:
@@ -234,6 +247,29 @@ def build_parser() -> argparse.ArgumentParser:
     recordings.add_argument("--max-total-size", type=_size, metavar="SIZE",
                             help="delete the oldest recordings until the rest fit in SIZE, e.g. 500M, 2G")
     recordings.add_argument("--dry-run", action="store_true", help="say what pruning would delete, delete nothing")
+    collect = sub.add_parser("collect", help="a headless collector: live (or --demo) feeds published to NATS")
+    _add_session_options(collect, live=True)
+    collect.add_argument("--demo", action="store_true", help="collect from the built-in simulator")
+    attach = sub.add_parser("attach", help="view what a collector publishes on a NATS JetStream server")
+    attach.add_argument("url", type=_nats_url, metavar="nats://HOST:PORT")
+    attach.add_argument("--venues", type=_csv_list, help="only these of the collector's venues")
+    attach.add_argument("--symbols", type=_csv_list, help="the symbols to show (default: the collector's)")
+    attach.add_argument("--since", type=_positive_float, metavar="S",
+                        help="start S seconds back (default: the collector session's start)")
+    attach.add_argument("--wait", type=_positive_float, default=5.0, metavar="S",
+                        help="wait this long for a collector to publish (default 5)")
+    attach.add_argument("--config", type=Path, help="TOML configuration file (its [ui] and [keys] tables)")
+    _add_run_options(attach)
+    serve = sub.add_parser("serve", help="serve recordings as the venues' own WebSocket protocols on 127.0.0.1")
+    serve.add_argument("paths", nargs="+", type=Path, metavar="RECORDING")
+    serve.add_argument("--format", choices=("auto", "clearterm", "cryptofeed"), default="auto",
+                       help="the recording's format (default: detected)")
+    serve.add_argument("--port", type=_port, default=0, help="TCP port on 127.0.0.1 (default: a free one)")
+    serve.add_argument("--speed", default="1", help="pace: a factor of recorded time (0.01 ... 10000) or max")
+    web = sub.add_parser("web", help="the app in a browser (textual-serve): demo, or the command after --")
+    web.add_argument("--port", type=_port, default=8000, help="TCP port on 127.0.0.1 (default 8000)")
+    web.add_argument("rest", nargs=argparse.REMAINDER, metavar="-- COMMAND FLAGS",
+                     help="the app's command line, e.g. -- live --symbols BTCUSDT (default: demo)")
     bench = sub.add_parser("bench", help="run the benchmarks")
     bench.add_argument("--json", action="store_true", help="print one JSON object")
     bench.add_argument("--quick", action="store_true", help="smaller corpora, for a smoke run")
@@ -256,6 +292,10 @@ def session_config(args: argparse.Namespace) -> tuple[SessionConfig, UISettings]
     from tui.runtime.config import ConfigError, load, state_dir
 
     mode = args.command
+    if mode == "collect":
+        mode = "demo" if args.demo else "live"
+        if not args.publish:
+            raise UsageError("collect: --publish nats://HOST:PORT is required")
     cfg = SessionConfig(mode=mode, record_path=str(default_recording_path()),
                         dead_letter_path=str(state_dir() / "dead-letter.jsonl"))
     if mode == "demo":
@@ -303,6 +343,7 @@ def session_config(args: argparse.Namespace) -> tuple[SessionConfig, UISettings]
         check_realtime_allowed(cfg, os.environ)
     apply_alert_flags(cfg, args)
     cfg.halted = cfg.halted or args.halted or halt_from_env(os.environ)
+    cfg.publish_url = args.publish
     if args.no_record:
         cfg.record_path = None
     elif args.record:
@@ -497,7 +538,7 @@ def run_session(args: argparse.Namespace) -> int:
         print(f"clearterm: warning: {warning}", file=sys.stderr)
     runner = Runner(cfg)
     runner.metrics_port = ui.metrics_port
-    if args.headless:
+    if args.headless or args.command == "collect":
         asyncio.run(run_headless(runner, args.duration))
         say_if_silent(runner.session)
     else:
@@ -524,6 +565,8 @@ def say_where_recorded(session: Session) -> None:
         return
     from tui.runtime.recordings_cmd import human_size
     files = recorder.files()
+    if not files:  # publishing only
+        return
     size = sum(f.stat().st_size for f in files if f.exists())
     more = f", {len(files)} parts" if len(files) > 1 else ""
     try:
@@ -566,6 +609,23 @@ def run_sim(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_serve(args: argparse.Namespace) -> int:
+    from feeds.drivers.replay import RecordingError
+    from feeds.sim.replay_server import serve_recording
+    from tui.runtime.replay_cmd import parse_speed
+    speed = parse_speed(args.speed)
+    try:
+        asyncio.run(serve_recording([str(p) for p in args.paths], None if args.format == "auto" else args.format,
+                                    args.port, speed))
+    except KeyboardInterrupt:
+        pass
+    except RecordingError as exc:
+        raise UsageError(str(exc)) from None
+    except OSError as exc:
+        raise UsageError(f"cannot listen on 127.0.0.1:{args.port}: {exc.strerror or exc}") from None
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     try:
@@ -578,6 +638,14 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "recordings":
             from tui.runtime.recordings_cmd import run_recordings
             return run_recordings(args)
+        if args.command == "web":
+            from tui.runtime.web import run_web
+            return run_web(args)
+        if args.command == "serve":
+            return run_serve(args)
+        if args.command == "attach":
+            from tui.runtime.attach import run_attach
+            return run_attach(args)
         if args.command == "replay":
             from tui.runtime.replay_cmd import run_replay
             return run_replay(args)
@@ -590,4 +658,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # run as -m, this file is __main__: go through the imported module so that there is one UsageError
+    from tui.runtime.cli import main as imported_main
+    sys.exit(imported_main())

@@ -60,6 +60,7 @@ class SessionConfig:
     alert_webhook: str | None = None  # http(s) URL: one POST per alert
     alert_command: str | None = None  # shell command run per alert, the alert in CLEARTERM_ALERT_*
     alert_desktop: bool = True  # notify-send, where it exists
+    publish_url: str | None = None  # nats://HOST:PORT: publish every recorded record to this bus
 
 
 def iso_utc(ns: int) -> str:
@@ -79,6 +80,7 @@ class Session:
         self.pipeline = self.feed.pipeline
         self.connections = self.feed.connections
         self.recorder = None
+        self.bus = None  # a BusPublisher (--publish) or, attached, the BusReader: has stats()
         self.halt = TradingHalt(self.clock, halted=config.halted, cause="started halted" if config.halted else "")
         self.strategy = ScalpStrategy(ScalperParams.from_dict(config.strategy))
         self.risk = RiskEngine(RiskConfig.from_dict(config.risk))
@@ -212,11 +214,18 @@ class Session:
     # -- lifecycle ----------------------------------------------------------------------------
     async def start(self) -> None:
         self.started_ns = self.clock.now_ns()
+        header = {"mode": self.config.mode, "venues": self.config.venues, "symbols": self.config.symbols,
+                  "interval": self.config.interval, "settings": self.replay_settings()}
         if self.config.record_path:
             from feeds.drivers.recording import Recorder
-            self.recorder = self.feed.recorder = Recorder(self.config.record_path, header={
-                "mode": self.config.mode, "venues": self.config.venues, "symbols": self.config.symbols,
-                "interval": self.config.interval, "settings": self.replay_settings()}, gzip_rotated=True)
+            self.recorder = self.feed.recorder = Recorder(self.config.record_path, header=header,
+                                                          gzip_rotated=True)
+        if self.config.publish_url:  # the bus gets every record the recording gets
+            from feeds.drivers.bus import BusPublisher, RecordTee
+            self.bus = BusPublisher(self.config.publish_url, dict(header, started_ns=self.started_ns))
+            self.recorder = self.feed.recorder = RecordTee(self.recorder, self.bus)
+            await self.bus.start()
+        if self.recorder is not None:
             for record in self.halt.history:  # e.g. "started halted", made before the recorder existed
                 self._on_halt_record(record)
             if self.alerts.rules:
@@ -244,6 +253,8 @@ class Session:
         self.stopped_ns = self.clock.now_ns()
         if self.recorder is not None:
             self.recorder.close()
+        if self.bus is not None and hasattr(self.bus, "stop"):
+            await self.bus.stop()
 
     # -- health -------------------------------------------------------------------------------
     def tick(self, now_ns: int) -> None:
@@ -383,6 +394,7 @@ class Session:
             "resilience": self.final_resilience or self.feed.resilience_stats(),
             "aggregate": self.aggregator.stats(self.pipeline.state, end),
             "alerts": self.alerts.stats(self.dispatcher.stats()),
+            **({"bus": self.bus.stats()} if self.bus is not None else {}),
         }
 
     def connections_summary(self) -> dict:

@@ -22,12 +22,36 @@ STATE_CLASSES = {
     "stale": "-bad",
     "failed": "-bad",
     "disconnected": "-bad",
+    "bus down": "-bad",  # a viewer: the venue may be fine, the bus that carries it is not
+    "bus connecting": "-warn",
 }
 
 
 def short_cause(cause: str) -> str:
     """``DNS failure: ...`` -> ``DNS failure``, ``closed with code 1008: ...`` -> ``closed 1008``..."""
     return cause.split(":", 1)[0].removeprefix("connection ").replace("closed with code", "closed")
+
+
+def bus_badge_state(bus) -> str | None:
+    """What a viewer's venue badges show instead of the venue's state while its bus is not up."""
+    if bus is None or not hasattr(bus, "state"):  # none, or a publisher (its venues are its own)
+        return None
+    state = bus.state()
+    return None if state == "connected" else f"bus {state}"
+
+
+def bus_summary(bus) -> str:
+    """The bus in the summary line: up or down, and lag (viewer) or what is still to publish (collector)."""
+    if bus is None:
+        return ""
+    stats = bus.stats()
+    text = "  bus " + ("up" if stats["connected"] else "DOWN")
+    if stats["role"] == "viewer":
+        if stats.get("lag_ms") is not None:
+            text += f" lag {short_ms(stats['lag_ms'])}ms"
+    else:
+        text += f" pending {stats['pending']} dropped {stats['dropped']}"
+    return text
 
 
 def short_ms(ms: float) -> str:

@@ -1,0 +1,452 @@
+"""The NATS JetStream bus: a collector publishes its recording's records, viewers read them back.
+
+A message is one recording line (the recorder's own ``{"t","c","k","p"}`` JSON, see recording.py) on a
+subject by venue and kind: ``clearterm.raw.<VENUE>.<conn>`` for received frames, ``clearterm.ctl.<VENUE>``
+for everything else a recording holds (opens, sends, closes, REST answers, halts, operator actions;
+``<VENUE>`` is ``operator`` for those). ``clearterm.hdr`` carries each collector session's recording
+header, published first. One stream, ``CLEARTERM``, keeps ``clearterm.>`` with time and size retention.
+
+Publishing never blocks the feed: `BusPublisher.write` appends to a bounded buffer (the oldest record
+is dropped and counted when it is full); a task sends windows of records with JetStream acks and
+removes a record only once the server acknowledged it. Every message carries a ``Nats-Msg-Id``, so a
+window resent after an outage is stored once. A viewer (`BusReader`) follows the stream with an ordered
+consumer and, after any outage, starts again from the sequence after the last one it applied.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from collections import deque
+from collections.abc import AsyncIterator
+from datetime import UTC
+from typing import Any
+
+import orjson
+
+from feeds.drivers.recording import Record
+
+STREAM = "CLEARTERM"
+ROOT = "clearterm"
+HEADER_SUBJECT = f"{ROOT}.hdr"
+MAX_AGE_S = 24 * 3600.0  # the stream's time retention
+MAX_BYTES = 4 * 1024**3  # the stream's size retention
+DUPLICATE_WINDOW_S = 120.0  # a resent record is recognised by its Nats-Msg-Id for this long
+BUFFER_RECORDS = 200_000  # records kept while the bus is down (about 60 MB of typical frames)
+WINDOW = 2000  # records in flight at once
+ACK_TIMEOUT_S = 3.0
+log = logging.getLogger(__name__)
+
+
+def _token(text: str) -> str:
+    """A subject token: no dots, wildcards or whitespace (they would split or widen the subject)."""
+    out = "".join("_" if ch in ".*> \t\r\n" else ch for ch in text)
+    return out or "_"
+
+
+def subject_for(conn: str, kind: str) -> str:
+    """``clearterm.raw.BINANCE.BINANCE#1`` for a received frame, ``clearterm.ctl.BINANCE`` otherwise."""
+    venue = _token(conn.partition("#")[0])
+    if kind == "recv":
+        return f"{ROOT}.raw.{venue}.{_token(conn)}"
+    return f"{ROOT}.ctl.{venue}"
+
+
+def encode_record(recv_ns: int, conn: str, kind: str, payload: str) -> bytes:
+    """The recorder's line for one record (without the newline)."""
+    try:
+        return orjson.dumps({"t": recv_ns, "c": conn, "k": kind, "p": payload})
+    except TypeError:  # not JSON text (bytes, a lone surrogate): as the recorder does
+        text = payload.decode("utf-8", "replace") if isinstance(payload, (bytes, bytearray)) else \
+            str(payload).encode("utf-8", "replace").decode("utf-8")
+        return orjson.dumps({"t": int(recv_ns), "c": str(conn), "k": str(kind), "p": text})
+
+
+def decode_record(data: bytes) -> Record | None:
+    """A Record from a message body, or None when the body is not one."""
+    try:
+        obj = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(obj, dict):
+        return None
+    t, c, k, p = obj.get("t"), obj.get("c"), obj.get("k"), obj.get("p")
+    if not isinstance(t, int) or isinstance(t, bool) or not isinstance(c, str) or not isinstance(k, str) \
+            or not isinstance(p, str):
+        return None
+    return Record(t, c, k, p)
+
+
+def _require_nats() -> Any:
+    try:
+        import nats
+    except ImportError:
+        raise RuntimeError("the bus needs nats-py: pip install 'clearterm[bus]'") from None
+    return nats
+
+
+async def _connect(url: str, name: str, on_state: Any = None) -> Any:
+    """A NATS connection that reconnects forever; ``on_state(connected: bool)`` follows it."""
+    nats = _require_nats()
+
+    async def disconnected() -> None:
+        if on_state is not None:
+            on_state(False)
+
+    async def reconnected() -> None:
+        if on_state is not None:
+            on_state(True)
+
+    async def error(exc: Exception) -> None:
+        log.debug("bus %s: %s", url, exc)
+
+    return await nats.connect(url, name=name, allow_reconnect=True, max_reconnect_attempts=-1,
+                              reconnect_time_wait=0.25, connect_timeout=2, ping_interval=2,
+                              max_outstanding_pings=2, disconnected_cb=disconnected,
+                              reconnected_cb=reconnected, error_cb=error)
+
+
+async def ensure_stream(js: Any, max_age_s: float = MAX_AGE_S, max_bytes: int = MAX_BYTES) -> None:
+    """Create the stream if it does not exist (an existing one is kept as its owner configured it)."""
+    from nats.js.errors import NotFoundError
+    try:
+        await js.stream_info(STREAM)
+        return
+    except NotFoundError:
+        pass
+    await js.add_stream(name=STREAM, subjects=[f"{ROOT}.>"], max_age=max_age_s, max_bytes=max_bytes,
+                        duplicate_window=DUPLICATE_WINDOW_S)
+
+
+class BusPublisher:
+    """Publishes records to the bus from a bounded buffer; has the recorder's write/flush/close."""
+
+    def __init__(self, url: str, header: dict, buffer_records: int = BUFFER_RECORDS,
+                 max_age_s: float = MAX_AGE_S, max_bytes: int = MAX_BYTES) -> None:
+        self.url = url
+        self.header = header
+        self.max_age_s = max_age_s
+        self.max_bytes = max_bytes
+        self.buffer_records = buffer_records
+        self.session_id = os.urandom(6).hex()  # with the sequence number: each message's Nats-Msg-Id
+        self._buffer: deque[tuple[int, str, bytes]] = deque()
+        self._seq = 0
+        self.written = 0  # records handed to the publisher
+        self.published = 0  # records the server acknowledged
+        self.dropped = 0  # records the full buffer let go before they could be published
+        self.stream_seq = 0  # the stream sequence of the newest acknowledged record
+        self.failures = 0  # windows that were not (wholly) acknowledged, resent later
+        self.connected = False
+        self.outages = 0
+        self.down_since_ns: int | None = time.time_ns()
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._nc: Any = None
+        self._closing = False
+        self._append(HEADER_SUBJECT, orjson.dumps({**header, "bus_session": self.session_id}))
+
+    # -- the recorder's interface (called on the feed's path: appends only) ---------------------
+    def write(self, recv_ns: int, conn: str, kind: str, payload: str) -> None:
+        self._append(subject_for(conn, kind), encode_record(recv_ns, conn, kind, payload))
+        self.written += 1
+
+    def flush(self) -> None:
+        self._wake.set()
+
+    def close(self) -> None:
+        """Nothing to do at once: `stop` (awaited by the session) sends what is left."""
+
+    def _append(self, subject: str, data: bytes) -> None:
+        self._seq += 1
+        if len(self._buffer) >= self.buffer_records:
+            self._buffer.popleft()
+            self.dropped += 1
+        self._buffer.append((self._seq, subject, data))
+        if len(self._buffer) >= WINDOW:
+            self._wake.set()
+
+    # -- lifecycle -------------------------------------------------------------------------------
+    async def start(self) -> None:
+        _require_nats()
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="bus publisher")
+
+    async def stop(self, drain_s: float = 5.0) -> None:
+        """Send what the buffer holds (for up to ``drain_s`` while the bus is up), then disconnect."""
+        self._wake.set()
+        if self._task is not None:
+            deadline = time.monotonic() + drain_s
+            while self._buffer and self.connected and time.monotonic() < deadline and not self._task.done():
+                await asyncio.sleep(0.02)
+            self._task.cancel()
+            try:
+                await self._task
+            except (asyncio.CancelledError, Exception):
+                pass
+            self._task = None
+        self._closing = True
+        if self._nc is not None:
+            try:
+                await self._nc.close()
+            except Exception:  # noqa: BLE001 - closing a broken connection
+                pass
+            self._nc = None
+
+    def stats(self) -> dict:
+        return {"url": self.url, "role": "publisher", "connected": self.connected, "written": self.written,
+                "published": self.published, "pending": len(self._buffer), "dropped": self.dropped,
+                "failed_windows": self.failures, "outages": self.outages}
+
+    def _set_connected(self, up: bool) -> None:
+        if up == self.connected or self._closing:  # our own close is no outage
+            return
+        self.connected = up
+        if up:
+            self.down_since_ns = None
+        else:
+            self.outages += 1
+            self.down_since_ns = time.time_ns()
+        self._wake.set()
+
+    async def _run(self) -> None:
+        while self._nc is None:
+            try:
+                self._nc = await _connect(self.url, "clearterm collector", self._set_connected)
+            except Exception as exc:  # noqa: BLE001 - the bus is down: keep collecting, try again
+                log.warning("bus %s unreachable: %s", self.url, exc)
+                await asyncio.sleep(1.0)
+        js = self._nc.jetstream(publish_async_max_pending=WINDOW)
+        self._set_connected(True)
+        stream_ready = False
+        while True:
+            if not self._buffer or not self.connected:
+                self._wake.clear()
+                try:
+                    await asyncio.wait_for(self._wake.wait(), 0.1)
+                except TimeoutError:
+                    pass
+                continue
+            try:
+                if not stream_ready:
+                    await ensure_stream(js, self.max_age_s, self.max_bytes)
+                    stream_ready = True
+                await self._send_window(js)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - an outage, a timeout: the window stays buffered
+                self.failures += 1
+                stream_ready = False  # a restarted server without its store needs the stream again
+                log.info("bus publish failed (%s); %d records kept", exc, len(self._buffer))
+                await asyncio.sleep(0.25)
+
+    async def _send_window(self, js: Any) -> None:
+        window = [self._buffer[i] for i in range(min(WINDOW, len(self._buffer)))]
+        prefix = self.session_id
+        futures = [await js.publish_async(subject, data, headers={"Nats-Msg-Id": f"{prefix}-{seq}"})
+                   for seq, subject, data in window]
+        done, _ = await asyncio.wait(futures, timeout=ACK_TIMEOUT_S)
+        acked_upto = 0
+        for (seq, _, _), fut in zip(window, futures):  # only the acknowledged prefix leaves the buffer
+            if fut in done and not fut.cancelled() and fut.exception() is None:
+                acked_upto = seq
+                self.stream_seq = max(self.stream_seq, int(fut.result().seq))
+            else:
+                break
+        for fut in futures:
+            if not fut.done():
+                fut.cancel()
+        while self._buffer and self._buffer[0][0] <= acked_upto:
+            self._buffer.popleft()
+            self.published += 1
+        if acked_upto != window[-1][0]:
+            raise TimeoutError(f"{window[-1][0] - acked_upto} records not acknowledged")
+
+
+class RecordTee:
+    """The session's recorder when it also publishes: every record to the local file and the bus."""
+
+    def __init__(self, local: Any, bus: BusPublisher) -> None:
+        self.local = local
+        self.bus = bus
+
+    def write(self, recv_ns: int, conn: str, kind: str, payload: str) -> None:
+        if self.local is not None:
+            self.local.write(recv_ns, conn, kind, payload)
+        self.bus.write(recv_ns, conn, kind, payload)
+
+    def flush(self) -> None:
+        if self.local is not None:
+            self.local.flush()
+        self.bus.flush()
+
+    def close(self) -> None:
+        if self.local is not None:
+            self.local.close()
+
+    def files(self) -> list:
+        return self.local.files() if self.local is not None else []
+
+
+async def read_header(url: str, timeout_s: float = 5.0) -> tuple[dict, int]:
+    """The newest collector session's header on the bus and its stream sequence (where it starts)."""
+    nats = _require_nats()
+    from nats.js.errors import NotFoundError
+    async def quiet(exc: Exception) -> None:  # nats-py's default prints each failed attempt's traceback
+        log.debug("bus %s: %s", url, exc)
+
+    try:
+        nc = await asyncio.wait_for(nats.connect(url, connect_timeout=2, allow_reconnect=False,
+                                                 max_reconnect_attempts=0, error_cb=quiet), 5.0)
+    except TimeoutError:
+        raise ConnectionError("no NATS server answered within 5 s") from None
+    try:
+        js = nc.jetstream()
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                msg = await js.get_last_msg(STREAM, HEADER_SUBJECT)
+                break
+            except NotFoundError:  # no stream yet, or no collector has published: wait a little
+                if time.monotonic() > deadline:
+                    raise LookupError(f"no clearterm collector has published to {url}") from None
+                await asyncio.sleep(0.2)
+        header = orjson.loads(msg.data)
+        if not isinstance(header, dict):
+            raise LookupError(f"the bus at {url} holds no readable clearterm header")
+        return header, int(msg.seq)
+    finally:
+        await nc.close()
+
+
+class BusReader:
+    """Follows the stream from a sequence or a start time: Records in stream order, across outages."""
+
+    def __init__(self, url: str, start_seq: int | None = None, start_ns: int | None = None,
+                 venues: list[str] | None = None) -> None:
+        self.url = url
+        self.next_seq = start_seq  # the sequence to ask for next (None: from start_ns)
+        self.start_ns = start_ns
+        self.venues = {v.upper() for v in venues} if venues else None
+        self.connected = False
+        self.outages = 0
+        self.down_since_ns: int | None = None
+        self.received = 0
+        self.skipped = 0  # messages that were not records (counted, never applied)
+        self.filtered = 0  # records of venues this viewer did not ask for
+        self.lag_ns: int | None = None  # wall time now minus the last record's receive time
+        self._lags: deque[int] = deque(maxlen=4096)
+        self._nc: Any = None
+        self._closing = False
+        self._resubscribe = asyncio.Event()
+
+    def _set_connected(self, up: bool) -> None:
+        if up == self.connected or self._closing:  # our own close is no outage
+            return
+        self.connected = up
+        if up:
+            self.down_since_ns = None
+            self._resubscribe.set()  # the consumer may be gone with the old server: ask again
+        else:
+            self.outages += 1
+            self.down_since_ns = time.time_ns()
+
+    def lag_percentiles(self) -> tuple[float | None, float | None]:
+        """p50 and p99 of recent lags, in ms."""
+        if not self._lags:
+            return None, None
+        ordered = sorted(self._lags)
+        pick = lambda q: ordered[min(len(ordered) - 1, int(q * len(ordered)))] / 1e6
+        return round(pick(0.5), 3), round(pick(0.99), 3)
+
+    def stats(self) -> dict:
+        p50, p99 = self.lag_percentiles()
+        return {"url": self.url, "role": "viewer", "connected": self.connected, "received": self.received,
+                "skipped": self.skipped, "filtered": self.filtered, "outages": self.outages,
+                "lag_ms": round(self.lag_ns / 1e6, 3) if self.lag_ns is not None else None,
+                "lag_p50_ms": p50, "lag_p99_ms": p99}
+
+    def state(self) -> str:
+        """What a badge shows: connected, down, or connecting."""
+        if self.connected:
+            return "connected"
+        return "down" if self.outages else "connecting"
+
+    async def close(self) -> None:
+        self._closing = True
+        if self._nc is not None:
+            try:
+                await self._nc.close()
+            except Exception:  # noqa: BLE001
+                pass
+            self._nc = None
+        self.connected = False
+
+    async def records(self) -> AsyncIterator[tuple[int, Record]]:
+        """(stream sequence, Record) for every record on the bus from the start point, then live."""
+        from nats.js.api import ConsumerConfig, DeliverPolicy
+        while self._nc is None:
+            try:
+                self._nc = await _connect(self.url, "clearterm viewer", self._set_connected)
+            except Exception as exc:  # noqa: BLE001 - not up yet: keep trying
+                self.down_since_ns = self.down_since_ns or time.time_ns()
+                log.warning("bus %s unreachable: %s", self.url, exc)
+                await asyncio.sleep(0.5)
+        self._set_connected(True)
+        js = self._nc.jetstream()
+        while True:
+            self._resubscribe.clear()
+            if self.next_seq is not None:
+                config = ConsumerConfig(deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=self.next_seq)
+            elif self.start_ns is not None:
+                from datetime import datetime
+                config = ConsumerConfig(deliver_policy=DeliverPolicy.BY_START_TIME,
+                                        opt_start_time=datetime.fromtimestamp(self.start_ns / 1e9, UTC))
+            else:
+                config = ConsumerConfig(deliver_policy=DeliverPolicy.ALL)
+            try:
+                sub = await js.subscribe(f"{ROOT}.>", stream=STREAM, ordered_consumer=True, config=config,
+                                         idle_heartbeat=1.0)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - the server is (still) down
+                log.info("bus subscribe failed: %s", exc)
+                await asyncio.sleep(0.25)
+                continue
+            try:
+                async for item in self._drain(sub):
+                    yield item
+            finally:
+                try:
+                    await sub.unsubscribe()
+                except Exception:  # noqa: BLE001 - the connection went with the server
+                    pass
+
+    async def _drain(self, sub: Any) -> AsyncIterator[tuple[int, Record]]:
+        from nats.errors import TimeoutError as NatsTimeout
+        while not self._resubscribe.is_set():
+            try:
+                msg = await sub.next_msg(timeout=0.5)
+            except NatsTimeout:
+                continue
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - the subscription broke: start again after the last record
+                return
+            seq = int(msg.metadata.sequence.stream)
+            if self.next_seq is not None and seq < self.next_seq:
+                continue  # already applied before the outage
+            self.next_seq = seq + 1
+            if msg.subject == HEADER_SUBJECT:
+                continue
+            rec = decode_record(msg.data)
+            if rec is None:
+                self.skipped += 1
+                continue
+            venue = rec.conn.partition("#")[0].upper()
+            if self.venues is not None and rec.conn != "operator" and venue not in self.venues:
+                self.filtered += 1
+                continue
+            self.received += 1
+            self.lag_ns = time.time_ns() - rec.recv_ns
+            self._lags.append(self.lag_ns)
+            yield seq, rec
