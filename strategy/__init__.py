@@ -4,8 +4,7 @@ the paper executor.
 Plain Python with no I/O; from ``feeds`` it imports only the event model. It never places orders: the
 paper executor fills them on paper.
 """
-from strategy.halt import (ClockSkewMonitor, HaltRecord, ReconnectStormDetector, TradingHalt,
-                           halt_from_env)
+from strategy.halt import ClockSkewMonitor, HaltRecord, ReconnectStormDetector, TradingHalt, halt_from_env
 from strategy.indicators import ATR, EMA, RSI
 from strategy.paper import PaperConfig, PaperExecutor
 from strategy.risk import Decision, RiskConfig, RiskEngine

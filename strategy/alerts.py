@@ -23,7 +23,7 @@ from __future__ import annotations
 import re
 from collections import deque
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import NamedTuple
 
 HYSTERESIS = 0.0005  # 5 bps: a price rule re-arms once the price is this far back past its level
@@ -111,7 +111,7 @@ class Observation(NamedTuple):
 
 
 def iso_utc(ns: int) -> str:
-    return datetime.fromtimestamp(ns / 1e9, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")[:-4] + "Z"
+    return datetime.fromtimestamp(ns / 1e9, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")[:-4] + "Z"
 
 
 _TOKEN = re.compile(r"[<>]=?|[^\s<>]+")

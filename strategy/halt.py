@@ -29,7 +29,7 @@ class HaltRecord(NamedTuple):
 
     def to_json(self) -> dict[str, str]:
         """``{"at": "2026-11-21T10:00:00Z", "cause": ..., "by": ..., "action": ...}`` (UTC, whole seconds)."""
-        at = _dt.datetime.fromtimestamp(self.at_ns // 1_000_000_000, _dt.timezone.utc)
+        at = _dt.datetime.fromtimestamp(self.at_ns // 1_000_000_000, _dt.UTC)
         return {"at": at.strftime("%Y-%m-%dT%H:%M:%SZ"), "cause": self.cause, "by": self.by,
                 "action": self.action}
 

@@ -7,11 +7,11 @@ import json
 
 import pytest
 
-from feeds.core.aggregator import STRATEGIES, Aggregate, Aggregator
 from feeds.clock import ManualClock
-from feeds.events import Quote, Trade
+from feeds.core.aggregator import STRATEGIES, Aggregate, Aggregator
 from feeds.core.pipeline import Pipeline
 from feeds.core.state import MarketState
+from feeds.events import Quote, Trade
 
 S = 1_000_000_000
 SYMBOL = {"BINANCE": "BTCUSDT", "COINBASE": "BTC-USD", "KRAKEN": "XBT/USD", "OKX": "BTC-USDT"}

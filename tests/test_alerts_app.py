@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from textual.widgets import Input
 
+from tests.test_app import wait_for
 from tui.app import ClearTermApp
 from tui.runtime.config import UISettings
 from tui.runtime.runner import Runner
 from tui.runtime.session import SessionConfig
 from tui.widgets.alert_log import AlertLog, AlertsScreen
-
-from tests.test_app import wait_for
 
 
 def alert_app() -> ClearTermApp:

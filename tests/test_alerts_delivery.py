@@ -1,6 +1,5 @@
 """Alerts end to end: the demo over loopback POSTs to a real HTTP server, replay fires the same alerts,
 deliveries time out, retry and count failures, the shell command gets the alert, bad rules exit 2."""
-import asyncio
 import http.server
 import threading
 import time

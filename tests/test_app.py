@@ -30,8 +30,8 @@ from tui.widgets.candle_table import CandleTable
 from tui.widgets.confirm_screen import ConfirmScreen
 from tui.widgets.connection_badge import ConnectionBadge
 from tui.widgets.depth_book import DepthBook
-from tui.widgets.header_bar import HeaderBar
 from tui.widgets.formatting import utc_hms
+from tui.widgets.header_bar import HeaderBar
 from tui.widgets.help_screen import HelpScreen
 from tui.widgets.latency_panel import VenueLatency
 from tui.widgets.line_log import LineLog

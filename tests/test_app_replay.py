@@ -14,13 +14,13 @@ from pathlib import Path
 
 import orjson
 import pytest
+from test_record_replay import EVENTFUL_STRATEGY, record_eventful_session, replay_outcome, straight_replay
 
 from tui.app import ClearTermApp
 from tui.replay_controls import recording_end_ns
 from tui.runtime.replay_runner import SPEEDS, ReplayRunner
 from tui.runtime.runner import Runner
 from tui.runtime.session import SessionConfig
-from test_record_replay import EVENTFUL_STRATEGY, record_eventful_session, replay_outcome, straight_replay
 from tui.widgets.candle_table import CandleTable
 from tui.widgets.formatting import utc_hms
 from tui.widgets.goto_screen import GotoScreen, parse_time_of_day

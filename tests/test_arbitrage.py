@@ -10,8 +10,8 @@ import pytest
 
 from feeds.core.aggregator import Aggregator
 from feeds.core.arbitrage import ArbEvent, ArbitrageDetector, SpikeDetector, SpikeEvent
-from feeds.events import Quote
 from feeds.core.state import MarketState
+from feeds.events import Quote
 
 S = 1_000_000_000
 SYMBOL = {"BINANCE": "BTCUSDT", "COINBASE": "BTC-USD"}

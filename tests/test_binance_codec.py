@@ -5,14 +5,30 @@ import json
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from feeds.events import BookDelta, BookSnapshot, Candle, Control, Quote, Rejected, Ticker, Trade
+from feeds.symbols import SymbolMap
+from feeds.venues.binance import (
+    ENDPOINTS,
+    INTERVALS,
+    REST_BASES,
+    BinanceCodec,
+    combined_url,
+    depth_path,
+    klines_path,
+    list_subscriptions_message,
+    parse_depth_snapshot,
+    parse_klines,
+    raw_url,
+    rest_base_for,
+    streams_for,
+    subscribe_message,
+    unsubscribe_message,
+)
 
 from capture_files import capture_dir
-from feeds.venues.binance import (ENDPOINTS, INTERVALS, REST_BASES, BinanceCodec, combined_url, depth_path,
-                           klines_path, list_subscriptions_message, parse_depth_snapshot, parse_klines,
-                           raw_url, rest_base_for, streams_for, subscribe_message, unsubscribe_message)
-from feeds.events import (BookDelta, BookSnapshot, Candle, Control, Quote, Rejected, Ticker, Trade)
-from feeds.symbols import SymbolMap
 
 RECV = 1_700_000_000_123_456_789
 E_MS = 1672515782136

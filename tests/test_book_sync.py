@@ -5,12 +5,12 @@ from pathlib import Path
 
 import orjson
 
-from capture_files import capture_dir
 from feeds.core.book_sync import BinanceBookSync, CoinbaseBookSync, OrderBooks
 from feeds.events import BookDelta, BookSnapshot
 from feeds.symbols import SymbolMap
 from feeds.venues.binance import BinanceCodec, parse_depth_snapshot
 
+from capture_files import capture_dir
 
 
 def delta(first, last, bids=(), asks=(), venue="BINANCE", symbol="BTCUSDT"):

@@ -11,8 +11,8 @@ import time
 import orjson
 
 from feeds.drivers import rest
-from feeds.venues.binance import parse_klines
 from feeds.drivers.connection import ReconnectPolicy
+from feeds.venues.binance import parse_klines
 from tui.runtime.runner import Runner
 from tui.runtime.session import SessionConfig
 

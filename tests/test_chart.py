@@ -7,8 +7,20 @@ import re
 import pytest
 
 from feeds.events import Candle
-from tui.widgets.candle_chart import (DOWN_BODY, MARK_BACKFILL, MARK_FORMING, MARK_GAP, MARK_HALT, MARK_LONG,
-                                      UP_BODY, ChartInput, ChartStyles, chart_lines, nice_step, price_levels)
+from tui.widgets.candle_chart import (
+    DOWN_BODY,
+    MARK_BACKFILL,
+    MARK_FORMING,
+    MARK_GAP,
+    MARK_HALT,
+    MARK_LONG,
+    UP_BODY,
+    ChartInput,
+    ChartStyles,
+    chart_lines,
+    nice_step,
+    price_levels,
+)
 
 MIN = 60_000_000_000
 T0 = 1_795_000_000 // 60 * 60 * 1_000_000_000  # on a whole minute

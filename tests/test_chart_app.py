@@ -5,12 +5,11 @@ from __future__ import annotations
 import pytest
 from textual import events
 
+from tests.test_app import wait_for
 from tui.app import ClearTermApp
 from tui.runtime.runner import Runner
 from tui.runtime.session import SessionConfig
 from tui.widgets.candle_chart import CandleChart
-
-from tests.test_app import wait_for
 
 
 def bar_columns(chart: CandleChart) -> int:

@@ -2,9 +2,8 @@
 state is in the title; in the real app's depth view over the demo simulator."""
 from __future__ import annotations
 
-from tui.widgets.depth_chart import MID, STEPS, DepthChart, depth_rows
-
 from tests.test_app import demo_app, wait_for
+from tui.widgets.depth_chart import MID, STEPS, DepthChart, depth_rows
 
 
 def column_heights(rows: list[str]) -> list[int]:

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from tests.test_app import wait_for
 from tui.app import ClearTermApp
 from tui.runtime.config import ConfigError, UISettings, apply_config
 from tui.runtime.runner import Runner
 from tui.runtime.session import SessionConfig
-
-from tests.test_app import wait_for
 
 
 def test_watchlists_from_the_config_and_bad_ones():

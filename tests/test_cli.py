@@ -10,10 +10,11 @@ from pathlib import Path
 import orjson
 import pytest
 
-from capture_files import capture_dir
 from tui.runtime.cli import UsageError, check_realtime_allowed, check_symbols, main, realtime_allowed
 from tui.runtime.decimals import decimals, fixed
 from tui.runtime.session import SessionConfig
+
+from capture_files import capture_dir
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "app_session.jsonl.gz"
 

@@ -6,11 +6,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from feeds.events import BookDelta, BookSnapshot, Candle, Control, Quote, Rejected, Ticker, Trade, VenueStatus
+from feeds.symbols import SymbolMap
 from feeds.venues import coinbase_advanced as cba
 from feeds.venues.coinbase import parse_time_ns
 from feeds.venues.coinbase_advanced import CoinbaseAdvancedCodec, subscribe_messages, unsubscribe_messages
-from feeds.events import BookDelta, BookSnapshot, Candle, Control, Quote, Rejected, Ticker, Trade, VenueStatus
-from feeds.symbols import SymbolMap
 
 RECV = 1_700_000_000_000_000_000
 TS = "2023-02-09T20:32:50.714964855Z"

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import random
 from collections import Counter
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import orjson
@@ -11,14 +11,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from capture_files import capture_dir
-from feeds.venues import coinbase
-from feeds.venues.coinbase import CoinbaseCodec, datetime_to_ns, parse_time_ns, subscribe_message, unsubscribe_message
 from feeds.events import BookDelta, BookSnapshot, Control, Quote, Rejected, Ticker, Trade, VenueStatus
 from feeds.symbols import SymbolMap
+from feeds.venues import coinbase
+from feeds.venues.coinbase import CoinbaseCodec, datetime_to_ns, parse_time_ns, subscribe_message, unsubscribe_message
+
+from capture_files import capture_dir
 
 RECV = 1_700_000_000_000_000_000
-UTC = timezone.utc
+UTC = UTC
 INT64 = st.integers(-2**63, 2**63 - 1)  # orjson's range
 
 

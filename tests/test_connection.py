@@ -9,12 +9,19 @@ import orjson
 import pytest
 from websockets.asyncio.server import serve
 
-from feeds.venues.binance import combined_url, streams_for
-from feeds.drivers.connection import (DISCONNECTED, FAILED, RECONNECTING, SUBSCRIBED, AttemptBudget, Connection,
-                              ReconnectPolicy)
+from feeds.drivers.connection import (
+    DISCONNECTED,
+    FAILED,
+    RECONNECTING,
+    SUBSCRIBED,
+    AttemptBudget,
+    Connection,
+    ReconnectPolicy,
+)
 from feeds.drivers.recording import Recorder
 from feeds.drivers.replay import read_recordings
 from feeds.sim.server import Simulator
+from feeds.venues.binance import combined_url, streams_for
 
 SYMBOLS = ("BTCUSDT", "ETHUSDT")
 FAST = dict(initial_s=0.01, cap_s=0.05, open_timeout_s=2.0)

@@ -3,8 +3,16 @@ typed requests. No network, no event loop, no sleeps."""
 import orjson
 
 from feeds.clock import ManualClock
-from feeds.core.feed_core import (STALE, SUBSCRIBED, FeedCore, FetchBackfill, FetchSnapshot, Reconnect,
-                                  Subscribe, Unsubscribe)
+from feeds.core.feed_core import (
+    STALE,
+    SUBSCRIBED,
+    FeedCore,
+    FetchBackfill,
+    FetchSnapshot,
+    Reconnect,
+    Subscribe,
+    Unsubscribe,
+)
 from feeds.drivers.replay_source import ReplayConnection
 from feeds.venues.binance import BinanceCodec
 

@@ -1,7 +1,7 @@
 """The futures (pu-chained) book sync rule, chosen by the venue's declaration."""
 from __future__ import annotations
 
-from feeds.core.book_sync import SYNCED, BinanceBookSync, ChainedBookSync, OrderBooks, RESYNCING
+from feeds.core.book_sync import RESYNCING, SYNCED, BinanceBookSync, ChainedBookSync, OrderBooks
 from feeds.events import BookDelta, BookSnapshot
 
 V = "BINANCE_FUTURES"

@@ -1,8 +1,8 @@
 """The guard: bad values rejected with a reason, duplicates found, trade-id gaps counted, reorders kept."""
 import math
 
-from feeds.events import Candle, Quote, Trade
 from feeds.core.guard import Guard
+from feeds.events import Candle, Quote, Trade
 
 NOW = 1_700_000_000 * 10**9
 

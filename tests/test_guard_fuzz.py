@@ -7,11 +7,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from feeds.api import Feed
-from feeds.venues.binance import BinanceCodec
 from feeds.clock import ManualClock
-from feeds.venues.coinbase import CoinbaseCodec
 from feeds.events import EVENT_TYPES, Candle, Rejected, VenueStatus
 from feeds.symbols import SymbolMap
+from feeds.venues.binance import BinanceCodec
+from feeds.venues.coinbase import CoinbaseCodec
 
 NOW_MS = 1_700_000_000_000
 NOW_NS = NOW_MS * 1_000_000

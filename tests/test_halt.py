@@ -6,12 +6,11 @@ import datetime as dt
 import pytest
 
 from feeds.clock import ManualClock
-from strategy.halt import (ClockSkewMonitor, HaltRecord, ReconnectStormDetector, TradingHalt,
-                           halt_from_env)
+from strategy.halt import ClockSkewMonitor, HaltRecord, ReconnectStormDetector, TradingHalt, halt_from_env
 
 S = 1_000_000_000
 MS = 1_000_000
-T0 = int(dt.datetime(2026, 11, 21, 10, 0, 0, tzinfo=dt.timezone.utc).timestamp()) * S
+T0 = int(dt.datetime(2026, 11, 21, 10, 0, 0, tzinfo=dt.UTC).timestamp()) * S
 
 
 def test_halt_and_resume_history_and_listeners():

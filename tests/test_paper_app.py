@@ -17,7 +17,6 @@ from tui.widgets.equity_curve import EquityCurve, bar_rows, columns
 from tui.widgets.pnl_view import FillsLog, PaperPositions
 
 
-
 async def wait_for(pilot, predicate, timeout: float = 20.0, what: str = "condition") -> None:
     deadline = time.monotonic() + timeout
     while not predicate():

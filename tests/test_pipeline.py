@@ -2,12 +2,12 @@
 import orjson
 import pytest
 
-from feeds.venues.binance import BinanceCodec
-from feeds.venues.coinbase import CoinbaseCodec, parse_time_ns
 from feeds.clock import ManualClock
 from feeds.core.latency import percentiles
 from feeds.core.pipeline import Pipeline
 from feeds.symbols import SymbolMap
+from feeds.venues.binance import BinanceCodec
+from feeds.venues.coinbase import CoinbaseCodec, parse_time_ns
 
 T0_MS = 1_700_000_000_000
 

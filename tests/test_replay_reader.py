@@ -18,6 +18,7 @@ from feeds.drivers.replay import (
     read_recordings,
 )
 
+
 def _ordered(records: list[Record]) -> bool:
     return all(a.recv_ns <= b.recv_ns for a, b in zip(records, records[1:]))
 

@@ -7,7 +7,7 @@ import urllib.request
 
 import pytest
 
-from feeds.core.resample import Resampler, ResampleError
+from feeds.core.resample import ResampleError, Resampler
 from feeds.events import Candle
 from feeds.sim.server import Simulator
 from feeds.venues.binance import klines_path, parse_klines

@@ -7,19 +7,18 @@ import time
 
 import orjson
 
-from feeds.drivers import rest
 from feeds.api import TICK_S, Feed
-from feeds.drivers.dead_letter import DeadLetterFile
-from feeds.core.backfill import (BackfillPlanner, MAX_TRIES, bar_gap, closed_open_times, missing_ranges,
-                            newest_due_open)
-from feeds.venues.binance import BinanceCodec, parse_klines
 from feeds.clock import ManualClock
-from feeds.drivers.connection import ReconnectPolicy
-from feeds.events import BookDelta, Rejected, Ticker
+from feeds.core.backfill import MAX_TRIES, BackfillPlanner, bar_gap, closed_open_times, missing_ranges, newest_due_open
 from feeds.core.guard import Guard
 from feeds.core.pipeline import Pipeline
+from feeds.drivers import rest
+from feeds.drivers.connection import ReconnectPolicy
+from feeds.drivers.dead_letter import DeadLetterFile
+from feeds.events import BookDelta, Rejected, Ticker
 from feeds.sim.server import Simulator
 from feeds.symbols import SymbolMap
+from feeds.venues.binance import BinanceCodec, parse_klines
 from tui.runtime.cli import main
 from tui.runtime.runner import Runner
 from tui.runtime.session import SessionConfig

@@ -5,7 +5,7 @@ import math
 
 import pytest
 
-from strategy.risk import APPROVED, REJECTED, SUPPRESSED, NS_PER_DAY, Decision, RiskConfig, RiskEngine
+from strategy.risk import APPROVED, NS_PER_DAY, REJECTED, SUPPRESSED, Decision, RiskConfig, RiskEngine
 from strategy.scalper import Signal
 from strategy.signal_log import SignalLog
 

@@ -11,13 +11,13 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from feeds.venues.coinbase import CoinbaseCodec, parse_time_ns
+from feeds.core.trade_candles import TradeCandleBuilder, compare
 from feeds.events import Candle, Rejected, Trade
 from feeds.sim.coinbase import AUTH_REASON, iso, product_id
 from feeds.sim.faults import GARBAGE_FRAME
 from feeds.sim.server import Simulator
 from feeds.symbols import SymbolMap
-from feeds.core.trade_candles import TradeCandleBuilder, compare
+from feeds.venues.coinbase import CoinbaseCodec, parse_time_ns
 
 T0 = 1_700_000_000_000
 DEADLINE = 5.0

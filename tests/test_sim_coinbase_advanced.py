@@ -10,11 +10,11 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from feeds.venues.coinbase import parse_time_ns
-from feeds.venues.coinbase_advanced import CoinbaseAdvancedCodec
 from feeds.events import Control, Rejected
 from feeds.sim.server import Simulator
 from feeds.symbols import SymbolMap
+from feeds.venues.coinbase import parse_time_ns
+from feeds.venues.coinbase_advanced import CoinbaseAdvancedCodec
 
 DEADLINE = 5.0
 VENUES = ("BINANCE", "COINBASE_ADVANCED")

@@ -13,7 +13,6 @@ from __future__ import annotations
 from importlib.metadata import version
 
 import pytest
-
 from textual.widgets import Sparkline
 
 from tui.screenshots import SHOTS, replay_app, settle

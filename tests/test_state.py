@@ -1,7 +1,7 @@
 """Market state: candle series rules (forming in place, closed immutable, duplicates, backfill order)."""
-from feeds.events import Candle
 from feeds.core.latency import LatencyStats
 from feeds.core.state import CandleSeries, MarketState
+from feeds.events import Candle
 
 S = 1_000_000_000
 

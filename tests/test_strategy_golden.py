@@ -10,10 +10,10 @@ from pathlib import Path
 import orjson
 import pytest
 
-from feeds.venues.binance import BinanceCodec
 from feeds.clock import ManualClock
 from feeds.sim.binance import kline_body
 from feeds.sim.market import SimMarket
+from feeds.venues.binance import BinanceCodec
 from tui.runtime.session import Session, SessionConfig
 
 GOLDEN = Path(__file__).parent / "golden" / "signals_seed7.json"

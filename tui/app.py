@@ -39,9 +39,9 @@ from tui.layout import (
     table_grid,
     table_plan,
 )
+from tui.replay_controls import REPLAY_ACTIONS, ReplayControls
 from tui.runtime.config import THEMES, UISettings
 from tui.runtime.logsetup import setup_logging
-from tui.replay_controls import REPLAY_ACTIONS, ReplayControls
 from tui.runtime.replay_runner import ReplayRunner
 from tui.terminal import (
     TerminalWatch,
@@ -57,14 +57,14 @@ from tui.widgets.confirm_screen import ConfirmScreen
 from tui.widgets.connection_badge import ConnectionBadge, bus_badge_state, bus_summary
 from tui.widgets.depth_book import DepthBook
 from tui.widgets.depth_chart import DepthChart
+from tui.widgets.futures_panel import FuturesPanel
 from tui.widgets.halt_history import HaltHistory
 from tui.widgets.header_bar import HeaderBar
 from tui.widgets.health_log import HealthLog
 from tui.widgets.help_screen import HelpScreen
 from tui.widgets.latency_panel import LatencyPanel, percentiles
-from tui.widgets.market_log import MarketLog
-from tui.widgets.futures_panel import FuturesPanel
 from tui.widgets.liquidation_log import LiquidationLog
+from tui.widgets.market_log import MarketLog
 from tui.widgets.pnl_view import PnlView
 from tui.widgets.rejection_log import RejectionLog
 from tui.widgets.replay_bar import ReplayBar

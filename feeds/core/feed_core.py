@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, NamedTuple, Protocol
 
 from feeds.core.aggregator import Aggregate, Aggregator
@@ -33,8 +33,8 @@ from feeds.core.state import MAX_BARS
 from feeds.core.trade_candles import CandleCheck, TradeCandleBuilder
 from feeds.core.watchdog import OK
 from feeds.events import Candle, Control, Rejected, Trade
-from feeds.symbols import SymbolMap
 from feeds.intervals import INTERVALS
+from feeds.symbols import SymbolMap
 from feeds.venues import VENUES, RestRequest
 from feeds.venues.base import Codec
 
@@ -314,7 +314,7 @@ class FeedCore:
         self.happened("rejection", ev.venue, ev.symbol, f"{ev.reason}: {ev.detail}", conn, ev.recv_ns)
 
     def _on_candle_mismatch(self, candle: Candle, difference: str) -> None:
-        opened = datetime.fromtimestamp(candle.open_ns / 1e9, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        opened = datetime.fromtimestamp(candle.open_ns / 1e9, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         self.happened("candle_mismatch", candle.venue, candle.symbol,
                       f"{candle.interval} bar at {opened} differs from its trades: {difference}", at_ns=candle.recv_ns)
 

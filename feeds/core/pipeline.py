@@ -6,15 +6,27 @@ from and which clock ``now_ns`` reads. Listeners (strategy, books, library callb
 from __future__ import annotations
 
 from collections import deque
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 from feeds.core.backfill import bar_gap
-from feeds.events import (BookDelta, BookSnapshot, Candle, Control, Liquidation, MarkPrice, OpenInterest, Quote,
-                          Rejected, Ticker, Trade, VenueStatus)
 from feeds.core.guard import Guard
 from feeds.core.latency import LatencyStats
 from feeds.core.state import MarketState
 from feeds.core.watchdog import StalenessWatchdog
+from feeds.events import (
+    BookDelta,
+    BookSnapshot,
+    Candle,
+    Control,
+    Liquidation,
+    MarkPrice,
+    OpenInterest,
+    Quote,
+    Rejected,
+    Ticker,
+    Trade,
+    VenueStatus,
+)
 from feeds.venues.base import Codec
 
 _MARKET_DATA = frozenset((Trade, Quote, Candle, Ticker, BookDelta, BookSnapshot, MarkPrice, Liquidation, OpenInterest))

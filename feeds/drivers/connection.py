@@ -28,8 +28,8 @@ import socket
 import ssl
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 from urllib.parse import urlsplit
 
 import orjson
@@ -37,8 +37,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from feeds.clock import WallClock
-from feeds.core.feed_core import (CONNECTING, DISCONNECTED, FAILED, RECONNECTING, STALE, STATES, SUBSCRIBED,
-                                  StateChange)
+from feeds.core.feed_core import CONNECTING, DISCONNECTED, FAILED, RECONNECTING, STALE, STATES, SUBSCRIBED, StateChange
 from feeds.events import Rejected, reject
 
 log = logging.getLogger(__name__)
@@ -134,7 +133,7 @@ class Connection:
     def __init__(self, name: str, venue: str, urls: list[str], sink: Callable[[str, str, int], None],
                  subscribe_frames: Callable[[], list[str]] | None = None,
                  recorder=None, policy: ReconnectPolicy | None = None,
-                 on_state: Callable[["Connection", StateChange], None] | None = None,
+                 on_state: Callable[[Connection, StateChange], None] | None = None,
                  subscribed_on_open: bool = True, on_open: Callable[[], None] | None = None,
                  budget: AttemptBudget | None = None, clock=None,
                  on_reject: Callable[[str, Rejected], None] | None = None,
@@ -488,7 +487,7 @@ class Connection:
             await self._send_on(new, frame)
         try:
             await asyncio.wait_for(new.first_frame.wait(), self.policy.handover_timeout_s)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass
         if not new.held or new.reader.done():
             self.failed_rollovers += 1

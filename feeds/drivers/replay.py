@@ -20,11 +20,11 @@ import heapq
 import os
 import re
 import zlib
+from collections.abc import Iterable, Iterator
 from decimal import ROUND_HALF_UP, Decimal
 from itertools import chain
 from operator import itemgetter
 from pathlib import Path
-from typing import Iterable, Iterator
 
 import orjson
 

@@ -7,13 +7,13 @@ recording already holds what the live requests got (REST answers, reopened socke
 """
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import orjson
 
 from feeds.core.feed_core import DISCONNECTED, STATES, SUBSCRIBED, StateChange
-from feeds.events import reject
 from feeds.drivers.recording import Record
+from feeds.events import reject
 from feeds.venues import VENUES, RestRequest
 
 OPERATOR_KINDS = ("halt", "resume", "toggle", "key", "note", "stop", "add_symbol", "remove_symbol", "alert")

@@ -19,8 +19,7 @@ import random
 import re
 from typing import Any
 
-from .binance import (BinanceConn, BinanceStreams, BinanceVenue, DiffAcc, StreamSpec, _BadRequest, _levels, px,
-                      qty)
+from .binance import BinanceConn, BinanceStreams, BinanceVenue, DiffAcc, StreamSpec, _BadRequest, _levels, px, qty
 from .market import INTERVAL_MS, SimMarket, SimSymbol
 
 PREFIX = "/futures"

@@ -46,7 +46,7 @@ import math
 import random
 import time
 from collections import deque
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -708,7 +708,7 @@ def _when(query: dict[str, str], key: str) -> int | None:
     except ValueError:
         raise _BadRequest(f"Invalid {key}") from None
     if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=timezone.utc)
+        dt = dt.replace(tzinfo=UTC)
     return int(dt.timestamp())
 
 

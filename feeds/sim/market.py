@@ -27,8 +27,9 @@ import random
 import time
 from bisect import bisect_left, bisect_right
 from collections import deque
+from collections.abc import Iterable
 from operator import attrgetter
-from typing import Iterable, NamedTuple
+from typing import NamedTuple
 
 INTERVAL_MS = {
     "1s": 1_000, "1m": 60_000, "3m": 180_000, "5m": 300_000, "15m": 900_000, "30m": 1_800_000,
@@ -519,7 +520,7 @@ class SimMarket:
         return bars[max(lo, hi - limit): hi]
 
     # forks and faults -------------------------------------------------------------------------
-    def fork(self, seed: int, trades_per_second: float, symbols: Iterable[str] | None = None) -> "SimMarket":
+    def fork(self, seed: int, trades_per_second: float, symbols: Iterable[str] | None = None) -> SimMarket:
         """A copy of the live state (book, ids, prices, forming bars; no history) of ``symbols`` (all
         if None) with its own randomness, for pre-generating traffic that continues this market's ids."""
         clone = SimMarket([], seed, trades_per_second=trades_per_second, history_limit=self.history_limit)

@@ -31,8 +31,9 @@ import asyncio
 import importlib
 import logging
 import time
+from collections.abc import Awaitable, Callable, Iterable
 from http import HTTPStatus
-from typing import Any, Awaitable, Callable, Iterable
+from typing import Any
 from urllib.parse import parse_qs
 
 import orjson
@@ -268,7 +269,7 @@ class Simulator:
         return int((t0 + (time.time() - t0) * self.speed) * 1000)
 
     # lifecycle ----------------------------------------------------------------------------------
-    async def start(self) -> "Simulator":
+    async def start(self) -> Simulator:
         self._t0 = time.time()
         now = self.now_ms()
         if self.history_s > 0:
@@ -299,7 +300,7 @@ class Simulator:
             await self._server.wait_closed()
             self._server = None
 
-    async def __aenter__(self) -> "Simulator":
+    async def __aenter__(self) -> Simulator:
         return await self.start()
 
     async def __aexit__(self, *exc: object) -> None:

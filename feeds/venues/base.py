@@ -6,8 +6,9 @@ bodies parse, its taker fee, the kind of order book it keeps and the candles it 
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping, Protocol
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from feeds.symbols import SymbolMap

@@ -12,8 +12,7 @@ from urllib.parse import parse_qs, quote, urlsplit
 
 import orjson
 
-from feeds.events import (BookDelta, BookSnapshot, Candle, Control, Quote, Rejected, Ticker, Trade,
-                     reject)
+from feeds.events import BookDelta, BookSnapshot, Candle, Control, Quote, Rejected, Ticker, Trade, reject
 from feeds.intervals import INTERVALS
 from feeds.symbols import MAX_CACHED_NAMES, SymbolMap, UnifiedNames
 from feeds.venues.base import BOOK_FROM_REST_SNAPSHOT, Codec, Network, RestRequest, Venue

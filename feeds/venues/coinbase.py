@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import orjson
 
@@ -67,7 +67,7 @@ _second_ns: dict[str, int] = {}  # "2014-11-07T08:19:27" -> epoch ns of that sec
 _TIME_FORM = re.compile(  # RFC 3339, plus a space or lowercase separators and a zone-less form (UTC)
     r"(\d{4}-\d{2}-\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(?:([Zz])|([+-])(\d{2}):?(\d{2}))?",
     re.ASCII)
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def parse_time_ns(text: str) -> int:

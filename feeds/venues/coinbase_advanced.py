@@ -27,10 +27,10 @@ from operator import attrgetter
 
 import orjson
 
-from feeds.venues.coinbase import parse_time_ns
 from feeds.events import BookDelta, BookSnapshot, Candle, Control, Quote, Rejected, Ticker, Trade, VenueStatus, reject
 from feeds.symbols import SymbolMap, UnifiedNames
 from feeds.venues.base import BOOK_STREAMED, Network, Venue
+from feeds.venues.coinbase import parse_time_ns
 from feeds.venues.fields import number, text, whole
 
 VENUE = "COINBASE"

@@ -58,7 +58,7 @@ async def capture(sim: Simulator, cf_id: str, seconds: float) -> None:
         while time.monotonic() < deadline or (liquidations == 0 and time.monotonic() < deadline + 60):
             try:
                 frame = await asyncio.wait_for(ws.recv(), timeout=max(1.0, deadline - time.monotonic()))
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 break
             ws_lines.append(f"{stamp()}: {frame}")
             data = orjson.loads(frame)["data"]
@@ -98,7 +98,7 @@ async def capture_coinbase(sim: Simulator, seconds: float) -> None:
         while time.monotonic() < deadline:
             try:
                 frame = await asyncio.wait_for(ws.recv(), timeout=max(0.01, deadline - time.monotonic()))
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 break
             ws_lines.append(f"{stamp()}: {frame}")
     for name, lines in (("COINBASE.0", main), ("COINBASE.ws.1.0", ws_lines)):

@@ -12,9 +12,9 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Mapping
 from importlib import metadata
 from pathlib import Path
-from collections.abc import Mapping
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
@@ -285,8 +285,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 def session_config(args: argparse.Namespace) -> tuple[SessionConfig, UISettings]:
     """Defaults, then the config file, then CLEARTERM_* variables, then flags."""
 
-    from feeds.intervals import INTERVALS
     from feeds.drivers.recording import default_recording_path
+    from feeds.intervals import INTERVALS
     from feeds.venues import VENUES
     from strategy.halt import halt_from_env
     from tui.runtime.config import ConfigError, load, state_dir

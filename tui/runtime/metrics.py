@@ -22,8 +22,8 @@ from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamil
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from feeds.core.latency import BUCKET_EDGES_MS, LatencyStats
-from feeds.drivers.connection import CONNECTING, DISCONNECTED, FAILED, RECONNECTING, STALE, SUBSCRIBED
 from feeds.core.perp import perp_figures
+from feeds.drivers.connection import CONNECTING, DISCONNECTED, FAILED, RECONNECTING, STALE, SUBSCRIBED
 from strategy.halt import BY_VALUES
 
 if TYPE_CHECKING:

@@ -22,8 +22,8 @@ def parse_speed(text: str) -> float | None:
 def run_replay(args) -> int:
     from tui.runtime.cli import UsageError, apply_ui_flags, finish, run_app, run_headless
     from tui.runtime.config import ConfigError, UISettings, load
-    from tui.runtime.session import SessionConfig
     from tui.runtime.replay_runner import ReplayRunner
+    from tui.runtime.session import SessionConfig
     speed = parse_speed(args.speed)
     fmt = None if args.format == "auto" else args.format
     from tui.runtime.cli import apply_alert_flags

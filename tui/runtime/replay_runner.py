@@ -188,7 +188,7 @@ class ReplayRunner:
             self._wake.clear()
             try:
                 await asyncio.wait_for(self._wake.wait(), FOLLOW_POLL_S)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
         self.session.stopped_ns = self.position_ns
         self.finished.set()
@@ -222,7 +222,7 @@ class ReplayRunner:
                     try:
                         await asyncio.wait_for(self._wake.wait(), delay)
                         self._anchor()  # a control changed the pace: start timing afresh from here
-                    except asyncio.TimeoutError:
+                    except TimeoutError:
                         pass
                     since_yield = 0
             if self._next_tick:

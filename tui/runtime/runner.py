@@ -73,5 +73,5 @@ class Runner:
         stop_event = stop_event or asyncio.Event()
         try:
             await asyncio.wait_for(stop_event.wait(), timeout=duration_s)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass

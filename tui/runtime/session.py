@@ -8,28 +8,28 @@ import csv
 import logging
 from collections import deque
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import orjson
 
 from feeds.api import Feed
-from feeds.core.arbitrage import ArbitrageDetector, SpikeDetector
 from feeds.clock import WallClock
+from feeds.core.arbitrage import ArbitrageDetector, SpikeDetector
 from feeds.core.feed_core import Happening, HappeningLog
+from feeds.core.resample import Resampler
 from feeds.core.watchdog import OK, STALE, ZOMBIE, StreamHealth
 from feeds.drivers.connection import ReconnectPolicy
+from feeds.events import Candle
 from feeds.symbols import SymbolMap
 from feeds.venues import DEFAULT_VENUES
-from feeds.events import Candle
-from feeds.core.resample import Resampler
 from strategy.alerts import Alert, AlertEngine, MarketSample, Observation
 from strategy.halt import ClockSkewMonitor, ReconnectStormDetector, TradingHalt
 from strategy.paper import PaperConfig, PaperExecutor
 from strategy.risk import APPROVED, RiskConfig, RiskEngine
 from strategy.scalper import ScalperParams, ScalpStrategy
 from strategy.signal_log import SignalLog
-from tui.runtime.paper_market import BookTouch, venue_fees_bps
 from tui.runtime.decimals import column_decimals, fixed
+from tui.runtime.paper_market import BookTouch, venue_fees_bps
 
 log = logging.getLogger("clearterm.session")
 DEFAULT_SYMBOLS = ("BTCUSDT", "ETHUSDT", "SOLUSDT")
@@ -64,7 +64,7 @@ class SessionConfig:
 
 
 def iso_utc(ns: int) -> str:
-    return datetime.fromtimestamp(ns / 1e9, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.fromtimestamp(ns / 1e9, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class Session:

@@ -15,8 +15,8 @@ import math
 import re
 import time
 from bisect import bisect_left, bisect_right
-from functools import lru_cache
 from collections.abc import Iterable
+from functools import lru_cache
 from typing import NamedTuple
 
 from rich.segment import Segment

@@ -17,8 +17,8 @@ from textual.geometry import Region
 from textual.strip import Strip
 from textual.widget import Widget
 
-from feeds.events import Candle
 from feeds.core.state import CandleSeries, SymbolState
+from feeds.events import Candle
 from tui.widgets.safe_text import clean
 from tui.widgets.strips import text_strip
 from tui.widgets.style_cache import CachedStyles

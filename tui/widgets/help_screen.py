@@ -13,7 +13,6 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-
 # What the latency figures on screen measure (one line each, after the keys).
 FIGURES = (
     ("latency p50/p99", "per venue, last 512 frames: our clock when a frame was processed minus the"),
