@@ -257,3 +257,7 @@ def reject(venue: str, reason: str, detail: str, raw: str | bytes, recv_ns: int,
 
 EVENT_TYPES = (Trade, Candle, Quote, Ticker, BookSnapshot, BookDelta, VenueStatus, Control, Rejected, MarkPrice,
                Liquidation, OpenInterest)
+
+Event = (Trade | Candle | Quote | Ticker | BookSnapshot | BookDelta | VenueStatus | Control | Rejected | MarkPrice
+         | Liquidation | OpenInterest)
+"""Any one event (for annotations; ``EVENT_TYPES`` is the runtime tuple)."""
