@@ -7,7 +7,7 @@ def number(value: object, name: str) -> float:
     """A price or size: venues send decimal text (``"0.01"``); a JSON number is taken too, a bool never."""
     cls = value.__class__
     if cls is str or cls is float or cls is int:
-        return float(value)
+        return float(value)  # type: ignore[arg-type]  # str, float or int, checked by class just above
     raise ValueError(f"{name!r} must be a decimal number, not {type(value).__name__}")
 
 
