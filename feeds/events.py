@@ -6,13 +6,15 @@ receive time), both integer nanoseconds since the epoch (0 when the venue gives 
 Prices and sizes are floats. Each class has a ``kind`` class attribute used for counting and dispatch.
 
 NamedTuples are used because they are immutable, slotted and the cheapest records to build in CPython.
+A NamedTuple body may hold only fields (mypy), so each event is a slot-less subclass of its fields tuple
+that adds ``kind`` as a ClassVar: ``ev.kind`` stays a plain class-attribute hit, nothing per event.
 """
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any, ClassVar, NamedTuple
 
 
-class Trade(NamedTuple):
+class _TradeFields(NamedTuple):
     venue: str
     symbol: str
     unified: str
@@ -22,10 +24,14 @@ class Trade(NamedTuple):
     size: float
     side: str  # the aggressor (taker) side: "buy" or "sell"
     trade_id: int
-    kind = "trade"
 
 
-class Candle(NamedTuple):
+class Trade(_TradeFields):
+    __slots__ = ()
+    kind: ClassVar[str] = "trade"
+
+
+class _CandleFields(NamedTuple):
     venue: str
     symbol: str
     unified: str
@@ -41,12 +47,14 @@ class Candle(NamedTuple):
     trades: int
     closed: bool
     source: str = "live"  # "live" or "backfill"
-    kind = "candle"
 
 
-class Quote(NamedTuple):
-    """Best bid and ask (Binance bookTicker, Coinbase ticker)."""
+class Candle(_CandleFields):
+    __slots__ = ()
+    kind: ClassVar[str] = "candle"
 
+
+class _QuoteFields(NamedTuple):
     venue: str
     symbol: str
     unified: str
@@ -57,12 +65,16 @@ class Quote(NamedTuple):
     ask: float
     ask_size: float
     update_id: int = 0
-    kind = "quote"
 
 
-class Ticker(NamedTuple):
-    """Rolling 24 h statistics."""
+class Quote(_QuoteFields):
+    """Best bid and ask (Binance bookTicker, Coinbase ticker)."""
 
+    __slots__ = ()
+    kind: ClassVar[str] = "quote"
+
+
+class _TickerFields(NamedTuple):
     venue: str
     symbol: str
     unified: str
@@ -74,38 +86,52 @@ class Ticker(NamedTuple):
     low: float
     volume: float
     quote_volume: float
-    kind = "ticker"
 
 
-class BookSnapshot(NamedTuple):
+class Ticker(_TickerFields):
+    """Rolling 24 h statistics."""
+
+    __slots__ = ()
+    kind: ClassVar[str] = "ticker"
+
+
+class _BookSnapshotFields(NamedTuple):
     venue: str
     symbol: str
     unified: str
     exch_ns: int
     recv_ns: int
-    bids: tuple  # ((price, size), ...) best first
-    asks: tuple
+    bids: tuple[tuple[float, float], ...]  # ((price, size), ...) best first
+    asks: tuple[tuple[float, float], ...]
     update_id: int = 0  # Binance lastUpdateId; 0 where the venue gives none
-    kind = "book_snapshot"
 
 
-class BookDelta(NamedTuple):
-    """Absolute level sizes; size 0 removes the level."""
+class BookSnapshot(_BookSnapshotFields):
+    __slots__ = ()
+    kind: ClassVar[str] = "book_snapshot"
 
+
+class _BookDeltaFields(NamedTuple):
     venue: str
     symbol: str
     unified: str
     exch_ns: int
     recv_ns: int
-    bids: tuple  # ((price, size), ...)
-    asks: tuple
+    bids: tuple[tuple[float, float], ...]  # ((price, size), ...)
+    asks: tuple[tuple[float, float], ...]
     first_id: int = 0  # Binance U
     last_id: int = 0  # Binance u
     prev_id: int = -1  # Binance futures pu (the previous frame's u); -1 where the venue sends none
-    kind = "book_delta"
 
 
-class VenueStatus(NamedTuple):
+class BookDelta(_BookDeltaFields):
+    """Absolute level sizes; size 0 removes the level."""
+
+    __slots__ = ()
+    kind: ClassVar[str] = "book_delta"
+
+
+class _VenueStatusFields(NamedTuple):
     venue: str
     symbol: str
     unified: str
@@ -113,17 +139,14 @@ class VenueStatus(NamedTuple):
     recv_ns: int
     status: str
     message: str = ""
-    kind = "status"
 
 
-class Control(NamedTuple):
-    """Protocol and session events that are not market data.
+class VenueStatus(_VenueStatusFields):
+    __slots__ = ()
+    kind: ClassVar[str] = "status"
 
-    ``what`` is one of: "response" (a reply to a request: ``data`` = (id, result)), "error"
-    (venue error: ``data`` = (id, code)), "shutdown" (the venue will close), "heartbeat",
-    "connected", "disconnected", "gap", "stale", "halted", "resumed".
-    """
 
+class _ControlFields(NamedTuple):
     venue: str
     symbol: str
     unified: str
@@ -132,12 +155,21 @@ class Control(NamedTuple):
     what: str
     detail: str = ""
     data: Any = None
-    kind = "control"
 
 
-class Rejected(NamedTuple):
-    """A frame (or part of one) that could not be accepted, kept with its reason and raw text."""
+class Control(_ControlFields):
+    """Protocol and session events that are not market data.
 
+    ``what`` is one of: "response" (a reply to a request: ``data`` = (id, result)), "error"
+    (venue error: ``data`` = (id, code)), "shutdown" (the venue will close), "heartbeat",
+    "connected", "disconnected", "gap", "stale", "halted", "resumed".
+    """
+
+    __slots__ = ()
+    kind: ClassVar[str] = "control"
+
+
+class _RejectedFields(NamedTuple):
     venue: str
     symbol: str
     unified: str
@@ -146,28 +178,36 @@ class Rejected(NamedTuple):
     reason: str  # short machine key: "malformed_json", "missing_field", "bad_price", ...
     detail: str  # one human sentence
     raw: str  # the frame (or the offending part), truncated to a bounded length
-    kind = "rejected"
 
 
-class MarkPrice(NamedTuple):
-    """A perpetual's mark price and funding (Binance futures ``markPriceUpdate``)."""
+class Rejected(_RejectedFields):
+    """A frame (or part of one) that could not be accepted, kept with its reason and raw text."""
 
+    __slots__ = ()
+    kind: ClassVar[str] = "rejected"
+
+
+class _MarkPriceFields(NamedTuple):
     venue: str
     symbol: str
     unified: str
     exch_ns: int
     recv_ns: int
     mark: float
-    index: float
+    index: float  # type: ignore[assignment]  # shadows tuple.index; the field name is the event's contract
     settle: float  # estimated settle price
     funding_rate: float  # per funding period (8 h on Binance), as a fraction: 0.0001 = 0.01 %
     next_funding_ns: int  # 0 where the contract has none (delivery futures)
-    kind = "mark_price"
 
 
-class Liquidation(NamedTuple):
-    """A forced (liquidation) order; ``side`` is the order's: "sell" closes a long."""
+class MarkPrice(_MarkPriceFields):
+    """A perpetual's mark price and funding (Binance futures ``markPriceUpdate``)."""
 
+    __slots__ = ()
+    kind: ClassVar[str] = "mark_price"
+
+
+class _LiquidationFields(NamedTuple):
     venue: str
     symbol: str
     unified: str
@@ -179,19 +219,29 @@ class Liquidation(NamedTuple):
     avg_price: float
     filled: float  # accumulated filled quantity
     status: str  # "FILLED", "PARTIALLY_FILLED", ...
-    kind = "liquidation"
 
 
-class OpenInterest(NamedTuple):
-    """Open interest of a contract, in base units (polled over REST)."""
+class Liquidation(_LiquidationFields):
+    """A forced (liquidation) order; ``side`` is the order's: "sell" closes a long."""
 
+    __slots__ = ()
+    kind: ClassVar[str] = "liquidation"
+
+
+class _OpenInterestFields(NamedTuple):
     venue: str
     symbol: str
     unified: str
     exch_ns: int
     recv_ns: int
     open_interest: float
-    kind = "open_interest"
+
+
+class OpenInterest(_OpenInterestFields):
+    """Open interest of a contract, in base units (polled over REST)."""
+
+    __slots__ = ()
+    kind: ClassVar[str] = "open_interest"
 
 
 MAX_RAW_KEPT = 2048
@@ -207,3 +257,7 @@ def reject(venue: str, reason: str, detail: str, raw: str | bytes, recv_ns: int,
 
 EVENT_TYPES = (Trade, Candle, Quote, Ticker, BookSnapshot, BookDelta, VenueStatus, Control, Rejected, MarkPrice,
                Liquidation, OpenInterest)
+
+Event = (Trade | Candle | Quote | Ticker | BookSnapshot | BookDelta | VenueStatus | Control | Rejected | MarkPrice
+         | Liquidation | OpenInterest)
+"""Any one event (for annotations; ``EVENT_TYPES`` is the runtime tuple)."""

@@ -69,7 +69,7 @@ class SymbolMap:
         return f"{base}{separator}{quote}"
 
 
-class UnifiedNames(dict):
+class UnifiedNames(dict[str, str]):
     """A codec's cache of venue symbol -> unified symbol: ``names[s]`` is a plain dict hit once known."""
 
     def __init__(self, symbol_map: SymbolMap, venue: str) -> None:
@@ -77,7 +77,7 @@ class UnifiedNames(dict):
         self.symbol_map = symbol_map
         self.venue = venue
 
-    def __missing__(self, symbol):
+    def __missing__(self, symbol: str) -> str:
         if symbol.__class__ is not str:
             raise TypeError(f"symbol must be a string, not {type(symbol).__name__}")
         if len(self) >= MAX_CACHED_NAMES:

@@ -7,12 +7,14 @@ Payload shapes: protocols.md section 1.
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
 
 import orjson
 
-from feeds.events import BookDelta, BookSnapshot, Candle, Control, Quote, Rejected, Ticker, Trade, reject
+from feeds.events import BookDelta, BookSnapshot, Candle, Control, Event, Quote, Rejected, Ticker, Trade, reject
 from feeds.intervals import INTERVALS
 from feeds.symbols import MAX_CACHED_NAMES, SymbolMap, UnifiedNames
 from feeds.venues.base import BOOK_FROM_REST_SNAPSHOT, Codec, Network, RestRequest, Venue
@@ -41,7 +43,7 @@ _CHANNEL_SUFFIX = {
 
 # --- stream names, URLs, requests -----------------------------------------------------------
 
-def streams_for(symbols, interval: str = "1m", channels=DEFAULT_CHANNELS) -> list[str]:
+def streams_for(symbols: Iterable[str], interval: str = "1m", channels: Iterable[str] = DEFAULT_CHANNELS) -> list[str]:
     """Stream names for every symbol and channel: ``["btcusdt@aggTrade", "btcusdt@kline_1m", ...]``.
 
     Channels: aggTrade, trade, kline, bookTicker, ticker, miniTicker, depth (diff, 100 ms),
@@ -71,7 +73,7 @@ def raw_url(base: str, stream: str, time_unit: str = "ms") -> str:
     return f"{url}?{query}" if query else url
 
 
-def combined_url(base: str, streams, time_unit: str = "ms") -> str:
+def combined_url(base: str, streams: Iterable[str], time_unit: str = "ms") -> str:
     """``wss://host/stream?streams=a/b/c``: frames arrive wrapped as ``{"stream":..,"data":..}``."""
     url = f"{base.rstrip('/')}/stream?streams={'/'.join(streams)}"
     query = _time_unit_query(time_unit)
@@ -83,17 +85,17 @@ def rest_base_for(ws_base: str) -> str:
     return BINANCE.rest_base_for(ws_base)
 
 
-def _request(method: str, req_id: int, params=None) -> str:
-    msg = {"method": method, "params": list(params), "id": req_id} if params is not None \
+def _request(method: str, req_id: int, params: Iterable[str] | None = None) -> str:
+    msg: dict[str, Any] = {"method": method, "params": list(params), "id": req_id} if params is not None \
         else {"method": method, "id": req_id}
     return orjson.dumps(msg).decode()
 
 
-def subscribe_message(streams, req_id: int) -> str:
+def subscribe_message(streams: Iterable[str], req_id: int) -> str:
     return _request("SUBSCRIBE", req_id, streams)
 
 
-def unsubscribe_message(streams, req_id: int) -> str:
+def unsubscribe_message(streams: Iterable[str], req_id: int) -> str:
     return _request("UNSUBSCRIBE", req_id, streams)
 
 
@@ -126,6 +128,7 @@ _JSONDecodeError = orjson.JSONDecodeError
 # tuple.__new__ builds a NamedTuple without running its Python-level __new__: about half the cost.
 _new = tuple.__new__
 _TIME_MULT = {"ms": 1_000_000, "us": 1_000}
+_Handler = Callable[[dict[str, Any], int], list[Event]]
 
 
 class BinanceCodec:
@@ -144,8 +147,8 @@ class BinanceCodec:
         self.default_symbol = default_symbol.upper()
         self._mult = _TIME_MULT[time_unit]
         self._unified = UnifiedNames(symbol_map, venue)
-        self._stream_symbol: dict[str, str] = {}
-        self._by_event = {
+        self._stream_symbol: dict[object, str] = {}  # keyed by the frame's "stream" value, checked on a miss
+        self._by_event: dict[object, _Handler] = {
             "aggTrade": self._trade_reader("a"),
             "trade": self._trade_reader("t"),
             "kline": self._kline,
@@ -156,7 +159,7 @@ class BinanceCodec:
         }
 
     # The hot path: one JSON parse, two dict lookups to unwrap, two to dispatch.
-    def decode(self, raw: str | bytes, recv_ns: int) -> list:
+    def decode(self, raw: str | bytes, recv_ns: int) -> list[Event]:
         try:
             msg = _loads(raw)
         except _JSONDecodeError as exc:
@@ -180,11 +183,11 @@ class BinanceCodec:
         except Exception as exc:  # noqa: BLE001 - bad input never raises
             return [self._failed(exc, msg, raw, recv_ns)]
 
-    def _trade_reader(self, id_key: str):
+    def _trade_reader(self, id_key: str) -> _Handler:
         """The handler for ``trade`` (id in ``t``) or ``aggTrade`` (id in ``a``): one call per frame."""
         venue, mult, names = self.venue, self._mult, self._unified
 
-        def read_trade(m: dict, recv_ns: int) -> list:
+        def read_trade(m: dict[str, Any], recv_ns: int) -> list[Event]:
             s = m["s"]
             u = names[s]
             e_time = m["E"]
@@ -205,7 +208,7 @@ class BinanceCodec:
 
         return read_trade
 
-    def _kline(self, m: dict, recv_ns: int) -> list:
+    def _kline(self, m: dict[str, Any], recv_ns: int) -> list[Event]:
         s = m["s"]
         u = self._unified[s]
         k = m["k"]
@@ -215,31 +218,31 @@ class BinanceCodec:
                               number(k["l"], "k.l"), number(k["c"], "k.c"), number(k["v"], "k.v"),
                               integer(k["n"], "k.n"), flag(k["x"], "k.x"), "live"))]
 
-    def _ticker(self, m: dict, recv_ns: int) -> list:
+    def _ticker(self, m: dict[str, Any], recv_ns: int) -> list[Event]:
         s = m["s"]
         u = self._unified[s]
         return [_new(Ticker, (self.venue, s, u, integer(m["E"], "E") * self._mult, recv_ns, number(m["c"], "c"),
                               number(m["o"], "o"), number(m["h"], "h"), number(m["l"], "l"),
                               number(m["v"], "v"), number(m["q"], "q")))]
 
-    def _depth_update(self, m: dict, recv_ns: int) -> list:
+    def _depth_update(self, m: dict[str, Any], recv_ns: int) -> list[Event]:
         s = m["s"]
         u = self._unified[s]
         return [_new(BookDelta, (self.venue, s, u, integer(m["E"], "E") * self._mult, recv_ns,
                                  levels(m["b"], "b"), levels(m["a"], "a"), integer(m["U"], "U"),
                                  integer(m["u"], "u"), -1))]
 
-    def _server_shutdown(self, m: dict, recv_ns: int) -> list:
+    def _server_shutdown(self, m: dict[str, Any], recv_ns: int) -> list[Event]:
         return [Control(self.venue, "", "", integer(m["E"], "E") * self._mult, recv_ns, "shutdown",
                         "server announced a shutdown")]
 
-    def _book_ticker(self, m: dict, recv_ns: int) -> list:
+    def _book_ticker(self, m: dict[str, Any], recv_ns: int) -> list[Event]:
         s = m["s"]
         u = self._unified[s]
         return [_new(Quote, (self.venue, s, u, 0, recv_ns, number(m["b"], "b"), number(m["B"], "B"),
                              number(m["a"], "a"), number(m["A"], "A"), integer(m["u"], "u")))]
 
-    def _partial_depth(self, m: dict, raw, recv_ns: int, stream) -> list:
+    def _partial_depth(self, m: dict[str, Any], raw: str | bytes, recv_ns: int, stream: object) -> list[Event]:
         if stream is not None:
             s = self._stream_symbol.get(stream)
             if s is None:
@@ -256,7 +259,8 @@ class BinanceCodec:
         return [BookSnapshot(self.venue, s, u, 0, recv_ns, levels(m["bids"], "bids"), levels(m["asks"], "asks"),
                              integer(m["lastUpdateId"], "lastUpdateId"))]
 
-    def _without_known_event(self, m: dict, raw, recv_ns: int, outer: dict) -> list:
+    def _without_known_event(self, m: dict[str, Any], raw: str | bytes, recv_ns: int,
+                             outer: dict[str, Any]) -> list[Event]:
         """Payloads with no ``e`` (bookTicker, partial depth, replies, errors) or an unknown one."""
         if "u" in m and "s" in m and "e" not in m:  # bookTicker, the busiest of these
             return self._book_ticker(m, recv_ns)
@@ -279,9 +283,9 @@ class BinanceCodec:
                             (m.get("id"), m["code"]))]
         return [reject(venue, "unknown_event", "object with no event type and no known shape", raw, recv_ns)]
 
-    def _array(self, items: list, raw, recv_ns: int) -> list:
+    def _array(self, items: list[Any], raw: str | bytes, recv_ns: int) -> list[Event]:
         """An array of payloads (``!miniTicker@arr``): each element decoded on its own."""
-        out = []
+        out: list[Event] = []
         for item in items:
             try:
                 if item.__class__ is not dict:
@@ -296,7 +300,7 @@ class BinanceCodec:
                 out.append(self._failed(exc, item, raw, recv_ns))
         return out
 
-    def _failed(self, exc: Exception, msg, raw, recv_ns: int) -> Rejected:
+    def _failed(self, exc: Exception, msg: object, raw: str | bytes, recv_ns: int) -> Rejected:
         """The Rejected for an exception raised while reading a parsed frame."""
         what = "frame"
         symbol = unified = ""
@@ -315,11 +319,12 @@ class BinanceCodec:
 
     # --- REST bodies, with this codec's venue and symbol cache ---
 
-    def parse_klines(self, body, symbol: str, interval: str, recv_ns: int, server_now_ms: int):
+    def parse_klines(self, body: bytes | str, symbol: str, interval: str, recv_ns: int,
+                     server_now_ms: int) -> tuple[list[Candle], list[Rejected]]:
         return parse_klines(body, symbol, interval, recv_ns, server_now_ms, venue=self.venue,
                             unified=self._unified[symbol])
 
-    def parse_depth_snapshot(self, body, symbol: str, recv_ns: int):
+    def parse_depth_snapshot(self, body: bytes | str, symbol: str, recv_ns: int) -> BookSnapshot | Rejected:
         return parse_depth_snapshot(body, symbol, recv_ns, venue=self.venue, unified=self._unified[symbol])
 
 
@@ -328,7 +333,8 @@ class BinanceCodec:
 _DEFAULT_SYMBOLS = SymbolMap()
 
 
-def _rest_error(m, venue, body, recv_ns, symbol, unified) -> Rejected | None:
+def _rest_error(m: object, venue: str, body: bytes | str, recv_ns: int, symbol: str,
+                unified: str) -> Rejected | None:
     """A Binance REST error body ``{"code":-1121,"msg":"Invalid symbol."}`` as a Rejected."""
     if m.__class__ is dict and "code" in m and "msg" in m:
         return reject(venue, "venue_error", f"venue error {m['code']}: {m['msg']}", body, recv_ns,
@@ -353,7 +359,8 @@ def parse_klines(body: bytes | str, symbol: str, interval: str, recv_ns: int, se
         err = _rest_error(rows, venue, body, recv_ns, symbol, unified)
         return [], [err or reject(venue, "bad_field", "klines body is not a JSON array", body, recv_ns,
                                   symbol, unified)]
-    candles, rejected = [], []
+    candles: list[Candle] = []
+    rejected: list[Rejected] = []
     for row in rows:
         try:
             if row.__class__ is not list or len(row) < 9:
@@ -443,7 +450,7 @@ class BinanceVenue(Venue):
             return RestRequest(what, "", symbol, query.get("interval", ""))
         return None
 
-    def rest_events(self, codec: Codec, request: RestRequest, body: str | bytes, recv_ns: int) -> list:
+    def rest_events(self, codec: Codec, request: RestRequest, body: str | bytes, recv_ns: int) -> list[Event]:
         if not isinstance(codec, BinanceCodec):
             return []
         if request.what == "depth":

@@ -17,12 +17,14 @@ the matches channel gives a ``Control(what="gap", data=(expected, got))`` before
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 import orjson
 
-from feeds.events import BookDelta, BookSnapshot, Control, Quote, Rejected, Ticker, Trade, VenueStatus, reject
+from feeds.events import BookDelta, BookSnapshot, Control, Event, Quote, Rejected, Ticker, Trade, VenueStatus, reject
 from feeds.symbols import SymbolMap, UnifiedNames
 from feeds.venues.base import BOOK_STREAMED, Network, RestRequest, Venue
 from feeds.venues.fields import levels, number, text
@@ -40,15 +42,15 @@ ENDPOINTS = {"production": WS_URL, "sandbox": WS_SANDBOX_URL}
 DEFAULT_CHANNELS = ("ticker", "matches", "heartbeat", "level2_batch")
 
 
-def subscribe_message(product_ids, channels=DEFAULT_CHANNELS) -> str:
+def subscribe_message(product_ids: Iterable[str], channels: Iterable[str] = DEFAULT_CHANNELS) -> str:
     """``{"type":"subscribe","product_ids":[...],"channels":[...]}`` as JSON text."""
     return orjson.dumps({"type": "subscribe", "product_ids": list(product_ids),
                          "channels": list(channels)}).decode()
 
 
-def unsubscribe_message(product_ids=(), channels=DEFAULT_CHANNELS) -> str:
+def unsubscribe_message(product_ids: Iterable[str] = (), channels: Iterable[str] = DEFAULT_CHANNELS) -> str:
     """The unsubscribe request; with no product ids the whole channels are dropped."""
-    msg: dict = {"type": "unsubscribe"}
+    msg: dict[str, Any] = {"type": "unsubscribe"}
     if product_ids:
         msg["product_ids"] = list(product_ids)
     msg["channels"] = list(channels)
@@ -60,7 +62,7 @@ def unsubscribe_message(product_ids=(), channels=DEFAULT_CHANNELS) -> str:
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 _NS_PER_S = 1_000_000_000
 _NS_PER_DAY = 86_400 * _NS_PER_S
-_FRACTION_SCALE = tuple(10 ** (9 - n) for n in range(10))  # digits -> ns per unit
+_FRACTION_SCALE: tuple[int, ...] = tuple(10 ** (9 - n) for n in range(10))  # digits -> ns per unit
 _MAX_CACHED_SECONDS = 4096
 _day_ns: dict[str, int] = {}  # "2014-11-07" -> epoch ns of that midnight
 _second_ns: dict[str, int] = {}  # "2014-11-07T08:19:27" -> epoch ns of that second
@@ -130,14 +132,18 @@ _time = parse_time_ns
 _AGGRESSOR = {"sell": "buy", "buy": "sell"}  # match.side is the maker's side
 
 
-def _levels(rows) -> tuple:
+_Levels = tuple[tuple[float, float], ...]
+_Handler = Callable[[dict[str, Any], str | bytes, int], list[Event]]
+
+
+def _levels(rows: object) -> _Levels:
     return levels(rows, "levels")
 
 
-def _changes(changes) -> tuple[tuple, tuple]:
+def _changes(changes: list[Any]) -> tuple[_Levels, _Levels]:
     """l2update ``[[side, price, size], ...]`` -> (bids, asks)."""
-    bids = []
-    asks = []
+    bids: list[tuple[float, float]] = []
+    asks: list[tuple[float, float]] = []
     for side, price, size in changes:
         if side == "buy":
             bids.append((number(price, "price"), number(size, "size")))
@@ -166,7 +172,7 @@ class CoinbaseCodec:
         self._match_seq: dict[str, int] = {}
         self._heartbeat_seq: dict[str, int] = {}
         self._last_trade_id: dict[str, int] = {}
-        self._by_type = {
+        self._by_type: dict[object, _Handler] = {
             "ticker": self._ticker,
             "match": self._match,
             "last_match": self._match,
@@ -185,7 +191,7 @@ class CoinbaseCodec:
         self._last_trade_id.clear()
 
     # The hot path: l2update is ~98% of a book subscriber's traffic, so it is decoded inline.
-    def decode(self, raw: str | bytes, recv_ns: int) -> list:
+    def decode(self, raw: str | bytes, recv_ns: int) -> list[Event]:
         try:
             msg = _loads(raw)
         except _JSONDecodeError as exc:
@@ -196,6 +202,8 @@ class CoinbaseCodec:
                 s = msg["product_id"]
                 u = self._unified[s]
                 changes = msg["changes"]
+                bids: _Levels
+                asks: _Levels
                 if len(changes) == 1:  # the usual case: one level per frame, no lists to build
                     side, price, size = changes[0]
                     level = ((number(price, "price"), number(size, "size")),)
@@ -215,7 +223,8 @@ class CoinbaseCodec:
         except Exception as exc:  # noqa: BLE001 - bad input never raises
             return [self._failed(exc, msg, raw, recv_ns)]
 
-    def _stale(self, last_seq: dict, s: str, u: str, seq, channel: str, raw, recv_ns: int) -> Rejected | None:
+    def _stale(self, last_seq: dict[str, int], s: str, u: str, seq: object, channel: str, raw: str | bytes,
+               recv_ns: int) -> Rejected | None:
         """A Rejected when ``seq`` is not above the last one seen for this product, else records it."""
         if seq.__class__ is not int:
             raise ValueError(f"sequence must be an integer, not {seq!r}")
@@ -227,7 +236,7 @@ class CoinbaseCodec:
         last_seq[s] = seq
         return None
 
-    def _ticker(self, m: dict, raw, recv_ns: int) -> list:
+    def _ticker(self, m: dict[str, Any], raw: str | bytes, recv_ns: int) -> list[Event]:
         s = m["product_id"]
         u = self._unified[s]
         seq = m.get("sequence")
@@ -250,7 +259,7 @@ class CoinbaseCodec:
                           number(m["high_24h"], "high_24h"), number(m["low_24h"], "low_24h"), number(m["volume_24h"], "volume_24h"), 0.0)),
         ]
 
-    def _match(self, m: dict, raw, recv_ns: int) -> list:
+    def _match(self, m: dict[str, Any], raw: str | bytes, recv_ns: int) -> list[Event]:
         s = m["product_id"]
         u = self._unified[s]
         seq = m.get("sequence")
@@ -280,7 +289,7 @@ class CoinbaseCodec:
                                     (last + 1, trade_id)), trade]
         return [trade]
 
-    def _snapshot(self, m: dict, raw, recv_ns: int) -> list:
+    def _snapshot(self, m: dict[str, Any], raw: str | bytes, recv_ns: int) -> list[Event]:
         s = m["product_id"]
         u = self._unified[s]
         time = m.get("time")  # only some snapshots carry one
@@ -289,7 +298,7 @@ class CoinbaseCodec:
         return [BookSnapshot(self.venue, s, u, _time(time) if time is not None else 0, recv_ns,
                              tuple(bids), tuple(asks))]
 
-    def _heartbeat(self, m: dict, raw, recv_ns: int) -> list:
+    def _heartbeat(self, m: dict[str, Any], raw: str | bytes, recv_ns: int) -> list[Event]:
         s = m["product_id"]
         u = self._unified[s]
         seq = m["sequence"]
@@ -304,25 +313,25 @@ class CoinbaseCodec:
         return [Control(self.venue, s, u, _time(time) if time is not None else 0, recv_ns, "heartbeat",
                         "", (seq, m.get("last_trade_id")))]
 
-    def _subscriptions(self, m: dict, raw, recv_ns: int) -> list:
+    def _subscriptions(self, m: dict[str, Any], raw: str | bytes, recv_ns: int) -> list[Event]:
         return [Control(self.venue, "", "", 0, recv_ns, "response", "", (None, m["channels"]))]
 
-    def _error(self, m: dict, raw, recv_ns: int) -> list:
+    def _error(self, m: dict[str, Any], raw: str | bytes, recv_ns: int) -> list[Event]:
         message = str(m.get("message", ""))
         reason = m.get("reason")
         detail = f"{message}: {reason}" if reason else message
         return [Control(self.venue, "", "", 0, recv_ns, "error", detail, (None, None))]
 
-    def _status(self, m: dict, raw, recv_ns: int) -> list:
+    def _status(self, m: dict[str, Any], raw: str | bytes, recv_ns: int) -> list[Event]:
         venue = self.venue
-        out = []
+        out: list[Event] = []
         for p in m["products"]:
             s = p["id"]
             out.append(VenueStatus(venue, s, self._unified[s], 0, recv_ns, text(p["status"], "status"),
                                    text(p.get("status_message") or "", "status_message")))
         return out
 
-    def _failed(self, exc: Exception, msg, raw, recv_ns: int) -> Rejected:
+    def _failed(self, exc: Exception, msg: object, raw: str | bytes, recv_ns: int) -> Rejected:
         """The Rejected for an exception raised while reading a parsed frame."""
         if msg.__class__ is not dict:
             return reject(self.venue, "unknown_event", "frame is not a JSON object", raw, recv_ns)

@@ -22,12 +22,26 @@ Choices, where the protocol leaves room:
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from operator import attrgetter
+from typing import Any
 
 import orjson
 
-from feeds.events import BookDelta, BookSnapshot, Candle, Control, Quote, Rejected, Ticker, Trade, VenueStatus, reject
+from feeds.events import (
+    BookDelta,
+    BookSnapshot,
+    Candle,
+    Control,
+    Event,
+    Quote,
+    Rejected,
+    Ticker,
+    Trade,
+    VenueStatus,
+    reject,
+)
 from feeds.symbols import SymbolMap, UnifiedNames
 from feeds.venues.base import BOOK_STREAMED, Network, Venue
 from feeds.venues.coinbase import parse_time_ns
@@ -45,18 +59,18 @@ DEFAULT_CHANNELS = ("heartbeats", "ticker", "market_trades", "level2")
 MESSAGE_CHANNEL = {"level2": "l2_data"}
 
 
-def subscribe_messages(product_ids, channels=DEFAULT_CHANNELS) -> list[str]:
+def subscribe_messages(product_ids: Iterable[str], channels: Iterable[str] = DEFAULT_CHANNELS) -> list[str]:
     """One subscribe request (JSON text) per channel, as Advanced Trade requires."""
     return [_request("subscribe", product_ids, channel) for channel in channels]
 
 
-def unsubscribe_messages(product_ids=(), channels=DEFAULT_CHANNELS) -> list[str]:
+def unsubscribe_messages(product_ids: Iterable[str] = (), channels: Iterable[str] = DEFAULT_CHANNELS) -> list[str]:
     """One unsubscribe request per channel; with no product ids the whole channel is dropped."""
     return [_request("unsubscribe", product_ids, channel) for channel in channels]
 
 
-def _request(kind: str, product_ids, channel: str) -> str:
-    msg: dict = {"type": kind}
+def _request(kind: str, product_ids: Iterable[str], channel: str) -> str:
+    msg: dict[str, Any] = {"type": kind}
     if product_ids and channel != "heartbeats":  # heartbeats are per connection, not per product
         msg["product_ids"] = list(product_ids)
     msg["channel"] = channel
@@ -72,7 +86,10 @@ _NS_PER_S = 1_000_000_000
 _by_product_and_start = attrgetter("symbol", "open_ns")
 
 
-def _trade_id(value) -> int:
+_Reader = Callable[[list[Any], int, int, str, list[Event]], None]
+
+
+def _trade_id(value: object) -> int:
     if value.__class__ is int:
         return value
     if value.__class__ is str and value.isascii() and value.isdigit():
@@ -80,7 +97,7 @@ def _trade_id(value) -> int:
     return 0
 
 
-def _float_or_zero(value) -> float:
+def _float_or_zero(value: object) -> float:
     return 0.0 if value is None or value == "" else number(value, "quantity")
 
 
@@ -97,7 +114,7 @@ class CoinbaseAdvancedCodec:
         self._last_seq: dict[str, int] = {}  # "" (whole connection) or channel -> last sequence_num
         self._heartbeat_counter: int | None = None
         self._forming: dict[str, Candle] = {}  # product -> its newest (still open) 5 m candle
-        self._by_channel = {
+        self._by_channel: dict[object, _Reader] = {
             "l2_data": self._l2_data,
             "market_trades": self._market_trades,
             "ticker": self._ticker,
@@ -113,12 +130,12 @@ class CoinbaseAdvancedCodec:
         self._last_seq.clear()
         self._heartbeat_counter = None
 
-    def decode(self, raw: str | bytes, recv_ns: int) -> list:
+    def decode(self, raw: str | bytes, recv_ns: int) -> list[Event]:
         try:
             msg = _loads(raw)
         except _JSONDecodeError as exc:
             return [reject(self.venue, "malformed_json", f"frame is not valid JSON: {exc}", raw, recv_ns)]
-        out: list = []
+        out: list[Event] = []
         kept = 0  # events to keep if decoding fails part way: the sequence gap, if any
         try:
             channel = msg.get("channel")
@@ -155,13 +172,13 @@ class CoinbaseAdvancedCodec:
 
     # Each handler appends its events to ``out``; ``ts`` is the envelope time in ns.
 
-    def _l2_data(self, events, ts: int, recv_ns: int, channel: str, out: list) -> None:
+    def _l2_data(self, events: list[Any], ts: int, recv_ns: int, channel: str, out: list[Event]) -> None:
         venue = self.venue
         for ev in events:
             s = ev["product_id"]
             u = self._unified[s]
-            bids = []
-            asks = []
+            bids: list[tuple[float, float]] = []
+            asks: list[tuple[float, float]] = []
             for row in ev["updates"]:
                 side = row["side"]
                 level = (number(row["price_level"], "price_level"), number(row["new_quantity"], "new_quantity"))
@@ -181,10 +198,10 @@ class CoinbaseAdvancedCodec:
             else:
                 raise ValueError(f"l2_data event type must be 'snapshot' or 'update', not {kind!r}")
 
-    def _market_trades(self, events, ts: int, recv_ns: int, channel: str, out: list) -> None:
+    def _market_trades(self, events: list[Any], ts: int, recv_ns: int, channel: str, out: list[Event]) -> None:
         venue = self.venue
         for ev in events:
-            batch = []
+            batch: list[Trade] = []
             for tr in ev["trades"]:
                 s = tr["product_id"]
                 u = self._unified[s]
@@ -198,7 +215,7 @@ class CoinbaseAdvancedCodec:
                 batch.reverse()  # batches may list the newest trade first; emit oldest first
             out.extend(batch)
 
-    def _ticker(self, events, ts: int, recv_ns: int, channel: str, out: list) -> None:
+    def _ticker(self, events: list[Any], ts: int, recv_ns: int, channel: str, out: list[Event]) -> None:
         venue = self.venue
         with_quote = channel == "ticker"  # ticker_batch has no best bid/ask
         for ev in events:
@@ -216,11 +233,11 @@ class CoinbaseAdvancedCodec:
                                          number(t["high_24_h"], "high_24_h"), number(t["low_24_h"], "low_24_h"),
                                          number(t["volume_24_h"], "volume_24_h"), 0.0)))
 
-    def _candles(self, events, ts: int, recv_ns: int, channel: str, out: list) -> None:
+    def _candles(self, events: list[Any], ts: int, recv_ns: int, channel: str, out: list[Event]) -> None:
         venue = self.venue
         forming = self._forming
         for ev in events:
-            candles = []
+            candles: list[Candle] = []
             for c in ev["candles"]:
                 s = c["product_id"]
                 u = self._unified[s]
@@ -246,7 +263,7 @@ class CoinbaseAdvancedCodec:
                     forming.pop(s, None)
                     out.append(candle._replace(closed=True))  # history: a newer bar follows
 
-    def _heartbeats(self, events, ts: int, recv_ns: int, channel: str, out: list) -> None:
+    def _heartbeats(self, events: list[Any], ts: int, recv_ns: int, channel: str, out: list[Event]) -> None:
         for ev in events:
             counter = ev["heartbeat_counter"]  # a number on the wire, a string in the docs
             if counter.__class__ is not int:
@@ -260,7 +277,7 @@ class CoinbaseAdvancedCodec:
             self._heartbeat_counter = counter
             out.append(Control(self.venue, "", "", ts, recv_ns, "heartbeat", "", (counter, None)))
 
-    def _status(self, events, ts: int, recv_ns: int, channel: str, out: list) -> None:
+    def _status(self, events: list[Any], ts: int, recv_ns: int, channel: str, out: list[Event]) -> None:
         venue = self.venue
         for ev in events:
             for p in ev["products"]:
@@ -268,13 +285,13 @@ class CoinbaseAdvancedCodec:
                 out.append(VenueStatus(venue, s, self._unified[s], ts, recv_ns, text(p["status"], "status"),
                                        text(p.get("status_message") or "", "status_message")))
 
-    def _subscriptions(self, events, ts: int, recv_ns: int, channel: str, out: list) -> None:
-        subscriptions: dict = {}
+    def _subscriptions(self, events: list[Any], ts: int, recv_ns: int, channel: str, out: list[Event]) -> None:
+        subscriptions: dict[str, Any] = {}
         for ev in events:
             subscriptions.update(ev["subscriptions"])
         out.append(Control(self.venue, "", "", ts, recv_ns, "response", "", (None, subscriptions)))
 
-    def _failed(self, exc: Exception, msg, raw, recv_ns: int) -> Rejected:
+    def _failed(self, exc: Exception, msg: object, raw: str | bytes, recv_ns: int) -> Rejected:
         if msg.__class__ is not dict:
             return reject(self.venue, "unknown_event", "frame is not a JSON object", raw, recv_ns)
         channel = msg.get("channel")

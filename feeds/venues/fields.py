@@ -7,26 +7,26 @@ def number(value: object, name: str) -> float:
     """A price or size: venues send decimal text (``"0.01"``); a JSON number is taken too, a bool never."""
     cls = value.__class__
     if cls is str or cls is float or cls is int:
-        return float(value)  # type: ignore[arg-type]
+        return float(value)  # type: ignore[arg-type]  # str, float or int, checked by class just above
     raise ValueError(f"{name!r} must be a decimal number, not {type(value).__name__}")
 
 
 def integer(value: object, name: str) -> int:
     """An id, a count or a time in ms: a JSON integer, not text and not a bool."""
     if value.__class__ is int:
-        return value  # type: ignore[return-value]
+        return value
     raise ValueError(f"{name!r} must be an integer, not {type(value).__name__}")
 
 
 def text(value: object, name: str) -> str:
     if value.__class__ is str:
-        return value  # type: ignore[return-value]
+        return value
     raise ValueError(f"{name!r} must be a string, not {type(value).__name__}")
 
 
 def flag(value: object, name: str) -> bool:
     if value.__class__ is bool:
-        return value  # type: ignore[return-value]
+        return value
     raise ValueError(f"{name!r} must be true or false, not {type(value).__name__}")
 
 
@@ -34,13 +34,13 @@ def levels(rows: object, name: str) -> tuple[tuple[float, float], ...]:
     """Book levels ``[["price", "size"], ...]`` -> ``((price, size), ...)``."""
     if rows.__class__ is not list:
         raise ValueError(f"{name!r} must be an array of [price, size] rows")
-    return tuple([(number(p, name), number(q, name)) for p, q in rows])  # type: ignore[attr-defined]
+    return tuple([(number(p, name), number(q, name)) for p, q in rows])
 
 
 def whole(value: object, name: str) -> int:
     """A whole number sent either as a JSON integer or as digits in text (``"1700000000"``)."""
     if value.__class__ is int:
-        return value  # type: ignore[return-value]
-    if value.__class__ is str and value.isascii() and value.isdigit():  # type: ignore[attr-defined]
-        return int(value)  # type: ignore[arg-type]
+        return value
+    if value.__class__ is str and value.isascii() and value.isdigit():
+        return int(value)
     raise ValueError(f"{name!r} must be a whole number, not {type(value).__name__}")
