@@ -137,8 +137,8 @@ class Product:
         return "%.8f" % (lots * self.sym.step)
 
     def order_id(self, n: int) -> str:
-        return "%08x-%04x-4%03x-8%03x-%012x" % (self.index, (n >> 40) & 0xFFFF, (n >> 28) & 0xFFF,
-                                                (n >> 16) & 0xFFF, n & 0xFFFFFFFFFFFF)
+        return (f"{self.index:08x}-{(n >> 40) & 0xFFFF:04x}-4{(n >> 28) & 0xFFF:03x}"
+                f"-8{(n >> 16) & 0xFFF:03x}-{n & 0xFFFFFFFFFFFF:012x}")
 
 
 class CoinbaseConn(SimConn):
@@ -385,7 +385,7 @@ class CoinbaseVenue(Venue):
         sym = p.sym
         base, quote = p.id.split("-")
         return {"id": p.id, "base_currency": base, "quote_currency": quote,
-                "quote_increment": p.pfmt % sym.tick, "base_increment": "%.8f" % sym.step,
+                "quote_increment": p.pfmt % sym.tick, "base_increment": f"{sym.step:.8f}",
                 "display_name": f"{base}-{quote}", "min_market_funds": "1", "margin_enabled": False,
                 "post_only": False, "limit_only": False, "cancel_only": False, "status": "online",
                 "status_message": "", "trading_disabled": False, "fx_stablecoin": False,
