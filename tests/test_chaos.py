@@ -146,7 +146,7 @@ async def test_closed_candles_survive_a_seeded_storm_of_faults_bar_for_bar():
             key = EXPECT[fault[0]]
             timeout = fault[1] + STALE_AFTER_S + 1.0 if fault[0].startswith("stall") else \
                 0.5 if key is None else 2.0
-            if not await wait_for(lambda: moved(before, evidence(session), key), timeout):
+            if not await wait_for(lambda before=before, key=key: moved(before, evidence(session), key), timeout):
                 unseen.append((fault, conn.history[-3:]))
             if fault[0].startswith("stall"):  # let the stream come back before the next fault
                 await wait_for(lambda: conn.state == "subscribed", fault[1] + 2)

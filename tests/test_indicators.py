@@ -68,9 +68,9 @@ def rsi_from_scratch(closes: list[float], n: int) -> float | None:
     losses = [max(-c, 0.0) for c in changes]
     avg_gain = sum(gains[:n]) / n
     avg_loss = sum(losses[:n]) / n
-    for g, l in zip(gains[n:], losses[n:]):
+    for g, loss in zip(gains[n:], losses[n:]):
         avg_gain = (avg_gain * (n - 1) + g) / n
-        avg_loss = (avg_loss * (n - 1) + l) / n
+        avg_loss = (avg_loss * (n - 1) + loss) / n
     if avg_gain + avg_loss == 0.0:
         return 50.0
     if avg_loss == 0.0:
@@ -170,7 +170,7 @@ def test_rsi_flat_series_is_50_and_only_falls_is_0():
 def test_atr_matches_from_scratch_recomputation(period):
     bars = random_bars(200 + period)
     atr = ATR(period)
-    got = [atr.update(h, l, c) for h, l, c in bars]
+    got = [atr.update(hi, lo, c) for hi, lo, c in bars]
     for i in SAMPLE_POINTS:
         want = atr_from_scratch(bars[: i + 1], period)
         if want is None:

@@ -170,7 +170,7 @@ async def test_seeking_back_then_playing_gives_the_straight_replay(eventful_reco
         auto_halt = expected["halts"][2].at_ns  # as the replay recomputes it (on its own 100 ms ticks)
         for target in (runner.first_ns, marks["added"] - 1, auto_halt + 1):
             runner.seek(target)
-            await _until(lambda: runner.paused and runner.position_ns <= target, "the seek to land")
+            await _until(lambda target=target: runner.paused and runner.position_ns <= target, "the seek to land")
             assert [r for r in runner.session.halt.history] == [r for r in expected["halts"] if r.at_ns <= target]
             runner.toggle_pause()
             await asyncio.wait_for(runner.finished.wait(), 60)

@@ -109,7 +109,7 @@ def test_book_changes_rebuild_the_book_and_ids_are_contiguous():
                 else:
                     side.pop(p, None)
             assert max(book[1]) < min(book[2])
-            for uid, b, bq, a, aq in sym.tops:
+            for uid, _b, _bq, _a, _aq in sym.tops:
                 assert uid <= book[0]
     for name, sym in m.symbols.items():
         assert books[name][0] == sym.update_id

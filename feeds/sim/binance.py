@@ -20,13 +20,18 @@ import asyncio
 import re
 import time
 from collections import deque
-from typing import Any, NamedTuple
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import orjson
+from websockets.asyncio.server import ServerConnection
 
 from .faults import Stalls
 from .market import INTERVAL_MS, Kline, SimMarket, SimSymbol
 from .server import SimConn, Venue, encode_text_frames, send_frames, send_wire
+
+if TYPE_CHECKING:
+    from .server import Simulator
 
 dumps = orjson.dumps
 
@@ -69,7 +74,7 @@ def qty(sym: SimSymbol, lots: int) -> str:
     return f"{lots * sym.step:.8f}"
 
 
-def kline_body(k: Kline, sym: SimSymbol) -> dict:
+def kline_body(k: Kline, sym: SimSymbol) -> dict[str, Any]:
     return {"t": k.open_time, "T": k.close_time, "s": k.symbol, "i": k.interval, "f": k.first_id,
             "L": k.last_id, "o": px(sym, k.open), "c": px(sym, k.close), "h": px(sym, k.high),
             "l": px(sym, k.low), "v": qty(sym, k.volume), "n": k.trades, "x": k.closed,
@@ -77,7 +82,7 @@ def kline_body(k: Kline, sym: SimSymbol) -> dict:
             "B": "0"}
 
 
-def kline_row(k: Kline, sym: SimSymbol) -> list:
+def kline_row(k: Kline, sym: SimSymbol) -> list[Any]:
     """The 12-element REST row."""
     return [k.open_time, px(sym, k.open), px(sym, k.high), px(sym, k.low), px(sym, k.close),
             qty(sym, k.volume), k.close_time, f"{k.quote_volume:.8f}", k.trades, qty(sym, k.taker_volume),
@@ -88,7 +93,7 @@ def _levels(sym: SimSymbol, pairs: list[tuple[int, int]]) -> list[list[str]]:
     return [[px(sym, p), qty(sym, q)] for p, q in pairs]
 
 
-def _to_micro(payload: dict) -> dict:
+def _to_micro(payload: dict[str, Any]) -> dict[str, Any]:
     out = dict(payload)
     for key in ("E", "T", "O", "C"):
         if type(out.get(key)) is int:
@@ -124,7 +129,7 @@ class DiffAcc:
                 asks[p] = q
         self.last = changes[-1][0]
 
-    def take(self, sym: SimSymbol, now_ms: int) -> dict:
+    def take(self, sym: SimSymbol, now_ms: int) -> dict[str, Any]:
         bids = sorted(self.bids.items(), reverse=True)
         asks = sorted(self.asks.items())
         body = {"e": "depthUpdate", "E": now_ms, "s": sym.name, "U": self.first, "u": self.last,
@@ -139,7 +144,7 @@ class DiffAcc:
 
 
 class BinanceConn(SimConn):
-    def __init__(self, ws, combined: bool, micro: bool) -> None:
+    def __init__(self, ws: ServerConnection | None, combined: bool, micro: bool) -> None:
         super().__init__(ws)
         self.streams: dict[str, StreamSpec] = {}  # insertion-ordered: LIST_SUBSCRIPTIONS order
         self.combined = combined
@@ -190,10 +195,10 @@ class BinanceStreams:
             self.timed.pop(name, None)
             self.diffs.pop(name, None)
 
-    def emit(self, name: str, conns: list[BinanceConn], payload: dict) -> None:
+    def emit(self, name: str, conns: list[BinanceConn], payload: dict[str, Any]) -> None:
         raw = dumps(payload)
         wrapped = None
-        variants: dict | None = None
+        variants: dict[bool, bytes] | None = None
         for c in conns:
             if c.muted:
                 continue
@@ -217,6 +222,7 @@ class BinanceStreams:
     def step(self, now_ms: int) -> None:
         m = self.market
         trades = m.step(now_ms)
+        assert m.now_ms is not None  # step() starts the market clock
         now_ms = m.now_ms
         last = now_ms if self.last_ms is None else self.last_ms
         self.last_ms = now_ms
@@ -256,20 +262,20 @@ class BinanceStreams:
 
         timed = self.timed
         for name, acc in self.diffs.items():
-            sym = symbols.get(timed[name].symbol)
-            if sym is not None and sym.changes:
-                acc.add(sym.changes)
+            dsym = symbols.get(timed[name].symbol)
+            if dsym is not None and dsym.changes:
+                acc.add(dsym.changes)
 
         just_closed: set[str] = set()
         for k in m.closed:
             key = (k.symbol, k.interval)
-            name = self.kline_names.get(key)
-            if name is None:
-                name = self.kline_names[key] = f"{k.symbol.lower()}@kline_{k.interval}"
-            conns = subs.get(name)
+            kname = self.kline_names.get(key)
+            if kname is None:
+                kname = self.kline_names[key] = f"{k.symbol.lower()}@kline_{k.interval}"
+            conns = subs.get(kname)
             if conns and k.symbol not in stalled:
-                emit(name, conns, {"e": "kline", "E": now_ms, "s": k.symbol, "k": kline_body(k, symbols[k.symbol])})
-                just_closed.add(name)
+                emit(kname, conns, {"e": "kline", "E": now_ms, "s": k.symbol, "k": kline_body(k, symbols[k.symbol])})
+                just_closed.add(kname)
 
         if now_ms // 100 != last // 100:
             self._cadence(now_ms, now_ms // 1000 != last // 1000, now_ms // 2000 != last // 2000,
@@ -314,7 +320,7 @@ class BinanceStreams:
             self.emit(name, subs[name], payload)
 
 
-def ticker_payload(m: SimMarket, sym: SimSymbol, now_ms: int, mini: bool) -> dict:
+def ticker_payload(m: SimMarket, sym: SimSymbol, now_ms: int, mini: bool) -> dict[str, Any]:
     t = m.ticker(sym.name, now_ms)
     if mini:
         return {"e": "24hrMiniTicker", "E": now_ms, "s": sym.name, "c": px(sym, t["last"]),
@@ -333,7 +339,7 @@ def ticker_payload(m: SimMarket, sym: SimSymbol, now_ms: int, mini: bool) -> dic
 
 
 # control messages -------------------------------------------------------------------------------------
-def _error(code: int, msg: str, rid: Any = None) -> dict:
+def _error(code: int, msg: str, rid: Any = None) -> dict[str, Any]:
     return {"error": {"code": code, "msg": msg}, "id": rid}
 
 
@@ -342,7 +348,7 @@ def _line_col(text: str, pos: int) -> tuple[int, int]:
     return line, pos - (text.rfind("\n", 0, pos) + 1) + 1
 
 
-def _method_error(text: str, method: Any) -> dict:
+def _method_error(text: str, method: Any) -> dict[str, Any]:
     if method is None:
         line, col = _line_col(text, len(text.rstrip()))
         return _error(2, f"Invalid request: missing field `method` at line {line} column {col}")
@@ -362,7 +368,7 @@ class BinanceVenue(Venue):
     parse = staticmethod(parse_stream)  # stream names this venue serves
     streams_class = BinanceStreams
 
-    def __init__(self, market: SimMarket, *, clock=None, max_incoming_per_s: int = 5,
+    def __init__(self, market: SimMarket, *, clock: Callable[[], int] | None = None, max_incoming_per_s: int = 5,
                  max_streams: int = 1024, lifetime_s: float | None = 86_400.0) -> None:
         super().__init__()
         self.market = market
@@ -372,7 +378,7 @@ class BinanceVenue(Venue):
         self.max_streams = max_streams
         self.lifetime_s = lifetime_s
         self.conns: set[BinanceConn] = set()  # type: ignore[assignment]
-        self._tasks: set[asyncio.Task] = set()
+        self._tasks: set[asyncio.Task[Any]] = set()
         self._floods = 0
 
     def now_ms(self) -> int:
@@ -406,11 +412,13 @@ class BinanceVenue(Venue):
             return 400, {"code": 2, "msg": "Invalid request: invalid timeUnit"}
         return None
 
-    async def serve(self, ws, path: str, query: dict[str, str]) -> None:
+    async def serve(self, ws: ServerConnection, path: str, query: dict[str, str]) -> None:
         names, combined = self._url_streams(path, query)
         conn = BinanceConn(ws, combined, query.get("timeUnit", "").upper() == "MICROSECOND")
         for n in names:
-            self.streams.add(conn, self.parse(n))
+            spec = self.parse(n)
+            assert spec is not None  # check_ws refused the connection otherwise
+            self.streams.add(conn, spec)
         timer = None
         if self.lifetime_s:
             timer = asyncio.get_running_loop().call_later(self.lifetime_s, self._expire, conn)
@@ -436,7 +444,7 @@ class BinanceVenue(Venue):
             for n in list(conn.streams):
                 self.streams.remove(conn, n)
 
-    def control(self, conn: BinanceConn, message: str | bytes) -> dict:
+    def control(self, conn: BinanceConn, message: str | bytes) -> dict[str, Any]:
         """One control request -> its reply (``result`` or the wrapped ``error``)."""
         text = message.decode("utf-8", "replace") if isinstance(message, bytes) else message
         try:
@@ -456,8 +464,9 @@ class BinanceVenue(Venue):
         if method in ("SUBSCRIBE", "UNSUBSCRIBE"):
             if not isinstance(params, list):
                 return _error(2, "Invalid request: params must be an array of stream names", rid)
-            specs = [self.parse(p) for p in params]
-            if any(s is None for s in specs):
+            parsed = [self.parse(p) for p in params]
+            specs = [s for s in parsed if s is not None]
+            if len(specs) != len(parsed):
                 return _error(2, "Invalid request: invalid stream", rid)
             if method == "SUBSCRIBE":
                 new = {s.name for s in specs} - conn.streams.keys()
@@ -495,7 +504,7 @@ class BinanceVenue(Venue):
     @staticmethod
     async def _close_after_flush(conn: BinanceConn, code: int, reason: str) -> None:
         await conn.drained()
-        await conn.ws.close(code, reason)
+        await conn.socket.close(code, reason)
 
     def shutdown_frame(self, conn: SimConn) -> bytes:
         body = dumps({"e": "serverShutdown", "E": self.now_ms()})
@@ -556,7 +565,7 @@ class BinanceVenue(Venue):
             del frames[:]
             sent = 0
             for i, data in enumerate(wire):
-                if not await send_wire(conn.ws, data):
+                if not await send_wire(conn.socket, data):
                     break
                 sent = min(count, (i + 1) * chunk)
             conn.sent += sent
@@ -566,7 +575,7 @@ class BinanceVenue(Venue):
         while sent < len(frames):
             due = min(len(frames), int((loop.time() - start) * rate) + 1)
             if due > sent:
-                await send_frames(conn.ws, frames[sent:due])
+                await send_frames(conn.socket, frames[sent:due])
                 conn.sent += due - sent
                 sent = due
             await asyncio.sleep(0.005)  # pacing of the fixed-rate mode
@@ -653,7 +662,7 @@ def _int(query: dict[str, str], key: str) -> int | None:
     return int(raw)
 
 
-_REST = {
+_REST: dict[str, Callable[[BinanceVenue, dict[str, str]], tuple[int, Any]]] = {
     "/api/v3/klines": BinanceVenue.rest_klines,
     "/api/v3/uiKlines": BinanceVenue.rest_klines,
     "/api/v3/depth": BinanceVenue.rest_depth,
@@ -664,7 +673,7 @@ _REST = {
 }
 
 
-def make_venue(sim) -> BinanceVenue:
+def make_venue(sim: Simulator) -> BinanceVenue:
     """Registry hook used by feeds.sim.server.Simulator."""
     market = SimMarket(sim.symbols, sim.seed, trades_per_second=sim.trades_per_second,
                        intervals=sim.intervals, book_levels=sim.book_levels)

@@ -17,10 +17,16 @@ from __future__ import annotations
 import math
 import random
 import re
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from websockets.asyncio.server import ServerConnection
 
 from .binance import BinanceConn, BinanceStreams, BinanceVenue, DiffAcc, StreamSpec, _BadRequest, _levels, px, qty
 from .market import INTERVAL_MS, SimMarket, SimSymbol
+
+if TYPE_CHECKING:
+    from .server import Simulator
 
 PREFIX = "/futures"
 FUNDING_PERIOD_MS = 8 * 3600 * 1000
@@ -55,7 +61,7 @@ class ChainedDiffAcc(DiffAcc):
         super().__init__()
         self.prev = 0  # u of the last event made, whether it was sent or dropped
 
-    def take(self, sym: SimSymbol, now_ms: int) -> dict:
+    def take(self, sym: SimSymbol, now_ms: int) -> dict[str, Any]:
         pu = self.prev
         body = super().take(sym, now_ms)  # resets, which moves prev on
         body["T"] = now_ms
@@ -81,7 +87,7 @@ class FuturesStreams(BinanceStreams):
         super().__init__(market)
         self.rng = random.Random(market.seed * 7919)
 
-    def emit(self, name: str, conns: list[BinanceConn], payload: dict) -> None:
+    def emit(self, name: str, conns: list[BinanceConn], payload: dict[str, Any]) -> None:
         if "e" not in payload and "u" in payload:  # bookTicker: futures adds the event type and times
             now = self.market.now_ms or 0
             payload = {"e": "bookTicker", "u": payload["u"], "E": now, "T": now, **payload}
@@ -108,7 +114,7 @@ class FuturesStreams(BinanceStreams):
             elif spec.kind == "forceOrder" and self.rng.random() < LIQUIDATION_CHANCE:
                 self.emit(name, conns, self._liquidation(sym, now))
 
-    def _liquidation(self, sym: SimSymbol, now: int) -> dict:
+    def _liquidation(self, sym: SimSymbol, now: int) -> dict[str, Any]:
         b, _, a, _ = sym.best()
         sell = self.rng.random() < 0.5  # a long closed by a sell below the bid, or a short by a buy above the ask
         ticks = b - max(1, b // 500) if sell else a + max(1, a // 500)
@@ -119,7 +125,7 @@ class FuturesStreams(BinanceStreams):
             "T": now}}
 
 
-def mark_payload(sym: SimSymbol, now: int) -> dict:
+def mark_payload(sym: SimSymbol, now: int) -> dict[str, Any]:
     b, _, a, _ = sym.best()
     mark = (b + a) * 0.5 * sym.tick
     index = mark * (1.0 - 0.0004 * math.sin(now / 600_000.0))  # the index drifts a few bps around the mark
@@ -141,7 +147,7 @@ class BinanceFuturesSimVenue(BinanceVenue):
     def check_ws(self, path: str, query: dict[str, str]) -> tuple[int, Any] | None:
         return super().check_ws(path[len(PREFIX):], query)
 
-    async def serve(self, ws, path: str, query: dict[str, str]) -> None:
+    async def serve(self, ws: ServerConnection, path: str, query: dict[str, str]) -> None:
         await super().serve(ws, path[len(PREFIX):], query)
 
     def rest(self, path: str, query: dict[str, str]) -> tuple[int, Any]:
@@ -182,7 +188,7 @@ class BinanceFuturesSimVenue(BinanceVenue):
         return int(raw) if raw else default
 
 
-_REST = {
+_REST: dict[str, Callable[[BinanceFuturesSimVenue, dict[str, str]], tuple[int, Any]]] = {
     "/fapi/v1/depth": BinanceFuturesSimVenue.rest_depth,
     "/fapi/v1/klines": BinanceFuturesSimVenue.rest_klines,
     "/fapi/v1/exchangeInfo": BinanceFuturesSimVenue.rest_exchange_info,
@@ -192,7 +198,7 @@ _REST = {
 }
 
 
-def make_venue(sim) -> BinanceFuturesSimVenue:
+def make_venue(sim: Simulator) -> BinanceFuturesSimVenue:
     """Registry hook used by feeds.sim.server.Simulator."""
     intervals = [i for i in sim.intervals if i != "1s"] or ["1m"]
     # spot's start prices (SimSymbol draws them from the seed and the name): both revert to the same anchor

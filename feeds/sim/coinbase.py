@@ -46,14 +46,19 @@ import math
 import random
 import time
 from collections import deque
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
+from websockets.asyncio.server import ServerConnection
 
 from .faults import Stalls
 from .market import SimMarket, SimSymbol, SimTrade, split_symbol
 from .server import SimConn, Venue
+
+if TYPE_CHECKING:
+    from .server import Simulator
 
 dumps = orjson.dumps
 
@@ -121,7 +126,7 @@ class Product:
         self.recent: deque[tuple[SimTrade, int, int]] = deque(maxlen=1000)  # REST /trades
         self.orders = self.rng.randrange(1 << 40)
         self.total_lots = 0
-        self.stats: list | None = None  # [second, open, high, low, volume lots] of the 24 h window
+        self.stats: list[int] | None = None  # [second, open, high, low, volume lots] of the 24 h window
         self.subs: dict[str, list[CoinbaseConn]] = {}
         self.batch: dict[tuple[bool, int], int] = {}  # level2_batch changes waiting: (is_bid, tick) -> lots
         self.live: dict[tuple[bool, int], int] = {}  # level2 changes waiting for the end of the step
@@ -130,6 +135,12 @@ class Product:
         self.traded = False  # since the last ticker_batch
         self.pfmt = f"%.{sym.price_decimals}f"
 
+    @property
+    def latest(self) -> tuple[SimTrade, int, int]:
+        """The newest trade (the market has traded from its first step on)."""
+        assert self.last is not None, "no trade yet"
+        return self.last
+
     def px(self, ticks: int) -> str:
         return self.pfmt % (ticks * self.sym.tick)
 
@@ -137,12 +148,12 @@ class Product:
         return "%.8f" % (lots * self.sym.step)
 
     def order_id(self, n: int) -> str:
-        return "%08x-%04x-4%03x-8%03x-%012x" % (self.index, (n >> 40) & 0xFFFF, (n >> 28) & 0xFFF,
-                                                (n >> 16) & 0xFFF, n & 0xFFFFFFFFFFFF)
+        return (f"{self.index:08x}-{(n >> 40) & 0xFFFF:04x}-4{(n >> 28) & 0xFFF:03x}"
+                f"-8{(n >> 16) & 0xFFF:03x}-{n & 0xFFFFFFFFFFFF:012x}")
 
 
 class CoinbaseConn(SimConn):
-    def __init__(self, ws) -> None:
+    def __init__(self, ws: ServerConnection | None) -> None:
         super().__init__(ws)
         self.channels: dict[str, list[str]] = {}  # channel -> product ids, in subscription order
 
@@ -153,7 +164,8 @@ class CoinbaseVenue(Venue):
     rest_path = "/coinbase"
 
     def __init__(self, symbols: tuple[str, ...], seed: int, *, trades_per_second: float = 20.0,
-                 book_levels: int = 200, clock=None, reference=None,
+                 book_levels: int = 200, clock: Callable[[], int] | None = None,
+                 reference: Callable[[], SimMarket | None] | None = None,
                  subscribe_timeout_s: float = 5.0) -> None:
         """``reference()`` returns the live Binance SimMarket to follow, or None (then a twin is used)."""
         super().__init__()
@@ -177,12 +189,12 @@ class CoinbaseVenue(Venue):
             p.sym.sigma *= OWN_WALK
         self.aliases = {**{ref: pid for pid, ref in pairs.items()}, **{pid: pid for pid in pairs}}
         self.status_conns: list[CoinbaseConn] = []
-        self.per_connection: dict[str, list] = {"status": self.status_conns}  # channels not per product
+        self.per_connection: dict[str, list[CoinbaseConn]] = {"status": self.status_conns}  # channels not per product
         self.stalls = Stalls()
         self.conns: set[CoinbaseConn] = set()  # type: ignore[assignment]
         self.last_ms: int | None = None
         self._stalled: frozenset[str] | None = None  # None: nothing stalled; all products when all are
-        self._tasks: set[asyncio.Task] = set()
+        self._tasks: set[asyncio.Task[Any]] = set()
 
     def now_ms(self) -> int:
         if self.clock is not None:
@@ -225,7 +237,9 @@ class CoinbaseVenue(Venue):
         self._stalled = frozenset(self.products) if all_stalled else stalled if stalled else None
         symbols = m.symbols.values()
         while True:  # one arrival at a time, so each ticker shows the book right after its trade
-            t = math.ceil(min(s.next_arrival for s in symbols)) if symbols else math.inf
+            if not symbols:
+                break
+            t = math.ceil(min(s.next_arrival for s in symbols))
             if t > now_ms:
                 break
             self._couple(ref, t)
@@ -279,7 +293,7 @@ class CoinbaseVenue(Venue):
             self._publish_trade(p, last, last_of is None or last_of[tr.symbol] == i)
 
     # what a subclass (the Advanced Trade venue) sends differently ------------------------------------
-    def _book_changes(self, p, changes) -> None:
+    def _book_changes(self, p: Product, changes: list[tuple[int, bool, int, int]]) -> None:
         """Collect one arrival's book changes for the channels that send them later."""
         subs = p.subs
         for acc, channel in ((p.batch, "level2_batch"), (p.live, "level2")):
@@ -287,7 +301,7 @@ class CoinbaseVenue(Venue):
                 for _, is_bid, tick, lots in changes:
                     acc[(is_bid, tick)] = lots
 
-    def _publish_trade(self, p, last, last_of_cascade: bool) -> None:
+    def _publish_trade(self, p: Product, last: tuple[SimTrade, int, int], last_of_cascade: bool) -> None:
         """Frames for one trade; ``last_of_cascade``: no later trade of the product in the same ms."""
         conns = p.subs.get("matches")
         if conns:
@@ -321,7 +335,7 @@ class CoinbaseVenue(Venue):
             if second and "heartbeat" in subs:
                 # one beat per second of the sim clock, even when this step came late
                 for sec in range(max(last // 1000 + 1, now_ms // 1000 - 4), now_ms // 1000 + 1):
-                    frame = dumps({"type": "heartbeat", "last_trade_id": p.last[0].trade_id, "product_id": p.id,
+                    frame = dumps({"type": "heartbeat", "last_trade_id": p.latest[0].trade_id, "product_id": p.id,
                                    "sequence": p.seq, "time": iso(sec * 1000)})
                     for c in subs["heartbeat"]:
                         c.push(frame)
@@ -329,7 +343,7 @@ class CoinbaseVenue(Venue):
                 p.traded = False
                 conns = subs.get("ticker_batch")
                 if conns:
-                    frame = dumps(self.ticker_body(p, p.last, now_ms))
+                    frame = dumps(self.ticker_body(p, p.latest, now_ms))
                     for c in conns:
                         c.push(frame)
         if slow and self.status_conns and stalled is None:
@@ -337,7 +351,7 @@ class CoinbaseVenue(Venue):
             for c in self.status_conns:
                 c.push(frame)
 
-    def _push_l2(self, p: Product, changes: dict[tuple[bool, int], int], conns) -> None:
+    def _push_l2(self, p: Product, changes: dict[tuple[bool, int], int], conns: list[CoinbaseConn] | None) -> None:
         if not conns:
             return
         px, sz = p.px, p.sz
@@ -350,21 +364,21 @@ class CoinbaseVenue(Venue):
 
     # payloads -----------------------------------------------------------------------------------------
     @staticmethod
-    def match_body(p: Product, last: tuple[SimTrade, int, int], kind: str) -> dict:
+    def match_body(p: Product, last: tuple[SimTrade, int, int], kind: str) -> dict[str, Any]:
         tr, seq, orders = last  # the trade's two orders are numbered orders - 1 (maker) and orders (taker)
         return {"type": kind, "trade_id": tr.trade_id, "maker_order_id": p.order_id(orders - 1),
                 "taker_order_id": p.order_id(orders), "side": "buy" if tr.buyer_maker else "sell",
                 "size": p.sz(tr.qty), "price": p.px(tr.price), "product_id": p.id, "sequence": seq,
                 "time": iso(tr.time)}
 
-    def _stats(self, p: Product, now_ms: int) -> list:
+    def _stats(self, p: Product, now_ms: int) -> list[Any]:
         st = p.stats
         if st is None or st[0] != now_ms // 1000:
             t = self.market.ticker(p.id, now_ms)
             st = p.stats = [now_ms // 1000, t["open"], t["high"], t["low"], t["volume"]]
         return st
 
-    def ticker_body(self, p: Product, last: tuple[SimTrade, int, int], now_ms: int) -> dict:
+    def ticker_body(self, p: Product, last: tuple[SimTrade, int, int], now_ms: int) -> dict[str, Any]:
         tr, seq, _ = last
         _, open_, high, low, volume = self._stats(p, now_ms)
         b, bq, a, aq = p.sym.best()
@@ -375,24 +389,25 @@ class CoinbaseVenue(Venue):
                 "side": "sell" if tr.buyer_maker else "buy", "time": iso(tr.time), "trade_id": tr.trade_id,
                 "last_size": p.sz(tr.qty)}
 
-    def snapshot_body(self, p: Product) -> dict:
+    def snapshot_body(self, p: Product) -> dict[str, Any]:
         _, bids, asks = self.market.depth(p.id, self.book_levels)
+        assert self.market.now_ms is not None  # a venue steps before it serves
         px, sz = p.px, p.sz
         return {"type": "snapshot", "product_id": p.id, "asks": [[px(t), sz(q)] for t, q in asks],
                 "bids": [[px(t), sz(q)] for t, q in bids], "time": iso(self.market.now_ms)}  # the book's time
 
-    def product_body(self, p: Product) -> dict:
+    def product_body(self, p: Product) -> dict[str, Any]:
         sym = p.sym
         base, quote = p.id.split("-")
         return {"id": p.id, "base_currency": base, "quote_currency": quote,
-                "quote_increment": p.pfmt % sym.tick, "base_increment": "%.8f" % sym.step,
+                "quote_increment": p.pfmt % sym.tick, "base_increment": f"{sym.step:.8f}",
                 "display_name": f"{base}-{quote}", "min_market_funds": "1", "margin_enabled": False,
                 "post_only": False, "limit_only": False, "cancel_only": False, "status": "online",
                 "status_message": "", "trading_disabled": False, "fx_stablecoin": False,
                 "max_slippage_percentage": "0.02000000", "auction_mode": False,
                 "high_bid_limit_percentage": ""}
 
-    def status_body(self) -> dict:
+    def status_body(self) -> dict[str, Any]:
         products = [self.product_body(p) for p in self.products.values()]
         currencies = dict.fromkeys(c for p in products for c in (p["base_currency"], p["quote_currency"]))
         return {"type": "status", "products": products,
@@ -408,7 +423,7 @@ class CoinbaseVenue(Venue):
     def check_ws(self, path: str, query: dict[str, str]) -> tuple[int, Any] | None:
         return None if path in ("/coinbase", "/coinbase/") else (404, {"message": "NotFound"})
 
-    async def serve(self, ws, path: str, query: dict[str, str]) -> None:
+    async def serve(self, ws: ServerConnection, path: str, query: dict[str, str]) -> None:
         conn = CoinbaseConn(ws)
         timer = asyncio.get_running_loop().call_later(self.subscribe_timeout_s, self._no_subscribe, conn)
 
@@ -421,12 +436,13 @@ class CoinbaseVenue(Venue):
 
         await self.run_connection(conn, handle, timer)
 
-    def release(self, conn) -> None:
+    def release(self, conn: SimConn) -> None:
+        assert isinstance(conn, CoinbaseConn)
         for channel in list(conn.channels):
             self._remove(conn, channel, None)
 
     def _no_subscribe(self, conn: CoinbaseConn) -> None:
-        task = asyncio.ensure_future(conn.ws.close(1008, "no subscribe message in time"))
+        task = asyncio.ensure_future(conn.socket.close(1008, "no subscribe message in time"))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -453,6 +469,7 @@ class CoinbaseVenue(Venue):
         authed = all(isinstance(req.get(k), str) and req.get(k) for k in AUTH_FIELDS)
         errors: list[str] = []
         wanted: list[tuple[str, list[str]]] = []
+        extra: list[str]
         for item in items:
             if isinstance(item, str):
                 name, extra = item, []
@@ -512,9 +529,9 @@ class CoinbaseVenue(Venue):
             p = self.products[pid]
             p.subs.setdefault(channel, []).append(conn)
             if channel == "matches":
-                first.append(dumps(self.match_body(p, p.last, "last_match")))
+                first.append(dumps(self.match_body(p, p.latest, "last_match")))
             elif channel == "ticker":
-                first.append(dumps(self.ticker_body(p, p.last, self.now_ms())))
+                first.append(dumps(self.ticker_body(p, p.latest, self.now_ms())))
             elif channel in ("level2", "level2_batch"):
                 first.append(dumps(self.snapshot_body(p)))
         return first
@@ -606,13 +623,13 @@ class CoinbaseVenue(Venue):
             end = start + MAX_CANDLES * g
         if end is not None and start is None:
             start = end - (MAX_CANDLES - 1) * g
-        if start is not None and (end - start) // g + 1 > MAX_CANDLES:
+        if start is not None and end is not None and (end - start) // g + 1 > MAX_CANDLES:
             raise _BadRequest("granularity too small for the requested time range. "
                               "Count of aggregations requested exceeds 300")
         rows = self.candles(p, g, start, end)
         return 200, rows[-MAX_CANDLES:][::-1]
 
-    def candles(self, p: Product, granularity: int, start: int | None, end: int | None) -> list[list]:
+    def candles(self, p: Product, granularity: int, start: int | None, end: int | None) -> list[list[float]]:
         """Rows ``[time, low, high, open, close, volume]`` oldest first, time in [start, end] (seconds)."""
         interval = GRANULARITIES[granularity]
         source = interval if interval in ("1s", "1m") else "1m"
@@ -620,7 +637,7 @@ class CoinbaseVenue(Venue):
         lo = None if start is None else (start - start % granularity) * 1000
         hi = None if end is None else end * 1000
         bars = self.market.klines(p.id, source, lo, hi, 1 << 30)
-        buckets: dict[int, list] = {}  # bucket ms -> [low, high, open, close, lots]
+        buckets: dict[int, list[int]] = {}  # bucket ms -> [low, high, open, close, lots]
         for k in bars:
             if not k.trades:
                 continue
@@ -663,7 +680,7 @@ class CoinbaseVenue(Venue):
         return 200, rows
 
     def rest_ticker(self, p: Product, query: dict[str, str]) -> tuple[int, Any]:
-        tr = p.last[0]
+        tr = p.latest[0]
         b, _, a, _ = p.sym.best()
         volume = self._stats(p, self.now_ms())[4]
         return 200, {"ask": p.px(a), "bid": p.px(b), "volume": p.sz(volume), "trade_id": tr.trade_id,
@@ -671,7 +688,7 @@ class CoinbaseVenue(Venue):
 
     def rest_stats(self, p: Product, query: dict[str, str]) -> tuple[int, Any]:
         _, open_, high, low, volume = self._stats(p, self.now_ms())
-        return 200, {"open": p.px(open_), "high": p.px(high), "low": p.px(low), "last": p.px(p.last[0].price),
+        return 200, {"open": p.px(open_), "high": p.px(high), "low": p.px(low), "last": p.px(p.latest[0].price),
                      "volume": p.sz(volume), "volume_30day": p.sz(p.total_lots)}
 
 
@@ -712,7 +729,7 @@ def _when(query: dict[str, str], key: str) -> int | None:
     return int(dt.timestamp())
 
 
-_PRODUCT_REST = {
+_PRODUCT_REST: dict[str, Callable[[CoinbaseVenue, Product, dict[str, str]], tuple[int, Any]]] = {
     "candles": CoinbaseVenue.rest_candles,
     "book": CoinbaseVenue.rest_book,
     "trades": CoinbaseVenue.rest_trades,
@@ -721,7 +738,7 @@ _PRODUCT_REST = {
 }
 
 
-def make_venue(sim, cls: type[CoinbaseVenue] = CoinbaseVenue) -> CoinbaseVenue:
+def make_venue(sim: Simulator, cls: type[CoinbaseVenue] = CoinbaseVenue) -> CoinbaseVenue:
     """Registry hook used by feeds.sim.server.Simulator: follows the Binance venue's market when present."""
 
     def reference() -> SimMarket | None:

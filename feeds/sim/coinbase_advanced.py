@@ -31,14 +31,18 @@ seed and clock the trades equal those of the Exchange venue. REST is not simulat
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, cast
 
 import orjson
+from websockets.asyncio.server import ServerConnection
 
-from .coinbase import CoinbaseVenue, Product, iso
+from .coinbase import CoinbaseConn, CoinbaseVenue, Product, iso
 from .coinbase import make_venue as make_coinbase_venue
 from .market import SimTrade
-from .server import SimConn
+
+if TYPE_CHECKING:
+    from .server import Simulator
 
 dumps = orjson.dumps
 
@@ -52,15 +56,19 @@ EPOCH = "1970-01-01T00:00:00Z"
 _ENVELOPE = b'{"channel":"%s","client_id":"","timestamp":"%s","sequence_num":%d,"events":%s}'
 
 
+def _advanced(conns: Sequence[CoinbaseConn]) -> Sequence[AdvancedConn]:
+    """This venue subscribes only its own connections (``Product.subs`` is typed for the base venue)."""
+    return cast("Sequence[AdvancedConn]", conns)
+
+
 def iso_ns(ms: int) -> str:
     """Epoch ms -> ``2024-01-02T03:04:05.678000000Z`` (RFC 3339 with nanoseconds)."""
     return iso(ms)[:-1] + "000Z"
 
 
-class AdvancedConn(SimConn):
-    def __init__(self, ws) -> None:
+class AdvancedConn(CoinbaseConn):  # its channels: subscribed channel -> product ids
+    def __init__(self, ws: ServerConnection | None) -> None:
         super().__init__(ws)
-        self.channels: dict[str, list[str]] = {}  # subscribed channel -> product ids
         self.seq = 0
         self.heartbeat = 0
 
@@ -76,22 +84,22 @@ class AdvancedVenue(CoinbaseVenue):
     ws_path = "/coinbase-advanced"
     rest_path = "/coinbase-advanced"
 
-    def __init__(self, *args, **kwargs) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.conns: set[AdvancedConn] = set()  # type: ignore[assignment]
-        self.heartbeat_conns: list[AdvancedConn] = []
+        self.heartbeat_conns: list[CoinbaseConn] = []  # AdvancedConns (the base venue's list type)
         self.per_connection = {"heartbeats": self.heartbeat_conns}
         self.pending: dict[str, list[SimTrade]] = {}  # product -> trades waiting for the next batch
         self._start_ms: int | None = None
 
     # the market (CoinbaseVenue's step calls these) --------------------------------------------------
-    def _book_changes(self, p, changes) -> None:
+    def _book_changes(self, p: Product, changes: list[tuple[int, bool, int, int]]) -> None:
         if "level2" in p.subs:
             live = p.live
             for _, is_bid, tick, lots in changes:
                 live[(is_bid, tick)] = lots
 
-    def _publish_trade(self, p, last, last_of_cascade: bool) -> None:
+    def _publish_trade(self, p: Product, last: tuple[SimTrade, int, int], last_of_cascade: bool) -> None:
         tr = last[0]
         if "market_trades" in p.subs:
             self.pending.setdefault(p.id, []).append(tr)
@@ -99,7 +107,7 @@ class AdvancedVenue(CoinbaseVenue):
         if conns and last_of_cascade:
             events = dumps([{"type": "update", "tickers": [self.at_ticker(p, tr.price, tr.time)]}])
             ts = iso_ns(tr.time)
-            for c in conns:
+            for c in _advanced(conns):
                 c.envelope(b"ticker", ts, events)
 
     def _cadence(self, now_ms: int, last: int) -> None:
@@ -124,22 +132,23 @@ class AdvancedVenue(CoinbaseVenue):
                 conns = subs.get("market_trades")
                 if batch and conns:
                     events = dumps([{"type": "update", "trades": [self.trade_body(p, tr) for tr in reversed(batch)]}])
-                    for c in conns:
+                    for c in _advanced(conns):
                         c.envelope(b"market_trades", ts, events)
             if second and "candles" in subs:
                 rows = self.candle_rows(p, now_ms - now_ms % CANDLE_MS - CANDLE_MS)
                 if rows:
                     events = dumps([{"type": "update", "candles": [rows[-1]]}])
-                    for c in subs["candles"]:
+                    for c in _advanced(subs["candles"]):
                         c.envelope(b"candles", ts, events)
         if second and self.heartbeat_conns and not (stalled is not None and len(stalled) == len(self.products)):
             t = iso(now_ms)
             current = f"{t[:10]} {t[11:-1]}000 +0000 UTC m=+{(now_ms - self._start_ms) / 1000:.9f}"
-            for c in self.heartbeat_conns:
+            for c in _advanced(self.heartbeat_conns):
                 c.heartbeat += 1
                 c.envelope(b"heartbeats", ts, dumps([{"current_time": current, "heartbeat_counter": c.heartbeat}]))
 
-    def _push_l2(self, p: Product, changes: dict[tuple[bool, int], int], conns, ts: str = "") -> None:
+    def _push_l2(self, p: Product, changes: dict[tuple[bool, int], int], conns: list[CoinbaseConn] | None,
+                 ts: str = "") -> None:
         if not conns:
             return
         px, sz = p.px, p.sz
@@ -149,11 +158,11 @@ class AdvancedVenue(CoinbaseVenue):
                                       "price_level": px(tick), "new_quantity": sz(lots)}
                                      for (is_bid, tick), lots in changes.items()]}])
         ts = ts or iso_ns(self.now_ms())
-        for c in conns:
+        for c in _advanced(conns):
             c.envelope(b"l2_data", ts, events)
 
     # payloads -----------------------------------------------------------------------------------------
-    def at_ticker(self, p: Product, price: int, now_ms: int) -> dict:
+    def at_ticker(self, p: Product, price: int, now_ms: int) -> dict[str, Any]:
         _, open_, high, low, volume = self._stats(p, now_ms)
         b, bq, a, aq = p.sym.best()
         change = (price - open_) / open_ * 100.0 if open_ else 0.0
@@ -163,12 +172,12 @@ class AdvancedVenue(CoinbaseVenue):
                 "best_ask": p.px(a), "best_ask_quantity": p.sz(aq)}
 
     @staticmethod
-    def trade_body(p: Product, tr: SimTrade) -> dict:
+    def trade_body(p: Product, tr: SimTrade) -> dict[str, Any]:
         # buyer_maker: the taker sold, so the maker's side is BUY
         return {"trade_id": str(tr.trade_id), "product_id": p.id, "price": p.px(tr.price), "size": p.sz(tr.qty),
                 "side": "BUY" if tr.buyer_maker else "SELL", "time": iso_ns(tr.time)}
 
-    def candle_rows(self, p: Product, from_ms: int) -> list[dict]:
+    def candle_rows(self, p: Product, from_ms: int) -> list[dict[str, Any]]:
         """5-minute candles with trades from the bucket holding ``from_ms`` on, oldest first."""
         start = from_ms - from_ms % CANDLE_MS
         buckets: dict[int, list[int]] = {}  # bucket ms -> [open, high, low, close, lots]
@@ -208,19 +217,19 @@ class AdvancedVenue(CoinbaseVenue):
     def rest(self, path: str, query: dict[str, str]) -> tuple[int, Any]:
         return 404, {"error": "NOT_FOUND", "message": "not simulated"}
 
-    async def serve(self, ws, path: str, query: dict[str, str]) -> None:
+    async def serve(self, ws: ServerConnection, path: str, query: dict[str, str]) -> None:
         conn = AdvancedConn(ws)
         timer = asyncio.get_running_loop().call_later(self.subscribe_timeout_s, self._no_subscribe, conn)
 
         async def handle(message: str | bytes) -> bool:
-            self.control(conn, message)
+            self.advanced_control(conn, message)
             if conn.channels:
                 timer.cancel()  # subscribed in time
             return True
 
         await self.run_connection(conn, handle, timer)
 
-    def control(self, conn: AdvancedConn, message: str | bytes) -> None:
+    def advanced_control(self, conn: AdvancedConn, message: str | bytes) -> None:
         """One client message: an error, or the change, its ``subscriptions`` ack and first data frames."""
         try:
             req = orjson.loads(message)
@@ -245,13 +254,13 @@ class AdvancedVenue(CoinbaseVenue):
             self._remove(conn, channel, ids or None)
             self._ack(conn)
             return
-        new = self._add(conn, channel, ids)
+        new = self._subscribe(conn, channel, ids)
         self._ack(conn)
         now = self.now_ms()
         ts = iso_ns(now)
         for p in new:
             if channel == "ticker":
-                tr = p.last[0]
+                tr = p.latest[0]
                 conn.envelope(b"ticker", ts, dumps([{"type": "snapshot",
                                                      "tickers": [self.at_ticker(p, tr.price, now)]}]))
             elif channel == "level2":
@@ -266,7 +275,7 @@ class AdvancedVenue(CoinbaseVenue):
     def _ack(self, conn: AdvancedConn) -> None:
         conn.envelope(b"subscriptions", iso_ns(self.now_ms()), dumps([{"subscriptions": conn.channels}]))
 
-    def _add(self, conn: AdvancedConn, channel: str, ids: list[str]) -> list[Product]:
+    def _subscribe(self, conn: AdvancedConn, channel: str, ids: list[str]) -> list[Product]:
         """Subscribe; the products new to this (connection, channel)."""
         if channel == "heartbeats":
             if channel not in conn.channels:
@@ -293,6 +302,6 @@ class AdvancedVenue(CoinbaseVenue):
             self.pending.pop(p.id, None)
 
 
-def make_venue(sim) -> CoinbaseVenue:
+def make_venue(sim: Simulator) -> CoinbaseVenue:
     """Registry hook used by feeds.sim.server.Simulator: the Coinbase venue's, with this class."""
     return make_coinbase_venue(sim, AdvancedVenue)

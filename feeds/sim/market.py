@@ -29,7 +29,7 @@ from bisect import bisect_left, bisect_right
 from collections import deque
 from collections.abc import Iterable
 from operator import attrgetter
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 INTERVAL_MS = {
     "1s": 1_000, "1m": 60_000, "3m": 180_000, "5m": 300_000, "15m": 900_000, "30m": 1_800_000,
@@ -176,7 +176,7 @@ class SimSymbol:
         self.last_time = 0  # ms of the last arrival
         self.next_arrival = 0.0
         self.series: dict[str, KlineSeries] = {}
-        self.buckets: deque[list] = deque()  # 24 h window of 1-minute stats (see _bucket)
+        self.buckets: deque[list[float]] = deque()  # 24 h of 1-minute stats (see _bucket)
         self.prev_close = self.last_price  # last price before the 24 h window
         self._build_book()
 
@@ -271,6 +271,7 @@ class SimMarket:
         if self.now_ms is None:
             self._start(now_ms)
         trades: list[SimTrade] = []
+        assert self.now_ms is not None  # set by _start
         if now_ms < self.now_ms:
             now_ms = self.now_ms
         for sym in self.symbols.values():
@@ -388,7 +389,8 @@ class SimMarket:
                 changes.append((uid, True, p, 0))
             del bt[:excess]
         if len(bt) < n:  # extend the bid side downwards
-            low, new = bt[0], []
+            low = bt[0]
+            new: list[int] = []
             while len(bt) + len(new) < n:
                 low -= sym._gap()
                 if low <= 0:
@@ -476,12 +478,12 @@ class SimMarket:
                             tr.trade_id, tr.trade_id])
 
     # queries ----------------------------------------------------------------------------------
-    def ticker(self, symbol: str, now_ms: int) -> dict:
+    def ticker(self, symbol: str, now_ms: int) -> dict[str, Any]:
         """Rolling 24 h statistics (minute resolution), prices in ticks and volumes in lots."""
         sym = self.symbols[symbol]
         buckets = sym.buckets
         while buckets and buckets[0][0] <= now_ms - DAY_MS:
-            sym.prev_close = buckets.popleft()[4]
+            sym.prev_close = int(buckets.popleft()[4])  # prices are whole ticks; only the quote column is float
         if not buckets:
             p = sym.last_price
             return {"open": p, "high": p, "low": p, "last": p, "last_qty": 0, "volume": 0,

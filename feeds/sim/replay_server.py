@@ -38,7 +38,7 @@ class Frame(NamedTuple):
     data: Any  # Binance: the payload without the wrapper
 
 
-def _binance_stream(obj: dict, asked: set[str]) -> str | None:
+def _binance_stream(obj: dict[str, Any], asked: set[str]) -> str | None:
     """The stream of a raw Binance payload: by its event, made precise by what its connection asked for."""
     symbol = str(obj.get("s", "")).lower()
     event = obj.get("e")
@@ -128,6 +128,7 @@ class ReplayServer:
         return list(dict.fromkeys(f.stream for f in self.frames.get(venue, [])))
 
     async def _handle(self, ws: ServerConnection) -> None:
+        assert ws.request is not None  # the handshake is over before the handler runs
         path, _, query = ws.request.path.partition("?")
         try:
             if path.startswith(("/ws", "/stream")):
@@ -161,12 +162,13 @@ class ReplayServer:
                     continue
                 if not isinstance(req, dict):
                     continue
-                params = req.get("params") if isinstance(req.get("params"), list) else []
+                raw_params = req.get("params")
+                names_asked: list[Any] = raw_params if isinstance(raw_params, list) else []
                 if req.get("method") == "SUBSCRIBE":
-                    wanted.update(str(p) for p in params if parse_stream(p) is not None)
+                    wanted.update(str(p) for p in names_asked if parse_stream(p) is not None)
                     started.set()
                 elif req.get("method") == "UNSUBSCRIBE":
-                    wanted.difference_update(str(p) for p in params)
+                    wanted.difference_update(str(p) for p in names_asked)
                 elif req.get("method") == "LIST_SUBSCRIPTIONS":
                     await ws.send(orjson.dumps({"result": sorted(wanted), "id": req.get("id")}).decode())
                     continue

@@ -31,13 +31,13 @@ import asyncio
 import importlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from http import HTTPStatus
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qs
 
 import orjson
-from websockets.asyncio.server import ServerConnection, serve
+from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
@@ -45,6 +45,7 @@ from websockets.protocol import State
 
 from .faults import GARBAGE_FRAME, FrameFaults
 
+T = TypeVar("T")
 log = logging.getLogger(__name__)
 # The websockets server's per-connection chatter ("connection open", "HTTP response sent (200 OK)")
 # would fill the user's log every second in the demo; only its warnings and errors go there.
@@ -106,12 +107,18 @@ class SimConn:
         self.muted = False  # no live market data (during and after a flood)
         self.sent = 0
 
+    @property
+    def socket(self) -> ServerConnection:
+        """The live socket (only a frame sink, built to generate frames offline, has none)."""
+        assert self.ws is not None, "a frame sink has no socket"
+        return self.ws
+
     def push(self, frame: bytes) -> None:
         self.outbox.append(frame)
         self.wake.set()
 
     async def run_writer(self) -> None:
-        ws, wake = self.ws, self.wake
+        ws, wake = self.socket, self.wake
         while True:
             await wake.wait()
             wake.clear()
@@ -165,7 +172,7 @@ class Venue:
         self.conns.add(conn)
         writer = asyncio.create_task(conn.run_writer())
         try:
-            async for message in conn.ws:
+            async for message in conn.socket:
                 if not await handle(message):
                     break
         except ConnectionClosed:
@@ -247,9 +254,9 @@ class Simulator:
         self.port = 0
         self._t0 = time.time()
         self._refuse_until = 0.0
-        self._server = None
-        self._ticker: asyncio.Task | None = None
-        self._tasks: set[asyncio.Task] = set()
+        self._server: Server | None = None
+        self._ticker: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
         self.venues: dict[str, Venue] = {}
         for name in (VENUE_MODULES if venues is None else venues):
             module_name = VENUE_MODULES[name.upper()]
@@ -277,11 +284,11 @@ class Simulator:
                 v.warm_up(now - int(self.history_s * 1000), now)
         for v in self.venues.values():
             v.step(now)
-        self._server = await serve(
+        self._server = server = await serve(
             self._handle, self.host, self.requested_port, process_request=self._process_request,
             compression=None, ping_interval=self.ping_interval, ping_timeout=self.ping_timeout,
             max_size=2**20, max_queue=64, logger=wire_log)
-        self.port = self._server.sockets[0].getsockname()[1]
+        self.port = server.sockets[0].getsockname()[1]
         self._ticker = asyncio.create_task(self._run())
         return self
 
@@ -350,6 +357,7 @@ class Simulator:
         return None if refused is None else json_response(*refused)
 
     async def _handle(self, ws: ServerConnection) -> None:
+        assert ws.request is not None  # the handshake is over before the handler runs
         path, _, raw_query = ws.request.path.partition("?")
         venue = self._route(path)
         if venue is not None:
@@ -362,7 +370,7 @@ class Simulator:
     def _conns(self, venue: str | None) -> list[SimConn]:
         return [c for v in self._selected(venue) for c in v.conns]
 
-    def _spawn(self, coro) -> asyncio.Task:
+    def _spawn(self, coro: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
         task = asyncio.ensure_future(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -375,7 +383,7 @@ class Simulator:
             if code is None or code == 1006:
                 c.abort()
             else:
-                self._spawn(c.ws.close(code, reason))
+                self._spawn(c.socket.close(code, reason))
         return len(conns)
 
     def stall(self, symbol: str | None = None, seconds: float = 5.0, venue: str | None = None) -> None:
@@ -424,7 +432,7 @@ class Simulator:
                 self._spawn(_close_later(c, grace_s, 1001, "server shutdown"))
 
     def flood(self, count: int | None = None, *, rate: float | None = None, seconds: float | None = None,
-              venue: str | None = "BINANCE") -> asyncio.Task:
+              venue: str | None = "BINANCE") -> asyncio.Task[list[int]]:
         """Send every current connection ``count`` pre-generated frames of its own streams (or
         ``rate * seconds``), as fast as possible (``rate`` None) or at ``rate`` frames/s.
 
@@ -454,7 +462,7 @@ class Simulator:
 async def _close_later(conn: SimConn, delay: float, code: int, reason: str) -> None:
     await conn.drained()
     await asyncio.sleep(delay)
-    await conn.ws.close(code, reason)
+    await conn.socket.close(code, reason)
 
 
 def url_lines(sim: Simulator) -> list[str]:
@@ -469,7 +477,7 @@ def url_lines(sim: Simulator) -> list[str]:
     return lines
 
 
-async def serve_forever(port: int = 0, seed: int = 7, host: str = "127.0.0.1", print_fn=print,
+async def serve_forever(port: int = 0, seed: int = 7, host: str = "127.0.0.1", print_fn: Callable[[str], object] = print,
                         **kwargs: Any) -> None:
     """Run the simulator until cancelled (Ctrl-C), printing its URLs first."""
     async with Simulator(port=port, seed=seed, host=host, **kwargs) as sim:
