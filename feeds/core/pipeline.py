@@ -81,7 +81,7 @@ class Pipeline:
         # Listeners: plain callables, called synchronously in the order added.
         self.closed_candle_listeners: list[Callable[[Candle], None]] = []
         self.control_listeners: list[Callable[[str, Control], None]] = []
-        self.book_listeners: list[Callable[[object], int]] = []  # return book updates applied
+        self.book_listeners: list[Callable[[BookDelta | BookSnapshot], int]] = []  # return book updates applied
         self.rejection_listeners: list[Callable[[str, Rejected], None]] = []
         self.event_listeners: list[Callable[[object], None]] = []  # every accepted event (library API)
         self.integrity_listeners: list[Callable[[str, object, str], None]] = []  # ("duplicate" | "gap", event, cause)
