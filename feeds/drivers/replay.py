@@ -112,7 +112,7 @@ def read_clearterm(
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
     report = report if report is not None else ReadReport()
-    opened: list[tuple[dict[str, Any], Generator[Record]]] = []
+    opened: list[tuple[dict[str, Any], Generator[Record, None, None]]] = []
     try:
         for path in paths:
             opened.append(_open_clearterm(Path(path), report))
@@ -138,7 +138,7 @@ def read_clearterm(
     return header, RecordStream(merge(*(chain.from_iterable(parts) for parts in sessions.values())), report)
 
 
-def _open_clearterm(path: Path, report: ReadReport) -> tuple[dict[str, Any], Generator[Record]]:
+def _open_clearterm(path: Path, report: ReadReport) -> tuple[dict[str, Any], Generator[Record, None, None]]:
     f = _open_file(path)
     try:
         name = path.name
@@ -184,7 +184,7 @@ def _read_header(lines: Iterator[bytes], name: str, report: ReadReport) -> tuple
 
 
 def _clearterm_records(lines: Iterator[bytes], start: int, f: IO[bytes], name: str, report: ReadReport
-                       ) -> Generator[Record]:
+                       ) -> Generator[Record, None, None]:
     loads = orjson.loads
     decode_error = orjson.JSONDecodeError
     new = tuple.__new__
