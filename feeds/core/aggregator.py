@@ -14,7 +14,7 @@ than the current book). With no trade the price is the quote mid.
 """
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from feeds.core.state import MarketState, SymbolState
 from feeds.venues import PRIORITY
@@ -82,13 +82,14 @@ class Aggregate(NamedTuple):
         """The price by one of ``STRATEGIES``."""
         if strategy not in STRATEGIES:
             raise ValueError(f"unknown price strategy {strategy!r}; expected one of {', '.join(STRATEGIES)}")
-        return getattr(self, strategy)
+        price: float | None = getattr(self, strategy)
+        return price
 
-    def to_stats(self) -> dict:
+    def to_stats(self) -> dict[str, Any]:
         """The run-statistics form (design.md "aggregate"): JSON-ready, None where nothing is known."""
         names = [v.venue for v in self.venues]
         shared = len(set(names)) != len(names)  # one venue listing two symbols of this unified pair
-        venues = {}
+        venues: dict[str, dict[str, Any]] = {}
         for v in self.venues:
             venues[f"{v.venue}:{v.symbol}" if shared else v.venue] = {
                 "symbol": v.symbol, "bid": v.bid, "ask": v.ask, "last": v.last, "price": v.price,
@@ -140,7 +141,7 @@ class Aggregator:
         group = state.by_unified(unified)
         return self._aggregate(unified, group, now_ns) if group else None
 
-    def stats(self, state: MarketState, now_ns: int) -> dict:
+    def stats(self, state: MarketState, now_ns: int) -> dict[str, dict[str, Any]]:
         """``{unified: Aggregate.to_stats()}`` for the run statistics."""
         return {u: a.to_stats() for u, a in self.compute(state, now_ns).items()}
 
@@ -186,8 +187,14 @@ class Aggregator:
             best_bid_ask = (best_bid + best_ask) / 2.0
             spread_bps = (best_ask - best_bid) / best_bid_ask * 1e4
 
-        priced = [v for v in fresh if v.price is not None]
-        first = last = average = median = vwap = dispersion = None
+        pairs = [(v, v.price) for v in fresh if v.price is not None]  # (view, its price), price known
+        priced = [v for v, _ in pairs]
+        first: float | None = None
+        last: float | None = None
+        average: float | None = None
+        median: float | None = None
+        vwap: float | None = None
+        dispersion: float | None = None
         volume = 0.0
         for v in fresh:
             volume += v.volume
@@ -200,13 +207,13 @@ class Aggregator:
                 if v.updated_ns > newest.updated_ns:
                     newest = v
             last = newest.price
-            prices = sorted(v.price for v in priced)
+            prices = sorted(p for _, p in pairs)
             average = sum(prices) / len(prices)
-            median = _median(prices)
+            mid = median = _median(prices)
             weight = sum(v.volume for v in priced)
-            vwap = sum(v.price * v.volume for v in priced) / weight if weight > 0.0 else average
-            dispersion = (prices[-1] - prices[0]) / median * 1e4
-            views = [v._replace(deviation_bps=(v.price - median) / median * 1e4)
+            vwap = sum(p * v.volume for v, p in pairs) / weight if weight > 0.0 else average
+            dispersion = (prices[-1] - prices[0]) / mid * 1e4
+            views = [v._replace(deviation_bps=(v.price - mid) / mid * 1e4)
                      if not v.stale and v.price is not None else v for v in views]
 
         return Aggregate(

@@ -55,10 +55,13 @@ class ArbEvent(NamedTuple):
                 f"after {self.duration_ns / 1e9:.3f} s (peak {self.peak_profit_bps:.2f} bps)")
 
 
+Opportunity = tuple[float, float, float, float, float]  # (buy_price, sell_price, size, profit_bps, profit_quote)
+
+
 class _Window:
     __slots__ = ("opened_ns", "last", "peak_bps")
 
-    def __init__(self, opened_ns: int, last: tuple) -> None:
+    def __init__(self, opened_ns: int, last: Opportunity) -> None:
         self.opened_ns = opened_ns
         self.last = last  # (buy_price, sell_price, size, profit_bps, profit_quote)
         self.peak_bps = last[3]
@@ -82,25 +85,28 @@ class ArbitrageDetector:
     def _fee(self, venue: str) -> float:
         return self.taker_fee_bps.get(venue, self.default_fee_bps) * 1e-4
 
-    def opportunities(self, agg: Aggregate) -> dict[tuple[str, str], tuple]:
+    def opportunities(self, agg: Aggregate) -> dict[tuple[str, str], Opportunity]:
         """Current (buy_venue, sell_venue) -> (buy_price, sell_price, size, profit_bps, profit_quote)."""
-        quoted = [v for v in agg.venues if not v.stale and v.bid is not None and v.ask is not None]
-        found: dict[tuple[str, str], tuple] = {}
+        # (venue, bid, bid_size, ask, ask_size): a view with a quote has all four figures
+        quoted = [(v.venue, v.bid, v.bid_size, v.ask, v.ask_size) for v in agg.venues
+                  if not v.stale and v.bid is not None and v.ask is not None
+                  and v.bid_size is not None and v.ask_size is not None]
+        found: dict[tuple[str, str], Opportunity] = {}
         min_bps = self.min_profit_bps
-        for buy in quoted:
-            cost = buy.ask * (1.0 + self._fee(buy.venue))
-            for sell in quoted:
-                if sell.venue == buy.venue or sell.bid <= buy.ask:
+        for buy_venue, _, _, buy_ask, buy_ask_size in quoted:
+            cost = buy_ask * (1.0 + self._fee(buy_venue))
+            for sell_venue, sell_bid, sell_bid_size, _, _ in quoted:
+                if sell_venue == buy_venue or sell_bid <= buy_ask:
                     continue
-                net = sell.bid * (1.0 - self._fee(sell.venue)) - cost
-                bps = net / buy.ask * 1e4
-                size = min(buy.ask_size, sell.bid_size)
+                net = sell_bid * (1.0 - self._fee(sell_venue)) - cost
+                bps = net / buy_ask * 1e4
+                size = min(buy_ask_size, sell_bid_size)
                 if bps <= min_bps or size <= 0.0:
                     continue
-                key = (buy.venue, sell.venue)
+                key = (buy_venue, sell_venue)
                 prev = found.get(key)
                 if prev is None or bps > prev[3]:  # a venue listing two symbols: keep the better pair
-                    found[key] = (buy.ask, sell.bid, size, bps, net * size)
+                    found[key] = (buy_ask, sell_bid, size, bps, net * size)
         return found
 
     def update(self, agg: Aggregate, now_ns: int) -> list[ArbEvent]:
@@ -119,14 +125,14 @@ class ArbitrageDetector:
             events.append(ArbEvent("close", unified, key[0], key[1], bp, sp, size, bps, quote,
                                    w.opened_ns, now_ns, now_ns - w.opened_ns, w.peak_bps))
         for key, last in found.items():
-            w = windows.get(key)
-            if w is None:
+            held = windows.get(key)
+            if held is None:
                 windows[key] = _Window(now_ns, last)
                 events.append(ArbEvent("open", unified, key[0], key[1], *last, now_ns, now_ns, 0, last[3]))
             else:
-                w.last = last
-                if last[3] > w.peak_bps:
-                    w.peak_bps = last[3]
+                held.last = last
+                if last[3] > held.peak_bps:
+                    held.peak_bps = last[3]
         return events
 
     def open_windows(self) -> list[tuple[str, str, str, int]]:

@@ -17,6 +17,7 @@ readable in ``.book`` until the new snapshot replaces it). Rules: protocols.md 1
 from __future__ import annotations
 
 from collections import deque
+from typing import Any
 
 from feeds.core.book import OrderBook
 from feeds.events import BookDelta, BookSnapshot
@@ -52,7 +53,7 @@ class _BookSync:
         """The statistics-object key: ``"BINANCE:BTCUSDT"``."""
         return f"{self.venue}:{self.symbol}"
 
-    def to_stats(self) -> dict:
+    def to_stats(self) -> dict[str, Any]:
         """``{"state": "synced", "bid": [price, size], "ask": [price, size]}``; [0.0, 0.0] for an empty side."""
         bid = self.book.best_bid()
         ask = self.book.best_ask()
@@ -79,7 +80,7 @@ class BinanceBookSync(_BookSync):
         self.needs_snapshot = False
         self.skipped_stale = 0
         self.stale_snapshots = 0  # snapshots discarded because they were older than the buffer
-        self._buffer: deque = deque(maxlen=MAX_BUFFERED)
+        self._buffer: deque[BookDelta] = deque(maxlen=MAX_BUFFERED)
 
     def snapshot_requested(self) -> None:
         """The caller has started fetching a snapshot: stop asking."""
@@ -289,16 +290,15 @@ class OrderBooks:
         sync = self.syncs.get((venue, symbol))
         if sync is None:
             declared = VENUES.get(venue)
-            rest_snapshot = declared is not None and declared.book_kind == BOOK_FROM_REST_SNAPSHOT
-            cls = CoinbaseBookSync
-            if rest_snapshot:
+            cls: type[BinanceBookSync | CoinbaseBookSync] = CoinbaseBookSync
+            if declared is not None and declared.book_kind == BOOK_FROM_REST_SNAPSHOT:
                 cls = ChainedBookSync if declared.book_chain == CHAIN_PREV_ID else BinanceBookSync
             sync = self.syncs[(venue, symbol)] = cls(venue, symbol, unified or symbol)
         return sync
 
-    def on_event(self, ev) -> int:
+    def on_event(self, ev: BookDelta | BookSnapshot) -> int:
         sync = self.syncs.get((ev.venue, ev.symbol)) or self.get(ev.venue, ev.symbol, ev.unified)
-        if type(ev) is BookDelta:
+        if isinstance(ev, BookDelta):  # isinstance, not type() is: mypy narrows the other branch too
             return sync.on_delta(ev)
         return sync.on_snapshot(ev)
 
@@ -314,6 +314,6 @@ class OrderBooks:
     def wanting_resubscribe(self) -> list[CoinbaseBookSync]:
         return [s for s in self.syncs.values() if isinstance(s, CoinbaseBookSync) and s.needs_resubscribe]
 
-    def stats(self) -> dict[str, dict]:
+    def stats(self) -> dict[str, dict[str, Any]]:
         """The statistics object's ``books`` member: ``{"BINANCE:BTCUSDT": {...}}``."""
         return {sync.key: sync.to_stats() for sync in self.syncs.values()}

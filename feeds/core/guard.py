@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from feeds.events import BookDelta, BookSnapshot, Candle, Liquidation, MarkPrice, OpenInterest, Quote, Ticker, Trade
 
 MAX_FUTURE_NS = 10 * 1_000_000_000  # a venue clock this far ahead of ours is wrong, not early
 OUTLIER_FACTOR = 10.0  # a 10x move between two updates of one stream is a bad print, not a market
@@ -37,9 +40,9 @@ class Guard:
         self.gaps = 0  # trade ids skipped (missed trades), counted per jump
         self.late_fills = 0  # out-of-order trades that filled a hole
         self.last_gap: tuple[str, str, int, int] | None = None
-        self.on_gap: Callable[[Any, int, int], None] | None = None  # (trade, first missing id, last missing id)
+        self.on_gap: Callable[[Trade, int, int], None] | None = None  # (trade, first missing id, last missing id)
 
-    def _stream(self, ev) -> _Stream:
+    def _stream(self, ev: Trade | Quote) -> _Stream:
         key = (ev.venue, ev.symbol)
         st = self._streams.get(key)
         if st is None:
@@ -59,7 +62,7 @@ class Guard:
         st.ref_price = price
         return None
 
-    def check_trade(self, ev, now_ns: int) -> str | None:
+    def check_trade(self, ev: Trade, now_ns: int) -> str | None:
         if not 0.0 <= ev.size < _INF:
             return "bad_size"
         if ev.exch_ns > now_ns + MAX_FUTURE_NS:
@@ -74,7 +77,7 @@ class Guard:
         if reason:
             return reason
         if late:  # a reordered trade filling a hole we saw: keep it
-            st.missing.discard(tid)
+            st.missing.discard(tid)  # type: ignore[union-attr]  # late implies missing holds tid
             self.late_fills += 1
         elif tid:
             if last and tid > last + 1:
@@ -82,7 +85,7 @@ class Guard:
             st.last_trade_id = tid
         return None
 
-    def _gap(self, ev, st: _Stream, last: int, tid: int) -> None:
+    def _gap(self, ev: Trade, st: _Stream, last: int, tid: int) -> None:
         self.gaps += 1
         self.last_gap = (ev.venue, ev.symbol, last + 1, tid - 1)
         if self.on_gap is not None:
@@ -92,7 +95,7 @@ class Guard:
                 st.missing = set()
             st.missing.update(range(last + 1, tid))
 
-    def check_quote(self, ev, now_ns: int) -> str | None:
+    def check_quote(self, ev: Quote, now_ns: int) -> str | None:
         bid, ask = ev.bid, ev.ask
         if not (0.0 < bid < _INF and 0.0 < ask < _INF):
             return "bad_price"
@@ -104,11 +107,11 @@ class Guard:
             return "future_time"
         return self._price(self._stream(ev), (bid + ask) * 0.5)
 
-    def check_candle(self, ev, now_ns: int) -> str | None:
-        o, h, l, c = ev.open, ev.high, ev.low, ev.close
-        if not (0.0 < l < _INF and 0.0 < h < _INF and 0.0 < o < _INF and 0.0 < c < _INF):
+    def check_candle(self, ev: Candle, now_ns: int) -> str | None:
+        o, h, lo, c = ev.open, ev.high, ev.low, ev.close
+        if not (0.0 < lo < _INF and 0.0 < h < _INF and 0.0 < o < _INF and 0.0 < c < _INF):
             return "bad_price"
-        if not (l <= o <= h and l <= c <= h):
+        if not (lo <= o <= h and lo <= c <= h):
             return "bad_candle"
         if not 0.0 <= ev.volume < _INF:
             return "bad_size"
@@ -116,7 +119,7 @@ class Guard:
             return "future_time"
         return None
 
-    def check_ticker(self, ev, now_ns: int) -> str | None:
+    def check_ticker(self, ev: Ticker, now_ns: int) -> str | None:
         if not 0.0 < ev.last < _INF:
             return "bad_price"
         if not 0.0 <= ev.volume < _INF:
@@ -125,7 +128,7 @@ class Guard:
             return "future_time"
         return None
 
-    def check_book(self, ev, now_ns: int) -> str | None:
+    def check_book(self, ev: BookSnapshot | BookDelta, now_ns: int) -> str | None:
         for side in (ev.bids, ev.asks):
             for price, size in side:
                 if not (0.0 < price < _INF and 0.0 <= size < _INF):
@@ -134,7 +137,7 @@ class Guard:
             return "future_time"
         return None
 
-    def check_mark(self, ev, now_ns: int) -> str | None:
+    def check_mark(self, ev: MarkPrice, now_ns: int) -> str | None:
         if not (0.0 < ev.mark < _INF and 0.0 < ev.index < _INF and 0.0 <= ev.settle < _INF):
             return "bad_price"
         if not -MAX_FUNDING_RATE <= ev.funding_rate <= MAX_FUNDING_RATE:
@@ -145,7 +148,7 @@ class Guard:
             return "future_time"
         return None
 
-    def check_liquidation(self, ev, now_ns: int) -> str | None:
+    def check_liquidation(self, ev: Liquidation, now_ns: int) -> str | None:
         if ev.side != "buy" and ev.side != "sell":
             return "bad_side"
         if not (0.0 < ev.price < _INF and 0.0 <= ev.avg_price < _INF):
@@ -156,7 +159,7 @@ class Guard:
             return "future_time"
         return None
 
-    def check_open_interest(self, ev, now_ns: int) -> str | None:
+    def check_open_interest(self, ev: OpenInterest, now_ns: int) -> str | None:
         if not 0.0 <= ev.open_interest < _INF:
             return "bad_size"
         if ev.exch_ns > now_ns + MAX_FUTURE_NS:

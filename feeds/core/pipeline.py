@@ -7,11 +7,14 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Iterable
+from typing import Any
 
+from feeds.clock import Clock
 from feeds.core.backfill import bar_gap
 from feeds.core.guard import Guard
 from feeds.core.latency import LatencyStats
 from feeds.core.state import MarketState
+from feeds.core.trade_candles import CandleCheck, TradeCandleBuilder
 from feeds.core.watchdog import StalenessWatchdog
 from feeds.events import (
     BookDelta,
@@ -51,7 +54,7 @@ class VenueTelemetry:
 
 
 class Pipeline:
-    def __init__(self, clock, interval: str = "1m", max_rejections_kept: int = 1000) -> None:
+    def __init__(self, clock: Clock, interval: str = "1m", max_rejections_kept: int = 1000) -> None:
         self.clock = clock
         self.interval = interval
         self.state = MarketState()
@@ -59,7 +62,7 @@ class Pipeline:
         self.watchdog = StalenessWatchdog()  # the session sets the threshold and says what to expect
         self.codecs: dict[str, Codec] = {}
         self.venue_of: dict[str, str] = {}
-        self._routes: dict[str, tuple] = {}  # conn -> (decode, telemetry): one lookup per frame
+        self._routes: dict[str, tuple[Callable[[str | bytes, int], list[Any]], VenueTelemetry]] = {}  # conn -> (decode, telemetry): one lookup per frame
         # conn -> the venue symbols it subscribed to; market data for any other symbol is refused
         # before it can create state (None: the source names no set, e.g. a bare codec in a benchmark).
         self.subscribed: dict[str, set[str] | None] = {}
@@ -73,19 +76,19 @@ class Pipeline:
         self.bar_gaps = 0  # live closed bars that arrived with bars missing before them
         self.stale_updates = 0  # quotes and forming-bar updates older than what is held (late or reordered)
         self.backfilled_candles = 0
-        self.trade_candles: dict[str, object] = {}  # venue -> TradeCandleBuilder, for venues without klines
-        self.candle_checks: dict[str, object] = {}  # venue -> CandleCheck: its candles vs ones built from trades
+        self.trade_candles: dict[str, TradeCandleBuilder] = {}  # venue -> TradeCandleBuilder, for venues without klines
+        self.candle_checks: dict[str, CandleCheck] = {}  # venue -> CandleCheck: its candles vs ones built from trades
         # Listeners: plain callables, called synchronously in the order added.
         self.closed_candle_listeners: list[Callable[[Candle], None]] = []
         self.control_listeners: list[Callable[[str, Control], None]] = []
-        self.book_listeners: list[Callable[[object], int]] = []  # return book updates applied
+        self.book_listeners: list[Callable[[BookDelta | BookSnapshot], int]] = []  # return book updates applied
         self.rejection_listeners: list[Callable[[str, Rejected], None]] = []
         self.event_listeners: list[Callable[[object], None]] = []  # every accepted event (library API)
         self.integrity_listeners: list[Callable[[str, object, str], None]] = []  # ("duplicate" | "gap", event, cause)
         self.callback_errors: deque[str] = deque(maxlen=100)  # failures of users' async callbacks
 
     # -- sources --------------------------------------------------------------------------------
-    def attach(self, conn: str, venue: str, codec, symbols: Iterable[str] | None = None) -> None:
+    def attach(self, conn: str, venue: str, codec: Codec, symbols: Iterable[str] | None = None) -> None:
         """Register the codec that decodes frames of connection ``conn`` and the venue symbols it subscribed to."""
         self.codecs[conn] = codec
         self.venue_of[conn] = venue
@@ -101,7 +104,7 @@ class Pipeline:
             if v == venue:
                 self.subscribed[conn] = set(symbols)
 
-    def feed(self, conn: str, raw, recv_ns: int) -> None:
+    def feed(self, conn: str, raw: str | bytes, recv_ns: int) -> None:
         """Decode and apply one raw frame received on ``conn`` at ``recv_ns``."""
         self.messages += 1
         decode, tel = self._routes[conn]
@@ -116,11 +119,12 @@ class Pipeline:
             tel.latency.pending.append((done_ns - exch_ns) * 1e-6)
 
     # -- events ---------------------------------------------------------------------------------
-    def apply_all(self, events, conn: str = "", now_ns: int = 0, built: bool = False) -> int:
+    def apply_all(self, events: Iterable[Any], conn: str = "", now_ns: int = 0, built: bool = False) -> int:
         """Apply decoded events; returns the newest exchange time of live data (0 if none): the latency sample.
 
         ``now_ns`` is what the guard takes as now (a frame's receive time); 0 reads the clock.
-        ``built``: the events are candles built here from trades, not the venue's own."""
+        ``built``: the events are candles built here from trades, not the venue's own.
+        Events are ``Any``: dispatch is on ``type(ev)`` held in a local, which mypy cannot narrow."""
         if not now_ns:
             now_ns = self.clock.now_ns()
         guard = self.guard
@@ -212,27 +216,27 @@ class Pipeline:
                             self.bar_gaps += 1
                             self._integrity("gap", ev, f"{bar_gap(bars[-2].open_ns, ev.open_ns, ev.interval)} "
                                                        f"{ev.interval} bars missing before this one")
-                    for fn in self.closed_candle_listeners:
-                        fn(ev)
+                    for on_closed in self.closed_candle_listeners:
+                        on_closed(ev)
             elif t is BookDelta or t is BookSnapshot:
                 reason = guard.check_book(ev, now_ns)
                 if reason:
                     self._refuse(reason, ev, conn)
                     continue
                 st = get_state(ev.venue, ev.symbol, ev.unified)
-                for fn in self.book_listeners:
-                    counts["book"] += fn(ev)
+                for on_book in self.book_listeners:
+                    counts["book"] += on_book(ev)
             elif t is Ticker:
                 reason = guard.check_ticker(ev, now_ns)
                 if reason:
                     self._refuse(reason, ev, conn)
                     continue
                 st = get_state(ev.venue, ev.symbol, ev.unified)
-                last = st.ticker
-                live = last is not None  # the first describes the last trade before we came
+                last_ticker = st.ticker
+                live = last_ticker is not None  # the first describes the last trade before we came
                 # Tickers carry no id of their own (Coinbase's sequence is checked by its codec): the same
                 # event sent twice decodes to the same record; a new one at the same time differs in its figures.
-                if last is not None and ev.exch_ns == last.exch_ns and ev[5:] == last[5:]:
+                if last_ticker is not None and ev.exch_ns == last_ticker.exch_ns and ev[5:] == last_ticker[5:]:
                     self._duplicate(ev, "the same 24 h statistics event again")
                     continue
                 st.ticker = ev
@@ -275,8 +279,8 @@ class Pipeline:
             elif t is Control:
                 if ev.what == "gap":
                     self.gaps += 1
-                for fn in self.control_listeners:
-                    fn(conn, ev)
+                for on_control in self.control_listeners:
+                    on_control(conn, ev)
                 continue
             elif t is VenueStatus:
                 continue
@@ -292,28 +296,28 @@ class Pipeline:
                 if exch > newest and live:
                     newest = exch
             if listeners:
-                for fn in listeners:
-                    fn(ev)
+                for on_event in listeners:
+                    on_event(ev)
         return newest
 
-    def _unexpected(self, ev, conn: str) -> None:
+    def _unexpected(self, ev: Any, conn: str) -> None:
         """Market data for a symbol ``conn`` did not subscribe to: counted and dead-lettered, never state."""
         self.add_rejection(Rejected(ev.venue, ev.symbol, "", ev.exch_ns, ev.recv_ns, "unexpected_symbol",
                                     f"{type(ev).__name__} for a symbol this connection did not subscribe to",
                                     repr(ev)[:512]), conn)
 
-    def _refuse(self, reason: str, ev, conn: str) -> None:
+    def _refuse(self, reason: str, ev: Any, conn: str) -> None:
         if reason == "duplicate":
             self._duplicate(ev, f"{type(ev).__name__} already seen (the guard's check)")
             return
         self.add_rejection(Rejected(ev.venue, ev.symbol, ev.unified, ev.exch_ns, ev.recv_ns, reason,
                               f"{type(ev).__name__} failed the {reason} check", repr(ev)[:512]), conn)
 
-    def _duplicate(self, ev, cause: str) -> None:
+    def _duplicate(self, ev: Any, cause: str) -> None:
         self.duplicates += 1
         self._integrity("duplicate", ev, cause)
 
-    def _integrity(self, kind: str, ev, cause: str) -> None:
+    def _integrity(self, kind: str, ev: Any, cause: str) -> None:
         for fn in self.integrity_listeners:
             fn(kind, ev, cause)
 
@@ -343,5 +347,5 @@ class Pipeline:
     def total_gaps(self) -> int:
         return self.gaps + self.guard.gaps + self.bar_gaps
 
-    def rejected_summary(self) -> dict:
+    def rejected_summary(self) -> dict[str, Any]:
         return {"total": sum(self.rejected.values()), "by_reason": dict(sorted(self.rejected.items()))}

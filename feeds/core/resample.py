@@ -9,7 +9,7 @@ venue's (weekly bars on Mondays); calendar months are not built (their length va
 from __future__ import annotations
 
 from feeds.events import Candle
-from feeds.venues.binance import INTERVALS
+from feeds.intervals import INTERVALS
 
 _MONDAY_NS = 4 * 86_400_000_000_000  # 1970-01-05 was a Monday
 

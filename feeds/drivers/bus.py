@@ -21,6 +21,7 @@ import time
 from collections import deque
 from collections.abc import AsyncIterator
 from datetime import UTC
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -122,7 +123,7 @@ async def ensure_stream(js: Any, max_age_s: float = MAX_AGE_S, max_bytes: int = 
 class BusPublisher:
     """Publishes records to the bus from a bounded buffer; has the recorder's write/flush/close."""
 
-    def __init__(self, url: str, header: dict, buffer_records: int = BUFFER_RECORDS,
+    def __init__(self, url: str, header: dict[str, Any], buffer_records: int = BUFFER_RECORDS,
                  max_age_s: float = MAX_AGE_S, max_bytes: int = MAX_BYTES) -> None:
         self.url = url
         self.header = header
@@ -192,7 +193,7 @@ class BusPublisher:
                 pass
             self._nc = None
 
-    def stats(self) -> dict:
+    def stats(self) -> dict[str, Any]:
         return {"url": self.url, "role": "publisher", "connected": self.connected, "written": self.written,
                 "published": self.published, "pending": len(self._buffer), "dropped": self.dropped,
                 "failed_windows": self.failures, "outages": self.outages}
@@ -283,11 +284,11 @@ class RecordTee:
         if self.local is not None:
             self.local.close()
 
-    def files(self) -> list:
+    def files(self) -> list[Path]:
         return self.local.files() if self.local is not None else []
 
 
-async def read_header(url: str, timeout_s: float = 5.0) -> tuple[dict, int]:
+async def read_header(url: str, timeout_s: float = 5.0) -> tuple[dict[str, Any], int]:
     """The newest collector session's header on the bus and its stream sequence (where it starts)."""
     nats = _require_nats()
     from nats.js.errors import NotFoundError
@@ -355,10 +356,12 @@ class BusReader:
         if not self._lags:
             return None, None
         ordered = sorted(self._lags)
-        pick = lambda q: ordered[min(len(ordered) - 1, int(q * len(ordered)))] / 1e6
+
+        def pick(q: float) -> float:
+            return ordered[min(len(ordered) - 1, int(q * len(ordered)))] / 1e6
         return round(pick(0.5), 3), round(pick(0.99), 3)
 
-    def stats(self) -> dict:
+    def stats(self) -> dict[str, Any]:
         p50, p99 = self.lag_percentiles()
         return {"url": self.url, "role": "viewer", "connected": self.connected, "received": self.received,
                 "skipped": self.skipped, "filtered": self.filtered, "outages": self.outages,

@@ -30,14 +30,16 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 import orjson
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from feeds.clock import WallClock
+from feeds.clock import Clock, WallClock
 from feeds.core.feed_core import CONNECTING, DISCONNECTED, FAILED, RECONNECTING, STALE, STATES, SUBSCRIBED, StateChange
+from feeds.drivers.recording import Recorder
 from feeds.events import Rejected, reject
 
 log = logging.getLogger(__name__)
@@ -113,14 +115,14 @@ class _Socket:
     __slots__ = ("ws", "url", "opened_mono", "reader", "held", "first_frame", "overlap", "frames",
                  "timer", "next_send", "retired")
 
-    def __init__(self, ws, url: str) -> None:
+    def __init__(self, ws: Any, url: str) -> None:  # a websockets ClientConnection (private parts read)
         self.ws = ws
         self.url = url
         self.opened_mono = time.monotonic()
-        self.reader: asyncio.Task | None = None
-        self.held: list[tuple[str | bytes, int]] | None = None  # a replacement's frames, not fed yet
+        self.reader: asyncio.Task[None] | None = None
+        self.held: list[tuple[str, int]] | None = None  # a replacement's frames, not fed yet
         self.first_frame = asyncio.Event()
-        self.overlap: set | None = None  # frames fed while a replacement is being prepared
+        self.overlap: set[str] | None = None  # frames fed while a replacement is being prepared
         self.frames = 0  # frames received on this socket
         self.timer: asyncio.TimerHandle | None = None  # the lifetime rollover
         self.next_send = 0.0
@@ -132,10 +134,10 @@ class Connection:
 
     def __init__(self, name: str, venue: str, urls: list[str], sink: Callable[[str, str, int], None],
                  subscribe_frames: Callable[[], list[str]] | None = None,
-                 recorder=None, policy: ReconnectPolicy | None = None,
+                 recorder: Recorder | None = None, policy: ReconnectPolicy | None = None,
                  on_state: Callable[[Connection, StateChange], None] | None = None,
                  subscribed_on_open: bool = True, on_open: Callable[[], None] | None = None,
-                 budget: AttemptBudget | None = None, clock=None,
+                 budget: AttemptBudget | None = None, clock: Clock | None = None,
                  on_reject: Callable[[str, Rejected], None] | None = None,
                  max_frame_bytes: int = MAX_FRAME_BYTES) -> None:
         self.name = name
@@ -173,9 +175,9 @@ class Connection:
         self.next_attempt_ns = 0  # when the next attempt is due while waiting to retry (0: not waiting)
         self._active: _Socket | None = None
         self._sockets: set[_Socket] = set()  # every open socket (two during a rollover)
-        self._handover: asyncio.Task | None = None
+        self._handover: asyncio.Task[None] | None = None
         self._stopping = False
-        self._task: asyncio.Task | None = None
+        self._task: asyncio.Task[None] | None = None
         self._ever_opened = False
 
     # -- reading the state ------------------------------------------------------------------------
@@ -188,7 +190,7 @@ class Connection:
         sock = self._active
         return self._sample_queue(sock.ws) if sock is not None else 0
 
-    def _sample_queue(self, ws) -> int:
+    def _sample_queue(self, ws: Any) -> int:
         try:
             depth = len(ws.recv_messages.frames)  # websockets' Assembler queue: cheap, not public API
         except (AttributeError, TypeError):
@@ -215,7 +217,7 @@ class Connection:
             self.set_state(SUBSCRIBED, "subscription confirmed" if self.state == CONNECTING else "data flowing")
 
     # -- control ----------------------------------------------------------------------------------
-    def start(self) -> asyncio.Task:
+    def start(self) -> asyncio.Task[None]:
         self._task = asyncio.get_running_loop().create_task(self.run(), name=f"conn-{self.name}")
         return self._task
 
@@ -262,6 +264,7 @@ class Connection:
             if sock is not None:
                 await self._serve()
                 sock = self._active  # a rollover may have replaced it
+                assert sock is not None  # _serve returns with an active socket
                 stable = time.monotonic() - sock.opened_mono >= self.policy.stable_s
                 useful = sock.frames > 0
                 self._active = None
@@ -296,6 +299,7 @@ class Connection:
         """Wait while the active socket feeds; a rollover may switch sockets meanwhile."""
         while True:
             current = self._active
+            assert current is not None and current.reader is not None  # set by _open before _serve
             await asyncio.wait([current.reader])
             handover = self._handover
             if handover is not None and not handover.done():
@@ -348,7 +352,8 @@ class Connection:
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - report, never die
-            return self._failed_attempt(url, failure_cause(exc), replacement)
+            self._failed_attempt(url, failure_cause(exc), replacement)
+            return None
         if self.recorder is not None:
             self.recorder.write(self.clock.now_ns(), self.name, "open", url)
         if self._ever_opened:
@@ -427,7 +432,7 @@ class Connection:
             self._sockets.discard(sock)
         self._closed(sock, code, reason)
 
-    def _feed(self, raw, recv_ns: int) -> None:
+    def _feed(self, raw: str, recv_ns: int) -> None:
         self.messages += 1
         if self.recorder is not None:
             self.recorder.write(recv_ns, self.name, "recv", raw)
@@ -498,7 +503,7 @@ class Connection:
             await self._close_socket(new, 1000, "replacement not needed")
             return
         # Switch: old stops here; everything it still has in flight is read (and fed) before it closes.
-        old.retired = not old.reader.done()
+        old.retired = old.reader is not None and not old.reader.done()
         if old.timer is not None:
             old.timer.cancel()
         self._activate(new)

@@ -20,11 +20,13 @@ import heapq
 import os
 import re
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from decimal import ROUND_HALF_UP, Decimal
+from io import BufferedReader
 from itertools import chain
 from operator import itemgetter
 from pathlib import Path
+from typing import IO, Any
 
 import orjson
 
@@ -100,8 +102,8 @@ def merge(*iterators: Iterable[Record]) -> Iterator[Record]:
 
 
 def read_clearterm(
-    paths: str | os.PathLike | Iterable[str | os.PathLike], report: ReadReport | None = None
-) -> tuple[dict, RecordStream]:
+    paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]], report: ReadReport | None = None
+) -> tuple[dict[str, Any], RecordStream]:
     """Read one recording file or several (rotated parts, other sessions), merged in time order.
 
     Parts are ordered by their headers (started_ns, part) whatever order they are given in. The
@@ -110,7 +112,7 @@ def read_clearterm(
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
     report = report if report is not None else ReadReport()
-    opened: list[tuple[dict, Iterator[Record]]] = []
+    opened: list[tuple[dict[str, Any], Generator[Record, None, None]]] = []
     try:
         for path in paths:
             opened.append(_open_clearterm(Path(path), report))
@@ -136,7 +138,7 @@ def read_clearterm(
     return header, RecordStream(merge(*(chain.from_iterable(parts) for parts in sessions.values())), report)
 
 
-def _open_clearterm(path: Path, report: ReadReport) -> tuple[dict, Iterator[Record]]:
+def _open_clearterm(path: Path, report: ReadReport) -> tuple[dict[str, Any], Generator[Record, None, None]]:
     f = _open_file(path)
     try:
         name = path.name
@@ -154,7 +156,7 @@ def _open_clearterm(path: Path, report: ReadReport) -> tuple[dict, Iterator[Reco
     return header, _clearterm_records(lines, lineno, f, name, report)
 
 
-def _read_header(lines: Iterator[bytes], name: str, report: ReadReport) -> tuple[dict, bytes | None, int]:
+def _read_header(lines: Iterator[bytes], name: str, report: ReadReport) -> tuple[dict[str, Any], bytes | None, int]:
     """The header, a first line to give back when it is a record instead, and its line number."""
     lineno = 0
     for line in lines:
@@ -181,14 +183,15 @@ def _read_header(lines: Iterator[bytes], name: str, report: ReadReport) -> tuple
     return {}, None, lineno
 
 
-def _clearterm_records(lines: Iterator[bytes], lineno: int, f, name: str, report: ReadReport) -> Iterator[Record]:
+def _clearterm_records(lines: Iterator[bytes], start: int, f: IO[bytes], name: str, report: ReadReport
+                       ) -> Generator[Record, None, None]:
     loads = orjson.loads
     decode_error = orjson.JSONDecodeError
     new = tuple.__new__
     record = Record
     count = 0
     try:
-        for lineno, line in enumerate(lines, lineno + 1):
+        for lineno, line in enumerate(lines, start + 1):
             try:
                 value = loads(line)
                 t = value["t"]
@@ -227,7 +230,7 @@ def _skip_clearterm_line(line: bytes, lineno: int, name: str, report: ReadReport
         report.warn(f"{name}:{lineno}: not a valid record, skipped")
 
 
-def _gzip_lines(f, name: str, report: ReadReport) -> Iterator[bytes]:
+def _gzip_lines(f: IO[bytes], name: str, report: ReadReport) -> Iterator[bytes]:
     """Lines of a gzip file, tolerant of a missing trailer (SIGKILL) and of appended gzip members."""
     inflater = zlib.decompressobj(31)
     tail = b""
@@ -260,10 +263,10 @@ class RecordingTail:
     parts are inflated as they grow. Each part's header line is skipped; part 0's is ``header``.
     """
 
-    def __init__(self, path: str | os.PathLike, report: ReadReport | None = None) -> None:
+    def __init__(self, path: str | os.PathLike[str], report: ReadReport | None = None) -> None:
         self.path = Path(path)
         self.report = report if report is not None else ReadReport()
-        self.header: dict = {}
+        self.header: dict[str, Any] = {}
         self.part = 0
         self._f = _open_file(self.path)  # raises RecordingError at once when it cannot be read
         self._start_part()
@@ -350,10 +353,10 @@ class RecordingTail:
 
 
 def read_cryptofeed(
-    source: str | os.PathLike | Iterable[str | os.PathLike],
+    source: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
     venue: str | None = None,
     report: ReadReport | None = None,
-) -> tuple[dict, RecordStream]:
+) -> tuple[dict[str, Any], RecordStream]:
     """Read cryptofeed capture files merged in time order.
 
     ``source`` is a directory (all captures in it, or only ``venue``'s), a prefix such as
@@ -361,7 +364,7 @@ def read_cryptofeed(
     """
     report = report if report is not None else ReadReport()
     files = _cryptofeed_files(source, venue)
-    header: dict = {"format": "cryptofeed", "venues": [], "symbols": [], "files": [], "configuration": {}}
+    header: dict[str, Any] = {"format": "cryptofeed", "venues": [], "symbols": [], "files": [], "configuration": {}}
     for path, file_venue, conn in files:
         if file_venue not in header["venues"]:
             header["venues"].append(file_venue)
@@ -374,7 +377,7 @@ def read_cryptofeed(
     return header, RecordStream(merge(*streams), report)
 
 
-def _cryptofeed_files(source, venue: str | None) -> list[tuple[Path, str, str]]:
+def _cryptofeed_files(source: str | os.PathLike[str] | Iterable[str | os.PathLike[str]], venue: str | None) -> list[tuple[Path, str, str]]:
     """(path, venue, conn) for every capture file meant, sorted by venue, connection, rotation."""
     wanted = venue.upper() if venue else None
     if isinstance(source, (str, os.PathLike)):
@@ -413,7 +416,7 @@ def _cryptofeed_files(source, venue: str | None) -> list[tuple[Path, str, str]]:
     return [(p, v, c) for _, p, v, c in files]
 
 
-def _cryptofeed_name(name: str) -> tuple[str, str, tuple]:
+def _cryptofeed_name(name: str) -> tuple[str, str, tuple[str, str, int, int]]:
     """Venue, conn and a sort key from a capture file name ("BINANCE.ws.1.0" -> "BINANCE", "BINANCE#ws1")."""
     m = _CF_NAME.match(name)
     if m is None:  # a renamed file: best effort
@@ -425,7 +428,7 @@ def _cryptofeed_name(name: str) -> tuple[str, str, tuple]:
     return venue, f"{venue}#{ctype}{cid}", (venue, ctype, int(cid), int(rot))
 
 
-def _configurations(path: Path) -> Iterator[dict]:
+def _configurations(path: Path) -> Iterator[dict[str, Any]]:
     with open(path, "rb") as f:
         for line in f:
             if line.startswith(b"configuration: "):
@@ -442,7 +445,7 @@ def _cryptofeed_records(path: Path, conn: str, report: ReadReport) -> Iterator[R
     return _cryptofeed_lines(f, path.name, conn, report)
 
 
-def _cryptofeed_lines(f, name: str, conn: str, report: ReadReport) -> Iterator[Record]:
+def _cryptofeed_lines(f: IO[bytes], name: str, conn: str, report: ReadReport) -> Iterator[Record]:
     new = tuple.__new__
     record = Record
     ts_ns = _ts_ns
@@ -537,7 +540,7 @@ def _ts_ns(text: str) -> int | None:
 # format detection and the one entry point for the CLI
 
 
-def detect_format(path: str | os.PathLike) -> str:
+def detect_format(path: str | os.PathLike[str]) -> str:
     """ "clearterm" or "cryptofeed", from the file's first line (or the name of a capture directory/prefix)."""
     path = recording_parts(path)[0]  # x.jsonl gzipped since it was named is x.jsonl.gz
     if path.is_dir():
@@ -574,15 +577,15 @@ def detect_format(path: str | os.PathLike) -> str:
 
 
 def read_recordings(
-    paths: Iterable[str | os.PathLike], fmt: str | None = None
-) -> tuple[dict, RecordStream]:
+    paths: Iterable[str | os.PathLike[str]], fmt: str | None = None
+) -> tuple[dict[str, Any], RecordStream]:
     """Every given recording merged by time; ``fmt`` forces the format, else it is detected per path.
 
     A clearterm path also brings its rotated parts (``x-001.jsonl``...); a path given twice is read once.
     """
     report = ReadReport()
     clearterm: list[Path] = []
-    headers: list[dict] = []
+    headers: list[dict[str, Any]] = []
     streams: list[Iterator[Record]] = []
     seen: set[Path] = set()
     for path in paths:
@@ -615,7 +618,7 @@ def read_recordings(
     return header, RecordStream(merge(*streams), report)
 
 
-def _open_file(path: Path):
+def _open_file(path: Path) -> BufferedReader:
     try:
         return open(path, "rb")
     except IsADirectoryError:
@@ -624,12 +627,12 @@ def _open_file(path: Path):
         raise RecordingError(f"cannot read {path}: {exc.strerror or exc}") from None
 
 
-def _int(value) -> int:
+def _int(value: object) -> int:
     return value if isinstance(value, int) else 0
 
 
-def _union(lists: Iterable) -> list:
-    out: list = []
+def _union(lists: Iterable[Iterable[Any] | None]) -> list[Any]:
+    out: list[Any] = []
     for items in lists:
         for item in items or ():
             if item not in out:

@@ -8,6 +8,7 @@ recording already holds what the live requests got (REST answers, reopened socke
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import orjson
 
@@ -16,13 +17,18 @@ from feeds.drivers.recording import Record
 from feeds.events import reject
 from feeds.venues import VENUES, RestRequest
 
+if TYPE_CHECKING:
+    from feeds.api import Feed
+    from feeds.clock import Clock, ManualClock
+
 OPERATOR_KINDS = ("halt", "resume", "toggle", "key", "note", "stop", "add_symbol", "remove_symbol", "alert")
 
 
 class ReplayConnection:
     """A recorded connection as seen through its records."""
 
-    def __init__(self, name: str, venue: str, clock, url: str = "", on_state=None) -> None:
+    def __init__(self, name: str, venue: str, clock: Clock, url: str = "",
+                 on_state: Callable[[ReplayConnection, StateChange], None] | None = None) -> None:
         self.clock = clock
         self.on_state = on_state
         self.name = name
@@ -59,7 +65,7 @@ class ReplayConnection:
 
 
 class ReplayDriver:
-    def __init__(self, feed, clock, on_operator: Callable[[Record], None] | None = None) -> None:
+    def __init__(self, feed: Feed, clock: ManualClock, on_operator: Callable[[Record], None] | None = None) -> None:
         self.feed = feed
         self.core = feed.core
         self.core.requests_enabled = False
