@@ -63,6 +63,7 @@ from tui.widgets.header_bar import HeaderBar
 from tui.widgets.health_log import HealthLog
 from tui.widgets.help_screen import HelpScreen
 from tui.widgets.latency_panel import LatencyPanel, percentiles
+from tui.widgets.line_log import LineLog
 from tui.widgets.liquidation_log import LiquidationLog
 from tui.widgets.market_log import MarketLog
 from tui.widgets.pnl_view import PnlView
@@ -295,7 +296,7 @@ class ClearTermApp(ReplayControls, App):
         else:
             self.notify(f"unknown theme {clean(ui.theme)!r}", severity="warning", markup=False)
         if ui.keys:
-            known = {b.id for b in self.BINDINGS if isinstance(b, Binding)}
+            known = {b.id for b in self.BINDINGS if isinstance(b, Binding) and b.id is not None}
             unknown = sorted(set(ui.keys) - known)
             if unknown:
                 self.notify(f"[keys]: unknown binding id {clean(', '.join(unknown))}; known: "
@@ -440,12 +441,12 @@ class ClearTermApp(ReplayControls, App):
             table.forget()
         for book in self._books.values():
             book.forget()
-        for widget in self.query("LineLog"):
+        for widget in self.query(LineLog):
             widget.forget()
         self.query_one(LatencyPanel).forget()
 
     def _sync_chart(self, session) -> None:
-        from feeds.venues.binance import INTERVALS
+        from feeds.intervals import INTERVALS
         if self._chart_key is None and self._plan:
             self._chart_key = self._plan[0][:2]
         if self._chart_key is None:
@@ -525,9 +526,10 @@ class ClearTermApp(ReplayControls, App):
         bus_state = bus_badge_state(session.bus)  # attached: a bus outage shows on every venue
         for venue, badge in self._badges.items():
             conn = conns.get(venue)
-            if conn is None and bus_state is None:
+            state = bus_state if bus_state is not None else conn.state if conn is not None else None
+            if state is None:
                 continue
-            badge.show_state(bus_state or conn.state)
+            badge.show_state(state)
             next_ns = getattr(conn, "next_attempt_ns", 0)  # the last failure and the countdown (live only)
             badge.show_failure(getattr(conn, "last_error", ""),
                                (next_ns - session.clock.now_ns()) / 1e9 if next_ns else None)
@@ -589,7 +591,7 @@ class ClearTermApp(ReplayControls, App):
 
     def _configured_plan(self, session) -> list[tuple[str, str, str]]:
         cfg = session.config
-        plan = []
+        plan: list[tuple[str, str, str]] = []
         for venue in cfg.venues:
             try:
                 venue_symbols = session.venue_symbols(venue)
@@ -616,6 +618,7 @@ class ClearTermApp(ReplayControls, App):
 
     def _rebuild_tables(self) -> None:
         box = self._tables_box
+        assert box is not None, "set on mount, before any plan is laid out"
         for table in self._tables.values():
             table.remove()
         self._tables = {}
@@ -741,7 +744,7 @@ class ClearTermApp(ReplayControls, App):
             if len(intervals) < 2:
                 return False
             i = intervals.index(self.shown_interval) if self.shown_interval in intervals else 0
-            step = parameters[0] if parameters else 0
+            step = parameters[0] if parameters and isinstance(parameters[0], int) else 0
             return True if 0 <= i + step < len(intervals) else None
         if action == "toggle_symbol":
             n = parameters[0] if parameters else 0
@@ -770,7 +773,9 @@ class ClearTermApp(ReplayControls, App):
     @property
     def shown_interval(self) -> str:
         cfg = self.session.config
-        return self._interval if self._interval in cfg.intervals else cfg.interval
+        if self._interval is not None and self._interval in cfg.intervals:
+            return self._interval
+        return cfg.interval
 
     def action_interval(self, step: int) -> None:
         """``[`` / ``]``: the tables and the chart move to the next shorter / longer timeframe."""

@@ -2,7 +2,7 @@
 symbols' show/hide keys. Actions that only act on a replay are offered only while one is on screen."""
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from functools import partial
 
 from textual.actions import parse as parse_action
@@ -12,7 +12,7 @@ from textual.binding import Binding
 from tui.widgets.safe_text import clean
 
 
-def action_commands(bindings: Iterable[object], keymap: dict[str, str], run_action: Callable[[str], object],
+def action_commands(bindings: Iterable[object], keymap: Mapping[str, str], run_action: Callable[[str], object],
                     replay_shown: bool, replay_only: frozenset[str],
                     digits: dict[str, int]) -> Iterator[SystemCommand]:
     """``bindings`` as palette commands (one per action, keys as remapped); ``digits``: group -> key."""

@@ -21,6 +21,7 @@ import logging
 import os
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import orjson
 from textual import work
@@ -30,6 +31,17 @@ from tui.widgets.formatting import utc_hms
 from tui.widgets.goto_screen import GotoScreen
 from tui.widgets.replay_bar import ReplayBar
 from tui.widgets.safe_text import clean
+
+if TYPE_CHECKING:
+    from textual.app import App
+
+    from tui.runtime.attach import AttachRunner
+    from tui.runtime.runner import Runner
+    from tui.runtime.session import Session
+
+    _Base = App  # mixed into ClearTermApp, before App
+else:
+    _Base = object
 
 log = logging.getLogger("clearterm.app")
 
@@ -76,8 +88,16 @@ def _last_line(path: Path) -> bytes | None:
     return None
 
 
-class ReplayControls:
+class ReplayControls(_Base):
     """The App's replay and DVR part (mixed into ClearTermApp, which has ``runner`` and ``live_session``)."""
+
+    if TYPE_CHECKING:  # what ClearTermApp provides
+        runner: Runner | ReplayRunner | AttachRunner
+
+        @property
+        def live_session(self) -> Session: ...
+
+        def refresh_view(self, slow: bool | None = None) -> None: ...
 
     dvr: ReplayRunner | None = None  # a replay of the live session's recording, while shown
     _replay_end_ns: int | None = None
@@ -98,6 +118,7 @@ class ReplayControls:
     @work(exit_on_error=False, thread=True, name="replay-end")
     def _find_replay_end(self) -> None:
         """The recording's last time, for the progress bar (a thread: a .gz file must be read through)."""
+        assert isinstance(self.runner, ReplayRunner), "started only for clearterm replay"
         self._replay_end_ns = recording_end_ns(self.runner.paths)
 
     def check_replay_action(self, action: str) -> bool | None:
@@ -206,15 +227,18 @@ class ReplayControls:
         """Show a replay of the live session's recording so far; live ingestion goes on underneath."""
         if self.dvr is not None or self.standalone_replay:
             return
+        from feeds.drivers.bus import RecordTee
         session = self.live_session
         recorder = session.recorder
-        if recorder is None:
+        # with --publish the recorder is a tee: its local side is the file (None with --no-record)
+        local = recorder.local if isinstance(recorder, RecordTee) else recorder
+        if recorder is None or local is None:
             self.notify("recording is off (--no-record): there is nothing to replay", severity="warning",
                         markup=False)
             return
         recorder.flush()
         try:
-            dvr = ReplayRunner([str(recorder.path)], speed=1.0, follow=True)
+            dvr = ReplayRunner([str(local.path)], speed=1.0, follow=True)
         except Exception as exc:  # noqa: BLE001 - e.g. a recording that cannot be read yet
             self.notify(f"cannot replay the recording: {clean(exc)}", severity="error", markup=False)
             return

@@ -202,7 +202,9 @@ def terminal_driver_class() -> type | None:
         def __init__(self, app, **kwargs) -> None:
             self._suspended = False
             super().__init__(app, **kwargs)
-            self._file = SafeOutput(self._file, self._terminal_gone)
+            if self._file is not None:  # sys.__stderr__ is None only without a console (pythonw)
+                # Textual annotates _file as the TextIOWrapper it took; it only writes, flushes and asks fileno
+                self._file = SafeOutput(self._file, self._terminal_gone)  # type: ignore[assignment]
 
         def _sigtstp_application(self, *args) -> None:
             self._suspended = True

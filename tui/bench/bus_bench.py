@@ -57,9 +57,9 @@ async def publish(url: str, rate: float, duration: float) -> dict:
         for _ in range(min(due, batch * 4)):
             trade_id += 1
             now = time.time_ns()
-            frame = ('{"stream":"btcusdt@trade","data":{"e":"trade","E":%d,"s":"BTCUSDT","t":%d,"p":"%.2f",'
-                     '"q":"0.01000","T":%d,"m":false}}' % (now // 1_000_000, trade_id, 60000 + trade_id % 100,
-                                                           now // 1_000_000))
+            ms = now // 1_000_000
+            frame = (f'{{"stream":"btcusdt@trade","data":{{"e":"trade","E":{ms},"s":"BTCUSDT","t":{trade_id},'
+                     f'"p":"{60000 + trade_id % 100:.2f}","q":"0.01000","T":{ms},"m":false}}}}')
             pub.write(now, "BINANCE#1", "recv", frame)
         await asyncio.sleep(0.01)
     wall = time.monotonic() - started
@@ -107,13 +107,14 @@ def run(rate: float, viewers: int, duration: float) -> dict:
             try:
                 socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
                 break
-            except OSError:
+            except OSError as err:
                 if time.monotonic() > deadline:
-                    raise SystemExit("nats-server did not start")
+                    raise SystemExit("nats-server did not start") from err
                 time.sleep(0.05)
         views = [subprocess.Popen([*me, "_view", url, str(duration)], stdout=subprocess.PIPE, text=True)
                  for _ in range(viewers)]
         for v in views:  # process start-up (imports) is not what this measures
+            assert v.stdout is not None  # Popen(stdout=PIPE) always sets it
             v.stdout.readline()
         server_cpu0 = cpu_s(server.pid)
         pub = subprocess.Popen([*me, "_publish", url, str(rate), str(duration)], stdout=subprocess.PIPE, text=True)

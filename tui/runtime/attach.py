@@ -15,12 +15,12 @@ import time
 from feeds.clock import ManualClock
 from feeds.drivers.bus import BusReader, read_header
 from feeds.drivers.replay_source import ReplayDriver
-from tui.runtime.replay_runner import TICK_NS, YIELD_EVERY, ReplayRunner, session_config
+from tui.runtime.replay_runner import TICK_NS, YIELD_EVERY, RecordedTime, session_config
 from tui.runtime.runner import start_metrics
 from tui.runtime.session import Session
 
 
-class AttachRunner:
+class AttachRunner(RecordedTime):
     """Runs a Session on the records a bus carries (the app sees it as a running session, not a replay)."""
 
     def __init__(self, url: str, header: dict, start_seq: int | None = None, since_s: float | None = None,
@@ -93,9 +93,6 @@ class AttachRunner:
             if since_yield >= YIELD_EVERY:  # catching up: let the UI draw
                 since_yield = 0
                 await asyncio.sleep(0)
-
-    _tick_until = ReplayRunner._tick_until  # the same ticks on recorded time as a replay
-    _operator = ReplayRunner._operator  # operator actions as a replay applies them
 
 
 def run_attach(args) -> int:

@@ -158,7 +158,7 @@ def _size(text: str) -> int:
     return int(value)
 
 
-def _add_session_options(p: argparse.ArgumentParser, live: bool) -> None:
+def _add_session_options(p: argparse._ActionsContainer, live: bool) -> None:  # a parser or a group
     p.add_argument("--venues", type=_csv_list, help="venues to show, e.g. binance,coinbase")
     p.add_argument("--symbols", type=_csv_list,
                    help=f"symbols, e.g. {','.join(DEFAULT_SYMBOLS)} (Binance style or BTC/USD)")
@@ -182,7 +182,7 @@ def _add_session_options(p: argparse.ArgumentParser, live: bool) -> None:
                    help="also publish every recorded record to this NATS JetStream server")
 
 
-def _add_run_options(p: argparse.ArgumentParser) -> None:
+def _add_run_options(p: argparse._ActionsContainer) -> None:
     p.add_argument("--headless", action="store_true", help="no TUI: run the same pipeline and exit")
     p.add_argument("--duration", type=_positive_float, metavar="S", help="stop after S seconds")
     p.add_argument("--json", action="store_true", help="print one JSON object of run statistics at the end")

@@ -55,7 +55,7 @@ def default_config_path() -> Path:
 def load(cfg, ui: UISettings, path: Path | None, environ=os.environ) -> None:
     """Apply the config file (``path``, or the default one if it exists), then the environment."""
     explicit = path is not None
-    path = Path(path) if explicit else default_config_path()
+    path = Path(path) if path is not None else default_config_path()
     if explicit or path.is_file():
         try:
             data = tomllib.loads(path.read_text(encoding="utf-8"))

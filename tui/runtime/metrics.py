@@ -21,9 +21,9 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 
+from feeds.core.feed_core import CONNECTING, DISCONNECTED, FAILED, RECONNECTING, STALE, SUBSCRIBED
 from feeds.core.latency import BUCKET_EDGES_MS, LatencyStats
 from feeds.core.perp import perp_figures
-from feeds.drivers.connection import CONNECTING, DISCONNECTED, FAILED, RECONNECTING, STALE, SUBSCRIBED
 from strategy.halt import BY_VALUES
 
 if TYPE_CHECKING:

@@ -1,6 +1,8 @@
 """The paper executor's view of a session's market (local books and quotes) and the fees it charges."""
 from __future__ import annotations
 
+from typing import TypedDict
+
 from feeds.core.book import OrderBook
 from feeds.core.book_sync import OrderBooks
 from feeds.core.state import MarketState
@@ -11,7 +13,12 @@ Side = list[tuple[float, float]]  # (price, size) levels, best first
 UNKNOWN_VENUE_FEE_BPS = 10.0
 
 
-def venue_fees_bps(venues: list[str]) -> dict[str, dict[str, float]]:
+class VenueFees(TypedDict):
+    taker_fee_bps: dict[str, float]
+    maker_fee_bps: dict[str, float]
+
+
+def venue_fees_bps(venues: list[str]) -> VenueFees:
     """``{"taker_fee_bps": {venue: bps}, "maker_fee_bps": {...}}``: the base tiers the venues declare."""
     taker: dict[str, float] = {}
     maker: dict[str, float] = {}

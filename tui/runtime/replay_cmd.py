@@ -45,6 +45,7 @@ def run_replay(args) -> int:
     else:
         apply_ui_flags(ui, args)
         run_app(runner, ui, args.duration)
+    assert runner.report is not None, "set when the runner built its first session"
     for warning in runner.report.warnings:
         import sys
         print(f"clearterm: warning: {warning}", file=sys.stderr)

@@ -15,9 +15,10 @@ import orjson
 from feeds.api import TICK_S
 from feeds.clock import ManualClock
 from feeds.drivers.recording import Record
-from feeds.drivers.replay import RecordingError, RecordingTail, read_recordings
+from feeds.drivers.replay import ReadReport, RecordingError, RecordingTail, RecordStream, read_recordings
 from feeds.drivers.replay_source import ReplayDriver
 from feeds.venues import CRYPTOFEED_IDS, VENUES
+from tui.runtime.alert_delivery import AlertDispatcher
 from tui.runtime.runner import start_metrics
 from tui.runtime.session import Session, SessionConfig
 
@@ -54,7 +55,52 @@ def session_config(header: dict) -> SessionConfig:
     return config
 
 
-class ReplayRunner:
+class RecordedTime:
+    """Ticks on recorded time and operator actions as recorded: shared by a replay and a bus viewer."""
+
+    clock: ManualClock
+    session: Session
+    _next_tick: int  # recorded time of the session's next tick (0: before the first record)
+
+    def _tick_until(self, now_ns: int) -> None:
+        """The session's ticks (every 100 ms of recorded time from the first record) up to ``now_ns``."""
+        while self._next_tick and self._next_tick <= now_ns:
+            self.clock.set(self._next_tick)  # what a tick does (a halt) is stamped with the tick's time
+            self.session.tick(self._next_tick)
+            self._next_tick += TICK_NS
+
+    def _operator(self, rec: Record) -> None:
+        """Operator actions replay as recorded; automatic halts are not replayed but recomputed."""
+        try:
+            payload = orjson.loads(rec.payload)
+        except orjson.JSONDecodeError:
+            return
+        halt = self.session.halt
+        if rec.kind == "halt" and isinstance(payload, dict) and payload.get("by") != "auto":
+            halt.halt(str(payload.get("cause", "replayed halt")), by=str(payload.get("by", "operator")))
+        elif rec.kind == "resume" and isinstance(payload, dict):
+            halt.resume(by=str(payload.get("by", "operator")))
+        elif rec.kind in ("add_symbol", "remove_symbol") and isinstance(payload, dict):
+            symbol = str(payload.get("symbol", ""))
+            feed = self.session.feed
+            feed.symbol_added(symbol) if rec.kind == "add_symbol" else feed.symbol_removed(symbol)
+            self.session.config.symbols = list(feed.symbols)
+        elif rec.kind == "alert" and isinstance(payload, dict):  # recorded alerts fire again at their times
+            from strategy.alerts import Alert
+            try:
+                alert = Alert.from_json(payload)
+            except ValueError:
+                return
+            self.session.deliver_alert(alert, replayed=True)
+        elif rec.kind == "stop":  # the recorded session ended here: its connections were as they are now
+            self.session.final_connections = self.session.connections_summary()
+        elif rec.kind == "toggle" and isinstance(payload, dict):
+            symbol = str(payload.get("symbol", ""))
+            if bool(payload.get("visible")) == (symbol in self.session.hidden):
+                self.session.toggle_symbol(symbol)
+
+
+class ReplayRunner(RecordedTime):
     def __init__(self, paths: list[str], fmt: str | None = None, speed: float | None = 1.0,
                  overrides: dict | None = None, follow: bool = False) -> None:
         """``follow``: ``paths[0]`` is a clearterm recording still being written (the DVR); at its end
@@ -74,11 +120,11 @@ class ReplayRunner:
         # settings given to the replay command (alert rules and deliveries, a tighter risk limit), applied to
         # every session built from the recording, the first and each one a seek builds
         self.overrides = dict(overrides or {})
-        self.dispatcher = None
+        self.dispatcher: AlertDispatcher | None = None  # the first session's, kept across seeks
         self.finished = asyncio.Event()
         self.first_ns = 0
         self.position_ns = 0
-        self.report = None
+        self.report: ReadReport | None = None
         self._task: asyncio.Task | None = None
         self._wake = asyncio.Event()
         self._steps = 0
@@ -95,6 +141,7 @@ class ReplayRunner:
 
     def _new_session(self) -> None:
         """A session as the recording started it: nothing from an earlier session is reused."""
+        self._stream: RecordingTail | RecordStream
         if self.follow:
             self._stream = RecordingTail(self.paths[0])
         else:
@@ -158,6 +205,7 @@ class ReplayRunner:
             except (asyncio.CancelledError, Exception):
                 pass
         self._stream.close()
+        assert self.dispatcher is not None, "set by the first _new_session, in __init__"
         await self.dispatcher.stop()
         if self.metrics is not None:
             await self.metrics.stop()
@@ -235,40 +283,3 @@ class ReplayRunner:
             if since_yield >= YIELD_EVERY:
                 since_yield = 0
                 await asyncio.sleep(0)
-
-    def _tick_until(self, now_ns: int) -> None:
-        """The session's ticks (every 100 ms of recorded time from the first record) up to ``now_ns``."""
-        while self._next_tick and self._next_tick <= now_ns:
-            self.clock.set(self._next_tick)  # what a tick does (a halt) is stamped with the tick's time
-            self.session.tick(self._next_tick)
-            self._next_tick += TICK_NS
-
-    def _operator(self, rec: Record) -> None:
-        """Operator actions replay as recorded; automatic halts are not replayed but recomputed."""
-        try:
-            payload = orjson.loads(rec.payload)
-        except orjson.JSONDecodeError:
-            return
-        halt = self.session.halt
-        if rec.kind == "halt" and isinstance(payload, dict) and payload.get("by") != "auto":
-            halt.halt(str(payload.get("cause", "replayed halt")), by=str(payload.get("by", "operator")))
-        elif rec.kind == "resume" and isinstance(payload, dict):
-            halt.resume(by=str(payload.get("by", "operator")))
-        elif rec.kind in ("add_symbol", "remove_symbol") and isinstance(payload, dict):
-            symbol = str(payload.get("symbol", ""))
-            feed = self.session.feed
-            feed.symbol_added(symbol) if rec.kind == "add_symbol" else feed.symbol_removed(symbol)
-            self.session.config.symbols = list(feed.symbols)
-        elif rec.kind == "alert" and isinstance(payload, dict):  # recorded alerts fire again at their times
-            from strategy.alerts import Alert
-            try:
-                alert = Alert.from_json(payload)
-            except ValueError:
-                return
-            self.session.deliver_alert(alert, replayed=True)
-        elif rec.kind == "stop":  # the recorded session ended here: its connections were as they are now
-            self.session.final_connections = self.session.connections_summary()
-        elif rec.kind == "toggle" and isinstance(payload, dict):
-            symbol = str(payload.get("symbol", ""))
-            if bool(payload.get("visible")) == (symbol in self.session.hidden):
-                self.session.toggle_symbol(symbol)

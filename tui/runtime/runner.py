@@ -5,9 +5,13 @@ Both the Textual app and ``--headless`` go through a Runner, so they run the ver
 from __future__ import annotations
 
 import asyncio
+from typing import TYPE_CHECKING
 
 from feeds.venues import DEMO_VENUES
 from tui.runtime.session import Session, SessionConfig
+
+if TYPE_CHECKING:
+    from feeds.sim.server import Simulator
 
 DEMO_SEED = 7
 DEMO_HISTORY_S = 40  # the simulator's past: backfill fills the tables and warms the strategy (0.2 s to build)
@@ -34,7 +38,7 @@ class Runner:
     def __init__(self, config: SessionConfig, sim_seed: int = DEMO_SEED, sim_options: dict | None = None) -> None:
         self.config = config
         self.session = Session(config)
-        self.sim = None
+        self.sim: Simulator | None = None
         self.sim_seed = sim_seed
         self.sim_options = sim_options or {}
         self.started = False
@@ -49,12 +53,12 @@ class Runner:
             wanted = [s for s in self.session.venue_symbols(DEMO_VENUES[0]) if simulator_lists(s)]
             symbols = dict.fromkeys((*wanted, *DEMO_MORE_SYMBOLS))
             options = {"history_s": DEMO_HISTORY_S, **self.sim_options}
-            self.sim = Simulator(symbols=tuple(symbols), seed=self.sim_seed,
-                                 port=0, intervals=(self.config.interval,), **options)
-            await self.sim.start()
+            sim = self.sim = Simulator(symbols=tuple(symbols), seed=self.sim_seed,
+                                       port=0, intervals=(self.config.interval,), **options)
+            await sim.start()
             for venue in self.config.venues:
-                self.config.endpoints[venue] = [self.sim.ws_url(venue)]
-                self.config.rest_endpoints[venue] = self.sim.rest_url(venue)
+                self.config.endpoints[venue] = [sim.ws_url(venue)]
+                self.config.rest_endpoints[venue] = sim.rest_url(venue)
         await self.session.start()
         self.started = True
 

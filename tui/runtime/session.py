@@ -9,6 +9,7 @@ import logging
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import orjson
 
@@ -30,6 +31,10 @@ from strategy.scalper import ScalperParams, ScalpStrategy
 from strategy.signal_log import SignalLog
 from tui.runtime.decimals import column_decimals, fixed
 from tui.runtime.paper_market import BookTouch, venue_fees_bps
+
+if TYPE_CHECKING:
+    from feeds.drivers.bus import BusPublisher, BusReader, RecordTee
+    from feeds.drivers.recording import Recorder
 
 log = logging.getLogger("clearterm.session")
 DEFAULT_SYMBOLS = ("BTCUSDT", "ETHUSDT", "SOLUSDT")
@@ -79,8 +84,8 @@ class Session:
                          symbol_map=SymbolMap(config.quote_aliases))
         self.pipeline = self.feed.pipeline
         self.connections = self.feed.connections
-        self.recorder = None
-        self.bus = None  # a BusPublisher (--publish) or, attached, the BusReader: has stats()
+        self.recorder: Recorder | RecordTee | None = None
+        self.bus: BusPublisher | BusReader | None = None  # a BusPublisher (--publish) or, attached, the BusReader: has stats()
         self.halt = TradingHalt(self.clock, halted=config.halted, cause="started halted" if config.halted else "")
         self.strategy = ScalpStrategy(ScalperParams.from_dict(config.strategy))
         self.risk = RiskEngine(RiskConfig.from_dict(config.risk))
@@ -222,9 +227,9 @@ class Session:
                                                           gzip_rotated=True)
         if self.config.publish_url:  # the bus gets every record the recording gets
             from feeds.drivers.bus import BusPublisher, RecordTee
-            self.bus = BusPublisher(self.config.publish_url, dict(header, started_ns=self.started_ns))
-            self.recorder = self.feed.recorder = RecordTee(self.recorder, self.bus)
-            await self.bus.start()
+            publisher = self.bus = BusPublisher(self.config.publish_url, dict(header, started_ns=self.started_ns))
+            self.recorder = self.feed.recorder = RecordTee(self.recorder, publisher)
+            await publisher.start()
         if self.recorder is not None:
             for record in self.halt.history:  # e.g. "started halted", made before the recorder existed
                 self._on_halt_record(record)
@@ -342,7 +347,7 @@ class Session:
         for venue, symbol, target in self._resample_again:  # once per tick, not per late bar
             st = symbols.get((venue, symbol))
             base = st.candles.get(self.config.interval) if st is not None else None
-            if base is None:
+            if st is None or base is None:
                 continue
             builder = self.resamplers[(venue, symbol, target)] = Resampler(self.config.interval, target)
             series = st.series(target)
@@ -355,10 +360,10 @@ class Session:
             if st is None:
                 continue
             base = st.candles.get(self.config.interval)
-            bar = builder.forming(base.forming if base is not None else None)
+            forming = builder.forming(base.forming if base is not None else None)
             series = st.series(target)
-            if bar is not None and bar != series.forming and bar.open_ns > series.last_closed_open_ns:
-                series.forming = bar
+            if forming is not None and forming != series.forming and forming.open_ns > series.last_closed_open_ns:
+                series.forming = forming
                 series.version += 1
 
     def _on_halt_record(self, record) -> None:
@@ -417,9 +422,9 @@ class Session:
         return out
 
     def closed_candles(self) -> list[Candle]:
-        out = []
-        for (venue, symbol), st in sorted(self.pipeline.state.symbols.items()):
-            for interval, series in sorted(st.candles.items()):
+        out: list[Candle] = []
+        for _key, st in sorted(self.pipeline.state.symbols.items()):
+            for _interval, series in sorted(st.candles.items()):
                 out.extend(series.closed_bars())
         return out
 

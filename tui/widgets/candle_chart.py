@@ -208,8 +208,8 @@ def chart_lines(data: ChartInput, width: int, height: int, offset: int,
     paint = _Painter(run_starts, run_ends, run_styles, styles.muted)
     axis_labels: dict[int, str] = {}
     for level in levels:
-        row = min(candle_rows - 1, max(0, int((high - level) / per_row)))
-        axis_labels.setdefault(row, fit(f"{level:,.{decimals}f}", axis_w - 2))
+        label_row = min(candle_rows - 1, max(0, int((high - level) / per_row)))
+        axis_labels.setdefault(label_row, fit(f"{level:,.{decimals}f}", axis_w - 2))
     last = series[-1].close
     last_row = min(candle_rows - 1, max(0, int((high - last) / per_row))) if low <= last <= high else None
 
@@ -353,7 +353,7 @@ class CandleChart(CachedStyles, Widget, can_focus=True):
         """The chart as plain text (tests)."""
         return [strip.text for strip in self._strips]
 
-    def _scroll_to(self, bars_back: int, oldest: bool = False) -> None:
+    def _show_bars_back(self, bars_back: int, oldest: bool = False) -> None:
         if oldest != self._at_oldest:
             self._at_oldest = oldest
             self._key = None
@@ -367,20 +367,20 @@ class CandleChart(CachedStyles, Widget, can_focus=True):
 
     def action_scroll_bars(self, pages: float) -> None:
         page = max(1, self.size.width - 12)
-        self._scroll_to(self.bars_back - int(pages * page) if pages else self.bars_back)
+        self._show_bars_back(self.bars_back - int(pages * page) if pages else self.bars_back)
 
     def action_scroll_home(self) -> None:
-        self._scroll_to(self.max_back, oldest=True)
+        self._show_bars_back(self.max_back, oldest=True)
 
     def action_scroll_end(self) -> None:
-        self._scroll_to(0)
+        self._show_bars_back(0)
 
     def on_mouse_scroll_up(self, event: events.MouseScrollUp) -> None:
-        self._scroll_to(self.bars_back + 3)  # the wheel up goes back in time
+        self._show_bars_back(self.bars_back + 3)  # the wheel up goes back in time
         event.stop()
 
     def on_mouse_scroll_down(self, event: events.MouseScrollDown) -> None:
-        self._scroll_to(self.bars_back - 3)
+        self._show_bars_back(self.bars_back - 3)
         event.stop()
 
     def notify_style_update(self) -> None:

@@ -243,6 +243,7 @@ class CandleTable(CachedStyles, Widget, can_focus=True):
         }
 
     def _row_strip(self, bar: Candle) -> Strip:
+        assert self._layout is not None, "rows are built after _plan set the layout"
         _, _, cols, widths, dec = self._layout
         cells = self._cells(bar, dec)
         forming = not bar.closed

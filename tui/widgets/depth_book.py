@@ -45,7 +45,7 @@ class DepthBook(TextLines):
         self.symbol = symbol
         self.group = group
         self.approximate = approximate
-        self._key: object = None
+        self._key: tuple[str, tuple, tuple, str] | None = None  # (state, bids, asks, problem) last drawn
 
     def sync(self, book_sync) -> bool:
         """Take the latest state of a ``feeds.core.book_sync`` sync (or None); redraw the lines that changed."""

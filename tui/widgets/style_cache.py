@@ -6,10 +6,19 @@ switch, a class change), when Textual calls ``notify_style_update``.
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rich.style import Style
 
+if TYPE_CHECKING:
+    from textual.widget import Widget
 
-class CachedStyles:
+    _Base = Widget  # the mixin always sits before Widget in the MRO
+else:
+    _Base = object
+
+
+class CachedStyles(_Base):
     """Mix in before ``Widget``: ``self.style_of("name")`` is ``get_component_rich_style(name, partial=True)``."""
 
     def style_of(self, name: str, partial: bool = True) -> Style:
