@@ -268,7 +268,7 @@ class FeedCore:
     def prepare_venue(self, venue: str) -> None:
         """Venue-specific pipeline parts: candles built from trades, checks of the venue's candles."""
         v = VENUES[venue]
-        if v.candles_from_trades and venue not in self.pipeline.trade_candles:
+        if v.builds_candles(self.interval) and venue not in self.pipeline.trade_candles:
             self.pipeline.trade_candles[venue] = TradeCandleBuilder(INTERVALS[self.interval], self.interval)
         if v.candle_check and venue not in self.pipeline.candle_checks:
             check = self.pipeline.candle_checks[venue] = CandleCheck(INTERVALS[v.candle_check], v.candle_check)

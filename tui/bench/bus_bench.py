@@ -20,6 +20,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from feeds.venues.binance import BINANCE
+
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -42,7 +44,7 @@ def nats_server_binary() -> str | None:
 
 async def publish(url: str, rate: float, duration: float) -> dict:
     from feeds.drivers.bus import BusPublisher
-    header = {"mode": "bench", "venues": ["BINANCE"], "symbols": ["BTCUSDT"], "interval": "1s",
+    header = {"mode": "bench", "venues": [BINANCE.name], "symbols": ["BTCUSDT"], "interval": "1s",
               "started_ns": time.time_ns()}
     pub = BusPublisher(url, header)
     await pub.start()
@@ -60,7 +62,7 @@ async def publish(url: str, rate: float, duration: float) -> dict:
             ms = now // 1_000_000
             frame = (f'{{"stream":"btcusdt@trade","data":{{"e":"trade","E":{ms},"s":"BTCUSDT","t":{trade_id},'
                      f'"p":"{60000 + trade_id % 100:.2f}","q":"0.01000","T":{ms},"m":false}}}}')
-            pub.write(now, "BINANCE#1", "recv", frame)
+            pub.write(now, f"{BINANCE.name}#1", "recv", frame)
         await asyncio.sleep(0.01)
     wall = time.monotonic() - started
     await pub.stop(drain_s=30)
