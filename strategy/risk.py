@@ -45,8 +45,10 @@ class RiskConfig:
     max_symbol_exposure: float = 10_000.0
     daily_loss_limit: float = 300.0
     min_notional: float = 10.0
-    max_position: float = 10_000.0  # notional of one venue symbol's paper position
-    max_total_notional: float = 30_000.0  # gross notional of all paper positions
+    # hard limits, checked again as prices move (a breach halts): above the soft max_symbol_exposure, so a
+    # position opened at the soft limit does not halt trading on its first tick up
+    max_position: float = 12_000.0  # notional of one venue symbol's paper position
+    max_total_notional: float = 36_000.0  # gross notional of all paper positions
 
     def __post_init__(self) -> None:
         for f in fields(self):

@@ -92,8 +92,8 @@ def test_default_limits_cap_every_signal_at_the_position_notional():
 
 
 def test_a_wide_position_limit_sizes_by_stop_distance():
-    decisions = list(run_session(risk={"max_position_notional": 1e9, "max_symbol_exposure": 1e12},
-                                 minutes=SHORT).signal_log)
+    decisions = list(run_session(risk={"max_position_notional": 1e9, "max_symbol_exposure": 1e12,
+                                       "max_position": 1e12, "max_total_notional": 1e12}, minutes=SHORT).signal_log)
     assert len(decisions) >= 5
     for d in decisions:
         size = RISK / d.signal.stop_distance
