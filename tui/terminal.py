@@ -193,8 +193,9 @@ class SafeOutput:
 
 
 def terminal_driver_class() -> type | None:
-    """Textual's Linux driver made safe against a vanished terminal; None (Textual's choice) elsewhere."""
-    if termios is None or sys.platform == "win32":
+    """Textual's Linux driver made safe against a vanished terminal; None (Textual's choice) elsewhere, and
+    where a host chose the driver (textual-serve sets TEXTUAL_DRIVER to its web driver for `clearterm web`)."""
+    if termios is None or sys.platform == "win32" or os.environ.get("TEXTUAL_DRIVER"):
         return None
     from textual.drivers.linux_driver import LinuxDriver
 
