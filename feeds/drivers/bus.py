@@ -26,6 +26,7 @@ from typing import Any
 
 import orjson
 
+from feeds.drivers.bus_merge import RecordMerge
 from feeds.drivers.recording import Record
 
 STREAM = "CLEARTERM"
@@ -289,7 +290,11 @@ class RecordTee:
 
 
 async def read_header(url: str, timeout_s: float = 5.0) -> tuple[dict[str, Any], int]:
-    """The newest collector session's header on the bus and its stream sequence (where it starts)."""
+    """The header a viewer starts from, and the stream sequence to start at.
+
+    With one collector: its newest session's header. With several (one per venue, or a failover pair):
+    for each venue the newest session that collects it; venues and symbols are their union and the
+    start is the earliest of those sessions' headers, so every venue's REST backfill is replayed."""
     nats = _require_nats()
     from nats.js.errors import NotFoundError
     async def quiet(exc: Exception) -> None:  # nats-py's default prints each failed attempt's traceback
@@ -311,12 +316,56 @@ async def read_header(url: str, timeout_s: float = 5.0) -> tuple[dict[str, Any],
                 if time.monotonic() > deadline:
                     raise LookupError(f"no clearterm collector has published to {url}") from None
                 await asyncio.sleep(0.2)
-        header = orjson.loads(msg.data)
-        if not isinstance(header, dict):
+        headers: list[tuple[dict[str, Any], int]] = []
+        seq = 1
+        while seq <= msg.seq:  # every collector session's header, oldest first (a few per day)
+            try:
+                found = await js.get_msg(STREAM, seq=seq, subject=HEADER_SUBJECT, next=True)
+            except NotFoundError:
+                break
+            header = _json_dict(found.data)
+            if header is not None:
+                headers.append((header, int(found.seq)))
+            seq = int(found.seq) + 1
+        if not headers:
             raise LookupError(f"the bus at {url} holds no readable clearterm header")
-        return header, int(msg.seq)
+        return merge_headers(headers)
     finally:
         await nc.close()
+
+
+def _json_dict(data: bytes) -> dict[str, Any] | None:
+    try:
+        obj = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return None
+    return obj if isinstance(obj, dict) else None
+
+
+def merge_headers(headers: list[tuple[dict[str, Any], int]]) -> tuple[dict[str, Any], int]:
+    """The newest session per venue (headers oldest first): one header of their union, the earliest start."""
+    newest: dict[str, tuple[dict[str, Any], int]] = {}
+    for header, seq in headers:
+        for venue in header.get("venues") or []:
+            newest[str(venue)] = (header, seq)
+    if not newest:  # headers that name no venue: the newest one, as before
+        return headers[-1]
+    chosen = sorted({seq: header for header, seq in newest.values()}.items())
+    venues: dict[str, None] = {}
+    symbols: dict[str, None] = {}
+    for _, header in chosen:
+        venues.update((str(v), None) for v in header.get("venues") or [])
+        symbols.update((str(s), None) for s in header.get("symbols") or [])
+    merged = dict(chosen[-1][1], venues=list(venues), symbols=list(symbols),
+                  collectors=[h.get("bus_session") for _, h in chosen])
+    return merged, chosen[0][0]
+
+
+def _session_of(msg: Any) -> str:
+    """The collector session that published a message (its Nats-Msg-Id is ``<session>-<number>``)."""
+    headers = msg.headers
+    msg_id = headers.get("Nats-Msg-Id", "") if headers else ""
+    return str(msg_id).rpartition("-")[0]
 
 
 class BusReader:
@@ -335,6 +384,7 @@ class BusReader:
         self.skipped = 0  # messages that were not records (counted, never applied)
         self.filtered = 0  # records of venues this viewer did not ask for
         self.lag_ns: int | None = None  # wall time now minus the last record's receive time
+        self.merge = RecordMerge()  # several collectors: their records merged, duplicates dropped
         self._lags: deque[int] = deque(maxlen=4096)
         self._nc: Any = None
         self._closing = False
@@ -366,7 +416,8 @@ class BusReader:
         return {"url": self.url, "role": "viewer", "connected": self.connected, "received": self.received,
                 "skipped": self.skipped, "filtered": self.filtered, "outages": self.outages,
                 "lag_ms": round(self.lag_ns / 1e6, 3) if self.lag_ns is not None else None,
-                "lag_p50_ms": p50, "lag_p99_ms": p99}
+                "lag_p50_ms": p50, "lag_p99_ms": p99, "collectors": len(self.merge.sessions),
+                "duplicates": self.merge.duplicates, "duplicates_by_venue": dict(self.merge.by_venue)}
 
     def state(self) -> str:
         """What a badge shows: connected, down, or connecting."""
@@ -452,4 +503,6 @@ class BusReader:
             self.received += 1
             self.lag_ns = time.time_ns() - rec.recv_ns
             self._lags.append(self.lag_ns)
+            if not self.merge.accept(_session_of(msg), rec):
+                continue  # another collector's copy of a frame already applied
             yield seq, rec

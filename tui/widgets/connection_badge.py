@@ -49,6 +49,8 @@ def bus_summary(bus) -> str:
     if stats["role"] == "viewer":
         if stats.get("lag_ms") is not None:
             text += f" lag {short_ms(stats['lag_ms'])}ms"
+        if stats.get("collectors", 0) > 1:  # a failover pair: the copies the viewer dropped
+            text += f" {stats['collectors']} collectors dup {stats['duplicates']}"
     else:
         text += f" pending {stats['pending']} dropped {stats['dropped']}"
     return text
