@@ -230,9 +230,12 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--port", type=_port, default=0, help="TCP port on 127.0.0.1 (default: a free one)")
     sim.add_argument("--seed", type=int, default=7, help="seed of the price process")
     replay = sub.add_parser("replay", help="replay recordings through the same pipeline")
-    replay.add_argument("paths", nargs="+", type=Path, metavar="PATH",
+    replay.add_argument("paths", nargs="+", metavar="PATH",
                         help="a clearterm recording (its rotated parts -001, -002... and .gz files come "
-                             "with it), or a cryptofeed capture: a directory, or the prefix of its files (captures/EXCHANGE_ID)")
+                             "with it), or a cryptofeed capture: a directory, or the prefix of its files (captures/EXCHANGE_ID); "
+                             "or nats://HOST:PORT: what the bus holds")
+    replay.add_argument("--from", dest="from_time", metavar="TIME",
+                        help="with nats://: start at this time (2026-11-27T19:30:00Z, UTC) or this long ago (10m)")
     replay.add_argument("--speed", default="1", help="replay speed: a factor (0.01 ... 10000) or max")
     replay.add_argument("--format", choices=("auto", "clearterm", "cryptofeed"), default="auto",
                         help="the recording's format: clearterm (JSON Lines, gzip or not), cryptofeed (raw "

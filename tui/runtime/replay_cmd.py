@@ -20,9 +20,7 @@ def parse_speed(text: str) -> float | None:
 
 
 def run_replay(args) -> int:
-    from tui.runtime.cli import UsageError, apply_ui_flags, finish, run_app, run_headless
-    from tui.runtime.config import ConfigError, UISettings, load
-    from tui.runtime.replay_runner import ReplayRunner
+    from tui.runtime.cli import UsageError
     from tui.runtime.session import SessionConfig
     speed = parse_speed(args.speed)
     fmt = None if args.format == "auto" else args.format
@@ -30,8 +28,35 @@ def run_replay(args) -> int:
     alerts = SessionConfig(alert_desktop=True)
     apply_alert_flags(alerts, args)
     options = {"alerts": alerts.alerts, "alert_webhook": alerts.alert_webhook, "alert_command": alerts.alert_command}
+    paths = [str(p) for p in args.paths]
+    bus_copy = None
+    if any(p.startswith("nats://") for p in paths):
+        if len(paths) != 1:
+            raise UsageError("replay: a nats:// URL is replayed alone, without recordings")
+        from tui.runtime.bus_replay import fetch_to_temporary
+        from tui.runtime.cli import _nats_url
+        try:
+            url = _nats_url(paths[0])
+        except Exception as exc:  # noqa: BLE001 - argparse's ArgumentTypeError: a bad URL
+            raise UsageError(str(exc)) from None
+        paths = [bus_copy := fetch_to_temporary(url, args.from_time)]
+    elif args.from_time:
+        raise UsageError("--from: only for nats:// (a recording's own time is sought with the DVR)")
     try:
-        runner = ReplayRunner([str(p) for p in args.paths], fmt, speed, overrides=options)
+        return _replay(args, paths, fmt, speed, options)
+    finally:
+        if bus_copy is not None:
+            import os
+            os.unlink(bus_copy)
+
+
+def _replay(args, paths: list[str], fmt: str | None, speed: float | None, options: dict) -> int:
+    from tui.runtime.cli import UsageError, apply_ui_flags, finish, run_app, run_headless
+    from tui.runtime.config import ConfigError, UISettings, load
+    from tui.runtime.replay_runner import ReplayRunner
+    from tui.runtime.session import SessionConfig
+    try:
+        runner = ReplayRunner(paths, fmt, speed, overrides=options)
     except RecordingError as exc:
         raise UsageError(str(exc)) from None
     runner.metrics_port = args.metrics_port
