@@ -8,13 +8,15 @@ header, published first. One stream, ``CLEARTERM``, keeps ``clearterm.>`` with t
 
 Publishing never blocks the feed: `BusPublisher.write` appends to a bounded buffer (the oldest record
 is dropped and counted when it is full); a task sends windows of records with JetStream acks and
-removes a record only once the server acknowledged it. Every message carries a ``Nats-Msg-Id``, so a
+removes a record only once the server acknowledged it (the window's last message is acknowledged:
+one connection's messages are stored in order). Every message carries a ``Nats-Msg-Id``, so a
 window resent after an outage is stored once. A viewer (`BusReader`) follows the stream with an ordered
 consumer and, after any outage, starts again from the sequence after the last one it applied.
 """
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import time
@@ -47,6 +49,7 @@ def _token(text: str) -> str:
     return out or "_"
 
 
+@functools.lru_cache(maxsize=4096)  # a handful of (connection, kind) pairs, asked once per record
 def subject_for(conn: str, kind: str) -> str:
     """``clearterm.raw.BINANCE.BINANCE#1`` for a received frame, ``clearterm.ctl.BINANCE`` otherwise."""
     venue = _token(conn.partition("#")[0])
@@ -217,7 +220,7 @@ class BusPublisher:
             except Exception as exc:  # noqa: BLE001 - the bus is down: keep collecting, try again
                 log.warning("bus %s unreachable: %s", self.url, exc)
                 await asyncio.sleep(1.0)
-        js = self._nc.jetstream(publish_async_max_pending=WINDOW)
+        js = self._nc.jetstream()
         self._set_connected(True)
         stream_ready = False
         while True:
@@ -242,26 +245,25 @@ class BusPublisher:
                 await asyncio.sleep(0.25)
 
     async def _send_window(self, js: Any) -> None:
-        window = [self._buffer[i] for i in range(min(WINDOW, len(self._buffer)))]
-        prefix = self.session_id
-        futures = [await js.publish_async(subject, data, headers={"Nats-Msg-Id": f"{prefix}-{seq}"})
-                   for seq, subject, data in window]
-        done, _ = await asyncio.wait(futures, timeout=ACK_TIMEOUT_S)
-        acked_upto = 0
-        for (seq, _, _), fut in zip(window, futures):  # only the acknowledged prefix leaves the buffer
-            if fut in done and not fut.cancelled() and fut.exception() is None:
-                acked_upto = seq
-                self.stream_seq = max(self.stream_seq, int(fut.result().seq))
-            else:
-                break
-        for fut in futures:
-            if not fut.done():
-                fut.cancel()
-        while self._buffer and self._buffer[0][0] <= acked_upto:
-            self._buffer.popleft()
+        """Publish up to WINDOW records, asking an acknowledgement of the last one only.
+
+        The server handles one connection's messages in order, so the last one's acknowledgement says
+        every earlier one was stored (or recognised as a duplicate by its Nats-Msg-Id). A window the
+        connection dropped during is sent again whole: some of it may have died in the old socket."""
+        count = min(WINDOW, len(self._buffer))
+        buffer, prefix, publish = self._buffer, self.session_id, self._nc.publish
+        outages = self.outages
+        for i in range(count - 1):
+            seq, subject, data = buffer[i]
+            await publish(subject, data, headers={"Nats-Msg-Id": f"{prefix}-{seq}"})
+        seq, subject, data = buffer[count - 1]
+        ack = await js.publish(subject, data, timeout=ACK_TIMEOUT_S, headers={"Nats-Msg-Id": f"{prefix}-{seq}"})
+        if self.outages != outages:
+            raise ConnectionError("the connection dropped while the window was sent")
+        self.stream_seq = max(self.stream_seq, int(ack.seq))
+        while buffer and buffer[0][0] <= seq:
+            buffer.popleft()
             self.published += 1
-        if acked_upto != window[-1][0]:
-            raise TimeoutError(f"{window[-1][0] - acked_upto} records not acknowledged")
 
 
 class RecordTee:
