@@ -332,3 +332,19 @@ async def test_a_collector_started_while_the_bus_is_down_publishes_everything_on
     assert publisher.dropped == 0 and publisher.stats()["pending"] == 0
     recorded = record.read_text().splitlines()[1:]
     assert publisher.published == len(recorded) + 1  # every recorded record, and the header
+
+
+async def test_a_viewer_that_lost_messages_on_the_way_follows_again_from_the_gap():
+    from types import SimpleNamespace
+
+    from feeds.drivers.bus import BusReader
+
+    def msg(seq: int):
+        meta = SimpleNamespace(sequence=SimpleNamespace(stream=seq))
+        body = orjson.dumps({"t": seq, "c": "BINANCE#1", "k": "recv", "p": f'{{"e":"trade","s":"X","t":{seq}}}'})
+        return SimpleNamespace(metadata=meta, subject="clearterm.raw.BINANCE.BINANCE#1", data=body,
+                               headers={"Nats-Msg-Id": f"s1-{seq}"})
+    reader = BusReader("nats://127.0.0.1:1", start_seq=1)
+    inbox = __import__("collections").deque([msg(1), msg(2), msg(4), msg(5)])  # 3 dropped by a slow client
+    got = [seq async for seq, _ in reader._drain(inbox, asyncio.Event())]
+    assert got == [1, 2] and reader.next_seq == 3 and reader.refollows == 1  # asks again from 3, skips nothing

@@ -40,6 +40,7 @@ DUPLICATE_WINDOW_S = 120.0  # a resent record is recognised by its Nats-Msg-Id f
 BUFFER_RECORDS = 200_000  # records kept while the bus is down (about 60 MB of typical frames)
 WINDOW = 2000  # records in flight at once
 ACK_TIMEOUT_S = 3.0
+CONSUMER_IDLE_S = 30.0  # the server deletes a viewer's consumer this long after the viewer went away
 log = logging.getLogger(__name__)
 
 
@@ -385,6 +386,7 @@ class BusReader:
         self.received = 0
         self.skipped = 0  # messages that were not records (counted, never applied)
         self.filtered = 0  # records of venues this viewer did not ask for
+        self.refollows = 0  # times messages went missing on the way and the viewer asked again from the gap
         self.lag_ns: int | None = None  # wall time now minus the last record's receive time
         self.merge = RecordMerge()  # several collectors: their records merged, duplicates dropped
         self._lags: deque[int] = deque(maxlen=4096)
@@ -416,7 +418,7 @@ class BusReader:
     def stats(self) -> dict[str, Any]:
         p50, p99 = self.lag_percentiles()
         return {"url": self.url, "role": "viewer", "connected": self.connected, "received": self.received,
-                "skipped": self.skipped, "filtered": self.filtered, "outages": self.outages,
+                "skipped": self.skipped, "filtered": self.filtered, "refollows": self.refollows, "outages": self.outages,
                 "lag_ms": round(self.lag_ns / 1e6, 3) if self.lag_ns is not None else None,
                 "lag_p50_ms": p50, "lag_p99_ms": p99, "collectors": len(self.merge.sessions),
                 "duplicates": self.merge.duplicates, "duplicates_by_venue": dict(self.merge.by_venue)}
@@ -439,7 +441,7 @@ class BusReader:
 
     async def records(self) -> AsyncIterator[tuple[int, Record]]:
         """(stream sequence, Record) for every record on the bus from the start point, then live."""
-        from nats.js.api import ConsumerConfig, DeliverPolicy
+        from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
         while self._nc is None:
             try:
                 self._nc = await _connect(self.url, "clearterm viewer", self._set_connected)
@@ -451,17 +453,28 @@ class BusReader:
         js = self._nc.jetstream()
         while True:
             self._resubscribe.clear()
+            push = {"ack_policy": AckPolicy.NONE, "inactive_threshold": CONSUMER_IDLE_S, "flow_control": False}
             if self.next_seq is not None:
-                config = ConsumerConfig(deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=self.next_seq)
+                config = ConsumerConfig(deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=self.next_seq,
+                                        **push)
             elif self.start_ns is not None:
                 from datetime import datetime
                 config = ConsumerConfig(deliver_policy=DeliverPolicy.BY_START_TIME,
-                                        opt_start_time=datetime.fromtimestamp(self.start_ns / 1e9, UTC))
+                                        opt_start_time=datetime.fromtimestamp(self.start_ns / 1e9, UTC), **push)
             else:
-                config = ConsumerConfig(deliver_policy=DeliverPolicy.ALL)
+                config = ConsumerConfig(deliver_policy=DeliverPolicy.ALL, **push)
             try:
-                sub = await js.subscribe(f"{ROOT}.>", stream=STREAM, ordered_consumer=True, config=config,
-                                         idle_heartbeat=1.0)
+                # a plain push consumer into our own queue: nats-py's ordered consumer stalled for seconds
+                # at 10 k msg/s and a pull consumer got a few messages per round trip; a lost message
+                # shows as a sequence gap (see _record) and the viewer follows again from it
+                inbox: deque[Any] = deque()
+                arrived = asyncio.Event()
+
+                async def on_msg(msg: Any, inbox: deque[Any] = inbox, arrived: asyncio.Event = arrived) -> None:
+                    inbox.append(msg)
+                    arrived.set()
+
+                sub = await js.subscribe(f"{ROOT}.>", stream=STREAM, config=config, cb=on_msg, manual_ack=True)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - the server is (still) down
@@ -469,7 +482,7 @@ class BusReader:
                 await asyncio.sleep(0.25)
                 continue
             try:
-                async for item in self._drain(sub):
+                async for item in self._drain(inbox, arrived):
                     yield item
             finally:
                 try:
@@ -477,34 +490,43 @@ class BusReader:
                 except Exception:  # noqa: BLE001 - the connection went with the server
                     pass
 
-    async def _drain(self, sub: Any) -> AsyncIterator[tuple[int, Record]]:
-        from nats.errors import TimeoutError as NatsTimeout
+    async def _drain(self, inbox: deque[Any], arrived: asyncio.Event) -> AsyncIterator[tuple[int, Record]]:
         while not self._resubscribe.is_set():
-            try:
-                msg = await sub.next_msg(timeout=0.5)
-            except NatsTimeout:
-                continue
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # noqa: BLE001 - the subscription broke: start again after the last record
-                return
-            seq = int(msg.metadata.sequence.stream)
-            if self.next_seq is not None and seq < self.next_seq:
-                continue  # already applied before the outage
-            self.next_seq = seq + 1
-            if msg.subject == HEADER_SUBJECT:
-                continue
-            rec = decode_record(msg.data)
-            if rec is None:
-                self.skipped += 1
-                continue
-            venue = rec.conn.partition("#")[0].upper()
-            if self.venues is not None and rec.conn != "operator" and venue not in self.venues:
-                self.filtered += 1
-                continue
-            self.received += 1
-            self.lag_ns = time.time_ns() - rec.recv_ns
-            self._lags.append(self.lag_ns)
-            if not self.merge.accept(_session_of(msg), rec):
-                continue  # another collector's copy of a frame already applied
-            yield seq, rec
+            if not inbox:
+                arrived.clear()
+                try:
+                    await asyncio.wait_for(arrived.wait(), 0.5)
+                except TimeoutError:
+                    continue
+            while inbox:
+                msg = inbox.popleft()
+                seq = int(msg.metadata.sequence.stream)
+                if self.next_seq is not None and seq > self.next_seq:
+                    self.refollows += 1  # messages lost on the way (a slow viewer): follow again from the gap
+                    log.info("bus: messages %d..%d missing; following again from %d", self.next_seq, seq - 1,
+                             self.next_seq)
+                    return
+                for item in self._record(msg, seq):
+                    yield item
+
+    def _record(self, msg: Any, seq: int) -> list[tuple[int, Record]]:
+        """The (sequence, Record) a message gives: none for a header, a non-record or a duplicate."""
+        if self.next_seq is not None and seq < self.next_seq:
+            return []  # already applied before the outage
+        self.next_seq = seq + 1
+        if msg.subject == HEADER_SUBJECT:
+            return []
+        rec = decode_record(msg.data)
+        if rec is None:
+            self.skipped += 1
+            return []
+        venue = rec.conn.partition("#")[0].upper()
+        if self.venues is not None and rec.conn != "operator" and venue not in self.venues:
+            self.filtered += 1
+            return []
+        self.received += 1
+        self.lag_ns = time.time_ns() - rec.recv_ns
+        self._lags.append(self.lag_ns)
+        if not self.merge.accept(_session_of(msg), rec):
+            return []  # another collector's copy of a frame already applied
+        return [(seq, rec)]
