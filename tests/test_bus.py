@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections import deque
 from pathlib import Path
 
 import orjson
@@ -342,9 +343,9 @@ async def test_a_viewer_that_lost_messages_on_the_way_follows_again_from_the_gap
     def msg(seq: int):
         meta = SimpleNamespace(sequence=SimpleNamespace(stream=seq))
         body = orjson.dumps({"t": seq, "c": "BINANCE#1", "k": "recv", "p": f'{{"e":"trade","s":"X","t":{seq}}}'})
-        return SimpleNamespace(metadata=meta, subject="clearterm.raw.BINANCE.BINANCE#1", data=body,
+        return SimpleNamespace(metadata=meta, reply=None, subject="clearterm.raw.BINANCE.BINANCE#1", data=body,
                                headers={"Nats-Msg-Id": f"s1-{seq}"})
     reader = BusReader("nats://127.0.0.1:1", start_seq=1)
-    inbox = __import__("collections").deque([msg(1), msg(2), msg(4), msg(5)])  # 3 dropped by a slow client
+    inbox = deque([msg(1), msg(2), msg(4), msg(5)])  # 3 dropped by a slow client
     got = [seq async for seq, _ in reader._drain(inbox, asyncio.Event())]
     assert got == [1, 2] and reader.next_seq == 3 and reader.refollows == 1  # asks again from 3, skips nothing

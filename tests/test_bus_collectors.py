@@ -143,8 +143,16 @@ def test_merge_drops_only_another_collectors_copy_and_keeps_a_connection_open_wh
     assert merge.accept("B", rec("{}", kind="close")) is True
 
 
+def test_one_collector_alone_is_passed_through_without_remembering_anything():
+    merge = RecordMerge()
+    for t in (1, 1, 2):  # its own repeat included: the pipeline judges it
+        assert merge.accept("A", rec({"e": "trade", "s": "X", "t": t})) is True
+    assert merge.duplicates == 0 and not merge._first
+
+
 def test_merge_forgets_beyond_its_window():
     merge = RecordMerge(window=2)
+    merge.accept("B", rec("x", kind="open"))  # two collectors: identities are remembered
     for t in (1, 2, 3):
         merge.accept("A", rec({"e": "trade", "s": "X", "t": t}))
     assert merge.accept("B", rec({"e": "trade", "s": "X", "t": 1})) is True  # forgotten: bounded memory

@@ -364,6 +364,16 @@ def merge_headers(headers: list[tuple[dict[str, Any], int]]) -> tuple[dict[str, 
     return merged, chosen[0][0]
 
 
+def _stream_seq(msg: Any) -> int:
+    """A JetStream message's stream sequence, read off its reply subject (nats-py's metadata parses all of it)."""
+    tokens = msg.reply.split(".") if msg.reply else ()
+    if len(tokens) == 9:  # $JS.ACK.<stream>.<consumer>.<delivered>.<stream seq>.<consumer seq>.<time>.<pending>
+        return int(tokens[5])
+    if len(tokens) >= 12:  # $JS.ACK.<domain>.<account>.<stream>.<consumer>.<delivered>.<stream seq>...
+        return int(tokens[7])
+    return int(msg.metadata.sequence.stream)
+
+
 def _session_of(msg: Any) -> str:
     """The collector session that published a message (its Nats-Msg-Id is ``<session>-<number>``)."""
     headers = msg.headers
@@ -500,7 +510,7 @@ class BusReader:
                     continue
             while inbox:
                 msg = inbox.popleft()
-                seq = int(msg.metadata.sequence.stream)
+                seq = _stream_seq(msg)
                 if self.next_seq is not None and seq > self.next_seq:
                     self.refollows += 1  # messages lost on the way (a slow viewer): follow again from the gap
                     log.info("bus: messages %d..%d missing; following again from %d", self.next_seq, seq - 1,

@@ -5,7 +5,9 @@ receive time. A frame's identity is what the venue numbers it by: trade id, book
 kline's last trade id, Coinbase's per-product sequence; a frame without such a number is known by its
 whole content (every figure, never a timestamp alone). The first copy of an identity on the stream is
 applied; a copy from another collector is dropped and counted. A collector's own repeats are not
-touched here: the pipeline judges those exactly as it does for a single collector.
+touched here: the pipeline judges those exactly as it does for a single collector. Identities are
+remembered from the moment a second collector shows up: a copy of a frame the first one published just
+before is not recognised here, and the pipeline's own checks (trade and update ids, equal bars) drop it.
 
 Connections are merged by name (``BINANCE#1`` of every collector is one connection to the viewer), so
 a codec sees one clean, ordered stream of first copies. The merged connection is open while any
@@ -71,9 +73,13 @@ class RecordMerge:
 
     def accept(self, session: str, rec: Record) -> bool:
         """True when the viewer should apply ``rec`` (published by collector ``session``)."""
-        self.sessions.add(session)
+        sessions = self.sessions
+        if session not in sessions:
+            sessions.add(session)
         kind = rec.kind
         if kind == "recv":
+            if len(sessions) == 1:  # one collector: nothing to merge, no identity to work out (the usual case)
+                return True
             venue = rec.conn.partition("#")[0].upper()
             identity = frame_identity(venue, rec.payload)
             first = self._first.get(identity)
