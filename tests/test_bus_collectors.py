@@ -99,7 +99,7 @@ async def test_a_failover_pair_merges_bar_for_bar_and_survives_one_collector_kil
             assert len(between) == len(opens), f"{series}: bars missing in the viewer"
         stats = viewer.session.stats()["bus"]
         from tui.widgets.connection_badge import bus_summary
-        assert f"2 collectors dup {reader.merge.duplicates}" in bus_summary(reader)
+        assert "bus×2 up" in bus_summary(reader) and f"copies {reader.merge.duplicates}" in bus_summary(reader)
         assert stats["collectors"] == 2 and stats["duplicates"] == reader.merge.duplicates > 0
         assert set(stats["duplicates_by_venue"]) == set(VENUES)
         assert reader.merge.duplicates - dups_at_kill < 50  # after A's death almost nothing is a copy

@@ -45,12 +45,13 @@ def bus_summary(bus) -> str:
     if bus is None:
         return ""
     stats = bus.stats()
-    text = "  bus " + ("up" if stats["connected"] else "DOWN")
+    several = stats.get("collectors", 0) > 1  # a viewer of several collectors: how many, copies dropped
+    text = "  bus" + (f"×{stats['collectors']} " if several else " ") + ("up" if stats["connected"] else "DOWN")
     if stats["role"] == "viewer":
         if stats.get("lag_ms") is not None:
             text += f" lag {short_ms(stats['lag_ms'])}ms"
-        if stats.get("collectors", 0) > 1:  # a failover pair: the copies the viewer dropped
-            text += f" {stats['collectors']} collectors dup {stats['duplicates']}"
+        if several:
+            text += f" copies {stats['duplicates']}"
     else:
         text += f" pending {stats['pending']} dropped {stats['dropped']}"
     return text
