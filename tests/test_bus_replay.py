@@ -113,3 +113,41 @@ def test_from_takes_a_utc_time_or_an_age():
     assert parse_from("10m", now) == now - 600_000_000_000
     assert parse_from("2026-11-27T19:30:00Z") == parse_from("2026-11-27T19:30:00") == \
         int(datetime(2026, 11, 27, 19, 30, tzinfo=UTC).timestamp() * 1e9)
+
+
+async def test_the_viewers_dvr_replays_what_it_applied_and_seeks_back(nats_server):  # noqa: F811
+    from feeds.drivers.bus import read_header
+    from tests.test_app_replay import wait_for
+    from tui.app import ClearTermApp
+    from tui.runtime.attach import AttachRunner
+    runner = Runner(demo_config(None, nats_server.url), sim_options={"history_s": 10})
+    await runner.start()
+    try:
+        await until(lambda: runner.session.bus.published > 100, 20, "the collector to publish")
+        header, seq = await read_header(nats_server.url)
+        viewer = AttachRunner(nats_server.url, header, seq, keep_copy=True)
+        copy = viewer.copy.path
+        app = ClearTermApp(viewer)
+        async with app.run_test(size=(120, 30)) as pilot:
+            await wait_for(pilot, lambda: len(closed(viewer.session)) > 30, 30, "the viewer to close bars")
+            runner.session.halt.halt("operator key", by="operator")  # travels on the bus, once into the copy
+            await wait_for(pilot, lambda: viewer.session.halt.halted, 20, "the viewer to apply the halt")
+            await pilot.press("r")
+            await wait_for(pilot, lambda: app.dvr is not None, 20, "the DVR")
+            dvr = app.dvr
+            await wait_for(pilot, lambda: dvr.first_ns > 0, 20, "the DVR to play its first record")
+            target = dvr.first_ns + 2_000_000_000
+            dvr.seek(target)
+            await wait_for(pilot, lambda: dvr.paused and 0 < dvr.position_ns <= target, 30, "the seek to land")
+            then = closed(dvr.session)
+            assert then and all(c.recv_ns <= target and closed(viewer.session)[k] == c for k, c in then.items())
+            dvr.toggle_pause()
+            dvr.set_speed(None)
+            await wait_for(pilot, lambda: dvr.at_edge and dvr.session.halt.halted, 30, "the DVR to reach now")
+            assert [r.cause for r in dvr.session.halt.history] == ["operator key"]  # once, not twice
+            ours = closed(viewer.session)
+            assert all(ours[k] == c for k, c in closed(dvr.session).items())
+            assert len(closed(dvr.session)) >= len(then)
+        assert not copy.exists()  # the viewer's copy goes with it
+    finally:
+        await runner.stop()

@@ -5,19 +5,27 @@ the collector's header, with the recorded receive time as the clock, exactly as 
 collector's recording would — so the viewer computes the collector's candles, halts and signals.
 By default a viewer starts at the collector session's first record (its header), which brings the
 REST backfill that fills the candle tables; ``--since S`` starts S seconds back instead. Then it follows.
+In the app a viewer keeps what it applied in a temporary recording (deleted when it stops; about as
+big as the collector's), which is what the DVR (``r``) replays and seeks in.
 """
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 from feeds.clock import ManualClock
 from feeds.drivers.bus import BusReader, read_header
+from feeds.drivers.recording import Recorder
 from feeds.drivers.replay_source import ReplayDriver
 from tui.runtime.replay_runner import TICK_NS, YIELD_EVERY, RecordedTime, session_config
 from tui.runtime.runner import start_metrics
 from tui.runtime.session import Session
+
+SESSION_WRITES = ("halt", "resume", "alert", "toggle")  # operator records the session itself writes as it applies them
 
 
 class AttachRunner(RecordedTime):
@@ -25,7 +33,8 @@ class AttachRunner(RecordedTime):
 
     def __init__(self, url: str, header: dict, start_seq: int | None = None, since_s: float | None = None,
                  venues: list[str] | None = None, symbols: list[str] | None = None,
-                 alerts: dict | None = None) -> None:
+                 alerts: dict | None = None, keep_copy: bool = False) -> None:
+        """``keep_copy``: keep what is applied in a temporary recording, for the app's DVR."""
         self.url = url
         self.header = header
         config = session_config(header)
@@ -42,6 +51,13 @@ class AttachRunner(RecordedTime):
         self.reader = BusReader(url, start_seq=None if since_s is not None else start_seq, start_ns=start_ns,
                                 venues=config.venues if venues else None)
         self.session.bus = self.reader
+        self.copy: Recorder | None = None
+        if keep_copy:
+            fd, path = tempfile.mkstemp(prefix="clearterm-attach-", suffix=".jsonl")
+            os.close(fd)
+            self.copy = Recorder(path, dict(header, mode="attach", source=url))
+            # the session writes its own operator actions and alerts to it, as a live session does
+            self.session.recorder = self.copy
         self.driver = ReplayDriver(self.session.feed, self.clock, on_operator=self._operator)
         self.position_ns = 0
         self._next_tick = 0
@@ -66,6 +82,10 @@ class AttachRunner(RecordedTime):
         await asyncio.wait({asyncio.ensure_future(self.reader.close())}, timeout=2)
         self.session.stopped_ns = self.position_ns
         await self.session.dispatcher.stop()
+        if self.copy is not None:
+            self.copy.close()
+            for part in [self.copy.path, *self.copy.parts]:
+                Path(part).unlink(missing_ok=True)
         if self.metrics is not None:
             await self.metrics.stop()
             self.metrics = None
@@ -79,8 +99,11 @@ class AttachRunner(RecordedTime):
 
     async def _follow(self) -> None:
         apply = self.driver.apply
+        copy = self.copy
         since_yield = 0
         async for _, rec in self.reader.records():
+            if copy is not None and not (rec.conn == "operator" and rec.kind in SESSION_WRITES):
+                copy.write(rec.recv_ns, rec.conn, rec.kind, rec.payload)
             if not self.session.started_ns:
                 self.session.started_ns = rec.recv_ns
             if self._next_tick:
@@ -117,7 +140,7 @@ def run_attach(args) -> int:
         raise UsageError(f"cannot reach the bus at {args.url}: {str(exc) or type(exc).__name__}") from None
     runner = AttachRunner(args.url, header, start_seq, since_s=args.since,
                           venues=[v.upper() for v in args.venues] if args.venues else None,
-                          symbols=args.symbols, alerts=options)
+                          symbols=args.symbols, alerts=options, keep_copy=not args.headless)
     ui = UISettings()
     try:
         load(SessionConfig(), ui, args.config)  # the [ui] and [keys] tables
