@@ -151,3 +151,31 @@ async def test_the_viewers_dvr_replays_what_it_applied_and_seeks_back(nats_serve
         assert not copy.exists()  # the viewer's copy goes with it
     finally:
         await runner.stop()
+
+
+@pytest.mark.parametrize("paused_first", [False, True])
+async def test_a_seek_made_while_the_replay_waits_lands_before_the_next_record(tmp_path, paused_first):
+    """Found by the viewer's DVR: a forward seek made while the replay waited (paced, or paused) applied
+    the record it was waiting with, past the target."""
+    from feeds.clock import ManualClock
+    from feeds.drivers.recording import Recorder
+    path = tmp_path / "paced.jsonl"
+    recorder = Recorder(path, {"venues": ["BINANCE"], "symbols": ["BTCUSDT"], "started_ns": 10**18},
+                        clock=ManualClock(10**18))
+    for i in range(4):  # one record a second
+        recorder.write(10**18 + i * 1_000_000_000, "operator", "note", '{"text": "tick"}')
+    recorder.close()
+    runner = ReplayRunner([str(path)], speed=1.0)
+    await runner.start()
+    try:
+        await until(lambda: runner.driver.records == 1, 10, "the first record")
+        if paused_first:
+            runner.toggle_pause()
+        await asyncio.sleep(0.05)  # the replay now waits with the second record in hand (1 s away, or paused)
+        target = runner.first_ns + 500_000_000
+        runner.seek(target)
+        await until(lambda: runner.paused and runner.position_ns == target, 5, "the seek to land")
+        await asyncio.sleep(0.2)
+        assert runner.driver.records == 1  # the record 1 s in is not applied by a seek to 0.5 s
+    finally:
+        await runner.stop()

@@ -251,28 +251,32 @@ class ReplayRunner(RecordedTime):
                 self.first_ns = self.session.started_ns = rec.recv_ns
             if not self._rec0:
                 self._rec0 = rec.recv_ns
-            target = self._target_ns
-            if target is not None and rec.recv_ns > target:
-                self._target_ns = None
-                self.paused = True
-                self._tick_until(target)  # the state as it was at the target time, ticks included
-                self.clock.set(target)
-                self.position_ns = max(self.position_ns, target)
-            while self.paused and not self._steps and self._target_ns is None:
-                self._wake.clear()
-                await self._wake.wait()
-            if self._steps:
-                self._steps -= 1
-            elif self._target_ns is None and self.speed is not None:
-                delay = self._wall0 + (rec.recv_ns - self._rec0) / 1e9 / self.speed - time.monotonic()
-                if delay > 0.001:
+            while True:  # the gates before this record lands; a control while waiting sends it round again
+                target = self._target_ns
+                if target is not None and rec.recv_ns > target:
+                    self._target_ns = None
+                    self.paused = True
+                    self._tick_until(target)  # the state as it was at the target time, ticks included
+                    self.clock.set(target)
+                    self.position_ns = max(self.position_ns, target)
+                if self.paused and not self._steps and self._target_ns is None:
                     self._wake.clear()
-                    try:
-                        await asyncio.wait_for(self._wake.wait(), delay)
-                        self._anchor()  # a control changed the pace: start timing afresh from here
-                    except TimeoutError:
-                        pass
-                    since_yield = 0
+                    await self._wake.wait()
+                    continue
+                if self._steps:
+                    self._steps -= 1
+                elif self._target_ns is None and self.speed is not None:
+                    delay = self._wall0 + (rec.recv_ns - self._rec0) / 1e9 / self.speed - time.monotonic()
+                    if delay > 0.001:
+                        self._wake.clear()
+                        since_yield = 0
+                        try:
+                            await asyncio.wait_for(self._wake.wait(), delay)
+                            self._anchor()  # a control changed the pace: start timing afresh from here
+                            continue  # ... and a seek or pause made meanwhile applies before this record
+                        except TimeoutError:
+                            pass
+                break
             if self._next_tick:
                 self._tick_until(rec.recv_ns)  # health checks on recorded time, before the record lands
             else:
