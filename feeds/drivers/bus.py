@@ -366,7 +366,7 @@ def merge_headers(headers: list[tuple[dict[str, Any], int]]) -> tuple[dict[str, 
 
 def _stream_seq(msg: Any) -> int:
     """A JetStream message's stream sequence, read off its reply subject (nats-py's metadata parses all of it)."""
-    tokens = msg.reply.split(".") if msg.reply else ()
+    tokens: list[str] = msg.reply.split(".") if msg.reply else []
     if len(tokens) == 9:  # $JS.ACK.<stream>.<consumer>.<delivered>.<stream seq>.<consumer seq>.<time>.<pending>
         return int(tokens[5])
     if len(tokens) >= 12:  # $JS.ACK.<domain>.<account>.<stream>.<consumer>.<delivered>.<stream seq>...
@@ -463,16 +463,15 @@ class BusReader:
         js = self._nc.jetstream()
         while True:
             self._resubscribe.clear()
-            push = {"ack_policy": AckPolicy.NONE, "inactive_threshold": CONSUMER_IDLE_S, "flow_control": False}
+            start: dict[str, Any] = {"deliver_policy": DeliverPolicy.ALL}
             if self.next_seq is not None:
-                config = ConsumerConfig(deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=self.next_seq,
-                                        **push)
+                start = {"deliver_policy": DeliverPolicy.BY_START_SEQUENCE, "opt_start_seq": self.next_seq}
             elif self.start_ns is not None:
                 from datetime import datetime
-                config = ConsumerConfig(deliver_policy=DeliverPolicy.BY_START_TIME,
-                                        opt_start_time=datetime.fromtimestamp(self.start_ns / 1e9, UTC), **push)
-            else:
-                config = ConsumerConfig(deliver_policy=DeliverPolicy.ALL, **push)
+                start = {"deliver_policy": DeliverPolicy.BY_START_TIME,
+                         "opt_start_time": datetime.fromtimestamp(self.start_ns / 1e9, UTC)}
+            config = ConsumerConfig(ack_policy=AckPolicy.NONE, inactive_threshold=CONSUMER_IDLE_S, flow_control=False,
+                                    **start)
             try:
                 # a plain push consumer into our own queue: nats-py's ordered consumer stalled for seconds
                 # at 10 k msg/s and a pull consumer got a few messages per round trip; a lost message
