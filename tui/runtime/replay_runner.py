@@ -154,6 +154,7 @@ class ReplayRunner(RecordedTime):
         self.session.started_ns = self.first_ns
         if self.dispatcher is None:
             self.dispatcher = self.session.dispatcher
+            self.dispatcher.submitted = set()  # each alert goes out once per replay, however often seeks replay it
         self.session.dispatcher = self.dispatcher  # one sender (and its counts) across rebuilds on seek
         self.driver = ReplayDriver(self.session.feed, self.clock, on_operator=self._operator)
         self.report = self._stream.report
