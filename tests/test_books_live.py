@@ -1,9 +1,8 @@
 """Local order books against the simulator over loopback, spot and USD-M futures: a skipped update id forces
 a resync, after which the client's book equals the simulator's own book, level for level."""
-import asyncio
-import time
 
 import pytest
+from waiting import until
 
 from feeds.api import Feed
 from feeds.sim.server import Simulator
@@ -11,11 +10,6 @@ from feeds.sim.server import Simulator
 SYMBOL = "BTCUSDT"
 
 
-async def until(predicate, timeout: float = 20.0, what: str = "") -> None:  # the futures case had 20 s
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.005)
 
 
 def levels(sym, pairs) -> list[tuple[float, float]]:

@@ -1,7 +1,7 @@
 """Binance USD-M futures against the simulator over loopback: subscribed end to end, mark price, funding,
 open interest and liquidations arrive and nothing is rejected (the pu-chained book: test_books_live.py)."""
-import asyncio
-import time
+
+from waiting import until
 
 from feeds.api import Feed
 from feeds.sim.server import Simulator
@@ -10,11 +10,6 @@ SYMBOL = "BTCUSDT"
 VENUE = "BINANCE_FUTURES"
 
 
-async def until(predicate, timeout: float = 20.0, what: str = "") -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.005)
 
 
 async def test_end_to_end_mark_funding_open_interest_and_liquidations_arrive_without_rejections():

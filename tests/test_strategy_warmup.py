@@ -5,7 +5,8 @@ server on 127.0.0.1) that opens only once the strategy has seen a live closed ba
 the history always lands behind live bars, as it does on a loaded machine or a slow venue.
 """
 import asyncio
-import time
+
+from waiting import until
 
 from feeds.sim.server import Simulator
 from strategy.scalper import ScalpStrategy
@@ -14,11 +15,6 @@ from tui.runtime.session import Session, SessionConfig
 SYMBOLS = ["BTCUSDT", "ETHUSDT", "SOLUSDT"]
 
 
-async def until(predicate, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.02)
 
 
 async def gated_rest(upstream_port: int, gate: asyncio.Event) -> asyncio.Server:
