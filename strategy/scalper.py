@@ -3,7 +3,9 @@
 It runs once per CLOSED bar per (venue, symbol, interval). Forming bars are ignored, and a closed bar
 whose open time is not newer than the last one processed for its key (a duplicate, a replayed or a
 late bar) never starts a second cycle. Backfilled bars warm the indicators but never signal: they are
-history, not a chance to trade.
+history, not a chance to trade. A backfilled bar older than the newest processed (the REST answer came
+after the first live bars closed) marks its series ``behind``; the caller then hands ``warm`` the
+series' closed bars, which rebuilds its indicators in bar order, again without signals.
 
 Rule: long when the fast EMA crosses above the slow EMA and RSI < rsi_long_max; short when it crosses
 below and RSI > rsi_short_min. A cross is a change of the sign of (fast - slow) against the last
@@ -13,6 +15,7 @@ distances are ATR multiples. It never places orders.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, fields
 from typing import Any, NamedTuple
 
@@ -102,12 +105,30 @@ class _SeriesState:
         self.trend = 0  # sign of the last non-zero (fast - slow)
 
 
+def _step(st: _SeriesState, candle: Candle) -> bool:
+    """One closed bar into a series' indicators; True when both EMAs are warm and apart (st.trend is set)."""
+    st.last_open_ns = candle.open_ns
+    close, high, low = candle.close, candle.high, candle.low
+    if not (math.isfinite(close) and math.isfinite(high) and math.isfinite(low)):
+        return False  # the guard should have dropped it; never let a NaN poison the indicators
+    fast = st.fast.update(close)
+    slow = st.slow.update(close)
+    st.rsi.update(close)
+    st.atr.update(high, low, close)
+    if fast is None or slow is None or fast == slow:
+        return False
+    st.trend = 1 if fast > slow else -1
+    return True
+
+
 class ScalpStrategy:
     def __init__(self, params: ScalperParams | None = None) -> None:
         self.params = params or ScalperParams()
         self._series: dict[tuple[str, str, str], _SeriesState] = {}
         self.cycles = 0  # closed bars processed
         self.stale_bars = 0  # closed bars ignored as duplicate or late
+        self.behind: set[tuple[str, str, str]] = set()  # series that got older history: warm() them
+        self.rebuilds = 0  # series rebuilt by warm()
 
     def on_candle(self, candle: Candle, now_ns: int) -> Signal | None:
         if not candle.closed:
@@ -117,25 +138,20 @@ class ScalpStrategy:
         if st is None:
             st = self._series[key] = _SeriesState(self.params)
         if candle.open_ns <= st.last_open_ns:
-            self.stale_bars += 1
+            if candle.source == "backfill":
+                self.behind.add(key)
+            else:
+                self.stale_bars += 1
             return None
-        st.last_open_ns = candle.open_ns
         self.cycles += 1
-        close, high, low = candle.close, candle.high, candle.low
-        if not (math.isfinite(close) and math.isfinite(high) and math.isfinite(low)):
-            return None  # the guard should have dropped it; never let a NaN poison the indicators
-        fast = st.fast.update(close)
-        slow = st.slow.update(close)
-        rsi = st.rsi.update(close)
-        atr = st.atr.update(high, low, close)
-        if fast is None or slow is None or fast == slow:
+        previous = st.trend
+        if not _step(st, candle) or previous == 0 or previous == st.trend or candle.source == "backfill":
             return None
-        trend = 1 if fast > slow else -1
-        previous, st.trend = st.trend, trend
-        if previous == 0 or previous == trend or rsi is None or atr is None or candle.source == "backfill":
+        rsi, atr = st.rsi.value, st.atr.value
+        if rsi is None or atr is None:
             return None
         p = self.params
-        if trend > 0:
+        if st.trend > 0:
             if not rsi < p.rsi_long_max:
                 return None
             side, word = "long", "above"
@@ -144,9 +160,21 @@ class ScalpStrategy:
                 return None
             side, word = "short", "below"
         reason = f"EMA{p.fast_ema} crossed {word} EMA{p.slow_ema}, RSI {rsi:.1f}"
-        return Signal(candle.venue, candle.symbol, candle.unified, side, close, atr * p.stop_atr,
+        return Signal(candle.venue, candle.symbol, candle.unified, side, candle.close, atr * p.stop_atr,
                       atr * p.take_atr, reason, candle.open_ns, candle.exch_ns, candle.recv_ns, now_ns,
                       candle.interval)
+
+    def warm(self, key: tuple[str, str, str], bars: Iterable[Candle]) -> None:
+        """Rebuild one series' indicators from its closed bars, oldest first: history, so no signal."""
+        old = self._series.get(key)
+        st = self._series[key] = _SeriesState(self.params)
+        for candle in bars:
+            if candle.closed and candle.open_ns > st.last_open_ns:
+                _step(st, candle)
+        if old is not None and old.last_open_ns > st.last_open_ns:
+            st.last_open_ns = old.last_open_ns  # never process a bar again that was already processed
+        self.behind.discard(key)
+        self.rebuilds += 1
 
     def values(self, venue: str, symbol: str, interval: str) -> dict[str, Any] | None:
         """Current indicator values for one series (for display), or None if it has no closed bar yet."""

@@ -1,16 +1,13 @@
 """The aggregator on live data: a venue the simulator stalls is excluded from the aggregate and shown stale."""
-import asyncio
-import time
+
+import waiting
 
 from tui.runtime.runner import Runner
 from tui.runtime.session import SessionConfig
 
 
-async def until(predicate, timeout: float = 15.0, what: str = "") -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.02)
+async def until(predicate, timeout: float = 15.0, what: str = "the condition") -> None:
+    await waiting.until(predicate, timeout, what)
 
 
 async def test_a_stalled_venue_is_excluded_from_the_aggregate_and_shown_stale():

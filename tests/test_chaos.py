@@ -9,6 +9,7 @@ import random
 import time
 
 import orjson
+from waiting import wait_for
 
 from feeds.drivers import rest
 from feeds.drivers.connection import ReconnectPolicy
@@ -21,13 +22,6 @@ SEED = 20240607
 STALE_AFTER_S = 2.0
 
 
-async def wait_for(cond, timeout: float, step: float = 0.02) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        await asyncio.sleep(step)
-    return cond()
 
 
 def evidence(session) -> dict:

@@ -1,12 +1,11 @@
 """The connection over real loopback sockets: states with reasons, backoff, budget, failover, rollover,
 oversized frames, send spacing, and what gets recorded."""
-import asyncio
 import random
 import socket
-import time
 
 import orjson
 import pytest
+import waiting
 from websockets.asyncio.server import serve
 
 from feeds.drivers.connection import (
@@ -28,12 +27,7 @@ FAST = dict(initial_s=0.01, cap_s=0.05, open_timeout_s=2.0)
 
 
 async def wait_for(cond, timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        await asyncio.sleep(0.01)
-    return cond()
+    return await waiting.wait_for(cond, timeout)
 
 
 def dead_url() -> str:

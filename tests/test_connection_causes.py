@@ -3,7 +3,6 @@
 log file, in the headless JSON, and on stderr when a headless run got no data at all. Only 127.0.0.1."""
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import http.server
 import random
@@ -13,6 +12,7 @@ import time
 
 import orjson
 import pytest
+import waiting
 from websockets.asyncio.server import serve
 
 from feeds.drivers.connection import Connection, ReconnectPolicy, failure_cause
@@ -20,12 +20,7 @@ from tui.runtime.cli import main
 
 
 async def wait_for(cond, timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        await asyncio.sleep(0.01)
-    return cond()
+    return await waiting.wait_for(cond, timeout)
 
 
 def dead_port() -> int:

@@ -1,7 +1,8 @@
 """``Feed`` used as a library, as in the README (no session, no app), against the simulator over loopback:
 a stream the simulator stalls is found stale, reconnected, and the bars it missed are backfilled."""
 import asyncio
-import time
+
+from waiting import wait_for
 
 from feeds.api import Feed
 from feeds.drivers import rest
@@ -12,13 +13,6 @@ from feeds.venues.binance import parse_klines
 SYMBOLS = ("BTCUSDT", "ETHUSDT")
 
 
-async def wait_for(cond, timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        await asyncio.sleep(0.02)
-    return cond()
 
 
 async def exchange_opens(sim, symbol: str, start_ms: int, end_ms: int) -> list[int]:

@@ -1,8 +1,7 @@
-"""Binance USD-M futures against the simulator over loopback: a broken pu chain resyncs the book to the
-simulator's own, level for level; subscribed end to end, mark price, funding, open interest and
-liquidations arrive and nothing is rejected."""
-import asyncio
-import time
+"""Binance USD-M futures against the simulator over loopback: subscribed end to end, mark price, funding,
+open interest and liquidations arrive and nothing is rejected (the pu-chained book: test_books_live.py)."""
+
+from waiting import until
 
 from feeds.api import Feed
 from feeds.sim.server import Simulator
@@ -11,53 +10,6 @@ SYMBOL = "BTCUSDT"
 VENUE = "BINANCE_FUTURES"
 
 
-async def until(predicate, timeout: float = 20.0, what: str = "") -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.005)
-
-
-def levels(sym, pairs) -> list[tuple[float, float]]:
-    return [(round(p * sym.tick, 8), round(q * sym.step, 8)) for p, q in pairs]
-
-
-def rounded(side) -> list[tuple[float, float]]:
-    return [(round(p, 8), round(q, 8)) for p, q in side]
-
-
-async def test_a_broken_pu_chain_resyncs_and_the_book_equals_the_simulators():
-    async with Simulator(symbols=(SYMBOL,), seed=3, venues=(VENUE,), intervals=("1m",)) as sim:
-        feed = Feed([VENUE], [SYMBOL], interval="1m", endpoints={VENUE: [sim.ws_url(VENUE)]}, startup_bars=0)
-        await feed.start()
-        try:
-            sync = feed.books.get(VENUE, SYMBOL, "BTC/USD:PERP")
-            assert type(sync).__name__ == "ChainedBookSync"
-            await until(lambda: sync.state == "synced", what="the first sync")
-            applied = sync.applied_deltas
-            await until(lambda: sync.applied_deltas > applied + 3, what="deltas applied")
-            sim.skip_depth_ids(SYMBOL)  # the next diff is made but never sent: the next one's pu names it
-            await until(lambda: sync.resyncs >= 1, what="the broken chain to be seen")
-            assert sync.gaps >= 1 and "pu" in sync.last_problem
-            await until(lambda: sync.state == "synced" and sync.applied_snapshots >= 2, what="the resync")
-            market = sim.venue(VENUE).market
-            sym = market.symbols[SYMBOL]
-            seen: dict[int, tuple] = {}
-
-            def same_book() -> bool:
-                uid, bids, asks = market.depth(SYMBOL, 5000)
-                seen.setdefault(uid, (levels(sym, bids), levels(sym, asks)))
-                expected = seen.get(sync.book_id)
-                if expected is None:
-                    return False
-                ours = sync.book.top(5000)
-                return (rounded(ours[0]), rounded(ours[1])) == expected
-
-            await until(same_book, what="the client's book to equal the simulator's at the same update id")
-            assert not sync.book.is_crossed()
-            assert feed.pipeline.rejected == {}
-        finally:
-            await feed.stop()
 
 
 async def test_end_to_end_mark_funding_open_interest_and_liquidations_arrive_without_rejections():

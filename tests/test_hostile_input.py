@@ -3,11 +3,11 @@ the name), mistyped fields and a flood of made-up names. Each is a counted rejec
 none creates market state, the app never shows such a symbol, and memory stays flat under the flood."""
 from __future__ import annotations
 
-import asyncio
 import time
 import tracemalloc
 
 import orjson
+from waiting import until
 from websockets.asyncio.server import serve
 
 from feeds.api import Feed
@@ -89,11 +89,6 @@ def assert_only_btcusdt(pipeline: Pipeline, rejections: list) -> None:
     assert st.trades == 2 and st.quote is None and not st.candles  # only the two good trades got in
 
 
-async def until(predicate, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not met before the deadline"
-        await asyncio.sleep(0.02)
 
 
 async def test_feed_rejects_what_a_hostile_venue_sends_over_loopback(tmp_path):

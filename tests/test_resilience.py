@@ -6,6 +6,7 @@ import csv
 import time
 
 import orjson
+import waiting
 
 from feeds.api import TICK_S, Feed
 from feeds.clock import ManualClock
@@ -51,12 +52,7 @@ class LoopLag:
 
 
 async def wait_for(cond, timeout: float = 8.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        await asyncio.sleep(0.02)
-    return cond()
+    return await waiting.wait_for(cond, timeout)
 
 
 # -- the pure planner -----------------------------------------------------------------------------------

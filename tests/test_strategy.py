@@ -199,6 +199,24 @@ def test_backfilled_bars_warm_up_but_do_not_signal():
     assert run(strategy, [bar(i, c) for i, c in enumerate(closes) if i > cross_at]) == []
 
 
+def test_backfill_landing_behind_live_bars_is_warmed_in_order_and_never_signals():
+    closes = v_closes()
+    cross_at, _ = first_cross(closes)
+    history = [bar(i, c, source="backfill") for i, c in enumerate(closes[: cross_at + 1])]
+    live = [bar(i, c) for i, c in enumerate(closes) if i > cross_at]
+    strategy = ScalpStrategy()
+    assert run(strategy, live[:3]) == []  # the first live bars close before the REST answer
+    assert run(strategy, history) == []  # older than those: they mark the series, they signal nothing
+    key = ("BINANCE", "BTCUSDT", "1m")
+    assert strategy.behind == {key} and strategy.stale_bars == 0
+    strategy.warm(key, history + live[:3])  # what the session hands it: every closed bar held, in order
+    in_order = ScalpStrategy()
+    run(in_order, history + live[:3])
+    assert strategy.behind == set() and strategy.values(*key) == in_order.values(*key)
+    assert strategy.on_candle(live[2], 0) is None and strategy.stale_bars == 1  # processed once, not again
+    assert run(strategy, live[3:]) == run(in_order, live[3:])
+
+
 def test_non_finite_bar_is_skipped_without_poisoning():
     closes = v_closes()
     strategy = ScalpStrategy()

@@ -1,16 +1,14 @@
 """Symbols added and removed on the running connections, against the simulator over loopback."""
 import asyncio
-import time
+
+import waiting
 
 from tui.runtime.runner import Runner
 from tui.runtime.session import SessionConfig
 
 
-async def until(predicate, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not met before the deadline"
-        await asyncio.sleep(0.02)
+async def until(predicate, timeout: float = 10.0, what: str = "the condition") -> None:
+    await waiting.until(predicate, timeout, what)
 
 
 def trades(session, venue: str, symbol: str) -> int:

@@ -81,31 +81,45 @@ class BinanceBookSync(_BookSync):
         self.skipped_stale = 0
         self.stale_snapshots = 0  # snapshots discarded because they were older than the buffer
         self._buffer: deque[BookDelta] = deque(maxlen=MAX_BUFFERED)
+        self._bridged = False  # has a delta been applied since the snapshot? (the chained rule asks)
 
     def snapshot_requested(self) -> None:
         """The caller has started fetching a snapshot: stop asking."""
         self.needs_snapshot = False
 
+    def _follows(self, delta: BookDelta) -> str | None:
+        """None: the delta continues the book; "": it is stale; else why it is a gap."""
+        if delta.last_id <= self.book_id:
+            return ""
+        if delta.first_id > self.book_id + 1:
+            return f"gap: update {delta.first_id} follows {self.book_id}"
+        return None
+
+    def _buffer_after(self, last_id: int) -> deque[BookDelta] | None:
+        """The buffered deltas to play over a snapshot at ``last_id``; None: the snapshot is older than them."""
+        buffer = self._buffer
+        return None if buffer and last_id + 1 < buffer[0].first_id else buffer
+
     def on_delta(self, delta: BookDelta) -> int:
         """Apply or buffer one diff; returns the book updates applied (0 or 1)."""
         if self.state != SYNCED:
-            buffer = self._buffer
-            if not buffer:
+            if not self._buffer:
                 self.needs_snapshot = True  # fetched after the first diff, as the procedure says
-            buffer.append(delta)
+            self._buffer.append(delta)
             return 0
-        book_id = self.book_id
-        if delta.last_id <= book_id:
-            self.skipped_stale += 1
-            return 0
-        if delta.first_id > book_id + 1:
+        problem = self._follows(delta)
+        if problem is not None:
+            if not problem:
+                self.skipped_stale += 1
+                return 0
             self.gaps += 1
-            self._resync(f"gap: update {delta.first_id} follows {book_id}")
+            self._resync(problem)
             self._buffer.append(delta)
             return 0
         book = self.book
         book.apply_levels(delta.bids, delta.asks)
         self.book_id = delta.last_id
+        self._bridged = True
         self.applied_deltas += 1
         if book.is_crossed():
             self.crossings += 1
@@ -114,9 +128,9 @@ class BinanceBookSync(_BookSync):
 
     def on_snapshot(self, snapshot: BookSnapshot) -> int:
         """Load a REST snapshot and flush the buffer; returns the book updates applied (1 + deltas)."""
-        buffer = self._buffer
         last_id = snapshot.update_id
-        if buffer and last_id + 1 < buffer[0].first_id:
+        buffer = self._buffer_after(last_id)
+        if buffer is None:
             self.stale_snapshots += 1
             self.needs_snapshot = True
             return 0
@@ -127,6 +141,7 @@ class BinanceBookSync(_BookSync):
         self.applied_snapshots += 1
         self.state = SYNCED
         self.needs_snapshot = False
+        self._bridged = False
         self._buffer = deque(maxlen=MAX_BUFFERED)
         applied = 1
         if self.book.is_crossed():
@@ -152,71 +167,29 @@ class ChainedBookSync(BinanceBookSync):
     dropped; the first one applied must bracket the snapshot, ``U <= L <= u`` (if the first one left starts
     after L, the snapshot is too old: another is asked for). Every later delta must have ``pu`` equal to the
     previous ``u``; one with ``u`` not past the book is stale (skipped, not counted); anything else is a gap
-    and starts a resync, as does a crossed book.
+    and starts a resync, as does a crossed book. The rest is spot's procedure.
     """
 
-    def __init__(self, venue: str, symbol: str, unified: str) -> None:
-        super().__init__(venue, symbol, unified)
-        self._bridged = False  # has the first delta after the snapshot been applied?
-
-    def on_delta(self, delta: BookDelta) -> int:
-        if self.state != SYNCED:
-            if not self._buffer:
-                self.needs_snapshot = True
-            self._buffer.append(delta)
-            return 0
+    def _follows(self, delta: BookDelta) -> str | None:
         book_id = self.book_id
         if not self._bridged:
             if delta.last_id < book_id:
-                self.skipped_stale += 1
-                return 0
+                return ""
             if delta.first_id > book_id:
-                self.gaps += 1
-                self._resync(f"gap: first update {delta.first_id} starts after snapshot {book_id}")
-                self._buffer.append(delta)
-                return 0
-            self._bridged = True
-        elif delta.prev_id != book_id:
-            if delta.last_id <= book_id:
-                self.skipped_stale += 1
-                return 0
-            self.gaps += 1
-            self._resync(f"gap: pu {delta.prev_id} is not the previous u {book_id}")
-            self._buffer.append(delta)
-            return 0
-        book = self.book
-        book.apply_levels(delta.bids, delta.asks)
-        self.book_id = delta.last_id
-        self.applied_deltas += 1
-        if book.is_crossed():
-            self.crossings += 1
-            self._resync(f"crossed book after update {delta.last_id}")
-        return 1
+                return f"gap: first update {delta.first_id} starts after snapshot {book_id}"
+            return None
+        if delta.prev_id == book_id:
+            return None
+        if delta.last_id <= book_id:
+            return ""
+        return f"gap: pu {delta.prev_id} is not the previous u {book_id}"
 
-    def on_snapshot(self, snapshot: BookSnapshot) -> int:
-        last_id = snapshot.update_id
+    def _buffer_after(self, last_id: int) -> deque[BookDelta] | None:
         buffer = deque((d for d in self._buffer if d.last_id >= last_id), maxlen=MAX_BUFFERED)
         if buffer and buffer[0].first_id > last_id:
-            self.stale_snapshots += 1
-            self.needs_snapshot = True
             self._buffer = buffer
-            return 0
-        if self.state == SYNCED and last_id <= self.book_id:
-            return 0
-        self.book.apply_snapshot(snapshot.bids, snapshot.asks)
-        self.book_id = last_id
-        self.applied_snapshots += 1
-        self.state = SYNCED
-        self.needs_snapshot = False
-        self._bridged = False
-        self._buffer = deque(maxlen=MAX_BUFFERED)
-        applied = 1
-        if self.book.is_crossed():
-            self.crossings += 1
-            self._resync(f"crossed snapshot {last_id}")
-        for delta in buffer:
-            applied += self.on_delta(delta)
-        return applied
+            return None
+        return buffer
 
 
 class CoinbaseBookSync(_BookSync):

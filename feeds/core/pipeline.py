@@ -32,7 +32,6 @@ from feeds.events import (
 )
 from feeds.venues.base import Codec
 
-_MARKET_DATA = frozenset((Trade, Quote, Candle, Ticker, BookDelta, BookSnapshot, MarkPrice, Liquidation, OpenInterest))
 EVENT_COUNT_KEYS = ("trade", "candle", "candle_closed", "quote", "ticker", "book", "mark_price", "liquidation",
                     "open_interest")
 REORDER_WINDOW = 1_000_000  # a quote this few update ids behind the last one came late; further back, ids restarted
@@ -58,7 +57,13 @@ class Pipeline:
         self.clock = clock
         self.interval = interval
         self.state = MarketState()
-        self.guard = Guard()
+        self.guard = guard = Guard()
+        # market data: its type -> the guard's check of it (every other event is control or a rejection)
+        self._checks: dict[type, Callable[[Any, int], str | None]] = {
+            Trade: guard.check_trade, Quote: guard.check_quote, Candle: guard.check_candle,
+            Ticker: guard.check_ticker, BookDelta: guard.check_book, BookSnapshot: guard.check_book,
+            MarkPrice: guard.check_mark, Liquidation: guard.check_liquidation,
+            OpenInterest: guard.check_open_interest}
         self.watchdog = StalenessWatchdog()  # the session sets the threshold and says what to expect
         self.codecs: dict[str, Codec] = {}
         self.venue_of: dict[str, str] = {}
@@ -127,7 +132,7 @@ class Pipeline:
         Events are ``Any``: dispatch is on ``type(ev)`` held in a local, which mypy cannot narrow."""
         if not now_ns:
             now_ns = self.clock.now_ns()
-        guard = self.guard
+        checks = self._checks
         get_state = self.state.get
         counts = self.events
         listeners = self.event_listeners
@@ -135,15 +140,17 @@ class Pipeline:
         newest = 0
         for ev in events:
             t = type(ev)
-            if allowed is not None and ev.symbol not in allowed and t in _MARKET_DATA:
-                self._unexpected(ev, conn)
-                continue
-            live = True  # False for catch-up data: its exchange time says how old it is, not how late
-            if t is Trade:
-                reason = guard.check_trade(ev, now_ns)
+            guard_check = checks.get(t)
+            if guard_check is not None:
+                if allowed is not None and ev.symbol not in allowed:
+                    self._unexpected(ev, conn)
+                    continue
+                reason = guard_check(ev, now_ns)
                 if reason:
                     self._refuse(reason, ev, conn)
                     continue
+            live = True  # False for catch-up data: its exchange time says how old it is, not how late
+            if t is Trade:
                 st = get_state(ev.venue, ev.symbol, ev.unified)
                 live = st.trades != 0  # the first is the venue's last trade before we came (last_match)
                 st.last_trade = ev
@@ -157,10 +164,6 @@ class Pipeline:
                     if check is not None:
                         check.trade(ev)
             elif t is Quote:
-                reason = guard.check_quote(ev, now_ns)
-                if reason:
-                    self._refuse(reason, ev, conn)
-                    continue
                 st = get_state(ev.venue, ev.symbol, ev.unified)
                 last = st.quote
                 live = last is not None  # Coinbase's first quote rides on its catch-up ticker
@@ -176,10 +179,6 @@ class Pipeline:
                 st.quote = ev
                 counts["quote"] += 1
             elif t is Candle:
-                reason = guard.check_candle(ev, now_ns)
-                if reason:
-                    self._refuse(reason, ev, conn)
-                    continue
                 if not ev.closed and ev.source == "backfill":
                     continue  # a REST body's still-forming last row: the stream owns forming bars
                 check = None if built else self.candle_checks.get(ev.venue)
@@ -219,18 +218,10 @@ class Pipeline:
                     for on_closed in self.closed_candle_listeners:
                         on_closed(ev)
             elif t is BookDelta or t is BookSnapshot:
-                reason = guard.check_book(ev, now_ns)
-                if reason:
-                    self._refuse(reason, ev, conn)
-                    continue
                 st = get_state(ev.venue, ev.symbol, ev.unified)
                 for on_book in self.book_listeners:
                     counts["book"] += on_book(ev)
             elif t is Ticker:
-                reason = guard.check_ticker(ev, now_ns)
-                if reason:
-                    self._refuse(reason, ev, conn)
-                    continue
                 st = get_state(ev.venue, ev.symbol, ev.unified)
                 last_ticker = st.ticker
                 live = last_ticker is not None  # the first describes the last trade before we came
@@ -242,10 +233,6 @@ class Pipeline:
                 st.ticker = ev
                 counts["ticker"] += 1
             elif t is MarkPrice:
-                reason = guard.check_mark(ev, now_ns)
-                if reason:
-                    self._refuse(reason, ev, conn)
-                    continue
                 st = get_state(ev.venue, ev.symbol, ev.unified)
                 if st.mark is not None and ev.exch_ns <= st.mark.exch_ns:
                     self.duplicates += ev == st.mark
@@ -254,18 +241,10 @@ class Pipeline:
                 st.mark = ev
                 counts["mark_price"] += 1
             elif t is Liquidation:
-                reason = guard.check_liquidation(ev, now_ns)
-                if reason:
-                    self._refuse(reason, ev, conn)
-                    continue
                 st = get_state(ev.venue, ev.symbol, ev.unified)
                 self.state.liquidations.append(ev)
                 counts["liquidation"] += 1
             elif t is OpenInterest:
-                reason = guard.check_open_interest(ev, now_ns)
-                if reason:
-                    self._refuse(reason, ev, conn)
-                    continue
                 st = get_state(ev.venue, ev.symbol, ev.unified)
                 if st.open_interest is not None and ev.exch_ns <= st.open_interest.exch_ns:
                     self.duplicates += 1  # the same poll answer again

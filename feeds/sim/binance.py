@@ -361,12 +361,16 @@ def _method_error(text: str, method: Any) -> dict[str, Any]:
                      f"at line {line} column {col}")
 
 
+RestHandler = Callable[[Any, dict[str, str]], tuple[int, Any]]  # (venue, query) -> (status, body)
+
+
 class BinanceVenue(Venue):
     name = "BINANCE"
     ws_path = ""
     rest_path = ""
     parse = staticmethod(parse_stream)  # stream names this venue serves
     streams_class = BinanceStreams
+    routes: dict[str, RestHandler] = {}  # REST path below rest_path -> handler (set below the class)
 
     def __init__(self, market: SimMarket, *, clock: Callable[[], int] | None = None, max_incoming_per_s: int = 5,
                  max_streams: int = 1024, lifetime_s: float | None = 86_400.0) -> None:
@@ -583,7 +587,7 @@ class BinanceVenue(Venue):
 
     # REST -------------------------------------------------------------------------------------------
     def rest(self, path: str, query: dict[str, str]) -> tuple[int, Any]:
-        handler = _REST.get(path)
+        handler = self.routes.get(path[len(self.rest_path):])
         if handler is None:
             return 404, {"code": -1000, "msg": f"Unknown endpoint {path}."}
         if self.clock is not None:
@@ -662,15 +666,16 @@ def _int(query: dict[str, str], key: str) -> int | None:
     return int(raw)
 
 
-_REST: dict[str, Callable[[BinanceVenue, dict[str, str]], tuple[int, Any]]] = {
-    "/api/v3/klines": BinanceVenue.rest_klines,
-    "/api/v3/uiKlines": BinanceVenue.rest_klines,
-    "/api/v3/depth": BinanceVenue.rest_depth,
-    "/api/v3/exchangeInfo": BinanceVenue.rest_exchange_info,
-    "/api/v3/ticker/bookTicker": BinanceVenue.rest_book_ticker,
-    "/api/v3/time": lambda self, q: (200, {"serverTime": self.now_ms()}),
-    "/api/v3/ping": lambda self, q: (200, {}),
-}
+def rest_routes(api: str, handlers: dict[str, RestHandler]) -> dict[str, RestHandler]:
+    """REST paths below ``api`` -> handlers, with the ``time`` and ``ping`` every Binance API answers."""
+    common: dict[str, RestHandler] = {"time": lambda self, q: (200, {"serverTime": self.now_ms()}),
+                                      "ping": lambda self, q: (200, {})}
+    return {f"{api}/{name}": handler for name, handler in {**handlers, **common}.items()}
+
+
+BinanceVenue.routes = rest_routes("/api/v3", {
+    "klines": BinanceVenue.rest_klines, "uiKlines": BinanceVenue.rest_klines, "depth": BinanceVenue.rest_depth,
+    "exchangeInfo": BinanceVenue.rest_exchange_info, "ticker/bookTicker": BinanceVenue.rest_book_ticker})
 
 
 def make_venue(sim: Simulator) -> BinanceVenue:

@@ -17,12 +17,22 @@ from __future__ import annotations
 import math
 import random
 import re
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from websockets.asyncio.server import ServerConnection
 
-from .binance import BinanceConn, BinanceStreams, BinanceVenue, DiffAcc, StreamSpec, _BadRequest, _levels, px, qty
+from .binance import (
+    BinanceConn,
+    BinanceStreams,
+    BinanceVenue,
+    DiffAcc,
+    StreamSpec,
+    _BadRequest,
+    _levels,
+    px,
+    qty,
+    rest_routes,
+)
 from .market import INTERVAL_MS, SimMarket, SimSymbol
 
 if TYPE_CHECKING:
@@ -150,17 +160,6 @@ class BinanceFuturesSimVenue(BinanceVenue):
     async def serve(self, ws: ServerConnection, path: str, query: dict[str, str]) -> None:
         await super().serve(ws, path[len(PREFIX):], query)
 
-    def rest(self, path: str, query: dict[str, str]) -> tuple[int, Any]:
-        handler = _REST.get(path[len(PREFIX):])
-        if handler is None:
-            return 404, {"code": -1000, "msg": f"Unknown endpoint {path}."}
-        if self.clock is not None:
-            self.step(self.clock())
-        try:
-            return handler(self, query)
-        except _BadRequest as exc:
-            return 400, {"code": exc.args[0], "msg": exc.args[1]}
-
     def rest_depth(self, query: dict[str, str]) -> tuple[int, Any]:
         sym = self._symbol(query)
         limit = min(1000, self._int_or(query, "limit", 500))
@@ -188,14 +187,10 @@ class BinanceFuturesSimVenue(BinanceVenue):
         return int(raw) if raw else default
 
 
-_REST: dict[str, Callable[[BinanceFuturesSimVenue, dict[str, str]], tuple[int, Any]]] = {
-    "/fapi/v1/depth": BinanceFuturesSimVenue.rest_depth,
-    "/fapi/v1/klines": BinanceFuturesSimVenue.rest_klines,
-    "/fapi/v1/exchangeInfo": BinanceFuturesSimVenue.rest_exchange_info,
-    "/fapi/v1/openInterest": BinanceFuturesSimVenue.rest_open_interest,
-    "/fapi/v1/time": lambda self, q: (200, {"serverTime": self.now_ms()}),
-    "/fapi/v1/ping": lambda self, q: (200, {}),
-}
+BinanceFuturesSimVenue.routes = rest_routes("/fapi/v1", {
+    "depth": BinanceFuturesSimVenue.rest_depth, "klines": BinanceFuturesSimVenue.rest_klines,
+    "exchangeInfo": BinanceFuturesSimVenue.rest_exchange_info,
+    "openInterest": BinanceFuturesSimVenue.rest_open_interest})
 
 
 def make_venue(sim: Simulator) -> BinanceFuturesSimVenue:

@@ -7,7 +7,7 @@ Payload shapes: protocols.md section 1.
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
@@ -43,23 +43,26 @@ _CHANNEL_SUFFIX = {
 
 # --- stream names, URLs, requests -----------------------------------------------------------
 
-def streams_for(symbols: Iterable[str], interval: str = "1m", channels: Iterable[str] = DEFAULT_CHANNELS) -> list[str]:
+def streams_for(symbols: Iterable[str], interval: str = "1m", channels: Iterable[str] = DEFAULT_CHANNELS, *,
+                suffixes: Mapping[str, str] = _CHANNEL_SUFFIX, intervals: Collection[str] = INTERVALS,
+                market: str = "Binance") -> list[str]:
     """Stream names for every symbol and channel: ``["btcusdt@aggTrade", "btcusdt@kline_1m", ...]``.
 
     Channels: aggTrade, trade, kline, bookTicker, ticker, miniTicker, depth (diff, 100 ms),
     depth5/depth10/depth20 (partial, 100 ms). Raises ValueError on an unknown channel or interval.
+    (``suffixes``, ``intervals`` and ``market``: another Binance market's, e.g. USD-M futures.)
     """
-    if "kline" in channels and interval not in INTERVALS:
-        raise ValueError(f"unknown Binance interval {interval!r}")
-    suffixes = []
+    if "kline" in channels and interval not in intervals:
+        raise ValueError(f"unknown {market} interval {interval!r}")
+    out = []
     for channel in channels:
         if channel == "kline":
-            suffixes.append(f"@kline_{interval}")
-        elif channel in _CHANNEL_SUFFIX:
-            suffixes.append(_CHANNEL_SUFFIX[channel])
+            out.append(f"@kline_{interval}")
+        elif channel in suffixes:
+            out.append(suffixes[channel])
         else:
-            raise ValueError(f"unknown Binance channel {channel!r}")
-    return [symbol.lower() + suffix for symbol in symbols for suffix in suffixes]
+            raise ValueError(f"unknown {market} channel {channel!r}")
+    return [symbol.lower() + suffix for symbol in symbols for suffix in out]
 
 
 def _time_unit_query(time_unit: str) -> str:
@@ -104,11 +107,12 @@ def list_subscriptions_message(req_id: int) -> str:
 
 
 def klines_path(symbol: str, interval: str, start_ms: int | None = None, end_ms: int | None = None,
-                limit: int = 1000) -> str:
+                limit: int = 1000, *, api: str = "/api/v3", intervals: Collection[str] = INTERVALS,
+                market: str = "Binance") -> str:
     """``/api/v3/klines?symbol=BTCUSDT&interval=1m[&startTime=..][&endTime=..]&limit=1000``."""
-    if interval not in INTERVALS:
-        raise ValueError(f"unknown Binance interval {interval!r}")
-    path = f"/api/v3/klines?symbol={quote(symbol.upper(), safe='')}&interval={interval}"
+    if interval not in intervals:
+        raise ValueError(f"unknown {market} interval {interval!r}")
+    path = f"{api}/klines?symbol={quote(symbol.upper(), safe='')}&interval={interval}"
     if start_ms is not None:
         path += f"&startTime={int(start_ms)}"
     if end_ms is not None:

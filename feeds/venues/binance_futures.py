@@ -42,11 +42,13 @@ import orjson
 from feeds.events import BookDelta, Liquidation, MarkPrice, OpenInterest, Quote, Rejected, reject
 from feeds.intervals import INTERVALS
 from feeds.symbols import SymbolMap, UnifiedNames
+from feeds.venues import binance
 from feeds.venues.base import BOOK_FROM_REST_SNAPSHOT, CHAIN_PREV_ID, Codec, Network, RestRequest
 from feeds.venues.binance import BinanceCodec, BinanceVenue, combined_url, subscribe_message, unsubscribe_message
 from feeds.venues.fields import integer, levels, number, text
 
 VENUE = "BINANCE_FUTURES"
+MARKET = "Binance futures"  # in messages
 PERP_SUFFIX = ":PERP"  # unified names of perpetuals: "BTC/USD:PERP", never merged with spot "BTC/USD"
 OPEN_INTEREST_PERIOD_S = 10.0
 
@@ -64,17 +66,8 @@ _CHANNEL_SUFFIX = {
 
 def streams_for(symbols: list[str], interval: str = "1m", channels: tuple[str, ...] = CHANNELS) -> list[str]:
     """Stream names for every symbol and channel; ValueError on an unknown channel or interval."""
-    if "kline" in channels and interval not in FUTURES_INTERVALS:
-        raise ValueError(f"unknown Binance futures interval {interval!r}")
-    suffixes = []
-    for channel in channels:
-        if channel == "kline":
-            suffixes.append(f"@kline_{interval}")
-        elif channel in _CHANNEL_SUFFIX:
-            suffixes.append(_CHANNEL_SUFFIX[channel])
-        else:
-            raise ValueError(f"unknown Binance futures channel {channel!r}")
-    return [symbol.lower() + suffix for symbol in symbols for suffix in suffixes]
+    return binance.streams_for(symbols, interval, channels, suffixes=_CHANNEL_SUFFIX, intervals=FUTURES_INTERVALS,
+                               market=MARKET)
 
 
 def _symbol_query(symbol: str) -> str:
@@ -87,14 +80,8 @@ def depth_path(symbol: str, limit: int = 1000) -> str:
 
 def klines_path(symbol: str, interval: str, start_ms: int | None = None, end_ms: int | None = None,
                 limit: int = 1000) -> str:
-    if interval not in FUTURES_INTERVALS:
-        raise ValueError(f"unknown Binance futures interval {interval!r}")
-    path = f"/fapi/v1/klines?{_symbol_query(symbol)}&interval={interval}"
-    if start_ms is not None:
-        path += f"&startTime={int(start_ms)}"
-    if end_ms is not None:
-        path += f"&endTime={int(end_ms)}"
-    return f"{path}&limit={int(limit)}"
+    return binance.klines_path(symbol, interval, start_ms, end_ms, limit, api="/fapi/v1", intervals=FUTURES_INTERVALS,
+                               market=MARKET)
 
 
 def open_interest_path(symbol: str) -> str:

@@ -38,6 +38,9 @@ class AlertDispatcher:
         for sink in self._sinks():
             self.counts[sink] = {"sent": 0, "failed": 0, "retries": 0}
         self.dropped = 0
+        # A replay sets this: every alert submitted, so one that a seek replays again is sent only once.
+        self.submitted: set[Alert] | None = None
+        self.repeats = 0  # alerts not sent again (replayed after a seek)
         self._queue: asyncio.Queue[Alert] | None = None
         self._worker: asyncio.Task[None] | None = None
 
@@ -48,6 +51,11 @@ class AlertDispatcher:
     def submit(self, alert: Alert) -> None:
         if not self.counts:
             return
+        if self.submitted is not None:
+            if alert in self.submitted:
+                self.repeats += 1
+                return
+            self.submitted.add(alert)
         if self._queue is None:
             try:
                 loop = asyncio.get_running_loop()
@@ -78,6 +86,7 @@ class AlertDispatcher:
     def stats(self) -> dict[str, Any]:
         out: dict[str, Any] = {k: dict(v) for k, v in self.counts.items()}
         out["dropped"] = self.dropped
+        out["repeats"] = self.repeats
         return out
 
     async def _run(self) -> None:

@@ -21,14 +21,14 @@ from feeds.clock import ManualClock
 from feeds.drivers.bus import BusReader, read_header
 from feeds.drivers.recording import Recorder
 from feeds.drivers.replay_source import ReplayDriver
-from tui.runtime.replay_runner import TICK_NS, YIELD_EVERY, RecordedTime, session_config
-from tui.runtime.runner import start_metrics
+from tui.runtime.replay_runner import YIELD_EVERY, RecordedTime, session_config
+from tui.runtime.runner import RunnerBase, start_metrics
 from tui.runtime.session import Session
 
 SESSION_WRITES = ("halt", "resume", "alert", "toggle")  # operator records the session itself writes as it applies them
 
 
-class AttachRunner(RecordedTime):
+class AttachRunner(RecordedTime, RunnerBase):
     """Runs a Session on the records a bus carries (the app sees it as a running session, not a replay)."""
 
     def __init__(self, url: str, header: dict, start_seq: int | None = None, since_s: float | None = None,
@@ -86,19 +86,9 @@ class AttachRunner(RecordedTime):
             self.copy.close()
             for part in [self.copy.path, *self.copy.parts]:
                 Path(part).unlink(missing_ok=True)
-        if self.metrics is not None:
-            await self.metrics.stop()
-            self.metrics = None
-
-    async def run_for(self, duration_s: float | None, stop_event: asyncio.Event | None = None) -> None:
-        stop_event = stop_event or asyncio.Event()
-        try:
-            await asyncio.wait_for(stop_event.wait(), timeout=duration_s)
-        except TimeoutError:
-            pass
+        await self.stop_metrics()
 
     async def _follow(self) -> None:
-        apply = self.driver.apply
         copy = self.copy
         since_yield = 0
         async for _, rec in self.reader.records():
@@ -106,12 +96,7 @@ class AttachRunner(RecordedTime):
                 copy.write(rec.recv_ns, rec.conn, rec.kind, rec.payload)
             if not self.session.started_ns:
                 self.session.started_ns = rec.recv_ns
-            if self._next_tick:
-                self._tick_until(rec.recv_ns)  # health checks on recorded time, before the record lands
-            else:
-                self._next_tick = rec.recv_ns + TICK_NS
-            apply(rec)
-            self.position_ns = rec.recv_ns
+            self._apply(rec)
             since_yield += 1
             if since_yield >= YIELD_EVERY:  # catching up: let the UI draw
                 since_yield = 0

@@ -19,7 +19,7 @@ from feeds.drivers.replay import ReadReport, RecordingError, RecordingTail, Reco
 from feeds.drivers.replay_source import ReplayDriver
 from feeds.venues import CRYPTOFEED_IDS, VENUES
 from tui.runtime.alert_delivery import AlertDispatcher
-from tui.runtime.runner import start_metrics
+from tui.runtime.runner import RunnerBase, start_metrics
 from tui.runtime.session import Session, SessionConfig
 
 SPEEDS = (0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 25.0, 50.0, 100.0, None)  # None: as fast as possible
@@ -60,7 +60,18 @@ class RecordedTime:
 
     clock: ManualClock
     session: Session
+    driver: ReplayDriver
+    position_ns: int  # recorded time of the last record applied
     _next_tick: int  # recorded time of the session's next tick (0: before the first record)
+
+    def _apply(self, rec: Record) -> None:
+        """One record at its recorded time: the session's ticks due before it (health checks), then the record."""
+        if self._next_tick:
+            self._tick_until(rec.recv_ns)
+        else:
+            self._next_tick = rec.recv_ns + TICK_NS
+        self.driver.apply(rec)
+        self.position_ns = rec.recv_ns
 
     def _tick_until(self, now_ns: int) -> None:
         """The session's ticks (every 100 ms of recorded time from the first record) up to ``now_ns``."""
@@ -100,7 +111,7 @@ class RecordedTime:
                 self.session.toggle_symbol(symbol)
 
 
-class ReplayRunner(RecordedTime):
+class ReplayRunner(RecordedTime, RunnerBase):
     def __init__(self, paths: list[str], fmt: str | None = None, speed: float | None = 1.0,
                  overrides: dict | None = None, follow: bool = False) -> None:
         """``follow``: ``paths[0]`` is a clearterm recording still being written (the DVR); at its end
@@ -154,6 +165,7 @@ class ReplayRunner(RecordedTime):
         self.session.started_ns = self.first_ns
         if self.dispatcher is None:
             self.dispatcher = self.session.dispatcher
+            self.dispatcher.submitted = set()  # each alert goes out once per replay, however often seeks replay it
         self.session.dispatcher = self.dispatcher  # one sender (and its counts) across rebuilds on seek
         self.driver = ReplayDriver(self.session.feed, self.clock, on_operator=self._operator)
         self.report = self._stream.report
@@ -207,9 +219,7 @@ class ReplayRunner(RecordedTime):
         self._stream.close()
         assert self.dispatcher is not None, "set by the first _new_session, in __init__"
         await self.dispatcher.stop()
-        if self.metrics is not None:
-            await self.metrics.stop()
-            self.metrics = None
+        await self.stop_metrics()
 
     async def run_for(self, duration_s: float | None, stop_event: asyncio.Event | None = None) -> None:
         waits = [asyncio.ensure_future(self.finished.wait())]
@@ -243,7 +253,6 @@ class ReplayRunner(RecordedTime):
 
     async def _play_records(self) -> None:
         """Apply records as paced, until the source has no more (for now, when following)."""
-        apply = self.driver.apply
         since_yield = 0
         for rec in self._records:
             self.at_edge = False
@@ -277,12 +286,7 @@ class ReplayRunner(RecordedTime):
                         except TimeoutError:
                             pass
                 break
-            if self._next_tick:
-                self._tick_until(rec.recv_ns)  # health checks on recorded time, before the record lands
-            else:
-                self._next_tick = rec.recv_ns + TICK_NS
-            apply(rec)
-            self.position_ns = rec.recv_ns
+            self._apply(rec)
             since_yield += 1
             if since_yield >= YIELD_EVERY:
                 since_yield = 0

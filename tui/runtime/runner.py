@@ -34,7 +34,26 @@ async def start_metrics(runner, port: int | None):
     return await start_metrics_server(lambda: runner.session, port)
 
 
-class Runner:
+class RunnerBase:
+    """What every runner (live and demo, replay, a bus viewer) shares: the end of its /metrics server, and a
+    run that lasts ``duration_s`` (None: forever) or until ``stop_event`` is set."""
+
+    metrics = None
+
+    async def stop_metrics(self) -> None:
+        if self.metrics is not None:
+            await self.metrics.stop()
+            self.metrics = None
+
+    async def run_for(self, duration_s: float | None, stop_event: asyncio.Event | None = None) -> None:
+        stop_event = stop_event or asyncio.Event()
+        try:
+            await asyncio.wait_for(stop_event.wait(), timeout=duration_s)
+        except TimeoutError:
+            pass
+
+
+class Runner(RunnerBase):
     def __init__(self, config: SessionConfig, sim_seed: int = DEMO_SEED, sim_options: dict | None = None) -> None:
         self.config = config
         self.session = Session(config)
@@ -68,14 +87,4 @@ class Runner:
         if self.sim is not None:
             await self.sim.stop()
             self.sim = None
-        if self.metrics is not None:
-            await self.metrics.stop()
-            self.metrics = None
-
-    async def run_for(self, duration_s: float | None, stop_event: asyncio.Event | None = None) -> None:
-        """Run until ``duration_s`` elapsed (None: forever) or ``stop_event`` is set."""
-        stop_event = stop_event or asyncio.Event()
-        try:
-            await asyncio.wait_for(stop_event.wait(), timeout=duration_s)
-        except TimeoutError:
-            pass
+        await self.stop_metrics()

@@ -282,6 +282,8 @@ class Session:
                         log.append((now_ns, spike.describe()))
         if self.resamplers:
             self._forming_higher_bars()
+        if self.strategy.behind:
+            self._warm_strategy()
         self._check_alerts(now_ns)  # after the core's watchdog and halts, so this tick's stale streams and halts count
 
     @property
@@ -325,6 +327,16 @@ class Session:
             self.signal_log.add(decision)
             if decision.status == APPROVED:
                 self.paper.submit(decision)
+
+    def _warm_strategy(self) -> None:
+        """Series whose backfill landed behind live bars: indicators rebuilt from every closed bar held
+        (once per tick, however many bars the REST answer held)."""
+        symbols = self.pipeline.state.symbols
+        for key in list(self.strategy.behind):
+            venue, symbol, interval = key
+            st = symbols.get((venue, symbol))
+            series = st.candles.get(interval) if st is not None else None
+            self.strategy.warm(key, series.bars if series is not None else ())
 
     def _resample(self, candle: Candle) -> None:
         """The higher timeframes from each closed base bar (backfilled ones included, so they fill at start)."""
