@@ -253,7 +253,7 @@ def make_venue(sim: Simulator) -> BinanceFuturesSimVenue:
     twin = SimMarket(sim.symbols, sim.seed, trades_per_second=sim.trades_per_second, intervals=(),
                      book_levels=sim.book_levels)
 
-    def spot(now_ms: int) -> dict[str, SimSymbol]:
+    def spot_symbols(now_ms: int) -> dict[str, SimSymbol]:
         live = getattr(sim.venues.get("BINANCE"), "market", None)
         if isinstance(live, SimMarket) and live.now_ms is not None and abs(live.now_ms - now_ms) <= 2000:
             return live.symbols
@@ -262,5 +262,5 @@ def make_venue(sim: Simulator) -> BinanceFuturesSimVenue:
         return twin.symbols
 
     assert isinstance(venue.streams, FuturesStreams)
-    venue.streams.spot = spot
+    venue.streams.spot = spot_symbols
     return venue
