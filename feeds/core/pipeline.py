@@ -21,6 +21,8 @@ from feeds.events import (
     BookSnapshot,
     Candle,
     Control,
+    Level3Snapshot,
+    Level3Update,
     Liquidation,
     MarkPrice,
     OpenInterest,
@@ -32,7 +34,8 @@ from feeds.events import (
 )
 from feeds.venues.base import Codec
 
-_MARKET_DATA = frozenset((Trade, Quote, Candle, Ticker, BookDelta, BookSnapshot, MarkPrice, Liquidation, OpenInterest))
+_MARKET_DATA = frozenset((Trade, Quote, Candle, Ticker, BookDelta, BookSnapshot, MarkPrice, Liquidation, OpenInterest,
+                          Level3Update, Level3Snapshot))
 EVENT_COUNT_KEYS = ("trade", "candle", "candle_closed", "quote", "ticker", "book", "mark_price", "liquidation",
                     "open_interest")
 REORDER_WINDOW = 1_000_000  # a quote this few update ids behind the last one came late; further back, ids restarted
@@ -81,7 +84,8 @@ class Pipeline:
         # Listeners: plain callables, called synchronously in the order added.
         self.closed_candle_listeners: list[Callable[[Candle], None]] = []
         self.control_listeners: list[Callable[[str, Control], None]] = []
-        self.book_listeners: list[Callable[[BookDelta | BookSnapshot], int]] = []  # return book updates applied
+        # return book updates applied
+        self.book_listeners: list[Callable[[BookDelta | BookSnapshot | Level3Update | Level3Snapshot], int]] = []
         self.rejection_listeners: list[Callable[[str, Rejected], None]] = []
         self.event_listeners: list[Callable[[object], None]] = []  # every accepted event (library API)
         self.integrity_listeners: list[Callable[[str, object, str], None]] = []  # ("duplicate" | "gap", event, cause)
@@ -220,6 +224,15 @@ class Pipeline:
                         on_closed(ev)
             elif t is BookDelta or t is BookSnapshot:
                 reason = guard.check_book(ev, now_ns)
+                if reason:
+                    self._refuse(reason, ev, conn)
+                    continue
+                st = get_state(ev.venue, ev.symbol, ev.unified)
+                for on_book in self.book_listeners:
+                    counts["book"] += on_book(ev)
+            elif t is Level3Update or t is Level3Snapshot:
+                reason = guard.check_level3_update(ev, now_ns) if t is Level3Update \
+                    else guard.check_level3_snapshot(ev, now_ns)
                 if reason:
                     self._refuse(reason, ev, conn)
                     continue
