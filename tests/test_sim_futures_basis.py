@@ -43,3 +43,25 @@ def test_mark_index_is_the_spot_mid() -> None:
     spot_mid = _mid(sim.venues["BINANCE"].market.symbols["BTCUSDT"])  # type: ignore[attr-defined]
     assert abs(float(body["i"]) / spot_mid - 1.0) < 1e-6
     assert abs(float(body["p"]) / float(body["i"]) - 1.0) < 8e-4
+
+
+def test_liquidations_and_open_interest_have_sizes_a_trader_would_believe() -> None:
+    sim = Simulator(venues=["BINANCE", "BINANCE_FUTURES"], seed=5)
+    venue = sim.venues["BINANCE_FUTURES"]
+    venue.step(1_700_000_000_000)
+    streams = venue.streams  # type: ignore[attr-defined]
+    notionals = []
+    for name in ("BTCUSDT", "ETHUSDT"):
+        sym = streams.market.symbols[name]
+        for _ in range(400):
+            o = streams._liquidation(sym, 1_700_000_000_000)["o"]
+            notionals.append(float(o["q"]) * float(o["p"]))
+    notionals.sort()
+    assert 3_000 < notionals[len(notionals) // 2] < 20_000  # a median of a few thousand dollars
+    assert 0.01 < sum(n > 50_000 for n in notionals) / len(notionals) < 0.2  # some pass the highlight
+    assert notionals[0] > 10.0  # none of dust size
+    oi = {s: float(venue.rest_open_interest({"symbol": s})[1]["openInterest"])  # type: ignore[attr-defined]
+          for s in ("BTCUSDT", "ETHUSDT")}
+    mids = {s: _mid(streams.market.symbols[s]) for s in oi}
+    assert oi["BTCUSDT"] != oi["ETHUSDT"]
+    assert all(1e9 < oi[s] * mids[s] < 1.5e9 for s in oi)

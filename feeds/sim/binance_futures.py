@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 import random
 import re
+import zlib
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -40,6 +41,9 @@ BASIS_TAU_S = 30.0  # mean-reversion time of the basis
 BASIS_VOL = 1.0e-4 * math.sqrt(2.0 / BASIS_TAU_S)  # stationary std of the basis: 1 bp
 MAX_BASIS_DEV = 3e-4  # the basis stays within 3 bps of its mean
 OWN_WALK = 0.25  # the perp's own random walk between steps, relative to the market default
+LIQUIDATION_MEDIAN = 8_000.0  # quote notional of the median liquidation; log-normal, so a few pass 50,000
+LIQUIDATION_SPREAD = 1.2  # the log-normal's sigma
+OPEN_INTEREST_NOTIONAL = 1.2e9  # quote value of every symbol's open interest (BTCUSDT's is about that)
 _STREAM_RE = re.compile(r"([a-z0-9]+)@(trade|aggTrade|bookTicker|forceOrder|markPrice(@1s)?|"
                         r"kline_([0-9]+[mhdwM])|depth(@100ms|@500ms)?)\Z")
 
@@ -156,7 +160,8 @@ class FuturesStreams(BinanceStreams):
         b, _, a, _ = sym.best()
         sell = self.rng.random() < 0.5  # a long closed by a sell below the bid, or a short by a buy above the ask
         ticks = b - max(1, b // 500) if sell else a + max(1, a // 500)
-        lots = max(1, int(self.rng.expovariate(1.0) * 50))
+        notional = math.exp(self.rng.gauss(math.log(LIQUIDATION_MEDIAN), LIQUIDATION_SPREAD))
+        lots = max(1, round(notional / (ticks * sym.tick * sym.step)))
         return {"e": "forceOrder", "E": now, "o": {
             "s": sym.name, "S": "SELL" if sell else "BUY", "o": "LIMIT", "f": "IOC", "q": qty(sym, lots),
             "p": px(sym, ticks), "ap": px(sym, ticks), "X": "FILLED", "l": qty(sym, lots), "z": qty(sym, lots),
@@ -217,7 +222,9 @@ class BinanceFuturesSimVenue(BinanceVenue):
         sym = self._symbol(query)
         now = self.now_ms()
         traded = sum(s.current.volume for s in sym.series.values()) if sym.series else 0
-        oi = 20_000.0 * (1.0 + 0.02 * math.sin(now / 300_000.0)) + traded * sym.step
+        phase = zlib.crc32(sym.name.encode()) % 628 / 100.0  # each symbol's own cycle
+        oi = OPEN_INTEREST_NOTIONAL / (sym.anchor * sym.tick) * (1.0 + 0.02 * math.sin(now / 300_000.0 + phase)) \
+            + traded * sym.step
         return 200, {"openInterest": f"{oi:.3f}", "symbol": sym.name, "time": now}
 
     @staticmethod
