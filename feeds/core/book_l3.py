@@ -1,12 +1,15 @@
 """A level-3 order book: every resting order by id, and the price levels they add up to. Pure, no I/O.
 
 Orders are kept per level in arrival order (their time priority), so a level's size is the sum of its own
-orders' sizes, recomputed when one of them changes: no running total drifts with float rounding. The
+orders' sizes, recomputed when one of them changes: no running total drifts with float rounding (the sum is
+rounded to 12 decimals, so 0.8 + 0.00483 is the 0.80483 a venue would print, not 0.8048299999999999). The
 aggregated levels live in an ``OrderBook`` (``.levels``), which the depth view, the statistics and the
 cross-check with a level-2 book read like any other book. Messages for orders that are not on the book
 (received but never opened, market orders) change nothing, as Coinbase's rules say.
 """
 from __future__ import annotations
+
+from math import fsum
 
 from feeds.core.book import OrderBook
 from feeds.events import Level3Snapshot, Level3Update
@@ -46,8 +49,8 @@ class Level3Book:
                 if size > 0.0:
                     self._orders[order_id] = (is_bid, price, size)
                     self._at.setdefault((is_bid, price), {})[order_id] = size
-        bids = [(p, sum(o.values())) for (b, p), o in self._at.items() if b]
-        asks = [(p, sum(o.values())) for (b, p), o in self._at.items() if not b]
+        bids = [(p, _total(o)) for (b, p), o in self._at.items() if b]
+        asks = [(p, _total(o)) for (b, p), o in self._at.items() if not b]
         self.levels.apply_snapshot(bids, asks)
 
     def apply(self, u: Level3Update) -> bool:
@@ -104,8 +107,12 @@ class Level3Book:
     def _touch(self, is_bid: bool, price: float) -> None:
         """Set the aggregated level from its orders (0 removes it)."""
         level = self._at.get((is_bid, price))
-        total = sum(level.values()) if level else 0.0
+        total = _total(level) if level else 0.0
         if is_bid:
             self.levels.apply_levels(((price, total),), ())
         else:
             self.levels.apply_levels((), ((price, total),))
+
+
+def _total(level: dict[str, float]) -> float:
+    return round(fsum(level.values()), 12)

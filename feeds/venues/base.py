@@ -65,6 +65,7 @@ class Venue:
     subscribed_on_open: bool = False  # streams named in the URL: no confirmation to wait for
     candles_from_trades: bool = False  # no candles at our interval: build them from trades
     candle_check: str = ""  # the interval of the venue's own candles, checked against ones built from trades
+    simulated_by: str = ""  # the simulator venue serving it, where not its own name (a channel set of another)
 
     # -- endpoints -------------------------------------------------------------------------------
     @property

@@ -225,4 +225,4 @@ class CoinbaseFullVenue(CoinbaseVenue):
 
 COINBASE_L3 = CoinbaseFullVenue(name=VENUE, short="CB3", networks=NETWORKS, channels=CHANNELS, taker_fee_bps=60.0,
                                 maker_fee_bps=40.0, book_kind=BOOK_LEVEL3, symbol_separator="-",
-                                candles_from_trades=True)
+                                candles_from_trades=True, simulated_by="COINBASE")
