@@ -174,3 +174,40 @@ def test_the_sync_drops_old_messages_and_resyncs_on_a_gap():
     assert sync.on_level3(old) == 0 and sync.stale_snapshots == 1  # older than the queue: asked again
     new = Level3Snapshot("COINBASE_L3", "BTC-USD", "BTC/USD", 0, 0, 9, ((99.0, 1.0, "o9"),), ((110.0, 1.0, "x"),))
     assert sync.on_level3(new) == 1 and sync.state == "synced" and sync.book.best_bid() == (99.0, 1.0)
+
+
+def test_a_lasting_difference_between_the_level2_and_level3_books_resyncs_the_level2_one():
+    from feeds.api import Feed
+    from feeds.drivers.recording import Record
+    from feeds.drivers.replay_source import ReplayDriver
+
+    t0 = 1_767_268_800_000_000_000
+    clock = ManualClock(t0)
+    feed = Feed(["COINBASE", "COINBASE_L3"], ["BTC-USD"], interval="1s", clock=clock, backfill=False)
+    driver = ReplayDriver(feed, clock)
+    l2_snapshot = {"type": "snapshot", "product_id": "BTC-USD", "bids": [["100", "1.5"], ["99", "2"]],
+                   "asks": [["101", "1"]]}
+    l3_book = {"sequence": 5, "bids": [["100", "1", "a"], ["100", "0.5", "b"], ["99", "2", "c"]],
+               "asks": [["101", "1", "d"]]}
+    driver.apply(Record(t0, "COINBASE#1", "recv", orjson.dumps(l2_snapshot).decode()))
+    driver.apply(Record(t0 + 1, "COINBASE_L3#1", "rest", orjson.dumps(
+        {"url": "/products/BTC-USD/book?level=3", "status": 200, "body": orjson.dumps(l3_book).decode(),
+         "what": "depth", "symbol": "BTC-USD"}).decode()))
+    l2, l3 = feed.books.syncs[("COINBASE", "BTC-USD")], feed.books.syncs[("COINBASE_L3", "BTC-USD")]
+    assert l2.state == l3.state == "synced" and l2.book.top(5) == l3.book.top(5)
+    feed.tick(t0 + 100_000_000)
+    lie = {"type": "l2update", "product_id": "BTC-USD", "changes": [["buy", "99.5", "3"]],
+           "time": "2026-01-01T12:00:00.200000Z"}  # a level the exchange's book does not have
+    driver.apply(Record(t0 + 200_000_000, "COINBASE#1", "recv", orjson.dumps(lie).decode()))
+    for s in (1, 3, 4):  # differing, but not for five seconds yet
+        feed.tick(t0 + s * 1_000_000_000)
+    assert feed.happenings.counts.get("book_mismatch", 0) == 0 and l2.state == "synced"
+    feed.tick(t0 + 6_000_000_000)
+    (h,) = feed.happenings.of("book_mismatch")
+    assert (h.venue, h.symbol) == ("COINBASE", "BTC-USD") and "bid level 2" in h.detail and "99.5" in h.detail
+    assert l2.state == "resyncing" and l2.resyncs == 1 and l3.state == "synced"
+    feed.tick(t0 + 7_000_000_000)
+    assert feed.happenings.counts["book_mismatch"] == 1  # one report per episode
+    driver.apply(Record(t0 + 7_500_000_000, "COINBASE#1", "recv", orjson.dumps(l2_snapshot).decode()))
+    feed.tick(t0 + 8_000_000_000)
+    assert l2.state == "synced" and l2.book.top(5) == l3.book.top(5) and feed.core.book_check.mismatches == 1

@@ -6,6 +6,7 @@ import time
 
 from feeds.api import Feed
 from feeds.clock import ManualClock
+from feeds.core.book_check import top_difference
 from feeds.core.book_sync import Level3BookSync
 from feeds.drivers.recording import Recorder
 from feeds.drivers.replay import read_clearterm
@@ -108,3 +109,27 @@ async def test_a_recording_of_the_full_channel_replays_to_the_same_book(tmp_path
     assert (again.book_id, our_orders(again), again.book.top(10_000)) == live
     assert replayed.pipeline.events["trade"] == feed.pipeline.events["trade"] > 0
     assert replayed.pipeline.rejected == {}
+
+
+async def test_the_level2_and_level3_books_of_a_product_agree():
+    async with Simulator(symbols=("BTCUSDT",), seed=4, venues=("BINANCE", "COINBASE"), intervals=("1s",)) as sim:
+        url = sim.ws_url("COINBASE")
+        feed = Feed(["COINBASE", VENUE], [PRODUCT], interval="1s", endpoints={"COINBASE": [url], VENUE: [url]},
+                    startup_bars=0)
+        feed.core.book_check.persist_ns = int(1.5e9)
+        await feed.start()
+        try:
+            l2, l3 = feed.books.get("COINBASE", PRODUCT, "BTC/USD"), feed.books.get(VENUE, PRODUCT, "BTC/USD")
+            await until(lambda: l2.state == l3.state == "synced" and l3.messages > 100, what="both books synced")
+            agreed = []
+            started = time.monotonic()
+
+            def watched() -> bool:
+                agreed.append(top_difference(l3.book, l2.book) == "")
+                return time.monotonic() - started > 4.0
+
+            await until(watched, what="four seconds")
+            assert any(agreed) and feed.happenings.counts.get("book_mismatch", 0) == 0
+            assert l2.resyncs == l3.resyncs == 0
+        finally:
+            await feed.stop()

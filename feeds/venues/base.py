@@ -66,6 +66,7 @@ class Venue:
     candles_from_trades: bool = False  # no candles at our interval: build them from trades
     candle_check: str = ""  # the interval of the venue's own candles, checked against ones built from trades
     simulated_by: str = ""  # the simulator venue serving it, where not its own name (a channel set of another)
+    checked_against: str = ""  # another declaration of the same exchange whose book must show the same top levels
 
     # -- endpoints -------------------------------------------------------------------------------
     @property

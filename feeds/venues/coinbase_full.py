@@ -33,7 +33,10 @@ The codec turns each ``full`` message into one ``Level3Update`` (a ``match`` als
 ``activate`` without a sequence into nothing); other ``ws-feed`` messages (ticker, heartbeat, ...) go to the
 ordinary ``CoinbaseCodec``. A missing or mistyped field is one counted ``Rejected`` (``missing_field`` or
 ``bad_field``, with the field's name), never an exception. The sync rule lives in feeds/core/book_sync.py
-(``Level3BookSync``), the order book in feeds/core/book_l3.py.
+(``Level3BookSync``), the order book in feeds/core/book_l3.py; when the COINBASE venue (level2_batch) runs too,
+its book of the same product is checked against this one (feeds/core/book_check.py). The client sends no
+auth fields (clearterm keeps no credentials, and sent frames are recorded), so the real feed refuses ``full``
+with its auth error; the simulator serves it.
 """
 from __future__ import annotations
 
@@ -225,4 +228,5 @@ class CoinbaseFullVenue(CoinbaseVenue):
 
 COINBASE_L3 = CoinbaseFullVenue(name=VENUE, short="CB3", networks=NETWORKS, channels=CHANNELS, taker_fee_bps=60.0,
                                 maker_fee_bps=40.0, book_kind=BOOK_LEVEL3, symbol_separator="-",
-                                candles_from_trades=True, simulated_by="COINBASE")
+                                candles_from_trades=True, simulated_by="COINBASE",
+                                checked_against="COINBASE")
