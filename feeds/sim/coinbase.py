@@ -322,8 +322,13 @@ class CoinbaseVenue(Venue):
         pending: dict[tuple[bool, int], int] = {}
 
         def settle() -> None:
-            for (is_bid, tick), lots in sorted(pending.items(), key=lambda kv: kv[1] >= orders.lots(*kv[0])):
-                orders.level(is_bid, tick, lots, when, out)
+            totals = orders.totals
+            for key, lots in pending.items():  # shrinking levels first...
+                if lots < totals.get(key, 0):
+                    orders.level(key[0], key[1], lots, when, out)
+            for key, lots in pending.items():  # ...then growing ones (the shrunk ones are equal by now)
+                if lots > totals.get(key, 0):
+                    orders.level(key[0], key[1], lots, when, out)
             pending.clear()
 
         k = 0

@@ -40,6 +40,7 @@ class SimOrders:
         self.next_trade_id = first_trade_id
         self.order_id, self.px, self.sz = order_id, px, sz
         self.levels: dict[tuple[bool, int], deque[list[int]]] = {}
+        self.totals: dict[tuple[bool, int], int] = {}  # lots per level: the sum of its orders, kept as they change
         self.emitted = 0  # messages made (or only counted) so far
         self.last_match = 0  # ``emitted`` at the newest match
         for is_bid, book in ((True, sym.bids), (False, sym.asks)):
@@ -50,11 +51,11 @@ class SimOrders:
         n = self.next_order
         self.next_order += 1
         self.levels.setdefault((is_bid, tick), deque()).append([n, lots])
+        self.totals[(is_bid, tick)] = self.totals.get((is_bid, tick), 0) + lots
         return n
 
     def lots(self, is_bid: bool, tick: int) -> int:
-        q = self.levels.get((is_bid, tick))
-        return sum(o[1] for o in q) if q else 0
+        return self.totals.get((is_bid, tick), 0)
 
     # the messages --------------------------------------------------------------------------------------
     def _base(self, kind: str, t: str) -> Message:
@@ -73,6 +74,7 @@ class SimOrders:
 
     def _cancel(self, is_bid: bool, tick: int, lots: int, t: str, out: Out) -> None:
         q = self.levels[(is_bid, tick)]
+        self._take(is_bid, tick, lots)
         side, price = "buy" if is_bid else "sell", self.px(tick)
         while lots > 0:
             order = q[-1]
@@ -93,6 +95,13 @@ class SimOrders:
                                 "price": price})
         if not q:
             del self.levels[(is_bid, tick)]
+
+    def _take(self, is_bid: bool, tick: int, lots: int) -> None:
+        left = self.totals[(is_bid, tick)] - lots
+        if left:
+            self.totals[(is_bid, tick)] = left
+        else:
+            del self.totals[(is_bid, tick)]
 
     def level(self, is_bid: bool, tick: int, lots: int, t: str, out: Out) -> None:
         """A level changed to ``lots`` (not by a trade)."""
@@ -116,6 +125,7 @@ class SimOrders:
             out.append({**self._base("received", t), "order_id": taker_id, "size": self.sz(qty), "price": price,
                         "side": taker_side, "order_type": "limit"})
         q = self.levels[(maker_is_bid, tick)]
+        self._take(maker_is_bid, tick, qty)
         left = qty
         while left > 0:
             order = q[0]
