@@ -244,6 +244,45 @@ class OpenInterest(_OpenInterestFields):
     kind: ClassVar[str] = "open_interest"
 
 
+class _Level3UpdateFields(NamedTuple):
+    venue: str
+    symbol: str
+    unified: str
+    exch_ns: int
+    recv_ns: int
+    sequence: int  # the product's sequence number: consecutive on the venue's level-3 stream
+    action: str  # "received" | "open" | "done" | "match" | "change" | "activate"
+    order_id: str  # match: the maker's order (the one resting on the book)
+    side: str  # the order's side, "buy" (a bid) or "sell" (an ask); match: the maker's side
+    price: float  # 0.0 where the message has none (market orders)
+    size: float  # open/done: remaining size; match: size filled; change: new size; received: order size
+
+
+class Level3Update(_Level3UpdateFields):
+    """One sequenced message of a level-3 (order by order) stream (Coinbase Exchange ``full``)."""
+
+    __slots__ = ()
+    kind: ClassVar[str] = "level3_update"
+
+
+class _Level3SnapshotFields(NamedTuple):
+    venue: str
+    symbol: str
+    unified: str
+    exch_ns: int
+    recv_ns: int
+    sequence: int  # the stream sequence the snapshot is at
+    bids: tuple[tuple[float, float, str], ...]  # ((price, size, order_id), ...) best first
+    asks: tuple[tuple[float, float, str], ...]
+
+
+class Level3Snapshot(_Level3SnapshotFields):
+    """Every resting order of a book (Coinbase REST ``/products/<id>/book?level=3``)."""
+
+    __slots__ = ()
+    kind: ClassVar[str] = "level3_snapshot"
+
+
 MAX_RAW_KEPT = 2048
 
 
@@ -256,8 +295,8 @@ def reject(venue: str, reason: str, detail: str, raw: str | bytes, recv_ns: int,
 
 
 EVENT_TYPES = (Trade, Candle, Quote, Ticker, BookSnapshot, BookDelta, VenueStatus, Control, Rejected, MarkPrice,
-               Liquidation, OpenInterest)
+               Liquidation, OpenInterest, Level3Update, Level3Snapshot)
 
 Event = (Trade | Candle | Quote | Ticker | BookSnapshot | BookDelta | VenueStatus | Control | Rejected | MarkPrice
-         | Liquidation | OpenInterest)
+         | Liquidation | OpenInterest | Level3Update | Level3Snapshot)
 """Any one event (for annotations; ``EVENT_TYPES`` is the runtime tuple)."""

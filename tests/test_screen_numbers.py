@@ -11,7 +11,7 @@ import pytest
 from textual.geometry import Region
 from textual.widget import Widget
 
-from tui.screenshots import SHOTS, replay_app, settle
+from tui.screenshots import FIXTURE, FIXTURE_OF, SHOTS, replay_app, settle
 from tui.widgets.strips import text_strip
 
 SIZES = [(80, 24), (160, 48)]
@@ -56,7 +56,7 @@ def utf8_locale(monkeypatch):
 @pytest.mark.parametrize("size", SIZES, ids=["80x24", "160x48"])
 @pytest.mark.parametrize("view", list(SHOTS))
 async def test_no_number_is_cut_without_a_mark(view, size):
-    app = replay_app()
+    app = replay_app(FIXTURE_OF.get(view, FIXTURE))
     async with app.run_test(size=size) as pilot:
         await settle(pilot)
         for key in SHOTS[view]:

@@ -140,7 +140,7 @@ async def test_bad_product_gives_an_error_and_the_valid_rest_is_subscribed(sim):
 
 async def test_level2_needs_auth_fields_and_unknown_channels_are_errors(sim):
     async with cb_connect(sim) as ws:
-        await send(ws, type="subscribe", product_ids=["BTC-USD"], channels=["level2", "full", "level3"])
+        await send(ws, type="subscribe", product_ids=["BTC-USD"], channels=["level2", "level3"])
         assert await recv(ws) == {"type": "error", "message": "Failed to subscribe", "reason": AUTH_REASON}
         assert AUTH_REASON == "level2, level3, and full channels now require authentication."
         assert await recv(ws) == subscriptions()

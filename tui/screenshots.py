@@ -1,9 +1,12 @@
-"""SVG screenshots of the app from a deterministic replay: ``python -m tui.screenshots [OUT_DIR]``.
+"""SVG screenshots of the app from a deterministic replay: ``python -m tui.screenshots [OUT_DIR [NAME...]]``.
 
 Replays ``tests/fixtures/app_session.jsonl.gz`` (two venues, three symbols, 75 s, made by
 ``tests/fixtures/make_app_recording.py``) at full speed, waits until it ends, and saves one SVG per view
-at 120x36 into ``screenshots/``: main, aggregate, depth, errors, help, halted and chart. Everything on screen
-comes from the recording and its recorded clock, so the files change only when the app or the data does.
+at 120x36 into ``screenshots/``: main, aggregate, depth, errors, help, halted and chart; and ``futures`` (the
+aggregate view with perpetuals: mark, funding and its countdown, open interest, liquidations, basis) from
+``tests/fixtures/futures_session.jsonl.gz`` (spot and perpetual, 60 s, made by
+``tests/fixtures/make_futures_recording.py``). Everything on screen comes from the recording and its recorded
+clock, so the files change only when the app or the data does.
 The snapshot tests (tests/test_snapshots.py) use the same ``replay_app`` and ``settle``.
 """
 from __future__ import annotations
@@ -19,6 +22,7 @@ from tui.runtime.replay_runner import ReplayRunner
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURE = ROOT / "tests" / "fixtures" / "app_session.jsonl.gz"
+FUTURES_FIXTURE = ROOT / "tests" / "fixtures" / "futures_session.jsonl.gz"
 SIZE = (120, 36)
 SHOTS = {  # file stem -> keys pressed once the replay has ended
     "main": (),
@@ -29,7 +33,9 @@ SHOTS = {  # file stem -> keys pressed once the replay has ended
     "help": ("question_mark",),
     "halted": ("h",),
     "chart": ("c",),
+    "futures": ("a",),
 }
+FIXTURE_OF = {"futures": FUTURES_FIXTURE}  # shots of another recording than FIXTURE
 
 
 def replay_app(path: Path = FIXTURE, settings: UISettings | None = None) -> ClearTermApp:
@@ -51,7 +57,7 @@ async def settle(pilot, timeout: float = 20.0) -> None:
 
 
 def save(name: str, keys: tuple[str, ...], out_dir: Path) -> Path:
-    app = replay_app()
+    app = replay_app(FIXTURE_OF.get(name, FIXTURE))
 
     async def pilot_run(pilot) -> None:
         await settle(pilot)
@@ -73,8 +79,10 @@ def main(argv: list[str]) -> int:
     out_dir.mkdir(parents=True, exist_ok=True)
     if not locale_is_utf8()[0]:
         os.environ["LANG"] = "C.UTF-8"  # the SVG does not depend on it; the start-up warning would show
+    only = argv[1:]  # names of the shots to make; none: all
     for name, keys in SHOTS.items():
-        print(save(name, keys, out_dir))
+        if not only or name in only:
+            print(save(name, keys, out_dir))
     return 0
 
 

@@ -20,9 +20,10 @@ from collections import deque
 from typing import Any
 
 from feeds.core.book import OrderBook
-from feeds.events import BookDelta, BookSnapshot
+from feeds.core.book_l3 import Level3Book
+from feeds.events import BookDelta, BookSnapshot, Level3Snapshot, Level3Update
 from feeds.venues import BOOK_FROM_REST_SNAPSHOT, VENUES
-from feeds.venues.base import CHAIN_PREV_ID
+from feeds.venues.base import BOOK_LEVEL3, CHAIN_PREV_ID
 
 WAITING = "waiting_snapshot"
 SYNCED = "synced"
@@ -192,6 +193,80 @@ class ChainedBookSync(BinanceBookSync):
         return buffer
 
 
+class Level3BookSync(BinanceBookSync):
+    """A level-3 book (Coinbase Exchange ``full``) by Coinbase's rule (feeds/venues/coinbase_full.py).
+
+    Messages are queued until a REST snapshot (every order, at ``sequence`` S) arrives; queued messages with
+    sequence <= S are dropped, and the first one left must be S + 1 (if it starts later, the snapshot is older
+    than the queue: another is asked for). After that every message must carry the previous sequence + 1: a
+    lower one is stale (skipped), a higher one is a gap and starts a resync (the book stays readable, messages
+    queue, a new snapshot is asked for), as does a crossed book. ``book`` holds the aggregated price levels;
+    ``orders`` the orders themselves. A BinanceBookSync by descent so the feed core fetches its snapshots.
+    """
+
+    def __init__(self, venue: str, symbol: str, unified: str) -> None:
+        super().__init__(venue, symbol, unified)
+        self.orders = Level3Book()
+        self.book = self.orders.levels
+        self.messages = 0  # sequenced messages applied in order, whether they changed the book or not
+        self._queue: deque[Level3Update] = deque(maxlen=MAX_BUFFERED)
+
+    def on_update(self, u: Level3Update) -> int:
+        """Apply or queue one message; returns the book updates applied (0 or 1)."""
+        if self.state != SYNCED:
+            if not self._queue:
+                self.needs_snapshot = True  # fetched after the first message, as the procedure says
+            self._queue.append(u)
+            return 0
+        seq, book_seq = u.sequence, self.book_id
+        if seq <= book_seq:
+            self.skipped_stale += 1
+            return 0
+        if seq != book_seq + 1:
+            self.gaps += 1
+            self._resync(f"gap: sequence {seq} follows {book_seq}")
+            self._queue.append(u)
+            return 0
+        self.book_id = seq
+        self.messages += 1
+        if not self.orders.apply(u):
+            return 0
+        self.applied_deltas += 1
+        if self.book.is_crossed():
+            self.crossings += 1
+            self._resync(f"crossed book after sequence {seq}")
+        return 1
+
+    def on_level3(self, snapshot: Level3Snapshot) -> int:
+        """Load a REST snapshot and play the queue back; returns the book updates applied (1 + messages)."""
+        seq = snapshot.sequence
+        queue = [u for u in self._queue if u.sequence > seq]
+        if queue and queue[0].sequence > seq + 1:
+            self.stale_snapshots += 1
+            self.needs_snapshot = True
+            self._queue = deque(queue, maxlen=MAX_BUFFERED)
+            return 0
+        if self.state == SYNCED and seq <= self.book_id:
+            return 0  # not newer than the book we already have
+        self.orders.load(snapshot)
+        self.book_id = seq
+        self.applied_snapshots += 1
+        self.state = SYNCED
+        self.needs_snapshot = False
+        self._queue = deque(maxlen=MAX_BUFFERED)
+        applied = 1
+        if self.book.is_crossed():
+            self.crossings += 1
+            self._resync(f"crossed snapshot {seq}")
+        for u in queue:  # a resync during the playback queues the rest through on_update
+            applied += self.on_update(u)
+        return applied
+
+    def _resync(self, why: str) -> None:
+        super()._resync(why)
+        self._queue = deque(maxlen=MAX_BUFFERED)
+
+
 class CoinbaseBookSync(_BookSync):
     """Coinbase books: Exchange ``level2``/``level2_batch`` and Advanced Trade ``l2_data``.
 
@@ -253,7 +328,8 @@ class OrderBooks:
 
     ``on_event(ev)`` routes a ``BookSnapshot`` / ``BookDelta`` and returns the book updates applied.
     The venue's declared book kind picks the sync rule: ``BinanceBookSync`` for a book anchored by a
-    REST snapshot (``ChainedBookSync`` where its deltas chain by ``pu``), ``CoinbaseBookSync`` for one the stream sends whole (also for unknown venues).
+    REST snapshot (``ChainedBookSync`` where its deltas chain by ``pu``), ``Level3BookSync`` for an order-by-order
+    book, ``CoinbaseBookSync`` for one the stream sends whole (also for unknown venues).
     """
 
     def __init__(self) -> None:
@@ -266,14 +342,22 @@ class OrderBooks:
             cls: type[BinanceBookSync | CoinbaseBookSync] = CoinbaseBookSync
             if declared is not None and declared.book_kind == BOOK_FROM_REST_SNAPSHOT:
                 cls = ChainedBookSync if declared.book_chain == CHAIN_PREV_ID else BinanceBookSync
+            elif declared is not None and declared.book_kind == BOOK_LEVEL3:
+                cls = Level3BookSync
             sync = self.syncs[(venue, symbol)] = cls(venue, symbol, unified or symbol)
         return sync
 
-    def on_event(self, ev: BookDelta | BookSnapshot) -> int:
+    def on_event(self, ev: BookDelta | BookSnapshot | Level3Update | Level3Snapshot) -> int:
         sync = self.syncs.get((ev.venue, ev.symbol)) or self.get(ev.venue, ev.symbol, ev.unified)
         if isinstance(ev, BookDelta):  # isinstance, not type() is: mypy narrows the other branch too
             return sync.on_delta(ev)
-        return sync.on_snapshot(ev)
+        if isinstance(ev, BookSnapshot):
+            return sync.on_snapshot(ev)
+        if not isinstance(sync, Level3BookSync):
+            return 0  # order messages for a venue that keeps no level-3 book
+        if isinstance(ev, Level3Update):
+            return sync.on_update(ev)
+        return sync.on_level3(ev)
 
     def on_gap(self, venue: str, detail: str = "sequence gap") -> None:
         """A gap on a Coinbase connection: every book of that venue resyncs."""

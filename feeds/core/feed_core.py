@@ -14,7 +14,7 @@ the live requests got, so nothing is asked twice.
 The core is the one owner of the feed's state: market state (candles, quotes, trades, tickers) and
 telemetry in ``pipeline``, order books in ``books``, cross-venue ``aggregates`` (recomputed each tick),
 and the ``happenings`` log. Happenings (stale, zombie, fresh, stale_reconnect, reconnect, gap,
-duplicate, rejection, candle_mismatch; the session adds halt, resume and skew) are `Happening` records
+duplicate, rejection, candle_mismatch, book_mismatch; the session adds halt, resume and skew) are `Happening` records
 delivered to ``listeners`` as they happen and kept in one bounded `HappeningLog`; nobody has to diff
 counters to find them.
 """
@@ -27,7 +27,8 @@ from typing import Any, NamedTuple, Protocol
 
 from feeds.core.aggregator import Aggregate, Aggregator
 from feeds.core.backfill import BackfillPlanner, KlinesRequest, closed_open_times
-from feeds.core.book_sync import SYNCED, BinanceBookSync, OrderBooks
+from feeds.core.book_check import PERSIST_S, BookCheck
+from feeds.core.book_sync import SYNCED, BinanceBookSync, CoinbaseBookSync, OrderBooks
 from feeds.core.pipeline import Pipeline
 from feeds.core.state import MAX_BARS
 from feeds.core.trade_candles import CandleCheck, TradeCandleBuilder
@@ -205,6 +206,7 @@ class FeedCore:
         self.watchdog = self.pipeline.watchdog
         self.watchdog.threshold_ns = int(stale_after_s * 1e9)
         self.books = OrderBooks()
+        self.book_check = BookCheck()  # a level-3 book against the level-2 book of the same product
         self.aggregator = Aggregator(stale_after_s=stale_after_s)
         self.aggregates: dict[str, Aggregate] = {}  # unified symbol -> venues side by side, as of the last tick
         self.pipeline.book_listeners.append(self.books.on_event)
@@ -396,6 +398,7 @@ class FeedCore:
             self._report_clocks()
         if self.stale_reconnect_s is not None:
             self._reconnect_stale(now_ns)
+        self._check_books(now_ns)
         self._resync_books(now_ns)
         if self.backfill and self.requests_enabled:
             self._request_missing_bars(now_ns)
@@ -449,6 +452,25 @@ class FeedCore:
             reason = f"stale for {self.stale_reconnect_s:.0f}s: reconnecting"
             self.happened("stale_reconnect", conn.venue, "", reason, conn.name, now_ns)
             self._ask(Reconnect(conn.name, reason, seamless=False))
+
+    def _check_books(self, now_ns: int) -> None:
+        """Books a declaration checks against another venue's (level 3 vs level 2): a lasting difference is a
+        ``book_mismatch`` happening and resyncs the unsequenced one."""
+        syncs = self.books.syncs
+        for (venue, symbol), sync in syncs.items():
+            declared = VENUES.get(venue)
+            other = syncs.get((declared.checked_against, symbol)) if declared and declared.checked_against else None
+            if other is None:
+                continue
+            if sync.state != SYNCED or other.state != SYNCED:
+                self.book_check.forget((venue, symbol))
+                continue
+            difference = self.book_check.compare((venue, symbol), sync.book, other.book, now_ns)
+            if difference:
+                detail = f"{other.venue} book differs from {venue}'s for {PERSIST_S:g}s: {difference}"
+                self.happened("book_mismatch", other.venue, symbol, detail, at_ns=now_ns)
+                if isinstance(other, CoinbaseBookSync):
+                    other.on_gap(detail)
 
     def _resync_books(self, now_ns: int) -> None:
         due = [sync for at, sync in self._snapshot_retries if at <= now_ns]

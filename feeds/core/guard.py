@@ -12,7 +12,19 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from feeds.events import BookDelta, BookSnapshot, Candle, Liquidation, MarkPrice, OpenInterest, Quote, Ticker, Trade
+    from feeds.events import (
+        BookDelta,
+        BookSnapshot,
+        Candle,
+        Level3Snapshot,
+        Level3Update,
+        Liquidation,
+        MarkPrice,
+        OpenInterest,
+        Quote,
+        Ticker,
+        Trade,
+    )
 
 MAX_FUTURE_NS = 10 * 1_000_000_000  # a venue clock this far ahead of ours is wrong, not early
 OUTLIER_FACTOR = 10.0  # a 10x move between two updates of one stream is a bad print, not a market
@@ -131,6 +143,23 @@ class Guard:
     def check_book(self, ev: BookSnapshot | BookDelta, now_ns: int) -> str | None:
         for side in (ev.bids, ev.asks):
             for price, size in side:
+                if not (0.0 < price < _INF and 0.0 <= size < _INF):
+                    return "bad_level"
+        if ev.exch_ns > now_ns + MAX_FUTURE_NS:
+            return "future_time"
+        return None
+
+    def check_level3_update(self, ev: Level3Update, now_ns: int) -> str | None:
+        """An order message: a price of 0 means none (market orders)."""
+        if not (0.0 <= ev.price < _INF and 0.0 <= ev.size < _INF):
+            return "bad_level"
+        if ev.exch_ns > now_ns + MAX_FUTURE_NS:
+            return "future_time"
+        return None
+
+    def check_level3_snapshot(self, ev: Level3Snapshot, now_ns: int) -> str | None:
+        for side in (ev.bids, ev.asks):
+            for price, size, _ in side:
                 if not (0.0 < price < _INF and 0.0 <= size < _INF):
                     return "bad_level"
         if ev.exch_ns > now_ns + MAX_FUTURE_NS:

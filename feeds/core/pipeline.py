@@ -21,6 +21,8 @@ from feeds.events import (
     BookSnapshot,
     Candle,
     Control,
+    Level3Snapshot,
+    Level3Update,
     Liquidation,
     MarkPrice,
     OpenInterest,
@@ -63,7 +65,8 @@ class Pipeline:
             Trade: guard.check_trade, Quote: guard.check_quote, Candle: guard.check_candle,
             Ticker: guard.check_ticker, BookDelta: guard.check_book, BookSnapshot: guard.check_book,
             MarkPrice: guard.check_mark, Liquidation: guard.check_liquidation,
-            OpenInterest: guard.check_open_interest}
+            OpenInterest: guard.check_open_interest, Level3Update: guard.check_level3_update,
+            Level3Snapshot: guard.check_level3_snapshot}
         self.watchdog = StalenessWatchdog()  # the session sets the threshold and says what to expect
         self.codecs: dict[str, Codec] = {}
         self.venue_of: dict[str, str] = {}
@@ -86,7 +89,8 @@ class Pipeline:
         # Listeners: plain callables, called synchronously in the order added.
         self.closed_candle_listeners: list[Callable[[Candle], None]] = []
         self.control_listeners: list[Callable[[str, Control], None]] = []
-        self.book_listeners: list[Callable[[BookDelta | BookSnapshot], int]] = []  # return book updates applied
+        # return book updates applied
+        self.book_listeners: list[Callable[[BookDelta | BookSnapshot | Level3Update | Level3Snapshot], int]] = []
         self.rejection_listeners: list[Callable[[str, Rejected], None]] = []
         self.event_listeners: list[Callable[[object], None]] = []  # every accepted event (library API)
         self.integrity_listeners: list[Callable[[str, object, str], None]] = []  # ("duplicate" | "gap", event, cause)
@@ -217,7 +221,7 @@ class Pipeline:
                                                        f"{ev.interval} bars missing before this one")
                     for on_closed in self.closed_candle_listeners:
                         on_closed(ev)
-            elif t is BookDelta or t is BookSnapshot:
+            elif t is BookDelta or t is BookSnapshot or t is Level3Update or t is Level3Snapshot:
                 st = get_state(ev.venue, ev.symbol, ev.unified)
                 for on_book in self.book_listeners:
                     counts["book"] += on_book(ev)

@@ -6,16 +6,17 @@ channel object (root ids apply to every listed channel), a ``subscriptions`` rep
 connection's subscriptions after each, and the connection closed (1008) when no subscription exists
 ``subscribe_timeout_s`` (5 s) after connecting. Errors are ``{"type":"error","message":"Failed to
 subscribe","reason":...}``: one per unknown product (the valid rest is still applied, then the
-``subscriptions`` reply), ``No channels provided``, and the auth reason for ``level2``/``full``/``level3``
+``subscriptions`` reply), ``No channels provided``, and the auth reason for ``level2``/``level3``
 without ``signature``/``key``/``passphrase``/``timestamp``. Other reason texts are simulator choices.
 Channels: ``heartbeat`` (per product on every second of the sim clock), ``ticker`` (per trade, one for
 the last trade of trades in the same ms ("cascades are batched"); a first ticker of the last trade on
 subscribe, as the real feed does), ``ticker_batch`` (every 5 s when
 something traded), ``matches`` (``last_match`` first; ``side`` is the maker's side), ``level2_batch``
 (``snapshot`` then ``l2update`` with absolute sizes every 50 ms of sim time), ``level2`` (with auth
-fields, which are not checked: an ``l2update`` per simulator step) and ``status`` (on subscribe and
-every 5 s). Aliases ``level2_50`` and ``ticker_1000`` are accepted. ``full``/``level3``/``user`` are not
-simulated.
+fields, which are not checked: an ``l2update`` per simulator step), ``full`` (every order message of the
+book, from feeds/sim/coinbase_l3.py; served without the auth fields the real feed wants, a simulator choice:
+clearterm keeps no credentials, and sent frames are recorded) and ``status`` (on subscribe and
+every 5 s). Aliases ``level2_50`` and ``ticker_1000`` are accepted. ``level3``/``user`` are not simulated.
 
 Products are the simulator's Binance symbols with USDT/USDC read as USD (``BTCUSDT`` -> ``BTC-USD``).
 Each product's price follows the Binance market of the same symbol: before every trade arrival the
@@ -24,20 +25,23 @@ walk of about 1.5 bps (clamped at 5 bps), so the venues stay a few bps apart but
 Binance venue's live market is used when it runs at the same time; otherwise (no Binance venue, or
 warm-up history) a private twin SimMarket with Binance's seed and settings, which follows the same path.
 
-``sequence`` numbers each product's event stream (book changes and trades), so ticker and match
-subscribers see jumps, as on the real feed. Trade ids are contiguous per product.
+``sequence`` numbers each product's ``full`` messages one by one (the order messages that explain its book
+changes and trades), so ticker and match subscribers see jumps, as on the real feed, and a ticker carries the
+sequence of its trade's last ``match``. Trade ids are contiguous per product.
 Times are RFC 3339 with microseconds and ``Z``, from the simulator's clock.
 
 REST under ``/coinbase``: ``/products``, ``/products/{id}``, ``/products/{id}/candles`` (rows
 ``[time, low, high, open, close, volume]`` newest first, buckets without trades omitted, at most 300;
 granularity 60/300/900/3600/21600/86400 and, as a simulator extension, 1), ``/products/{id}/book``
-(level 1 or 2, ``[price, size, num_orders]`` plus ``sequence``), ``/products/{id}/trades``,
+(level 1 or 2, ``[price, size, num_orders]`` plus ``sequence``; level 3, ``[price, size, order_id]`` rows of
+every resting order plus the ``sequence`` they are at), ``/products/{id}/trades``,
 ``/products/{id}/ticker``, ``/products/{id}/stats``, ``/time``. Candles are read from the same
 SimMarket klines the trades built, so they equal candles built from the ``matches`` stream.
 
 Faults: stall (no trades, tickers or heartbeats; book changes are held back and delivered when the
 stall ends, because level2_batch has no way to signal a loss), skipped trade ids, skip_depth_ids (the
-next l2update batch is dropped: a silent book error), and the connection-level faults of SimConn.
+next l2update batch and the next ``full`` message are dropped: a silent error on level2_batch, a sequence
+gap on ``full``; ``full`` messages during a stall are lost too), and the connection-level faults of SimConn.
 """
 from __future__ import annotations
 
@@ -53,6 +57,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from websockets.asyncio.server import ServerConnection
 
+from .coinbase_l3 import Message, SimOrders
 from .faults import Stalls
 from .market import SimMarket, SimSymbol, SimTrade, split_symbol
 from .server import SimConn, Venue
@@ -63,11 +68,11 @@ if TYPE_CHECKING:
 dumps = orjson.dumps
 
 QUOTE_ALIASES = {"USDT": "USD", "USDC": "USD"}
-CHANNELS = ("heartbeat", "status", "ticker", "ticker_batch", "matches", "level2", "level2_batch")
+CHANNELS = ("heartbeat", "status", "ticker", "ticker_batch", "matches", "level2", "level2_batch", "full")
 ALIASES = {"level2_50": "level2_batch", "ticker_1000": "ticker_batch"}
-AUTH_CHANNELS = ("level2", "full", "level3")
+AUTH_CHANNELS = ("level2", "level3")  # and full on the real feed: served here without (clearterm holds no keys)
 AUTH_FIELDS = ("signature", "key", "passphrase", "timestamp")
-NOT_SIMULATED = ("full", "level3", "user", "balance", "rfq_matches", "auctionfeed")
+NOT_SIMULATED = ("level3", "user", "balance", "rfq_matches", "auctionfeed")
 AUTH_REASON = "level2, level3, and full channels now require authentication."
 GRANULARITIES = {1: "1s", 60: "1m", 300: "5m", 900: "15m", 3600: "1h", 21600: "6h", 86400: "1d"}
 MAX_CANDLES = 300
@@ -111,7 +116,7 @@ class Product:
 
     __slots__ = ("id", "ref", "sym", "index", "rng", "seq", "basis", "basis_ms", "last", "recent",
                  "orders", "total_lots", "stats", "subs", "batch", "live", "l2_ms", "drop_batch",
-                 "traded", "pfmt")
+                 "traded", "pfmt", "l3", "drop_full")
 
     def __init__(self, pid: str, ref: str, sym: SimSymbol, index: int, seed: int) -> None:
         self.id = pid
@@ -134,6 +139,10 @@ class Product:
         self.drop_batch = False
         self.traded = False  # since the last ticker_batch
         self.pfmt = f"%.{sym.price_decimals}f"
+        # the book order by order; its order numbers sit above the matches channel's (self.orders)
+        self.l3 = SimOrders(pid, sym, (1 << 52) + self.rng.randrange(1 << 40), sym.next_trade_id, self.order_id,
+                            self.px, self.sz)
+        self.drop_full = 0  # fault: full messages to drop (a sequence gap)
 
     @property
     def latest(self) -> tuple[SimTrade, int, int]:
@@ -261,23 +270,28 @@ class CoinbaseVenue(Venue):
             p.recent.append(p.last)
 
     def _absorb(self, trades: list[SimTrade], t: int) -> None:
-        """Book changes and trades of one arrival: sequence numbers, pending l2, match and ticker frames."""
+        """Book changes and trades of one arrival: full messages and sequence numbers, pending l2, match and
+        ticker frames."""
+        stalled = self._stalled
+        own: dict[str, list[SimTrade]] = {}
+        for tr in trades:
+            own.setdefault(tr.symbol, []).append(tr)
+        trade_seqs: dict[str, deque[int]] = {}
         for p in self.products.values():
             changes = p.sym.changes
             if not changes:
                 continue
-            p.seq += len(changes)
+            trade_seqs[p.id] = self._order_messages(p, changes, own.get(p.id, []), t,
+                                                    stalled is not None and p.id in stalled)
             self._book_changes(p, changes)
             p.l2_ms = t
-        stalled = self._stalled
         products = self.products
         # arrivals in the same ms are one cascade: one ticker, for its last trade (the book is the one after it)
         last_of = {tr.symbol: i for i, tr in enumerate(trades)} if len(trades) > 1 else None
         for i, tr in enumerate(trades):
             p = products[tr.symbol]
-            p.seq += 1
             p.orders += 2
-            p.last = last = (tr, p.seq, p.orders)
+            p.last = last = (tr, trade_seqs[p.id].popleft(), p.orders)
             p.recent.append(last)
             p.total_lots += tr.qty
             p.traded = True
@@ -291,6 +305,54 @@ class CoinbaseVenue(Venue):
             if stalled is not None and p.id in stalled:
                 continue
             self._publish_trade(p, last, last_of is None or last_of[tr.symbol] == i)
+
+    def _order_messages(self, p: Product, changes: list[tuple[int, bool, int, int]], trades: list[SimTrade],
+                        t: int, stalled: bool) -> deque[int]:
+        """The full messages of one arrival's level changes, numbered and sent (built only for subscribers);
+        the sequence of each trade's last match, in trade order."""
+        conns = p.subs.get("full")
+        out: list[Message] | None = [] if conns and not stalled else None
+        trade_seqs: deque[int] = deque()
+        uids = p.sym.trade_uids
+        when = iso(t) if out is not None else ""
+        orders = p.l3
+        orders.emitted = 0
+        # Between two trades the market's changes are applied as one: each level's last size, shrinking levels
+        # first, so the book never crosses on the way (the market re-centres its levels in any order).
+        pending: dict[tuple[bool, int], int] = {}
+
+        def settle() -> None:
+            totals = orders.totals
+            for key, lots in pending.items():  # shrinking levels first...
+                if lots < totals.get(key, 0):
+                    orders.level(key[0], key[1], lots, when, out)
+            for key, lots in pending.items():  # ...then growing ones (the shrunk ones are equal by now)
+                if lots > totals.get(key, 0):
+                    orders.level(key[0], key[1], lots, when, out)
+            pending.clear()
+
+        k = 0
+        for uid, is_bid, tick, lots in changes:
+            if k < len(trades) and k < len(uids) and uid == uids[k]:
+                tr = trades[k]
+                k += 1
+                settle()
+                orders.trade(tr.buyer_maker, tick, tr.qty, lots, when, out)
+                trade_seqs.append(p.seq + orders.last_match)
+            else:
+                pending[(is_bid, tick)] = lots
+        settle()
+        if out is not None and conns:
+            for i, m in enumerate(out):
+                if p.drop_full:
+                    p.drop_full -= 1
+                    continue
+                m["sequence"] = p.seq + i + 1
+                frame = dumps(m)
+                for c in conns:
+                    c.push(frame)
+        p.seq += orders.emitted
+        return trade_seqs
 
     # what a subclass (the Advanced Trade venue) sends differently ------------------------------------
     def _book_changes(self, p: Product, changes: list[tuple[int, bool, int, int]]) -> None:
@@ -588,6 +650,7 @@ class CoinbaseVenue(Venue):
     def skip_depth_ids(self, symbol: str | None) -> None:
         for p in self._products_for(symbol):
             p.drop_batch = True
+            p.drop_full = 1
 
     # REST -------------------------------------------------------------------------------------------
     def rest(self, path: str, query: dict[str, str]) -> tuple[int, Any]:
@@ -659,7 +722,8 @@ class CoinbaseVenue(Venue):
         if level not in ("1", "2", "3"):
             raise _BadRequest("Invalid level")
         if level == "3":
-            raise _BadRequest("level 3 is not supported by the simulator")
+            return 200, {"bids": p.l3.snapshot_rows(True), "asks": p.l3.snapshot_rows(False), "sequence": p.seq,
+                         "auction_mode": False, "auction": None, "time": iso(self.now_ms())}
         _, bids, asks = self.market.depth(p.id, 1 if level == "1" else self.book_levels)
         px, sz = p.px, p.sz
         return 200, {"bids": [[px(t), sz(q), _num_orders(q)] for t, q in bids],

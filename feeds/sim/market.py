@@ -167,6 +167,7 @@ class SimSymbol:
         self.ask_ticks: list[int] = []  # ascending, best first
         self.update_id = rng.randrange(10_000_000, 90_000_000)
         self.changes: list[tuple[int, bool, int, int]] = []  # this step: (update_id, is_bid, tick, lots)
+        self.trade_uids: list[int] = []  # this step: the update id of each trade's change of its level
         self.tops: list[tuple[int, int, int, int, int]] = []  # this step: (update_id, bid, bid_lots, ask, ask_lots)
         self.last_top = (0, 0, 0, 0)
         self.next_agg_id = rng.randrange(1_000_000, 9_000_000)
@@ -276,6 +277,7 @@ class SimMarket:
             now_ms = self.now_ms
         for sym in self.symbols.values():
             sym.changes.clear()
+            sym.trade_uids.clear()
             sym.tops.clear()
             t = sym.next_arrival
             while t <= now_ms:
@@ -310,6 +312,7 @@ class SimMarket:
         side[price] = left if left > 0 else sym._lots()  # an emptied top level is refilled at once
         sym.update_id += 1
         sym.changes.append((sym.update_id, is_bid, price, side[price]))
+        sym.trade_uids.append(sym.update_id)
 
         # book noise: one level, biased towards the top, gets a new size
         ticks = sym.bid_ticks if rng.random() < 0.5 else sym.ask_ticks
@@ -536,7 +539,7 @@ class SimMarket:
             c.rng = random.Random(f"{seed}:{name}:fork")
             c.bids, c.asks = dict(sym.bids), dict(sym.asks)
             c.bid_ticks, c.ask_ticks = list(sym.bid_ticks), list(sym.ask_ticks)
-            c.changes, c.tops = [], []
+            c.changes, c.tops, c.trade_uids = [], [], []
             c.buckets = deque(list(b) for b in sym.buckets)
             c.series = {}
             for iv, ser in sym.series.items():

@@ -10,8 +10,9 @@ from feeds.venues.binance import BINANCE
 from feeds.venues.binance_futures import BINANCE_FUTURES
 from feeds.venues.coinbase import COINBASE
 from feeds.venues.coinbase_advanced import COINBASE_ADVANCED
+from feeds.venues.coinbase_full import COINBASE_L3
 
-VENUES: dict[str, Venue] = {v.name: v for v in (BINANCE, COINBASE, COINBASE_ADVANCED, BINANCE_FUTURES)}
+VENUES: dict[str, Venue] = {v.name: v for v in (BINANCE, COINBASE, COINBASE_ADVANCED, BINANCE_FUTURES, COINBASE_L3)}
 
 DEFAULT_VENUES = (BINANCE.name,)  # a session that names none
 # the demo: the simulator serves all three; Coinbase moves with Binance spot, the perpetual drifts a little

@@ -16,6 +16,7 @@ from feeds.symbols import SymbolMap
 # The book kinds, each with its sync rule (feeds/core/book_sync.py):
 BOOK_FROM_REST_SNAPSHOT = "rest_snapshot"  # deltas carry update ids; a REST snapshot anchors them
 BOOK_STREAMED = "streamed"  # the stream sends a snapshot then deltas; after a gap, subscribe again
+BOOK_LEVEL3 = "level3"  # order by order: a REST snapshot of every order, then sequenced order messages
 # How a REST-anchored book's deltas chain (book_sync picks the rule by it):
 CHAIN_FIRST_ID = "first_id"  # each delta's U is the previous u + 1 (Binance spot)
 CHAIN_PREV_ID = "prev_id"  # each delta's pu equals the previous u (Binance USD-M futures)
@@ -54,7 +55,7 @@ class Venue:
     networks: Mapping[str, Network]  # "production" first; any other deployments of the same protocol
     channels: tuple[str, ...]  # what a connection subscribes to
     taker_fee_bps: float  # base-tier taker fee, for fee-adjusted arbitrage
-    book_kind: str  # BOOK_FROM_REST_SNAPSHOT or BOOK_STREAMED
+    book_kind: str  # BOOK_FROM_REST_SNAPSHOT, BOOK_STREAMED or BOOK_LEVEL3
     book_chain: str = CHAIN_FIRST_ID  # CHAIN_FIRST_ID or CHAIN_PREV_ID, for BOOK_FROM_REST_SNAPSHOT books
     poll_period_s: float = 0.0  # how often ``poll_requests`` are fetched; 0: never
     perpetual: bool = False  # perpetual futures: mark price, funding, open interest, liquidations
@@ -64,6 +65,8 @@ class Venue:
     subscribed_on_open: bool = False  # streams named in the URL: no confirmation to wait for
     candles_from_trades: bool = False  # no candles at our interval: build them from trades
     candle_check: str = ""  # the interval of the venue's own candles, checked against ones built from trades
+    simulated_by: str = ""  # the simulator venue serving it, where not its own name (a channel set of another)
+    checked_against: str = ""  # another declaration of the same exchange whose book must show the same top levels
 
     # -- endpoints -------------------------------------------------------------------------------
     @property
@@ -119,7 +122,7 @@ class Venue:
         return []
 
     def snapshot_request(self, symbol: str) -> RestRequest | None:
-        """The REST call for a ``BOOK_FROM_REST_SNAPSHOT`` book; None where there is none."""
+        """The REST call for a ``BOOK_FROM_REST_SNAPSHOT`` or ``BOOK_LEVEL3`` book; None where there is none."""
         return None
 
     def klines_request(self, symbol: str, interval: str, start_ms: int | None, end_ms: int | None,

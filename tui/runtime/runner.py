@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING
 
-from feeds.venues import DEMO_VENUES
+from feeds.venues import DEMO_VENUES, VENUES
 from tui.runtime.session import Session, SessionConfig
 
 if TYPE_CHECKING:
@@ -76,8 +76,9 @@ class Runner(RunnerBase):
                                        port=0, intervals=(self.config.interval,), **options)
             await sim.start()
             for venue in self.config.venues:
-                self.config.endpoints[venue] = [sim.ws_url(venue)]
-                self.config.rest_endpoints[venue] = sim.rest_url(venue)
+                served = VENUES[venue].simulated_by or venue  # e.g. COINBASE_L3: the COINBASE simulator
+                self.config.endpoints[venue] = [sim.ws_url(served)]
+                self.config.rest_endpoints[venue] = sim.rest_url(served)
         await self.session.start()
         self.started = True
 
