@@ -17,8 +17,8 @@ from tui.bench.corpus import bench_symbols, binance_corpus
 from tui.runtime.cli import main
 
 FIGURES = {
-    "floor", "ingest", "ingest_us_per_msg", "ingest_vs_floor", "record", "replay", "loopback_client",
-    "loopback_receive_only", "loopback_ratio", "books", "latency_p50", "latency_p99", "latency_max",
+    "floor", "typed_floor", "ingest", "ingest_us_per_msg", "ingest_vs_floor", "ingest_vs_typed_floor", "record",
+    "replay", "loopback_client", "loopback_receive_only", "loopback_ratio", "books", "latency_p50", "latency_p99", "latency_max",
     "processing_p99", "latency_rate", "ui_worst_stall", "ui_cpu", "rss", "rss_growth", "first_frame",
     "chart_redraw_ms",
 }

@@ -222,6 +222,24 @@ def _stream_kind(stream: str) -> str:
     return "kline" if kind.startswith("kline_") else kind
 
 
+def typed_decode_only() -> Callable[[str | bytes], object]:
+    """Decode a combined-stream frame into its typed payload and build nothing else (the bench's floor)."""
+    decoders: dict[str, Callable[[Raw], object]] = {
+        kind: msgspec.json.Decoder(struct).decode
+        for kind, struct in (("aggTrade", _AggTrade), ("trade", _RawTrade), ("kline", _Kline),
+                             ("bookTicker", _BookTicker), ("depth", _DepthUpdate))}
+    by_stream: dict[str, Callable[[Raw], object]] = {}
+
+    def decode(raw: str | bytes) -> object:
+        env = _combined(raw)
+        dec = by_stream.get(env.stream)
+        if dec is None:
+            dec = by_stream[env.stream] = decoders[_stream_kind(env.stream)]
+        return dec(env.data)
+
+    return decode
+
+
 def float_levels(rows: list[tuple[str | float, str | float]]) -> tuple[tuple[float, float], ...]:
     return tuple([(float(p), float(q)) for p, q in rows])
 
