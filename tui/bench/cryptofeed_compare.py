@@ -41,6 +41,7 @@ print(json.dumps(playback("BINANCE", files)))
 
 def build_capture(directory: Path, frames: int = 200_000, seed: int = 11) -> dict[str, int]:
     """Write ``BINANCE.0`` and ``BINANCE.ws.1.0`` into ``directory``; returns the corpus's frame counts."""
+    directory.mkdir(parents=True, exist_ok=True)
     corpus = binance_corpus(frames, SYMBOLS, mix=(0.9, 0.0, 0.1), rate=10_000.0, interval="1m", seed=seed)
     streams = [f"{s.lower()}@{kind}" for s in SYMBOLS for kind in ("aggTrade", "kline_1m")]
     url = "wss://stream.binance.com:9443/stream?streams=" + "/".join(streams)
@@ -106,7 +107,6 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         directory = args.dir or Path(tmp)
-        directory.mkdir(parents=True, exist_ok=True)
         built = build_capture(directory, args.frames)
         print(f"capture: {args.frames} frames in {directory}: {built}", flush=True)
         ours = [time_clearterm(directory) for _ in range(args.reps)]
