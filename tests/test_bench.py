@@ -17,8 +17,8 @@ from tui.bench.corpus import bench_symbols, binance_corpus
 from tui.runtime.cli import main
 
 FIGURES = {
-    "floor", "ingest", "ingest_us_per_msg", "ingest_vs_floor", "record", "replay", "loopback_client",
-    "loopback_receive_only", "loopback_ratio", "books", "latency_p50", "latency_p99", "latency_max",
+    "floor", "typed_floor", "ingest", "ingest_us_per_msg", "ingest_vs_floor", "ingest_vs_typed_floor", "record",
+    "replay", "loopback_client", "loopback_receive_only", "loopback_ratio", "books", "latency_p50", "latency_p99", "latency_max",
     "processing_p99", "latency_rate", "ui_worst_stall", "ui_cpu", "rss", "rss_growth", "first_frame",
     "chart_redraw_ms",
 }
@@ -80,3 +80,17 @@ def test_bench_symbols_refuses_more_than_it_knows():
     assert len(set(bench_symbols(100))) == 100
     with pytest.raises(ValueError):
         bench_symbols(101)
+
+
+def test_cryptofeed_comparison_capture_replays_with_every_trade_and_candle(tmp_path, capsys):
+    """The comparison's capture, replayed by the real CLI in a child process, counts every frame it holds;
+    without cryptofeed's venv the comparison says it skipped and still succeeds."""
+    from tui.bench.cryptofeed_compare import build_capture
+    from tui.bench.cryptofeed_compare import main as compare
+    built = build_capture(tmp_path / "probe", 2000)
+    assert built["aggTrade"] + built["kline"] == 2000 and built["bookTicker"] == 0
+    assert compare(["--frames", "2000", "--reps", "1", "--dir", str(tmp_path / "cap"),
+                    "--cryptofeed-python", str(tmp_path / "no-python")]) == 0
+    out = capsys.readouterr().out
+    assert f"{{'trades': {built['aggTrade']}, 'candles': {built['kline']}}}" in out
+    assert "cryptofeed: skipped" in out

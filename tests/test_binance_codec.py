@@ -450,3 +450,57 @@ def test_every_truncation_of_real_frames_is_rejected_cleanly():
         for cut in range(len(frame)):
             event = only(c.decode(frame[:cut].encode(), RECV))
             assert isinstance(event, Rejected) and event.reason == "malformed_json"
+
+
+# --- the typed decoders on real frames ------------------------------------------------------------
+
+def _first_real(kind: str) -> dict:
+    frames, _ = _received_frames(_capture("BINANCE.ws.1.0"))
+    return next(json.loads(p) for _, p in frames if json.loads(p)["stream"].split("@", 1)[1].startswith(kind))
+
+
+def test_typed_and_general_paths_agree_on_every_real_frame():
+    """The typed decoders (the hot path) give exactly the events the general untyped path gives."""
+    frames, _ = _received_frames(_capture("BINANCE.ws.1.0"))
+    typed, general = BinanceCodec(SymbolMap()), BinanceCodec(SymbolMap())
+    for recv_ns, payload in frames:
+        assert typed.decode(payload, recv_ns) == general._decode_general(payload, recv_ns)
+    assert set(typed._typed.values()) - {None}  # the real streams went through typed handlers
+
+
+# (kind of real frame, field path inside "data", a wrong value, the reason, the field the detail names)
+MISTYPED_REAL = [
+    ("aggTrade", ("E",), "1633998523963", "bad_field", "'E'"),
+    ("aggTrade", ("a",), 1.5, "bad_field", "'a'"),
+    ("aggTrade", ("p",), True, "bad_field", "'p'"),
+    ("aggTrade", ("q",), "abc", "bad_field", "'q'"),
+    ("aggTrade", ("m",), 0, "bad_field", "'m'"),
+    ("aggTrade", ("s",), ["NKNUSDT"], "bad_field", ""),
+    ("aggTrade", ("T",), None, "missing_field", "'T'"),  # None: the field removed
+    ("bookTicker", ("u",), "7", "bad_field", "'u'"),
+    ("bookTicker", ("b",), None, "missing_field", "'b'"),
+    ("bookTicker", ("A",), {"x": 1}, "bad_field", "'A'"),
+    ("kline", ("k", "x"), "false", "bad_field", "'k.x'"),
+    ("kline", ("k", "n"), 5.5, "bad_field", "'k.n'"),
+    ("kline", ("k", "o"), [], "bad_field", "'k.o'"),
+    ("kline", ("k", "t"), None, "missing_field", "'t'"),
+    ("depth", ("U",), "499869750", "bad_field", "'U'"),
+    ("depth", ("b",), [["0.35", "1", "2"]], "bad_field", "'b'"),
+]
+
+
+@pytest.mark.parametrize("kind,path,value,reason,named", MISTYPED_REAL)
+def test_a_mistyped_field_in_a_real_frame_is_one_rejection_naming_it(kind, path, value, reason, named):
+    msg = _first_real(kind)
+    good = BinanceCodec(SymbolMap()).decode(json.dumps(msg), RECV)
+    assert len(good) == 1 and not isinstance(good[0], Rejected)
+    target = msg["data"]
+    for key in path[:-1]:
+        target = target[key]
+    if value is None:
+        del target[path[-1]]
+    else:
+        target[path[-1]] = value
+    [event] = BinanceCodec(SymbolMap()).decode(json.dumps(msg), RECV)
+    assert isinstance(event, Rejected) and event.reason == reason, event
+    assert named in event.detail and event.recv_ns == RECV

@@ -79,15 +79,26 @@ class Guard:
             return "bad_size"
         if ev.exch_ns > now_ns + MAX_FUTURE_NS:
             return "future_time"
-        st = self._stream(ev)
+        key = (ev.venue, ev.symbol)  # self._stream and self._price inlined: the busiest check of all
+        st = self._streams.get(key)
+        if st is None:
+            st = self._streams[key] = _Stream()
         tid = ev.trade_id
         last = st.last_trade_id
         late = tid and tid <= last
         if late and (st.missing is None or tid not in st.missing):
             return "duplicate"
-        reason = self._price(st, ev.price)
-        if reason:
-            return reason
+        price = ev.price
+        ref = st.ref_price
+        if not 0.0 < price < _INF:
+            return "bad_price"
+        if ref and (price > ref * OUTLIER_FACTOR or price * OUTLIER_FACTOR < ref):
+            reason = self._price(st, price)  # an outlier: counted there
+            if reason:
+                return reason
+        else:
+            st.outliers = 0
+            st.ref_price = price
         if late:  # a reordered trade filling a hole we saw: keep it
             st.missing.discard(tid)  # type: ignore[union-attr]  # late implies missing holds tid
             self.late_fills += 1

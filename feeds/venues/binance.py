@@ -12,7 +12,9 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
 
+import msgspec
 import orjson
+from msgspec import Raw, Struct
 
 from feeds.events import BookDelta, BookSnapshot, Candle, Control, Event, Quote, Rejected, Ticker, Trade, reject
 from feeds.intervals import INTERVALS
@@ -127,12 +129,123 @@ def depth_path(symbol: str, limit: int = 1000) -> str:
 
 # --- frame decoding --------------------------------------------------------------------------
 
-_loads = orjson.loads
-_JSONDecodeError = orjson.JSONDecodeError
+_loads = msgspec.json.decode  # untyped: the general path (replies, arrays, raw streams, bad frames)
+# Not JSON, or not text at all (msgspec raises TypeError for None or an int where orjson raised its own).
+_JSONDecodeError = (msgspec.DecodeError, TypeError)
 # tuple.__new__ builds a NamedTuple without running its Python-level __new__: about half the cost.
 _new = tuple.__new__
 _TIME_MULT = {"ms": 1_000_000, "us": 1_000}
 _Handler = Callable[[dict[str, Any], int], list[Event]]
+
+
+# --- typed payloads: what the decoder guarantees, the handlers no longer check -------------------
+# Prices and sizes are decimal text; a JSON number is taken too, a bool never (fields.number's rule).
+# Integers are strict: a time or id sent as text is a bad field, as before.
+Num = str | float
+
+
+class _Combined(Struct):
+    """The combined-stream wrapper; the payload stays undecoded until its stream says what it is."""
+
+    stream: str = ""
+    data: Raw = Raw(b"")
+
+
+class _AggTrade(Struct, gc=False):
+    e: str
+    E: int
+    s: str
+    a: int
+    p: Num
+    q: Num
+    T: int
+    m: bool
+
+
+class _RawTrade(Struct, gc=False):
+    e: str
+    E: int
+    s: str
+    t: int
+    p: Num
+    q: Num
+    T: int
+    m: bool
+
+
+class _Bar(Struct, gc=False):
+    t: int
+    i: str
+    o: Num
+    h: Num
+    l: Num  # noqa: E741 - Binance's name for the low
+    c: Num
+    v: Num
+    n: int
+    x: bool
+
+
+class _Kline(Struct, gc=False):
+    e: str
+    E: int
+    s: str
+    k: _Bar
+
+
+class _BookTicker(Struct, gc=False):
+    u: int
+    s: str
+    b: Num
+    B: Num
+    a: Num
+    A: Num
+    e: str = ""  # spot's bookTicker has none; one that has it is not this shape
+
+
+_Level = tuple[Num, Num]
+
+
+class _DepthUpdate(Struct, gc=False):
+    e: str
+    E: int
+    s: str
+    U: int
+    u: int
+    b: list[_Level]
+    a: list[_Level]
+
+
+TypedHandler = Callable[[Raw, int], list[Event] | None]  # None: not that shape, take the general path
+_TYPED_STREAMS_MAX = MAX_CACHED_NAMES
+_combined = msgspec.json.Decoder(_Combined).decode
+
+
+def _stream_kind(stream: str) -> str:
+    """``btcusdt@kline_1m`` -> ``kline``; ``btcusdt@depth@100ms`` -> ``depth``; ``btcusdt@aggTrade`` -> ``aggTrade``."""
+    kind = stream.partition("@")[2].partition("@")[0]
+    return "kline" if kind.startswith("kline_") else kind
+
+
+def typed_decode_only() -> Callable[[str | bytes], object]:
+    """Decode a combined-stream frame into its typed payload and build nothing else (the bench's floor)."""
+    decoders: dict[str, Callable[[Raw], object]] = {
+        kind: msgspec.json.Decoder(struct).decode
+        for kind, struct in (("aggTrade", _AggTrade), ("trade", _RawTrade), ("kline", _Kline),
+                             ("bookTicker", _BookTicker), ("depth", _DepthUpdate))}
+    by_stream: dict[str, Callable[[Raw], object]] = {}
+
+    def decode(raw: str | bytes) -> object:
+        env = _combined(raw)
+        dec = by_stream.get(env.stream)
+        if dec is None:
+            dec = by_stream[env.stream] = decoders[_stream_kind(env.stream)]
+        return dec(env.data)
+
+    return decode
+
+
+def float_levels(rows: list[tuple[str | float, str | float]]) -> tuple[tuple[float, float], ...]:
+    return tuple([(float(p), float(q)) for p, q in rows])
 
 
 class BinanceCodec:
@@ -161,9 +274,90 @@ class BinanceCodec:
             "depthUpdate": self._depth_update,
             "serverShutdown": self._server_shutdown,
         }
+        self._typed_by_kind = self._typed_handlers()
+        self._typed: dict[str, TypedHandler | None] = {}  # stream name -> its typed handler (None: none)
 
-    # The hot path: one JSON parse, two dict lookups to unwrap, two to dispatch.
+    def _typed_handlers(self) -> dict[str, TypedHandler]:
+        """Stream kind -> the handler decoding its payload straight into an event with a typed decoder."""
+        venue, mult, names = self.venue, self._mult, self._unified
+        trade_dec = msgspec.json.Decoder(_AggTrade).decode
+        raw_trade_dec = msgspec.json.Decoder(_RawTrade).decode
+        kline_dec = msgspec.json.Decoder(_Kline).decode
+        quote_dec = msgspec.json.Decoder(_BookTicker).decode
+        depth_dec = msgspec.json.Decoder(_DepthUpdate).decode
+
+        def agg_trade(data: Raw, recv_ns: int) -> list[Event] | None:
+            m = trade_dec(data)
+            if m.e != "aggTrade":
+                return None
+            s = m.s
+            return [_new(Trade, (venue, s, names[s], m.E * mult, recv_ns, float(m.p), float(m.q),
+                                 "sell" if m.m else "buy", m.a))]  # m: the buyer was the maker, so the aggressor sold
+
+        def raw_trade(data: Raw, recv_ns: int) -> list[Event] | None:
+            m = raw_trade_dec(data)
+            if m.e != "trade":
+                return None
+            s = m.s
+            return [_new(Trade, (venue, s, names[s], m.E * mult, recv_ns, float(m.p), float(m.q),
+                                 "sell" if m.m else "buy", m.t))]
+
+        def kline(data: Raw, recv_ns: int) -> list[Event] | None:
+            m = kline_dec(data)
+            if m.e != "kline":
+                return None
+            s = m.s
+            k = m.k
+            return [_new(Candle, (venue, s, names[s], m.E * mult, recv_ns, k.i, k.t * mult, float(k.o),
+                                  float(k.h), float(k.l), float(k.c), float(k.v), k.n, k.x, "live"))]
+
+        def book_ticker(data: Raw, recv_ns: int) -> list[Event] | None:
+            m = quote_dec(data)
+            if m.e:
+                return None
+            s = m.s
+            return [_new(Quote, (venue, s, names[s], 0, recv_ns, float(m.b), float(m.B), float(m.a),
+                                 float(m.A), m.u))]
+
+        def depth(data: Raw, recv_ns: int) -> list[Event] | None:
+            m = depth_dec(data)
+            if m.e != "depthUpdate":
+                return None
+            s = m.s
+            return [_new(BookDelta, (venue, s, names[s], m.E * mult, recv_ns, float_levels(m.b), float_levels(m.a),
+                                     m.U, m.u, -1))]
+
+        return {"aggTrade": agg_trade, "trade": raw_trade, "kline": kline, "bookTicker": book_ticker,
+                "depth": depth}
+
+    def _typed_for(self, stream: str) -> TypedHandler | None:
+        """The typed handler for a stream name, cached per name (bounded: names come from the network)."""
+        if len(self._typed) >= _TYPED_STREAMS_MAX:
+            self._typed.clear()
+        handler = self._typed[stream] = self._typed_by_kind.get(_stream_kind(stream))
+        return handler
+
+    # The hot path: the wrapper decoded with the payload left raw, one dict lookup on the stream name,
+    # the payload decoded by its kind's typed decoder straight into the event.
     def decode(self, raw: str | bytes, recv_ns: int) -> list[Event]:
+        try:
+            env = _combined(raw)
+            stream = env.stream
+            if stream:
+                handler = self._typed.get(stream)
+                if handler is None and stream not in self._typed:
+                    handler = self._typed_for(stream)
+                if handler is not None:
+                    events = handler(env.data, recv_ns)
+                    if events is not None:
+                        return events
+        except Exception:  # noqa: BLE001, S110 - not a well-formed frame of its stream's kind (bad JSON, a
+            pass  # wrong type, text that is no number): the general path parses it again and says what is wrong
+        return self._decode_general(raw, recv_ns)
+
+    def _decode_general(self, raw: str | bytes, recv_ns: int) -> list[Event]:
+        """Any frame, parsed untyped: replies, errors, arrays, raw-stream payloads, and every bad frame,
+        whose rejection names its reason and field."""
         try:
             msg = _loads(raw)
         except _JSONDecodeError as exc:

@@ -37,14 +37,25 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
+import msgspec
 import orjson
+from msgspec import Raw, Struct
 
 from feeds.events import BookDelta, Liquidation, MarkPrice, OpenInterest, Quote, Rejected, reject
 from feeds.intervals import INTERVALS
 from feeds.symbols import SymbolMap, UnifiedNames
 from feeds.venues import binance
 from feeds.venues.base import BOOK_FROM_REST_SNAPSHOT, CHAIN_PREV_ID, Codec, Network, RestRequest
-from feeds.venues.binance import BinanceCodec, BinanceVenue, combined_url, subscribe_message, unsubscribe_message
+from feeds.venues.binance import (
+    BinanceCodec,
+    BinanceVenue,
+    Num,
+    TypedHandler,
+    combined_url,
+    float_levels,
+    subscribe_message,
+    unsubscribe_message,
+)
 from feeds.venues.fields import integer, levels, number, text
 
 VENUE = "BINANCE_FUTURES"
@@ -100,6 +111,28 @@ class PerpNames(UnifiedNames):
 _SIDES = {"BUY": "buy", "SELL": "sell"}
 
 
+class _TimedBookTicker(Struct, gc=False):
+    e: str
+    T: int
+    u: int
+    s: str
+    b: Num
+    B: Num
+    a: Num
+    A: Num
+
+
+class _ChainedDepth(Struct, gc=False):
+    e: str
+    E: int
+    s: str
+    U: int
+    u: int
+    pu: int
+    b: list[tuple[Num, Num]]
+    a: list[tuple[Num, Num]]
+
+
 class BinanceFuturesCodec(BinanceCodec):
     """Spot's codec plus what USD-M futures sends: ``pu``-chained depth, bookTicker with times, mark price
     and funding, liquidations, and open-interest REST answers."""
@@ -114,6 +147,34 @@ class BinanceFuturesCodec(BinanceCodec):
         self._by_event["bookTicker"] = self._timed_book_ticker
         self._by_event["markPriceUpdate"] = self._mark_price
         self._by_event["forceOrder"] = self._force_order
+        self._typed_by_kind = self._typed_handlers()  # over this name cache too
+
+    def _typed_handlers(self) -> dict[str, TypedHandler]:
+        """Spot's typed handlers for trades and klines; futures' own for bookTicker and depth (mark price and
+        liquidations, a few a second, take the general path)."""
+        handlers = super()._typed_handlers()
+        venue, names = self.venue, self._unified
+        quote_dec = msgspec.json.Decoder(_TimedBookTicker).decode
+        depth_dec = msgspec.json.Decoder(_ChainedDepth).decode
+
+        def book_ticker(data: Raw, recv_ns: int) -> list[Any] | None:
+            m = quote_dec(data)
+            if m.e != "bookTicker":
+                return None
+            s = m.s
+            return [Quote(venue, s, names[s], m.T * 1_000_000, recv_ns, float(m.b), float(m.B), float(m.a),
+                          float(m.A), m.u)]
+
+        def depth(data: Raw, recv_ns: int) -> list[Any] | None:
+            m = depth_dec(data)
+            if m.e != "depthUpdate":
+                return None
+            s = m.s
+            return [BookDelta(venue, s, names[s], m.E * 1_000_000, recv_ns, float_levels(m.b), float_levels(m.a),
+                              m.U, m.u, m.pu)]
+
+        handlers.update(bookTicker=book_ticker, depth=depth)
+        return handlers
 
     def _chained_depth(self, m: dict[str, Any], recv_ns: int) -> list[Any]:
         s = m["s"]

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+import msgspec
 import orjson
 
 from feeds.events import BookDelta, BookSnapshot, Control, Event, Quote, Rejected, Ticker, Trade, VenueStatus, reject
@@ -125,8 +126,8 @@ def datetime_to_ns(dt: datetime) -> int:
 
 # --- the codec ------------------------------------------------------------------------------
 
-_loads = orjson.loads
-_JSONDecodeError = orjson.JSONDecodeError
+_loads = msgspec.json.decode  # frames are parsed by msgspec everywhere (the Binance codecs' typed decoders)
+_JSONDecodeError = (msgspec.DecodeError, TypeError)  # not JSON, or not text at all
 _new = tuple.__new__  # builds a NamedTuple from a full tuple without its keyword-handling __new__
 _time = parse_time_ns
 _AGGRESSOR = {"sell": "buy", "buy": "sell"}  # match.side is the maker's side

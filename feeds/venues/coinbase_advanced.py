@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from operator import attrgetter
 from typing import Any
 
+import msgspec
 import orjson
 
 from feeds.events import (
@@ -77,8 +78,8 @@ def _request(kind: str, product_ids: Iterable[str], channel: str) -> str:
     return orjson.dumps(msg).decode()
 
 
-_loads = orjson.loads
-_JSONDecodeError = orjson.JSONDecodeError
+_loads = msgspec.json.decode  # frames are parsed by msgspec everywhere (the Binance codecs' typed decoders)
+_JSONDecodeError = (msgspec.DecodeError, TypeError)  # not JSON, or not text at all
 _new = tuple.__new__
 _time = parse_time_ns
 _AGGRESSOR = {"BUY": "sell", "SELL": "buy", "UNKNOWN_ORDER_SIDE": "unknown"}  # side is the maker's

@@ -6,8 +6,13 @@ from __future__ import annotations
 def number(value: object, name: str) -> float:
     """A price or size: venues send decimal text (``"0.01"``); a JSON number is taken too, a bool never."""
     cls = value.__class__
-    if cls is str or cls is float or cls is int:
-        return float(value)  # type: ignore[arg-type]  # str, float or int, checked by class just above
+    if cls is float or cls is int:
+        return float(value)  # type: ignore[arg-type]  # float or int, checked by class just above
+    if cls is str:
+        try:
+            return float(value)  # type: ignore[arg-type]  # str, checked by class just above
+        except ValueError:
+            raise ValueError(f"{name!r} must be a decimal number, not {value[:40]!r}") from None  # type: ignore[index]
     raise ValueError(f"{name!r} must be a decimal number, not {type(value).__name__}")
 
 
@@ -34,7 +39,12 @@ def levels(rows: object, name: str) -> tuple[tuple[float, float], ...]:
     """Book levels ``[["price", "size"], ...]`` -> ``((price, size), ...)``."""
     if rows.__class__ is not list:
         raise ValueError(f"{name!r} must be an array of [price, size] rows")
-    return tuple([(number(p, name), number(q, name)) for p, q in rows])
+    try:
+        return tuple([(number(p, name), number(q, name)) for p, q in rows])
+    except (TypeError, ValueError) as exc:  # a row that is not a pair: name the field
+        if repr(name) in str(exc):
+            raise
+        raise ValueError(f"{name!r} must be an array of [price, size] rows: {exc}") from None
 
 
 def whole(value: object, name: str) -> int:

@@ -4,7 +4,8 @@ Every figure comes with its unit, its target, pass/miss, and a sentence on how i
 The corpora are generated deterministically (tui/bench/corpus.py): Binance combined-stream frames,
 60% aggTrade, 30% bookTicker, 10% kline (1s bars) over 30 symbols, 10k frames per exchange second.
 
-1. floor      bare ``orjson.loads`` over the corpus: the ceiling for anything that parses JSON.
+1. floor      bare ``orjson.loads`` over the corpus (untyped dicts), and ``typed_floor``: the codec's typed
+              msgspec decoders alone (no event built), the ceiling ingest is compared with.
 2. ingest     the real pipeline (codec -> guard -> state -> strategy listeners) of a real Session, fed
               from memory, with ``Session.tick`` (aggregator, arbitrage, watchdog) every 100 ms of
               corpus time, as in live and replay.
@@ -132,6 +133,17 @@ def bench_floor(corpus: Corpus) -> float:
     t0 = time.perf_counter()
     for raw in frames:
         loads(raw)
+    return len(frames) / (time.perf_counter() - t0)
+
+
+def bench_typed_floor(corpus: Corpus) -> float:
+    """The wrapper and each payload decoded into its typed form, as the codec does, with no event built."""
+    from feeds.venues.binance import typed_decode_only
+    decode = typed_decode_only()
+    frames = corpus.frames
+    t0 = time.perf_counter()
+    for raw in frames:
+        decode(raw)
     return len(frames) / (time.perf_counter() - t0)
 
 
@@ -700,6 +712,11 @@ def run_all(plan: Plan, quick: bool) -> Json:
             state["floor"] = best
             report.add("floor", best, "msg/s", None, f"orjson.loads over the corpus ({describe}), {reps_text}",
                        runs=runs)
+            best, runs = _best(lambda: bench_typed_floor(corpus), plan.reps)
+            state["typed_floor"] = best
+            report.add("typed_floor", best, "msg/s", None,
+                       f"the codec's typed msgspec decoders alone over the corpus (wrapper + payload struct, no "
+                       f"event built), {reps_text}", runs=runs)
 
         def ingest_section(corpus: Corpus) -> None:
             sessions: list[Session] = []
@@ -721,6 +738,9 @@ def run_all(plan: Plan, quick: bool) -> Json:
                        "the inverse of ingest")
             if "floor" in state:
                 report.add("ingest_vs_floor", best / state["floor"], "x", (">=", 0.4), "ingest / floor")
+            if "typed_floor" in state:
+                report.add("ingest_vs_typed_floor", best / state["typed_floor"], "x", (">=", 0.5),
+                           "ingest / typed_floor: the share of the fastest typed decode the whole pipeline keeps")
 
         def replay_section(corpus: Corpus) -> None:
             with tempfile.TemporaryDirectory() as tmp:
@@ -859,7 +879,7 @@ def run_all(plan: Plan, quick: bool) -> Json:
 def _versions() -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
     out: dict[str, str] = {}
-    for name in ("orjson", "websockets", "textual"):
+    for name in ("orjson", "msgspec", "websockets", "textual"):
         try:
             out[name] = version(name)
         except PackageNotFoundError:

@@ -1,0 +1,126 @@
+"""clearterm's headless replay vs cryptofeed's own ``playback()`` of the same Binance capture, whole process.
+
+    python -m tui.bench.cryptofeed_compare [--frames 200000] [--dir DIR] [--cryptofeed-python PATH] [--reps 3]
+
+Builds a capture in cryptofeed's raw-data format (``BINANCE.0`` with the shared capture's exchangeInfo and
+the configuration, ``BINANCE.ws.1.0`` with the frames; format: /work/shared/captures/README.md): ``frames``
+combined-stream frames, 90 % aggTrade and 10 % kline_1m over 4 symbols, from ``tui.bench.corpus``. Then times
+``cryptofeed.raw_data_collection.playback("BINANCE", files)`` in a Python that has cryptofeed 2.4.1 (a
+separate venv: cryptofeed is not a dependency) and ``clearterm replay --format cryptofeed DIR --speed max
+--headless --json`` as whole processes (start to exit), best of ``reps``, and checks that both count the
+same trades and candles. Without such a Python it builds the capture, times clearterm and says it skipped.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import orjson
+
+from tui.bench.corpus import binance_corpus
+
+SHARED_CAPTURE = Path("/work/shared/captures/BINANCE.0")  # line 1: a real exchangeInfo answer
+SYMBOLS = ["BTCUSDT", "ETHUSDT", "BNBUSDT", "XRPUSDT"]  # listed in that 2021 exchangeInfo
+CF_SYMBOLS = ["BTC-USDT", "ETH-USDT", "BNB-USDT", "XRP-USDT"]
+DEFAULT_CF_PYTHON = "/work/cf-venv/bin/python"
+
+# Run in the cryptofeed venv: playback() returns its counts of callbacks by data type.
+_CF_SCRIPT = """
+import sys, json, glob
+from cryptofeed.raw_data_collection import playback
+files = sorted(glob.glob(sys.argv[1] + "/BINANCE.*"))
+print(json.dumps(playback("BINANCE", files)))
+"""
+
+
+def build_capture(directory: Path, frames: int = 200_000, seed: int = 11) -> dict[str, int]:
+    """Write ``BINANCE.0`` and ``BINANCE.ws.1.0`` into ``directory``; returns the corpus's frame counts."""
+    directory.mkdir(parents=True, exist_ok=True)
+    corpus = binance_corpus(frames, SYMBOLS, mix=(0.9, 0.0, 0.1), rate=10_000.0, interval="1m", seed=seed)
+    streams = [f"{s.lower()}@{kind}" for s in SYMBOLS for kind in ("aggTrade", "kline_1m")]
+    url = "wss://stream.binance.com:9443/stream?streams=" + "/".join(streams)
+    first = corpus.recv_ns[0]
+    info = SHARED_CAPTURE.read_bytes().split(b"\n", 1)[0] if SHARED_CAPTURE.exists() else b""
+    with open(directory / "BINANCE.0", "wb") as f:
+        if info:  # "<url> -> <ts>: <body>", re-timed to just before the frames (a 5-year jump is no test)
+            url_part, _, rest = info.partition(b" -> ")
+            body = rest.partition(b": ")[2]
+            f.write(url_part + f" -> {(first - 2_000_000) / 1e9:.6f}: ".encode() + body + b"\n")
+        f.write(b"configuration: " + orjson.dumps({"trades": CF_SYMBOLS, "candles": CF_SYMBOLS}) + b"\n")
+    with open(directory / "BINANCE.ws.1.0", "w", encoding="utf-8") as f:
+        f.write(f"{url} <-> {(first - 1_000_000) / 1e9:.6f}\n")
+        f.writelines(f"{ns // 1000 / 1e6:.6f}: {frame}\n" for frame, ns in zip(corpus.frames, corpus.recv_ns))
+    return corpus.counts
+
+
+def _cpu_children() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _timed(argv: list[str], env: dict[str, str] | None = None) -> tuple[tuple[float, float], bytes]:
+    """((wall s, CPU s), stdout) of one whole process. On a shared machine the CPU time is the steadier."""
+    cpu0, t0 = _cpu_children(), time.perf_counter()
+    done = subprocess.run(argv, capture_output=True, env=env, check=False)
+    elapsed = time.perf_counter() - t0, _cpu_children() - cpu0
+    if done.returncode != 0:
+        raise RuntimeError(f"{argv[:3]} exited {done.returncode}: {done.stderr.decode()[-2000:]}")
+    return elapsed, done.stdout
+
+
+def time_clearterm(directory: Path) -> tuple[tuple[float, float], dict[str, int]]:
+    argv = [sys.executable, "-m", "tui.runtime.cli", "replay", "--format", "cryptofeed", str(directory),
+            "--speed", "max", "--headless", "--json"]
+    elapsed, out = _timed(argv, {**os.environ, "XDG_CONFIG_HOME": str(directory / "config")})
+    stats = orjson.loads(out.splitlines()[-1])
+    events = stats.get("events", stats)
+    return elapsed, {"trades": int(events["trade"]), "candles": int(events["candle"])}
+
+
+def time_cryptofeed(directory: Path, python: str) -> tuple[tuple[float, float], dict[str, int]]:
+    elapsed, out = _timed([python, "-c", _CF_SCRIPT, str(directory)])
+    counts = orjson.loads(out.splitlines()[-1])["callbacks"]  # {"messages_processed": n, "callbacks": {...}}
+    return elapsed, {"trades": int(counts.get("trades", 0)), "candles": int(counts.get("candles", 0))}
+
+
+def _report(what: str, runs: list[tuple[tuple[float, float], dict[str, int]]]) -> tuple[tuple[float, float], dict[str, int]]:
+    """Print the best wall and best CPU time of the runs; returns them with the last run's counts."""
+    best = (min(t[0] for t, _ in runs), min(t[1] for t, _ in runs))
+    listed = ", ".join(f"{wall:.2f}/{cpu:.2f}" for (wall, cpu), _ in runs)
+    print(f"{what}: wall {best[0]:.2f} s, CPU {best[1]:.2f} s (best of {len(runs)}; wall/CPU: {listed}), "
+          f"{runs[-1][1]}", flush=True)
+    return best, runs[-1][1]
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    ap.add_argument("--frames", type=int, default=200_000)
+    ap.add_argument("--dir", type=Path, help="where to build the capture (default: a temporary directory)")
+    ap.add_argument("--cryptofeed-python", default=DEFAULT_CF_PYTHON)
+    ap.add_argument("--reps", type=int, default=3)
+    args = ap.parse_args(argv)
+    with tempfile.TemporaryDirectory() as tmp:
+        directory = args.dir or Path(tmp)
+        built = build_capture(directory, args.frames)
+        print(f"capture: {args.frames} frames in {directory}: {built}", flush=True)
+        ours = [time_clearterm(directory) for _ in range(args.reps)]
+        ct_s, ct_counts = _report("clearterm replay --speed max --headless", ours)
+        if not Path(args.cryptofeed_python).exists():
+            print(f"cryptofeed: skipped ({args.cryptofeed_python} not found; install cryptofeed==2.4.1 in a "
+                  f"separate venv)")
+            return 0
+        theirs = [time_cryptofeed(directory, args.cryptofeed_python) for _ in range(args.reps)]
+        cf_s, cf_counts = _report("cryptofeed playback()", theirs)
+        print(f"clearterm is {cf_s[0] / ct_s[0]:.2f}x as fast by wall time, {cf_s[1] / ct_s[1]:.2f}x by CPU time; "
+              f"counts {'match' if cf_counts == ct_counts else 'DIFFER'}")
+        return 0 if cf_counts == ct_counts else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
