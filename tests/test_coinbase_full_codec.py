@@ -71,7 +71,7 @@ BAD = [  # (message, reason, the field named)
     ({**OPEN, "sequence": -1}, "bad_field", "sequence"),
     ({**OPEN, "price": None}, "bad_field", "price"),
     ({**OPEN, "price": ["200.2"]}, "bad_field", "price"),
-    ({**OPEN, "remaining_size": "lots"}, "bad_field", "could not convert"),
+    ({**OPEN, "remaining_size": "lots"}, "bad_field", "remaining_size"),
     ({**OPEN, "side": "long"}, "bad_field", "side"),
     ({**OPEN, "order_id": 42}, "bad_field", "order_id"),
     ({**OPEN, "order_id": "x" * 500}, "bad_field", "order_id"),
