@@ -24,6 +24,7 @@ from tui.runtime.session import Session, SessionConfig
 
 SPEEDS = (0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 25.0, 50.0, 100.0, None)  # None: as fast as possible
 TICK_NS = int(TICK_S * 1e9)
+MAX_SILENT_TICKS = 36_000  # one hour of recorded time without a record
 YIELD_EVERY = 2000  # records between yields to the event loop at max speed, so the UI stays live
 FOLLOW_POLL_S = 0.1  # a followed recording is looked at this often once everything in it is played
 
@@ -74,11 +75,18 @@ class RecordedTime:
         self.position_ns = rec.recv_ns
 
     def _tick_until(self, now_ns: int) -> None:
-        """The session's ticks (every 100 ms of recorded time from the first record) up to ``now_ns``."""
+        """The session's ticks (every 100 ms of recorded time from the first record) up to ``now_ns``.
+
+        A silence longer than ``MAX_SILENT_TICKS`` skips to the last tick before ``now_ns``: every health
+        check has fired by then, and a record stamped years off (a lying clock) must not mean 10^9 ticks."""
+        ticks = 0
         while self._next_tick and self._next_tick <= now_ns:
             self.clock.set(self._next_tick)  # what a tick does (a halt) is stamped with the tick's time
             self.session.tick(self._next_tick)
             self._next_tick += TICK_NS
+            ticks += 1
+            if ticks == MAX_SILENT_TICKS and now_ns - self._next_tick >= TICK_NS:
+                self._next_tick += (now_ns - self._next_tick) // TICK_NS * TICK_NS
 
     def _operator(self, rec: Record) -> None:
         """Operator actions replay as recorded; automatic halts are not replayed but recomputed."""
