@@ -421,14 +421,19 @@ class ClearTermApp(ReplayControls, App):
         self._sync_visibility()
         self._layout_grids()
         symbols = session.pipeline.state.symbols
+        on_screen = self.screen._compositor.visible_widgets  # as Textual's own widgets ask it (last frame)
         for key, table in self._tables.items():
-            if table.display:
+            # a table scrolled out of sight (or hidden) is not touched; it catches up as it is drawn again
+            if table in on_screen or not table.has_state:
                 table.sync(symbols.get(key))
         self._sync_badges(slow)
         self.query_one(SymbolList).show(self._symbol_rows())
         if slow:
             self.query_one(LatencyPanel).sync(session.pipeline.telemetry)
-        self.query_one(SignalPanel).sync(session.signal_log, signal_hint(session, self._plan))
+        signals = self.query_one(SignalPanel)
+        if slow or signals.hint is None:  # the hint walks every series: once a second is enough
+            signals.hint = signal_hint(session, self._plan)
+        signals.sync(session.signal_log, signals.hint)
 
     def _forget_session(self) -> None:
         """Another session is on screen (DVR on/off, a backward seek): every widget redraws from it."""
@@ -444,6 +449,7 @@ class ClearTermApp(ReplayControls, App):
         for widget in self.query(LineLog):
             widget.forget()
         self.query_one(LatencyPanel).forget()
+        self.query_one(SignalPanel).hint = None
 
     def _sync_chart(self, session) -> None:
         from feeds.intervals import INTERVALS
