@@ -20,7 +20,8 @@ FIGURES = {
     "floor", "ingest", "ingest_us_per_msg", "ingest_vs_floor", "record", "replay", "loopback_client",
     "loopback_receive_only", "loopback_ratio", "books", "latency_p50", "latency_p99", "latency_max",
     "processing_p99", "latency_rate", "ui_worst_stall", "ui_cpu", "rss", "rss_growth", "first_frame",
-    "chart_redraw_ms",
+    "chart_redraw_ms", "latency_send_p50", "latency_send_p99", "latency_send_max", "latency_app_p50",
+    "latency_app_p99", "latency_app_max",
 }
 
 
@@ -42,7 +43,7 @@ def test_quick_bench_reports_every_figure_with_unit_and_target(capsys):
     assert first["value"] == pytest.approx(statistics.median(first["runs"]), rel=0.01)
     assert first["spread"] == [min(first["runs"]), max(first["runs"])]
     for name in ("ingest", "loopback_ratio", "latency_p99", "ui_worst_stall", "ui_cpu", "rss", "rss_growth",
-                 "first_frame"):
+                 "first_frame", "latency_send_p99", "latency_app_p99"):
         assert result["figures"][name]["target"] != "reference", name
 
 
@@ -80,3 +81,25 @@ def test_bench_symbols_refuses_more_than_it_knows():
     assert len(set(bench_symbols(100))) == 100
     with pytest.raises(ValueError):
         bench_symbols(101)
+
+
+def test_send_stamps_join_every_frame_the_client_decided_on(tmp_path):
+    """The simulator child's send stamps and the client's decision stamps name the same frames: every frame
+    the client took in its window has a send time, and send -> decision is positive and no longer than the run."""
+    import asyncio
+    import time
+
+    from tui.bench.bench import SimChild, _child_env, bench_latency
+
+    sim = SimChild(_child_env(str(tmp_path)))
+    try:
+        sim.set_rate(2000)
+        t0 = time.monotonic()
+        res = asyncio.run(bench_latency(sim, 1.0, 0.3))
+        run_ms = (time.monotonic() - t0) * 1e3
+    finally:
+        sim.close()
+    send = res["send"]
+    assert send["client_frames"] > 100, send
+    assert send["matched"] == send["client_frames"], send
+    assert 0 < send["p50"] <= send["p99"] <= send["max"] < run_ms, (send, run_ms)
