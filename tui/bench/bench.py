@@ -469,6 +469,9 @@ class SimChild:
         self.proc.stdin.write(f"rate {msgs_per_s}\n")
         self.proc.stdin.flush()
 
+    def flood(self, count: int) -> None:
+        self._command(f"flood {count}")
+
     def stamps_on(self) -> None:
         self._command("stamps on")
 
@@ -516,6 +519,8 @@ async def _sim_child(n_symbols: int) -> None:
             if words[:1] == ["rate"]:
                 # Each trade arrival sends an aggTrade and (nearly always) a bookTicker frame.
                 sim.set_trades_per_second(float(words[1]) / (2 * n_symbols))
+            elif words[:1] == ["flood"]:  # every connected client: N pre-generated frames, as fast as possible
+                sim.flood(int(words[1]))
             elif words[:2] == ["stamps", "on"]:
                 stamps.sent, stamps.on = {}, True
             elif words[:2] == ["stamps", "dump"]:
