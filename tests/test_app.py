@@ -623,3 +623,23 @@ async def test_tables_out_of_sight_are_not_redrawn_and_catch_up_when_scrolled_to
         await pilot.pause()
         text = far_on_screen()
         assert far.symbol in text and "12.250" in text and "10.500" not in text, text
+
+
+async def test_tables_beneath_a_dialog_keep_updating():
+    """The resume question is asked over the main view: the prices beneath it keep moving meanwhile."""
+    app = quiet_app()
+    now = time.time_ns()
+    open_ns = now - now % 1_000_000_000
+
+    def bar(close: float) -> Candle:
+        return Candle("BINANCE", "BTCUSDT", "BTC/USD", now, now, "1s", open_ns, 10.0, 99.0, 9.0, close, 0.1, 1, False)
+
+    async with app.run_test(size=(100, 30)) as pilot:
+        app.session.pipeline.apply_all([bar(10.5)])
+        await wait_for(pilot, lambda: "10.500" in screen_text(app), what="the BTCUSDT table")
+        await pilot.press("h", "u")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="the resume question")
+        app.session.pipeline.apply_all([bar(12.25)])
+        app.refresh_view()
+        t = table(app, "BTCUSDT")
+        assert t._seen == t._versions()  # synced by the timer, not left for later

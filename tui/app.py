@@ -421,7 +421,9 @@ class ClearTermApp(ReplayControls, App):
         self._sync_visibility()
         self._layout_grids()
         symbols = session.pipeline.state.symbols
-        on_screen = self.screen._compositor.visible_widgets  # as Textual's own widgets ask it (last frame)
+        # the tables' screen (a dialog may be on top: what shows beneath it still updates); the widgets
+        # its last frame showed, as Textual's own widgets ask it
+        on_screen = self.screen_stack[0]._compositor.visible_widgets
         for key, table in self._tables.items():
             # a table scrolled out of sight (or hidden) is not touched; it catches up as it is drawn again
             if table in on_screen or not table.has_state:
