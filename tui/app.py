@@ -435,6 +435,8 @@ class ClearTermApp(ReplayControls, App):
             # a table scrolled out of sight (or hidden) is not touched; it catches up as it is drawn again
             if table in on_screen or not table.has_state:
                 table.sync(symbols.get(key))
+            else:
+                table.behind = True
         self._sync_badges(slow)
         self.query_one(SymbolList).show(self._symbol_rows())
         if slow:

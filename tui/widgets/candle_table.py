@@ -97,6 +97,7 @@ class CandleTable(CachedStyles, Widget, can_focus=True):
         self._row_bars: list[Candle] = []
         self._layout: tuple | None = None  # (width, height, columns, widths, decimals)
         self._dirty = True  # rebuild everything at the next sync or render (size, style change)
+        self.behind = False  # the app skipped a sync while it was out of sight: catch up when drawn
 
     # -- data -----------------------------------------------------------------------------------
     @property
@@ -174,10 +175,13 @@ class CandleTable(CachedStyles, Widget, can_focus=True):
 
     # -- line API -------------------------------------------------------------------------------
     def render_line(self, y: int) -> Strip:
-        if self._state is not None and self._versions() != self._seen:
+        if self.behind:
             # the app skips syncing a table out of sight: coming into view, it draws its state as it is now
-            self._seen = self._versions()
-            self._dirty = True
+            # (a table in sight is synced by the timer, row by row, and never rebuilt here)
+            self.behind = False
+            if self._versions() != self._seen:
+                self._seen = self._versions()
+                self._dirty = True
         if self._dirty or self._layout is None or self._layout[:2] != (self.size.width, self.size.height):
             self._rebuild()
         if y == 0 and self._title is not None:
