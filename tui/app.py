@@ -195,6 +195,7 @@ class ClearTermApp(ReplayControls, App):
         self._session_shown = None
         self._stopped = False
         self.terminal_watch = TerminalWatch(self.hang_up, self._close_recording)
+        self._gc_threshold: tuple[int, int, int] | None = None  # the collector's setting before the app's
         self._stop_timeout = STOP_TIMEOUT_S
         self._tables: dict[tuple[str, str], CandleTable] = {}
         self._books: dict[tuple[str, str], DepthBook] = {}
@@ -328,6 +329,10 @@ class ClearTermApp(ReplayControls, App):
             # app: out of the collector's sight, a full collection scans only what came later. Measured:
             # gen-2 pauses of 140-180 ms CPU at 30 symbols were the app's worst stalls (92-103 ms after).
             gc.freeze()
+            # fewer, larger young collections: Textual's strips (each with its caches) are most of what the
+            # refresh allocates, and mostly die young
+            self._gc_threshold = gc.get_threshold()
+            gc.set_threshold(10_000, 50, 50)
         if self.duration is not None:  # counted from the start of the feeds: --duration S is S seconds of data
             self.set_timer(self.duration, self.action_quit, name="duration")
 
@@ -366,6 +371,8 @@ class ClearTermApp(ReplayControls, App):
         self.terminal_watch.stop()
         await self._stop_runner()
         gc.unfreeze()
+        if self._gc_threshold is not None:
+            gc.set_threshold(*self._gc_threshold)
 
     # -- SSH: hang-ups and vanished terminals ---------------------------------------------------------
     def hang_up(self) -> None:
