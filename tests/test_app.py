@@ -584,3 +584,62 @@ async def test_help_explains_marks_and_how_to_reach_the_tables_that_do_not_fit()
         assert isinstance(app.focused, CandleTable)
         await pilot.press("pagedown")  # ... then PgDn scrolls the grid
         await wait_for(pilot, lambda: box.scroll_y > 0, what="the table grid scrolled")
+
+
+async def test_tables_out_of_sight_are_not_redrawn_and_catch_up_when_scrolled_to():
+    """The refresh timer leaves tables scrolled out of sight alone; scrolled to, they show the latest bar."""
+    app = quiet_app()
+    names = ("BTCUSDT", "ETHUSDT", "SOLUSDT", "BNBUSDT", "XRPUSDT", "ADAUSDT", "DOGEUSDT", "LTCUSDT")
+    now = time.time_ns()
+    open_ns = now - now % 1_000_000_000
+
+    def bars(close: float) -> list[Candle]:
+        return [Candle("BINANCE", s, s[:-4] + "/USD", now, now, "1s", open_ns, 10.0, 99.0, 9.0, close, 0.1, 1, False)
+                for s in names]
+
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.session.pipeline.apply_all(bars(10.5))
+        box = app.query_one("#tables")
+        await wait_for(pilot, lambda: len(app.query(CandleTable)) == len(names) and box.max_scroll_y > 0
+                       and "10.500" in screen_text(app), what="eight tables, the grid scrolling")
+        on_screen = app.screen._compositor.visible_widgets
+        hidden = [t for t in app.query(CandleTable) if t not in on_screen]
+        shown = [t for t in app.query(CandleTable) if t in on_screen]
+        assert hidden and shown
+        app.session.pipeline.apply_all(bars(12.25))
+        await wait_for(pilot, lambda: "12.250" in "".join(shown[0].text_lines()), what="a visible table updated")
+        app.refresh_view()
+        app.refresh_view()
+        far = hidden[-1]
+        assert far._seen != far._versions()  # never rebuilt while out of sight
+
+        def far_on_screen() -> str:
+            region = far.region
+            rows = screen_text(app).splitlines()[region.y:region.bottom]
+            return "\n".join(row[region.x:region.right] for row in rows)
+
+        box.scroll_to_widget(far, animate=False)
+        await wait_for(pilot, lambda: far in app.screen._compositor.visible_widgets, what="the far table in view")
+        await pilot.pause()
+        text = far_on_screen()
+        assert far.symbol in text and "12.250" in text and "10.500" not in text, text
+
+
+async def test_tables_beneath_a_dialog_keep_updating():
+    """The resume question is asked over the main view: the prices beneath it keep moving meanwhile."""
+    app = quiet_app()
+    now = time.time_ns()
+    open_ns = now - now % 1_000_000_000
+
+    def bar(close: float) -> Candle:
+        return Candle("BINANCE", "BTCUSDT", "BTC/USD", now, now, "1s", open_ns, 10.0, 99.0, 9.0, close, 0.1, 1, False)
+
+    async with app.run_test(size=(100, 30)) as pilot:
+        app.session.pipeline.apply_all([bar(10.5)])
+        await wait_for(pilot, lambda: "10.500" in screen_text(app), what="the BTCUSDT table")
+        await pilot.press("h", "u")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="the resume question")
+        app.session.pipeline.apply_all([bar(12.25)])
+        app.refresh_view()
+        t = table(app, "BTCUSDT")
+        assert t._seen == t._versions()  # synced by the timer, not left for later

@@ -18,9 +18,11 @@ from tui.runtime.cli import main
 
 FIGURES = {
     "floor", "typed_floor", "ingest", "ingest_us_per_msg", "ingest_vs_floor", "ingest_vs_typed_floor", "record",
-    "replay", "loopback_client", "loopback_receive_only", "loopback_ratio", "books", "latency_p50", "latency_p99", "latency_max",
+    "replay", "loopback_client", "loopback_receive_only", "loopback_ratio", "books", "latency_p50", "latency_p99",
+    "latency_max",
     "processing_p99", "latency_rate", "ui_worst_stall", "ui_cpu", "rss", "rss_growth", "first_frame",
-    "chart_redraw_ms",
+    "chart_redraw_ms", "latency_send_p50", "latency_send_p99", "latency_send_max", "latency_app_p50",
+    "latency_app_p99", "latency_app_max",
 }
 
 
@@ -42,7 +44,7 @@ def test_quick_bench_reports_every_figure_with_unit_and_target(capsys):
     assert first["value"] == pytest.approx(statistics.median(first["runs"]), rel=0.01)
     assert first["spread"] == [min(first["runs"]), max(first["runs"])]
     for name in ("ingest", "loopback_ratio", "latency_p99", "ui_worst_stall", "ui_cpu", "rss", "rss_growth",
-                 "first_frame"):
+                 "first_frame", "latency_send_p99", "latency_app_p99"):
         assert result["figures"][name]["target"] != "reference", name
 
 
@@ -94,3 +96,25 @@ def test_cryptofeed_comparison_capture_replays_with_every_trade_and_candle(tmp_p
     out = capsys.readouterr().out
     assert f"{{'trades': {built['aggTrade']}, 'candles': {built['kline']}}}" in out
     assert "cryptofeed: skipped" in out
+
+
+def test_send_stamps_join_every_frame_the_client_decided_on(tmp_path):
+    """The simulator child's send stamps and the client's decision stamps name the same frames: every frame
+    the client took in its window has a send time, and send -> decision is positive and no longer than the run."""
+    import asyncio
+    import time
+
+    from tui.bench.bench import SimChild, _child_env, bench_latency
+
+    sim = SimChild(_child_env(str(tmp_path)))
+    try:
+        sim.set_rate(2000)
+        t0 = time.monotonic()
+        res = asyncio.run(bench_latency(sim, 1.0, 0.3))
+        run_ms = (time.monotonic() - t0) * 1e3
+    finally:
+        sim.close()
+    send = res["send"]
+    assert send["client_frames"] > 100, send
+    assert send["matched"] == send["client_frames"], send
+    assert 0 < send["p50"] <= send["p99"] <= send["max"] < run_ms, (send, run_ms)

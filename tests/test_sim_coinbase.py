@@ -356,6 +356,8 @@ async def test_warm_up_history_follows_binance_minute_by_minute():
     async with Simulator(history_s=240, intervals=("1m",)) as sim:
         _, binance = await http_get(f"{sim.rest_url()}/api/v3/klines?symbol=ETHUSDT&interval=1m")
         status, coinbase = await http_get(f"{sim.rest_url('COINBASE')}/products/ETH-USD/candles?granularity=60")
+        # the warm-up stepped the venues together: Coinbase followed Binance's own market, no private twin
+        assert sim.venue("COINBASE").twin.now_ms is None
     assert status == 200 and len(coinbase) >= 4
     closes = {k[0] // 1000: float(k[4]) for k in binance}
     assert sum(row[5] for row in coinbase) > 0

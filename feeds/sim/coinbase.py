@@ -22,8 +22,9 @@ Products are the simulator's Binance symbols with USDT/USDC read as USD (``BTCUS
 Each product's price follows the Binance market of the same symbol: before every trade arrival the
 Coinbase mid is set to the Binance mid times (1 + basis), where the basis is a seeded mean-reverting
 walk of about 1.5 bps (clamped at 5 bps), so the venues stay a few bps apart but never equal. The
-Binance venue's live market is used when it runs at the same time; otherwise (no Binance venue, or
-warm-up history) a private twin SimMarket with Binance's seed and settings, which follows the same path.
+Binance venue's market is used when it is at the same time (live, and in the warm-up, where the server
+steps all venues together); otherwise (no Binance venue) a private twin SimMarket with Binance's seed and
+settings.
 
 ``sequence`` numbers each product's ``full`` messages one by one (the order messages that explain its book
 changes and trades), so ticker and match subscribers see jumps, as on the real feed, and a ticker carries the
@@ -215,7 +216,7 @@ class CoinbaseVenue(Venue):
         live = self.reference() if self.reference is not None else None
         if live is not None and live.now_ms is not None and abs(live.now_ms - now_ms) <= 2000:
             return live.symbols
-        self.twin.step(now_ms)  # warm-up history, or no Binance venue
+        self.twin.step(now_ms)  # no Binance venue at this time
         return self.twin.symbols
 
     def _couple(self, ref: dict[str, SimSymbol], t: int) -> None:

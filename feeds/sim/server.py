@@ -190,13 +190,6 @@ class Venue:
     def step(self, now_ms: int) -> None:
         raise NotImplementedError
 
-    def warm_up(self, from_ms: int, to_ms: int) -> None:
-        """Build history (klines, 24 h stats) before anyone connects."""
-        t = from_ms
-        while t < to_ms:
-            self.step(t)
-            t += 1000
-
     # venue-specific fault hooks (defaults do nothing) -------------------------------------------
     def shutdown_frame(self, conn: SimConn) -> bytes | None:
         return None
@@ -280,8 +273,7 @@ class Simulator:
         self._t0 = time.time()
         now = self.now_ms()
         if self.history_s > 0:
-            for v in self.venues.values():
-                v.warm_up(now - int(self.history_s * 1000), now)
+            self._warm_up(now - int(self.history_s * 1000), now)
         for v in self.venues.values():
             v.step(now)
         self._server = server = await serve(
@@ -291,6 +283,17 @@ class Simulator:
         self.port = server.sockets[0].getsockname()[1]
         self._ticker = asyncio.create_task(self._run())
         return self
+
+    def _warm_up(self, from_ms: int, to_ms: int) -> None:
+        """Build every venue's history (klines, 24 h stats) before anyone connects: second by second, all
+        venues together, so that a venue following another (Coinbase follows Binance) reads the other's
+        market at that second, as it does live, instead of simulating a private twin of it (20% less work)."""
+        venues = list(self.venues.values())
+        t = from_ms
+        while t < to_ms:
+            for v in venues:
+                v.step(t)
+            t += 1000
 
     async def stop(self) -> None:
         if self._ticker is not None:

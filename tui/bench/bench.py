@@ -14,7 +14,11 @@ The corpora are generated deterministically (tui/bench/corpus.py): Binance combi
 4. loopback   the simulator floods a real client (Session -> Feed -> Connection -> pipeline) over
               127.0.0.1, next to a receive-only websockets client flooded the same way; ratio.
 5. latency    a simulator in a child process sends live data at a fixed 10k msg/s; the pipeline's
-              telemetry gives exchange time (``E``) -> processed.
+              telemetry gives exchange time (``E``) -> processed. Also, without E's 1 ms resolution:
+              the simulator child notes each frame's ``time.monotonic_ns()`` as it writes it (a side
+              table, never in the frame), the client notes when the pipeline is done with it (strategy
+              decision included); the two joined by frame give send -> decision, headless here and
+              with the app attached in the UI run (frames wait behind drawing there).
 6. UI         the app, in a pseudo-terminal in a child process, connected to that simulator: the worst
               lateness of a 50 ms asyncio timer and the process's CPU share.
 7. memory     a child process holding 100 symbols x 2 venues x 500 candles, then under the same flood.
@@ -38,7 +42,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+import zlib
+from collections.abc import Callable, Coroutine
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -378,6 +383,70 @@ async def bench_loopback(plan: Plan) -> Json:
     return {"client": client, "receive_only": receive_only, "mix": mix}
 
 
+# -- send stamps: send -> decision latency across two processes (bench only) -------------------
+
+def frame_key(frame: bytes) -> int:
+    """A frame's identity on both sides of the socket (the frames carry trade and update ids)."""
+    return zlib.crc32(frame) | len(frame) << 32
+
+
+SendFrames = Callable[[Any, list[bytes]], Coroutine[Any, Any, None]]
+
+
+class SendStamps:
+    """In the simulator child: the monotonic time each frame was written to a socket, by frame key."""
+
+    def __init__(self) -> None:
+        self.sent: dict[int, int] = {}
+        self.on = False
+
+    def wrap(self, send_frames: SendFrames) -> SendFrames:
+        async def stamped(ws: Any, frames: list[bytes]) -> None:
+            if self.on:
+                now, sent = time.monotonic_ns(), self.sent
+                for f in frames:
+                    sent[frame_key(f)] = now
+            await send_frames(ws, frames)
+        return stamped
+
+    def dump(self, path: str) -> None:
+        """Write the stamps (keys, times) to ``path``, then forget them and stop stamping."""
+        self.on = False
+        Path(path).write_bytes(orjson.dumps({"keys": list(self.sent), "ns": list(self.sent.values())}))
+        self.sent = {}
+
+
+class DecisionStamps:
+    """In the client: when the pipeline was done with each frame (listeners, so strategy decisions,
+    included), from ``start()`` until ``stop()``. Wraps the session's ``pipeline.feed`` before it starts."""
+
+    def __init__(self, session: Session) -> None:
+        self.done: list[tuple[str | bytes, int]] = []
+        self.on = False
+        feed, done, clock = session.pipeline.feed, self.done, time.monotonic_ns
+
+        def timed(conn: str, raw: str | bytes, recv_ns: int) -> None:
+            feed(conn, raw, recv_ns)
+            if self.on:
+                done.append((raw, clock()))
+
+        session.pipeline.feed = timed  # type: ignore[method-assign]  # the connection reads it at connect
+
+    def keyed(self) -> list[tuple[int, int]]:
+        return [(frame_key(raw.encode() if isinstance(raw, str) else raw), ns) for raw, ns in self.done]
+
+
+def send_to_decision(sent: Json, done: list[tuple[int, int]]) -> Json:
+    """Join the simulator's send stamps with the client's decision stamps: percentiles in ms."""
+    by_key = dict(zip(sent["keys"], sent["ns"]))
+    ms = sorted((ns - by_key[k]) / 1e6 for k, ns in done if k in by_key)
+    if not ms:
+        raise BenchError(f"no frame matched between the simulator's {len(by_key)} send stamps and the "
+                         f"client's {len(done)} decisions")
+    return {"p50": ms[len(ms) // 2], "p99": ms[min(len(ms) - 1, int(len(ms) * 0.99))], "max": ms[-1],
+            "matched": len(ms), "client_frames": len(done)}
+
+
 # -- child processes ----------------------------------------------------------------------------
 
 def _child_env(config_home: str, terminal: bool = False) -> dict[str, str]:
@@ -412,6 +481,28 @@ class SimChild:
         self.proc.stdin.write(f"rate {msgs_per_s}\n")
         self.proc.stdin.flush()
 
+    def flood(self, count: int) -> None:
+        self._command(f"flood {count}")
+
+    def stamps_on(self) -> None:
+        self._command("stamps on")
+
+    def stamps(self) -> Json:
+        """Stop stamping; the send stamps taken since ``stamps_on`` (then forgotten by the child)."""
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "sent.json"
+            self._command(f"stamps dump {path}")
+            assert self.proc.stdout is not None  # Popen(stdout=PIPE)
+            if self.proc.stdout.readline().strip() != "dumped":
+                raise BenchError("the simulator child wrote no send stamps")
+            result: Json = orjson.loads(path.read_bytes())
+            return result
+
+    def _command(self, line: str) -> None:
+        assert self.proc.stdin is not None  # Popen(stdin=PIPE)
+        self.proc.stdin.write(line + "\n")
+        self.proc.stdin.flush()
+
     def close(self) -> None:
         if self.proc.stdin and not self.proc.stdin.closed:
             self.proc.stdin.close()  # end of input: the child stops
@@ -423,8 +514,11 @@ class SimChild:
 
 
 async def _sim_child(n_symbols: int) -> None:
+    import feeds.sim.server
     from feeds.sim.server import Simulator
     from tui.bench.corpus import bench_symbols
+    stamps = SendStamps()
+    feeds.sim.server.send_frames = stamps.wrap(feeds.sim.server.send_frames)  # type: ignore[assignment]  # looked up per batch
     async with Simulator(symbols=bench_symbols(n_symbols), seed=SEED, port=0, intervals=("1s",),
                          tick_hz=SIM_TICK_HZ) as sim:
         print(f"port {sim.port}", flush=True)
@@ -437,6 +531,13 @@ async def _sim_child(n_symbols: int) -> None:
             if words[:1] == ["rate"]:
                 # Each trade arrival sends an aggTrade and (nearly always) a bookTicker frame.
                 sim.set_trades_per_second(float(words[1]) / (2 * n_symbols))
+            elif words[:1] == ["flood"]:  # every connected client: N pre-generated frames, as fast as possible
+                sim.flood(int(words[1]))
+            elif words[:2] == ["stamps", "on"]:
+                stamps.sent, stamps.on = {}, True
+            elif words[:2] == ["stamps", "dump"]:
+                stamps.dump(words[2])
+                print("dumped", flush=True)
 
 
 async def bench_latency(sim: SimChild, seconds: float, warm_up_s: float) -> Json:
@@ -444,16 +545,21 @@ async def bench_latency(sim: SimChild, seconds: float, warm_up_s: float) -> Json
     from tui.bench.corpus import bench_symbols
     from tui.runtime.session import Session
     session = Session(_live_config(bench_symbols(SYMBOLS), sim.ws_url, sim.rest_url))
+    decisions = DecisionStamps(session)
+    sim.stamps_on()  # from the start: a frame the client takes in its window was sent after this
     await session.start()
     try:
         await _until(lambda: _subscribed(session), 10, "the client to subscribe")
         await asyncio.sleep(warm_up_s)  # book snapshots, first bars
         tel = session.pipeline.telemetry[VENUE]
         tel.latency, tel.processing = LatencyStats(), LatencyStats()
+        decisions.on = True
         m0, t0 = session.pipeline.messages, time.perf_counter()
         await asyncio.sleep(seconds)
         rate = (session.pipeline.messages - m0) / (time.perf_counter() - t0)
-        return {"rate": rate, "exchange": tel.latency.summary(), "processing": tel.processing.summary()}
+        decisions.on = False
+        return {"rate": rate, "exchange": tel.latency.summary(), "processing": tel.processing.summary(),
+                "send": send_to_decision(sim.stamps(), decisions.keyed())}
     finally:
         await session.stop()
 
@@ -540,10 +646,14 @@ def bench_ui(sim: SimChild, env: dict[str, str], seconds: float, warm_up_s: floa
         out = Path(tmp) / "ui.json"
         argv = [sys.executable, "-m", "tui.bench.bench", "ui-child", sim.ws_url, sim.rest_url, str(seconds),
                 str(warm_up_s), str(out)]
+        sim.stamps_on()  # the child keeps only the frames of its measured window
         _, _, status = run_in_pty(argv, env, (160, 48), seconds + 30.0)
+        sent = sim.stamps()
         if not out.exists():
             raise BenchError(f"the app child wrote no result (exit status {status})")
         result: Json = orjson.loads(out.read_bytes())
+        if "decisions" in result:
+            result["send"] = send_to_decision(sent, [tuple(d) for d in result.pop("decisions")])
         return result
 
 
@@ -553,6 +663,7 @@ async def _ui_child(ws_url: str, rest_url: str, seconds: float, warm_up_s: float
     from tui.bench.corpus import bench_symbols
     from tui.runtime.runner import Runner
     runner = Runner(_live_config(bench_symbols(SYMBOLS), ws_url, rest_url))
+    decisions = DecisionStamps(runner.session)
     app = ClearTermApp(runner)
     result: Json = {}
 
@@ -564,6 +675,7 @@ async def _ui_child(ws_url: str, rest_url: str, seconds: float, warm_up_s: float
             worst = worst_cpu = total = 0.0
             ticks = 0
             m0 = runner.session.pipeline.messages
+            decisions.on = True
             wall0, cpu0 = time.perf_counter(), time.process_time()
             end = loop.time() + seconds
             while loop.time() < end:
@@ -577,6 +689,8 @@ async def _ui_child(ws_url: str, rest_url: str, seconds: float, warm_up_s: float
                 total += late
                 ticks += 1
             wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
+            decisions.on = False
+            result["decisions"] = decisions.keyed()
             result.update(worst_ms=worst * 1e3, worst_cpu_ms=worst_cpu * 1e3, mean_ms=total / ticks * 1e3,
                           cpu_percent=cpu / wall * 100,
                           rate=(runner.session.pipeline.messages - m0) / wall, seconds=wall,
@@ -814,6 +928,14 @@ def run_all(plan: Plan, quick: bool) -> Json:
                        "receive -> processed (ns clock: frame handed over by websockets -> pipeline done), "
                        f"same run; p50 {pr['p50']} ms, max {pr['max']} ms")
             report.add("latency_rate", res["rate"], "msg/s", None, "the rate the latency was measured at")
+            send = res["send"]
+            how_send = (f"simulator child's time.monotonic_ns() as it writes the frame -> this process's "
+                        f"time.monotonic_ns() when the pipeline (strategy included) is done with it, joined by "
+                        f"frame ({send['matched']} of {send['client_frames']} frames matched), headless Session; "
+                        f"same run as latency_p99")
+            report.add("latency_send_p50", send["p50"], "ms", None, how_send)
+            report.add("latency_send_p99", send["p99"], "ms", ("<=", 1.0), how_send)
+            report.add("latency_send_max", send["max"], "ms", None, how_send)
 
         def ui_section(sim: SimChild) -> None:
             res = bench_ui(sim, term_env, plan.ui_s, plan.warm_up_s)
@@ -829,6 +951,14 @@ def run_all(plan: Plan, quick: bool) -> Json:
                        cpu_in_worst_ms=_round(res["worst_cpu_ms"]))
             report.add("ui_cpu", res["cpu_percent"], "%", ("<=", 25.0),
                        "process CPU time / wall time of the app process (pipeline included); " + how)
+            send = res.get("send")
+            if send is not None:
+                how_send = (f"simulator child's time.monotonic_ns() as it writes the frame -> the app process's "
+                            f"when its pipeline is done with it ({send['matched']} of {send['client_frames']} "
+                            f"frames matched): what an operator waits, frames queued behind drawing; " + how)
+                report.add("latency_app_p50", send["p50"], "ms", None, how_send)
+                report.add("latency_app_p99", send["p99"], "ms", ("<=", 10.0), how_send)
+                report.add("latency_app_max", send["max"], "ms", None, how_send)
 
         def memory_section(sim: SimChild) -> None:
             res = bench_memory(sim, env, plan.memory_s, plan.warm_up_s)

@@ -97,6 +97,7 @@ class CandleTable(CachedStyles, Widget, can_focus=True):
         self._row_bars: list[Candle] = []
         self._layout: tuple | None = None  # (width, height, columns, widths, decimals)
         self._dirty = True  # rebuild everything at the next sync or render (size, style change)
+        self.behind = False  # the app skipped a sync while it was out of sight: catch up when drawn
 
     # -- data -----------------------------------------------------------------------------------
     @property
@@ -107,13 +108,21 @@ class CandleTable(CachedStyles, Widget, can_focus=True):
         s = st.candles.get(self.interval)
         return s if s is not None else next(iter(st.candles.values()))
 
+    @property
+    def has_state(self) -> bool:
+        """Whether a sync gave it its symbol's state (until then the app syncs it even out of sight)."""
+        return self._state is not None
+
+    def _versions(self) -> tuple[int, int]:
+        st = self._state
+        series = self.series
+        return (st.version if st is not None else -1, series.version if series is not None else -1)
+
     def sync(self, state: SymbolState | None) -> bool:
         """Take the latest state; redraw what changed. Returns True when anything was redrawn."""
         if state is not None:
             self._state = state
-        st = self._state
-        series = self.series
-        seen = (st.version if st is not None else -1, series.version if series is not None else -1)
+        seen = self._versions()
         if seen == self._seen and not self._dirty:
             return False
         self._seen = seen
@@ -166,6 +175,13 @@ class CandleTable(CachedStyles, Widget, can_focus=True):
 
     # -- line API -------------------------------------------------------------------------------
     def render_line(self, y: int) -> Strip:
+        if self.behind:
+            # the app skips syncing a table out of sight: coming into view, it draws its state as it is now
+            # (a table in sight is synced by the timer, row by row, and never rebuilt here)
+            self.behind = False
+            if self._versions() != self._seen:
+                self._seen = self._versions()
+                self._dirty = True
         if self._dirty or self._layout is None or self._layout[:2] != (self.size.width, self.size.height):
             self._rebuild()
         if y == 0 and self._title is not None:
@@ -298,14 +314,17 @@ class CandleTable(CachedStyles, Widget, can_focus=True):
         """Rebuild changed rows; the list of changed row indexes, or None when the layout changed."""
         bars = self.visible_bars()
         old = self._row_bars
-        if len(bars) != len(old) or self._plan(bars) != self._layout:
+        if len(bars) != len(old):
             self._rebuild()
             return None
-        changed = []
-        for i, bar in enumerate(bars):
-            if bar is not old[i]:
-                changed.append(i)
-                self._rows[i] = self._row_strip(bar)
+        changed = [i for i, bar in enumerate(bars) if bar is not old[i]]
+        # Only the forming bar moved (the usual tick): keep the layout, a value outgrowing its column
+        # re-lays the table out (_strip_too_wide). A closed bar moved: plan the columns again.
+        if any(bars[i].closed for i in changed) and self._plan(bars) != self._layout:
+            self._rebuild()
+            return None
+        for i in changed:
+            self._rows[i] = self._row_strip(bars[i])
         self._row_bars = bars
         return changed
 

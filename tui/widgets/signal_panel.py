@@ -49,6 +49,8 @@ class SignalPanel(LineLog):
         "signal-panel--muted",
     }
 
+    hint: str | None = None  # why the log is empty, refreshed by the app once a second
+
     def on_mount(self) -> None:
         self.border_title = "Signals"
 
