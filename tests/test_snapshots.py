@@ -15,7 +15,7 @@ from importlib.metadata import version
 import pytest
 from textual.widgets import Sparkline
 
-from tui.screenshots import SHOTS, replay_app, settle
+from tui.screenshots import FIXTURE, FIXTURE_OF, SHOTS, replay_app, settle
 
 TEXTUAL_VERSION = "8.2.8"
 pytestmark = pytest.mark.skipif(version("textual") != TEXTUAL_VERSION,
@@ -44,4 +44,4 @@ def test_view(snap_compare, view, size):
             sparkline.visible = False  # the space stays, the bars are not drawn
         await pilot.pause()
 
-    assert snap_compare(replay_app(), terminal_size=size, run_before=run_before)
+    assert snap_compare(replay_app(FIXTURE_OF.get(view, FIXTURE)), terminal_size=size, run_before=run_before)
