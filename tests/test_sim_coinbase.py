@@ -163,8 +163,8 @@ async def test_level2_needs_auth_fields_and_unknown_channels_are_errors(sim):
 
 async def test_no_subscribe_within_the_deadline_closes_the_connection(sim):
     sim.venue("COINBASE").subscribe_timeout_s = 0.3
+    started = time.monotonic()  # before the quiet connection opens, so its deadline cannot have started earlier
     async with cb_connect(sim) as quiet, cb_connect(sim) as active:
-        started = time.monotonic()
         await send(active, type="subscribe", product_ids=["BTC-USD"], channels=["heartbeat"])
         with pytest.raises(ConnectionClosed) as info:
             await recv(quiet, 3.0)
