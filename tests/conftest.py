@@ -5,6 +5,7 @@ not in ``EXPLAINED_SKIPS`` fails the run.
 """
 from __future__ import annotations
 
+import asyncio
 import os
 from pathlib import Path
 
@@ -41,6 +42,15 @@ def isolated_environment(tmp_path, monkeypatch):
 def captures() -> Path:
     """The real Binance and Coinbase captures (tests/captures, unpacked once)."""
     return capture_dir()
+
+
+@pytest.fixture(scope="session")
+def eventful_recording(tmp_path_factory) -> tuple[Path, dict]:
+    """One eventful demo session recorded over loopback (about 20 s of real time), shared by the tests of
+    test_record_replay.py and test_app_replay.py, which only read it: (path, what happened when)."""
+    from test_record_replay import record_eventful_session
+    path = tmp_path_factory.mktemp("eventful") / "session.jsonl"
+    return path, asyncio.run(record_eventful_session(path))
 
 
 def _reason(report: pytest.TestReport) -> str:

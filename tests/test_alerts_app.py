@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from textual.widgets import Input
 
-from tests.test_app import wait_for
+from tests.test_app import CALM_SIM, wait_for
 from tui.app import ClearTermApp
 from tui.runtime.config import UISettings
 from tui.runtime.runner import Runner
@@ -15,7 +15,7 @@ from tui.widgets.alert_log import AlertLog, AlertsScreen
 def alert_app() -> ClearTermApp:
     cfg = SessionConfig(mode="demo", interval="1s", venues=["BINANCE", "COINBASE"], alerts=["BTCUSDT price > 1"],
                         alert_desktop=False)
-    return ClearTermApp(Runner(cfg), settings=UISettings(notify="both"), log_to_file=False)
+    return ClearTermApp(Runner(cfg, sim_options=CALM_SIM), settings=UISettings(notify="both"), log_to_file=False)
 
 
 async def test_an_alert_rings_once_and_the_panel_changes_rules():

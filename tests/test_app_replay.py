@@ -7,14 +7,13 @@ deadline, never fixed sleeps.
 """
 from __future__ import annotations
 
-import asyncio
 import gzip
 import time
 from pathlib import Path
 
 import orjson
 import pytest
-from test_record_replay import EVENTFUL_STRATEGY, record_eventful_session, replay_outcome, straight_replay
+from test_record_replay import EVENTFUL_STRATEGY, replay_outcome, straight_replay
 
 from tui.app import ClearTermApp
 from tui.replay_controls import recording_end_ns
@@ -48,14 +47,13 @@ def bar_text(app) -> str:
     return app.query_one(ReplayBar).render().plain if app.query_one(ReplayBar).display else ""
 
 
+# The live DVR tests press keys: a calm simulator, as in test_app.py (a trade stream goes stale after 3 s
+# without trades; at 6 trades/s a gap that long is e**-18 likely).
+CALM_SIM = {"trades_per_second": 6.0, "tick_hz": 10.0}
+
+
 def replay_app(speed: float | None = None) -> ClearTermApp:
     return ClearTermApp(ReplayRunner([str(FIXTURE)], speed=speed))
-
-
-@pytest.fixture(scope="module")
-def eventful_recording(tmp_path_factory) -> tuple[Path, dict]:
-    path = tmp_path_factory.mktemp("eventful") / "session.jsonl"
-    return path, asyncio.run(record_eventful_session(path))
 
 
 def table(app, symbol: str) -> CandleTable:
@@ -195,7 +193,8 @@ async def test_go_to_a_time_and_r_does_not_quit():
 
 async def test_dvr_replays_the_live_session_while_it_goes_on(tmp_path):
     record = tmp_path / "rec.jsonl"
-    app = ClearTermApp(Runner(SessionConfig(mode="demo", interval="1s", record_path=str(record))))
+    app = ClearTermApp(Runner(SessionConfig(mode="demo", interval="1s", record_path=str(record)),
+                              sim_options=CALM_SIM))
     async with app.run_test(size=(80, 24)) as pilot:
         live = app.live_session
         await wait_for(pilot, lambda: live.pipeline.messages > 20, what="live data")
@@ -307,7 +306,7 @@ async def test_dvr_seek_back_shows_the_session_as_it_was_and_follows_the_recordi
     record = tmp_path / "rec.jsonl"
     config = SessionConfig(mode="demo", venues=["BINANCE"], symbols=["BTCUSDT", "ETHUSDT"], interval="1s",
                            record_path=str(record), stale_after_s=3.0, strategy=EVENTFUL_STRATEGY)
-    app = ClearTermApp(Runner(config))
+    app = ClearTermApp(Runner(config, sim_options=CALM_SIM))
     async with app.run_test(size=(160, 48)) as pilot:
         live = app.live_session
         await wait_for(pilot, lambda: live.pipeline.messages > 20, what="live data")

@@ -1,8 +1,10 @@
 """The benchmarks: a --quick run in-process reports every figure with a value, a unit and a target.
 
 No timing is asserted (the machine decides those); the run itself is the test that every benchmark
-still works against the real pipeline, simulator, recorder and app. The corpus generator is checked
-for determinism and for frames that the real codec and guard accept.
+still works against the real pipeline, simulator, recorder and app. The run uses the smallest plan
+(``TINY``) in place of --quick's: the contract (keys, units, targets, method strings) is the same and
+the test does not measure speed. The corpus generator is checked for determinism and for frames that
+the real codec and guard accept.
 """
 import statistics
 
@@ -13,6 +15,7 @@ from feeds.clock import ManualClock
 from feeds.core.pipeline import Pipeline
 from feeds.symbols import SymbolMap
 from feeds.venues.binance import BinanceCodec
+from tui.bench import bench
 from tui.bench.corpus import bench_symbols, binance_corpus
 from tui.runtime.cli import main
 
@@ -25,8 +28,13 @@ FIGURES = {
     "latency_app_p99", "latency_app_max",
 }
 
+# every section runs, each on the least work that still gives it samples (the sim child sends 10,000 msg/s)
+TINY = bench.Plan(corpus=2_000, reps=1, flood=2_000, flood_reps=1, latency_s=0.5, ui_s=0.5, memory_s=0.5,
+                  book_updates=2_000, book_reps=1, first_frame_reps=1, warm_up_s=0.2)
 
-def test_quick_bench_reports_every_figure_with_unit_and_target(capsys):
+
+def test_quick_bench_reports_every_figure_with_unit_and_target(capsys, monkeypatch):
+    monkeypatch.setattr(bench, "QUICK", TINY)
     code = main(["bench", "--json", "--quick"])
     out, err = capsys.readouterr()
     result = orjson.loads(out)
@@ -40,6 +48,11 @@ def test_quick_bench_reports_every_figure_with_unit_and_target(capsys):
         assert fig["target"] == "reference" or fig["target"].startswith((">= ", "<= ")), (name, fig["target"])
         assert fig["pass"] is None if fig["target"] == "reference" else isinstance(fig["pass"], bool), name
         assert fig["method"], name
+    # the methods say what was measured: the plan's sizes, not fixed text
+    assert f"{TINY.corpus} frames" in result["figures"]["ingest"]["method"]
+    assert f"flood of {TINY.flood} " in result["figures"]["loopback_client"]["method"]
+    assert f"updates={TINY.book_updates})" in result["figures"]["books"]["method"]
+    assert f"{TINY.latency_s:g} s after {TINY.warm_up_s:g} s warm-up" in result["figures"]["latency_p99"]["method"]
     first = result["figures"]["first_frame"]  # the median of the runs, with their spread, not the best
     assert first["value"] == pytest.approx(statistics.median(first["runs"]), rel=0.01)
     assert first["spread"] == [min(first["runs"]), max(first["runs"])]

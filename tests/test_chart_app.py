@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from textual import events
 
-from tests.test_app import wait_for
+from tests.test_app import CALM_SIM, wait_for
 from tui.app import ClearTermApp
 from tui.runtime.runner import Runner
 from tui.runtime.session import SessionConfig
@@ -20,7 +20,7 @@ def bar_columns(chart: CandleChart) -> int:
 async def test_chart_view_draws_scrolls_and_cycles_symbols(size):
     # ten minutes of simulator history: the 200 bars backfilled at start are more than a screen holds
     app = ClearTermApp(Runner(SessionConfig(mode="demo", interval="1s", venues=["BINANCE", "COINBASE"]),
-                              sim_options={"history_s": 600}), log_to_file=False)
+                              sim_options={"history_s": 600, **CALM_SIM}), log_to_file=False)
     async with app.run_test(size=size) as pilot:
         chart = app.query_one(CandleChart)
         await wait_for(pilot, lambda: app._plan, what="the symbols")
@@ -57,7 +57,7 @@ async def test_chart_view_draws_scrolls_and_cycles_symbols(size):
 async def test_brackets_switch_tables_and_chart_between_timeframes():
     from tui.widgets.candle_table import CandleTable
     app = ClearTermApp(Runner(SessionConfig(mode="demo", interval="1s", intervals=["1s", "1m"],
-                                            venues=["BINANCE"]), sim_options={"history_s": 180}), log_to_file=False)
+                                            venues=["BINANCE"]), sim_options={"history_s": 180, **CALM_SIM}), log_to_file=False)
     async with app.run_test(size=(120, 36)) as pilot:
         await wait_for(pilot, lambda: app._tables, what="the tables")
         await pilot.press("right_square_bracket")

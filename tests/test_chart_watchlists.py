@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.test_app import wait_for
+from tests.test_app import CALM_SIM, wait_for
 from tui.app import ClearTermApp
 from tui.runtime.config import ConfigError, UISettings, apply_config
 from tui.runtime.runner import Runner
@@ -21,7 +21,8 @@ def test_watchlists_from_the_config_and_bad_ones():
 
 async def test_w_cycles_watchlists_and_the_palette_lists_them():
     ui = UISettings(watchlists={"majors": ["BTCUSDT", "ETH/USD"], "sol": ["SOLUSDT", "DOGEUSDT"]})
-    app = ClearTermApp(Runner(SessionConfig(mode="demo", interval="1s", venues=["BINANCE"])), settings=ui,
+    app = ClearTermApp(Runner(SessionConfig(mode="demo", interval="1s", venues=["BINANCE"]), sim_options=CALM_SIM),
+                       settings=ui,
                        log_to_file=False)
     async with app.run_test(size=(120, 36), notifications=True) as pilot:
         await wait_for(pilot, lambda: len(app._groups) == 3, what="the three symbols")

@@ -122,13 +122,6 @@ async def record_eventful_session(path: Path) -> dict:
     return marks
 
 
-@pytest.fixture(scope="module")
-def eventful_recording(tmp_path_factory) -> tuple[Path, dict]:
-    path = tmp_path_factory.mktemp("eventful") / "session.jsonl"
-    marks = asyncio.run(record_eventful_session(path))
-    return path, marks
-
-
 def replay_outcome(session) -> dict:
     """What a replay must reproduce exactly: closed candles, each signal with its state, the halt history."""
     return {"candles": session.closed_candles(), "signals": list(session.signal_log.entries),
