@@ -519,8 +519,9 @@ async def _sim_child(n_symbols: int) -> None:
     from tui.bench.corpus import bench_symbols
     stamps = SendStamps()
     feeds.sim.server.send_frames = stamps.wrap(feeds.sim.server.send_frames)  # type: ignore[assignment]  # looked up per batch
+    # only the venue the clients read: the others' simulation (Coinbase's order-by-order book) would load this core
     async with Simulator(symbols=bench_symbols(n_symbols), seed=SEED, port=0, intervals=("1s",),
-                         tick_hz=SIM_TICK_HZ) as sim:
+                         tick_hz=SIM_TICK_HZ, venues=(VENUE,)) as sim:
         print(f"port {sim.port}", flush=True)
         loop = asyncio.get_running_loop()
         while True:
