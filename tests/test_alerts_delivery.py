@@ -7,6 +7,7 @@ import time
 import orjson
 import pytest
 
+from feeds.venues import DEMO_VENUES
 from strategy.alerts import Alert
 from tui.runtime.alert_delivery import AlertDispatcher
 from tui.runtime.cli import main
@@ -58,7 +59,7 @@ def test_demo_alert_makes_one_post_and_replay_fires_the_same_alert(capsys, tmp_p
     assert len(hook.bodies) == 1  # true all run long: one crossing (the first evaluation), one POST
     body = orjson.loads(hook.bodies[0])
     assert body["symbol"] == "BTCUSDT" and body["rule"] == "BTCUSDT price > 1" and body["threshold"] == 1.0
-    assert body["venue"] in ("BINANCE", "COINBASE") and body["value"] > 1000  # the simulator's BTC price
+    assert body["venue"] in DEMO_VENUES and body["value"] > 1000  # the simulator's BTC price, spot or perpetual
     assert body["at"].endswith("Z") and body["at_ns"] <= body["sent_at_ns"]
     live = orjson.loads(out)["alerts"]
     assert live["fired"] == 1 and live["deliveries"]["webhook"] == {"sent": 1, "failed": 0, "retries": 0}

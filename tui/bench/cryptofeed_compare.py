@@ -3,7 +3,7 @@
     python -m tui.bench.cryptofeed_compare [--frames 200000] [--dir DIR] [--cryptofeed-python PATH] [--reps 3]
 
 Builds a capture in cryptofeed's raw-data format (``BINANCE.0`` with the shared capture's exchangeInfo and
-the configuration, ``BINANCE.ws.1.0`` with the frames; format: /work/shared/captures/README.md): ``frames``
+the configuration, ``BINANCE.ws.1.0`` with the frames; format: ../shared/captures/README.md): ``frames``
 combined-stream frames, 90 % aggTrade and 10 % kline_1m over 4 symbols, from ``tui.bench.corpus``. Then times
 ``cryptofeed.raw_data_collection.playback("BINANCE", files)`` in a Python that has cryptofeed 2.4.1 (a
 separate venv: cryptofeed is not a dependency) and ``clearterm replay --format cryptofeed DIR --speed max
@@ -13,6 +13,7 @@ same trades and candles. Without such a Python it builds the capture, times clea
 from __future__ import annotations
 
 import argparse
+import gzip
 import os
 import resource
 import subprocess
@@ -23,9 +24,13 @@ from pathlib import Path
 
 import orjson
 
+from feeds.venues import CRYPTOFEED_IDS
+from feeds.venues.binance import BINANCE
 from tui.bench.corpus import binance_corpus
 
-SHARED_CAPTURE = Path("/work/shared/captures/BINANCE.0")  # line 1: a real exchangeInfo answer
+CF_ID = next(cf for cf, (venue, network) in CRYPTOFEED_IDS.items() if venue == BINANCE.name and network == "production")
+# line 1 of the real capture in tests/captures: a real exchangeInfo answer
+REAL_CAPTURE = Path(__file__).resolve().parents[2] / "tests" / "captures" / f"{CF_ID}.0.gz"
 SYMBOLS = ["BTCUSDT", "ETHUSDT", "BNBUSDT", "XRPUSDT"]  # listed in that 2021 exchangeInfo
 CF_SYMBOLS = ["BTC-USDT", "ETH-USDT", "BNB-USDT", "XRP-USDT"]
 DEFAULT_CF_PYTHON = "/work/cf-venv/bin/python"
@@ -34,8 +39,8 @@ DEFAULT_CF_PYTHON = "/work/cf-venv/bin/python"
 _CF_SCRIPT = """
 import sys, json, glob
 from cryptofeed.raw_data_collection import playback
-files = sorted(glob.glob(sys.argv[1] + "/BINANCE.*"))
-print(json.dumps(playback("BINANCE", files)))
+files = sorted(glob.glob(sys.argv[1] + "/" + sys.argv[2] + ".*"))
+print(json.dumps(playback(sys.argv[2], files)))
 """
 
 
@@ -46,14 +51,14 @@ def build_capture(directory: Path, frames: int = 200_000, seed: int = 11) -> dic
     streams = [f"{s.lower()}@{kind}" for s in SYMBOLS for kind in ("aggTrade", "kline_1m")]
     url = "wss://stream.binance.com:9443/stream?streams=" + "/".join(streams)
     first = corpus.recv_ns[0]
-    info = SHARED_CAPTURE.read_bytes().split(b"\n", 1)[0] if SHARED_CAPTURE.exists() else b""
-    with open(directory / "BINANCE.0", "wb") as f:
+    info = gzip.decompress(REAL_CAPTURE.read_bytes()).split(b"\n", 1)[0] if REAL_CAPTURE.exists() else b""
+    with open(directory / f"{CF_ID}.0", "wb") as f:
         if info:  # "<url> -> <ts>: <body>", re-timed to just before the frames (a 5-year jump is no test)
             url_part, _, rest = info.partition(b" -> ")
             body = rest.partition(b": ")[2]
             f.write(url_part + f" -> {(first - 2_000_000) / 1e9:.6f}: ".encode() + body + b"\n")
         f.write(b"configuration: " + orjson.dumps({"trades": CF_SYMBOLS, "candles": CF_SYMBOLS}) + b"\n")
-    with open(directory / "BINANCE.ws.1.0", "w", encoding="utf-8") as f:
+    with open(directory / f"{CF_ID}.ws.1.0", "w", encoding="utf-8") as f:
         f.write(f"{url} <-> {(first - 1_000_000) / 1e9:.6f}\n")
         f.writelines(f"{ns // 1000 / 1e6:.6f}: {frame}\n" for frame, ns in zip(corpus.frames, corpus.recv_ns))
     return corpus.counts
@@ -84,7 +89,7 @@ def time_clearterm(directory: Path) -> tuple[tuple[float, float], dict[str, int]
 
 
 def time_cryptofeed(directory: Path, python: str) -> tuple[tuple[float, float], dict[str, int]]:
-    elapsed, out = _timed([python, "-c", _CF_SCRIPT, str(directory)])
+    elapsed, out = _timed([python, "-c", _CF_SCRIPT, str(directory), CF_ID])
     counts = orjson.loads(out.splitlines()[-1])["callbacks"]  # {"messages_processed": n, "callbacks": {...}}
     return elapsed, {"trades": int(counts.get("trades", 0)), "candles": int(counts.get("candles", 0))}
 

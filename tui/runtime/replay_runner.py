@@ -243,11 +243,18 @@ class ReplayRunner(RecordedTime, RunnerBase):
         self._wall0 = time.monotonic()
         self._rec0 = self.position_ns
 
+    def _superseded(self) -> bool:
+        """A seek back started another play task: this one must not touch the new session. (Python 3.11's
+        wait_for can swallow the cancel when the wake-up it waited for comes with it.)"""
+        return self._task is not None and asyncio.current_task() is not self._task
+
     async def _play(self) -> None:
         self._next_tick = 0
         self._anchor()
         while True:
             await self._play_records()
+            if self._superseded():
+                return
             if not self.follow:
                 break
             self.at_edge = True  # caught up with the recording: look again in a moment
@@ -256,6 +263,8 @@ class ReplayRunner(RecordedTime, RunnerBase):
                 await asyncio.wait_for(self._wake.wait(), FOLLOW_POLL_S)
             except TimeoutError:
                 pass
+            if self._superseded():
+                return
         self.session.stopped_ns = self.position_ns
         self.finished.set()
 
@@ -279,6 +288,8 @@ class ReplayRunner(RecordedTime, RunnerBase):
                 if self.paused and not self._steps and self._target_ns is None:
                     self._wake.clear()
                     await self._wake.wait()
+                    if self._superseded():
+                        return
                     continue
                 if self._steps:
                     self._steps -= 1
@@ -289,13 +300,20 @@ class ReplayRunner(RecordedTime, RunnerBase):
                         since_yield = 0
                         try:
                             await asyncio.wait_for(self._wake.wait(), delay)
-                            self._anchor()  # a control changed the pace: start timing afresh from here
-                            continue  # ... and a seek or pause made meanwhile applies before this record
                         except TimeoutError:
                             pass
+                        else:
+                            if self._superseded():
+                                return
+                            self._anchor()  # a control changed the pace: start timing afresh from here
+                            continue  # ... and a seek or pause made meanwhile applies before this record
+                        if self._superseded():
+                            return
                 break
             self._apply(rec)
             since_yield += 1
             if since_yield >= YIELD_EVERY:
                 since_yield = 0
                 await asyncio.sleep(0)
+                if self._superseded():
+                    return
