@@ -301,14 +301,12 @@ class ReplayRunner(RecordedTime, RunnerBase):
                         try:
                             await asyncio.wait_for(self._wake.wait(), delay)
                         except TimeoutError:
-                            pass
+                            pass  # on time; but a seek may have come while wait_for cleaned up: the gates again
                         else:
-                            if self._superseded():
-                                return
                             self._anchor()  # a control changed the pace: start timing afresh from here
-                            continue  # ... and a seek or pause made meanwhile applies before this record
                         if self._superseded():
                             return
+                        continue  # a seek or pause made meanwhile applies before this record
                 break
             self._apply(rec)
             since_yield += 1
