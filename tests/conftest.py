@@ -53,6 +53,14 @@ def eventful_recording(tmp_path_factory) -> tuple[Path, dict]:
     return path, asyncio.run(record_eventful_session(path))
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # Under pytest-xdist (--dist loadgroup) the tests sharing the 20-second eventful recording run on one
+    # worker, so it is recorded once per run, not once per worker.
+    for item in items:
+        if "eventful_recording" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group("eventful_recording"))
+
+
 def _reason(report: pytest.TestReport) -> str:
     longrepr = report.longrepr
     text = longrepr[2] if isinstance(longrepr, tuple) else str(longrepr)
