@@ -69,7 +69,7 @@ def subscriptions(*channels: tuple[str, list[str]]) -> dict:
 
 @pytest.fixture
 async def sim():
-    async with Simulator(speed=10.0, trades_per_second=40.0) as s:
+    async with Simulator(speed=10.0, trades_per_second=40.0, venues=("BINANCE", "COINBASE")) as s:
         yield s
 
 
@@ -372,7 +372,7 @@ async def test_rest_products_time_and_candle_errors(sim):
 
 
 async def test_warm_up_history_follows_binance_minute_by_minute():
-    async with Simulator(history_s=240, intervals=("1m",)) as sim:
+    async with Simulator(history_s=240, intervals=("1m",), venues=("BINANCE", "COINBASE")) as sim:
         _, binance = await http_get(f"{sim.rest_url()}/api/v3/klines?symbol=ETHUSDT&interval=1m")
         status, coinbase = await http_get(f"{sim.rest_url('COINBASE')}/products/ETH-USD/candles?granularity=60")
         # the warm-up stepped the venues together: Coinbase followed Binance's own market, no private twin
