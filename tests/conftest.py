@@ -53,6 +53,12 @@ def eventful_recording(tmp_path_factory) -> tuple[Path, dict]:
     return path, asyncio.run(record_eventful_session(path))
 
 
+# The tests that read ``eventful_recording`` (20 s of real time to record) are marked xdist_group("eventful_recording"):
+# under ``pytest -n N --dist loadgroup`` one worker records it instead of each. Registered for runs without xdist.
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "xdist_group(name): run on one pytest-xdist worker under --dist loadgroup")
+
+
 def _reason(report: pytest.TestReport) -> str:
     longrepr = report.longrepr
     text = longrepr[2] if isinstance(longrepr, tuple) else str(longrepr)

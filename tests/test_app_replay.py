@@ -233,6 +233,7 @@ def halt_lines(history) -> list[str]:
     return [f"{utc_hms(r.at_ns, millis=True)} {r.action.upper():7}{r.by:9}{r.cause}" for r in history]
 
 
+@pytest.mark.xdist_group("eventful_recording")  # one recording per run (see conftest.py)
 async def test_seeking_anywhere_in_the_app_then_playing_gives_the_straight_replay(eventful_recording):
     """Seek with the keys (start, forward to the middle, then back to just before and after each halt and
     resume), check the session as it was at that time, play to the end: exactly the straight replay."""
