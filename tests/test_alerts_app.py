@@ -3,6 +3,7 @@ lists rules and fired alerts, and rules are added and removed there (bad ones re
 from __future__ import annotations
 
 from textual.widgets import Input
+from waiting import press
 
 from tests.test_app import CALM_SIM, wait_for
 from tui.app import ClearTermApp
@@ -28,21 +29,22 @@ async def test_an_alert_rings_once_and_the_panel_changes_rules():
         assert app.alerts_sent[0].endswith("\x07\x07")
         assert any("ALERT BTCUSDT price > 1" in str(n.message) for n in app._notifications)
 
-        await pilot.press("A")
+        await press(pilot, "A")
         await wait_for(pilot, lambda: isinstance(app.screen, AlertsScreen), what="the alerts panel")
         log = app.screen.query_one(AlertLog)
         assert len(log.text_lines()) == 1 and "BTCUSDT price > 1" in log.text_lines()[0]
         app.screen.query_one(Input).value = "ETHUSDT spread > wide"
-        await pilot.press("enter")
+        await press(pilot, "enter")
         await wait_for(pilot, lambda: not isinstance(app.screen, AlertsScreen), what="the panel to close")
         assert [r.text for r in app.runner.session.alerts.rules] == ["BTCUSDT price > 1"]
-        assert any("must be a number" in str(n.message) for n in app._notifications)
+        await wait_for(pilot, lambda: any("must be a number" in str(n.message) for n in app._notifications),
+                       what="the refusal's notice")
 
         for text in ("ETHUSDT move > 50% in 1m", "-BTCUSDT price > 1"):
-            await pilot.press("A")
+            await press(pilot, "A")
             await wait_for(pilot, lambda: isinstance(app.screen, AlertsScreen), what="the alerts panel")
             app.screen.query_one(Input).value = text
-            await pilot.press("enter")
+            await press(pilot, "enter")
             await wait_for(pilot, lambda: not isinstance(app.screen, AlertsScreen), what="the panel to close")
         assert [r.text for r in app.runner.session.alerts.rules] == ["ETHUSDT move > 50% in 1m"]
         titles = [c.title for c in app.get_system_commands(app.screen)]

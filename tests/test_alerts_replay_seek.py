@@ -8,6 +8,7 @@ from pathlib import Path
 
 import orjson
 from test_alerts_delivery import Hook
+from waiting import press
 
 from tui.app import ClearTermApp
 from tui.runtime.replay_runner import ReplayRunner
@@ -34,9 +35,9 @@ async def test_a_seek_back_does_not_send_an_alert_to_the_webhook_again():
             first = runner.session.alerts.history[-1]
             await wait_for(pilot, lambda: len(hook.bodies) == 1, what="the first POST")
             old = runner.session
-            await pilot.press("left")  # one minute back: a new session plays fast from the first record
+            await press(pilot, "left")  # one minute back: a new session plays fast from the first record
             await wait_for(pilot, lambda: runner.session is not old and runner.paused, what="the seek to land")
-            await pilot.press("space")
+            await press(pilot, "space")
             await wait_for(pilot, runner.finished.is_set, what="the replay to end again")
             assert list(runner.session.alerts.history) == [first]  # the second pass fired the same alert
         # the app's exit stopped the runner, which drained the dispatcher: every POST it would make is made

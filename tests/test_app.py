@@ -19,6 +19,7 @@ from textual import events
 from textual.app import App
 from textual.keys import _character_to_key
 from textual.widgets import Input, Static
+from waiting import press
 
 from feeds.events import Candle, Trade
 from tui.app import ClearTermApp
@@ -144,48 +145,48 @@ async def test_keys_views_halt_resume_help_quit(size):
     async with app.run_test(size=size) as pilot:
         await wait_for(pilot, lambda: subscribed(app), what="subscribed")
 
-        await pilot.press("2")
+        await press(pilot, "2")
         await wait_for(pilot, lambda: "ETHUSDT · BINANCE" not in screen_text(app), what="ETHUSDT hidden")
         assert "ETHUSDT" in app.session.hidden
         assert not table(app, "ETHUSDT").display
-        await pilot.press("2")
+        await press(pilot, "2")
         await wait_for(pilot, lambda: "ETHUSDT · BINANCE" in screen_text(app), what="ETHUSDT shown again")
 
-        await pilot.press("a")
+        await press(pilot, "a")
         await wait_for(pilot, lambda: "Cross-venue" in screen_text(app) and "BTC/USD  bid" in screen_text(app),
                        what="the aggregate view")
         assert app.query_one(AggregateView).display and not app.query_one("#main").display
-        await pilot.press("d")
+        await press(pilot, "d")
         await wait_for(pilot, lambda: "BTCUSDT≈ · BINANCE" in screen_text(app) and " synced " in screen_text(app),
                        what="the depth view with a synced book")
         book = next(b for b in app.query(DepthBook) if b.symbol == "BTCUSDT")
         ladder = book.text_lines()
         assert "│" in ladder[2] and "█" in ladder[2]  # bid │ ask with size bars
-        await pilot.press("e")
+        await press(pilot, "e")
         conn = app.session.connections["BINANCE#1"]
         change = conn.history[-1]  # the row of the connection's latest state, with its time and reason
         row = f"{utc_hms(change.at_ns, millis=True)} {conn.name.ljust(11)}{change.state}"
         await wait_for(pilot, lambda: "Feed health" in screen_text(app) and row in screen_text(app),
                        what=f"the errors view with the row {row!r}")
-        await pilot.press("m")
+        await press(pilot, "m")
         await wait_for(pilot, lambda: "BTCUSDT · BINANCE" in screen_text(app), what="the main view again")
 
         header = app.query_one(HeaderBar)
-        await pilot.press("h")
+        await press(pilot, "h")
         await wait_for(pilot, lambda: "TRADING HALTED" in screen_text(app), what="the HALTED banner")
         assert app.session.halt.history[-1].by == "operator"
         assert header.has_class("-halted")
         assert app.alerts_sent == []  # an operator halt rings nothing
 
-        await pilot.press("u")
+        await press(pilot, "u")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen)
                        and "Resume trading? y/n" in screen_text(app), what="the resume question")
         assert app.session.halt.halted  # nothing happens before the answer
-        await pilot.press("y")
+        await press(pilot, "y")
         await wait_for(pilot, lambda: not app.session.halt.halted, what="trading resumed")
         await wait_for(pilot, lambda: "TRADING HALTED" not in screen_text(app), what="the banner gone")
 
-        await pilot.press("question_mark")
+        await press(pilot, "question_mark")
         await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen), what="the help screen")
         rows = {description: keys for keys, description, *_ in app.screen.rows}
         assert rows["Halt trading"] == "h" and rows["Resume trading (asks to confirm)"] == "u"
@@ -193,10 +194,10 @@ async def test_keys_views_halt_resume_help_quit(size):
         assert rows["Depth view: order books"] == "d"
         assert rows["Pause the replay (in a replay)"] == "space"
         assert "Keys" in screen_text(app) and "Halt trading" in screen_text(app)
-        await pilot.press("escape")
+        await press(pilot, "escape")
         await wait_for(pilot, lambda: not isinstance(app.screen, HelpScreen), what="help closed")
 
-        await pilot.press("q")
+        await press(pilot, "q")
         await wait_for(pilot, lambda: not app.is_running, what="the app to quit")
     assert runner.sim is None  # runner.stop() ran and stopped the simulator
     assert all(c.state == "disconnected" for c in runner.session.connections.values())
@@ -206,21 +207,21 @@ async def test_theme_from_settings_and_the_theme_key():
     app = quiet_app(settings=UISettings(theme="ansi-light"))
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_for(pilot, lambda: app.theme == "ansi-light", what="the configured theme")
-        await pilot.press("t")
+        await press(pilot, "t")
         await wait_for(pilot, lambda: app.theme == "textual-dark", what="the next theme (wraps around)")
-        await pilot.press("t")
+        await press(pilot, "t")
         await wait_for(pilot, lambda: app.theme == "textual-light", what="textual-light")
 
 
 async def test_keys_are_remapped_from_settings():
     app = quiet_app(settings=UISettings(keys={"halt": "x", "view_depth": "f5,D", "nonsense": "z"}))
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.press("h")
+        await press(pilot, "h")
         await pilot.pause()
         assert not app.session.halt.halted  # h no longer halts
-        await pilot.press("x")
+        await press(pilot, "x")
         await wait_for(pilot, lambda: app.session.halt.halted, what="x halts")
-        await pilot.press("f5")
+        await press(pilot, "f5")
         await wait_for(pilot, lambda: app.view == "depth", what="f5 shows the depth view")
         rows = {description: keys for keys, description, *_ in app.help_rows()}
         assert rows["Resume trading (the halt key toggles; asks to confirm)"] == "x"  # halted: x now resumes
@@ -232,16 +233,16 @@ async def test_command_palette_finds_actions_and_symbols():
     app = calm_demo_app()
     async with app.run_test(size=(160, 48)) as pilot:
         await wait_for(pilot, lambda: subscribed(app), what="subscribed")
-        await pilot.press("ctrl+p")
+        await press(pilot, "ctrl+p")
         await wait_for(pilot, lambda: "Search for commands" in screen_text(app), what="the palette")
-        await pilot.press(*"errors", "enter")  # pilot.press: its idle wait lets the palette's search finish
+        await press(pilot, *"errors", "enter")  # pilot.press: its idle wait lets the palette's search finish
         await wait_for(pilot, lambda: app.view == "errors", what="the errors view chosen in the palette")
         app.session.toggle_symbol("SOLUSDT")  # hidden: choosing it must show it again
-        await pilot.press("ctrl+p")
+        await press(pilot, "ctrl+p")
         await wait_for(pilot, lambda: "Search for commands" in screen_text(app), what="the palette again")
-        await pilot.press(*"SOL/USD")
+        await press(pilot, *"SOL/USD")
         await wait_for(pilot, lambda: "Symbol SOL/USD" in screen_text(app), what="the unified symbol in the palette")
-        await pilot.press("enter")
+        await press(pilot, "enter")
         await wait_for(pilot, lambda: app.view == "main" and isinstance(app.focused, CandleTable)
                        and app.focused.group == "SOLUSDT", what="SOLUSDT shown and its table focused")
         assert "SOLUSDT" not in app.session.hidden
@@ -251,21 +252,21 @@ async def test_symbol_picker_adds_and_removes_symbols():
     app = calm_demo_app()
     async with app.run_test(size=(160, 48), notifications=True) as pilot:
         await wait_for(pilot, lambda: subscribed(app), what="subscribed")
-        await pilot.press("s")
+        await press(pilot, "s")
         await wait_for(pilot, lambda: isinstance(app.screen, SymbolPicker), what="the symbol picker")
         await type_text(pilot, "BNBUSDT")
-        await pilot.press("enter")
+        await press(pilot, "enter")
         await wait_for(pilot, lambda: "BNBUSDT" in app.session.config.symbols, what="BNBUSDT added")
         await wait_for(pilot, lambda: "BNBUSDT · BINANCE" in screen_text(app), what="its table")
-        await pilot.press("s")
+        await press(pilot, "s")
         await wait_for(pilot, lambda: isinstance(app.screen, SymbolPicker), what="the picker again")
         await type_text(pilot, "-ETHUSDT")
-        await pilot.press("enter")
+        await press(pilot, "enter")
         await wait_for(pilot, lambda: "ETHUSDT · BINANCE" not in screen_text(app), what="ETHUSDT removed")
-        await pilot.press("s")
+        await press(pilot, "s")
         await wait_for(pilot, lambda: isinstance(app.screen, SymbolPicker), what="the picker once more")
         await type_text(pilot, "-NOSUCH")
-        await pilot.press("enter")
+        await press(pilot, "enter")
         await wait_for(pilot, lambda: any("NOSUCH" in n for n in notices(app)), what="the error shown")
 
 
@@ -278,11 +279,11 @@ async def test_a_stalled_feed_halts_rings_and_notifies_an_operator_halt_does_not
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_for(pilot, lambda: subscribed(app), what="subscribed")
         halt = app.session.halt
-        await pilot.press("h")
+        await press(pilot, "h")
         await wait_for(pilot, lambda: "TRADING HALTED" in screen_text(app), what="the operator halt")
-        await pilot.press("u")
+        await press(pilot, "u")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="the resume question")
-        await pilot.press("y")
+        await press(pilot, "y")
         await wait_for(pilot, lambda: not halt.halted, what="trading resumed")
         assert app.alerts_sent == []
         app.runner.sim.stall(None, threshold + 3.0)
@@ -291,7 +292,7 @@ async def test_a_stalled_feed_halts_rings_and_notifies_an_operator_halt_does_not
         assert (record.by, halt.halted) == ("auto", True) and record.cause.startswith("stale feed BINANCE ")
         assert app.alerts_sent == [f"\x1b]9;clearterm: HALTED — {record.cause}\x07\x07"]
         assert any("HALTED" in n for n in notices(app))
-        await pilot.press("q")
+        await press(pilot, "q")
         await wait_for(pilot, lambda: not app.is_running, what="the app to quit")
 
 
@@ -407,7 +408,7 @@ async def test_start_failure_is_reported_and_the_app_keeps_running(tmp_path):
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_for(pilot, lambda: "start failed" in screen_text(app), what="the start error")
         assert app.query_one(HeaderBar).has_class("-error")
-        await pilot.press("h")
+        await press(pilot, "h")
         await wait_for(pilot, lambda: app.session.halt.halted, what="halt still works")
         assert app.is_running
 
@@ -447,15 +448,15 @@ async def test_duration_quits_by_itself_and_stops_the_runner():
 async def test_the_halt_key_toggles_and_asks_before_resuming():
     app = quiet_app()
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.press("h")
+        await press(pilot, "h")
         await wait_for(pilot, lambda: app.session.halt.halted, what="h halts")
-        await pilot.press("h")
+        await press(pilot, "h")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen)
                        and "Resume trading? y/n" in screen_text(app), what="h asks the resume question")
-        await pilot.press("n")
+        await press(pilot, "n")
         await wait_for(pilot, lambda: not isinstance(app.screen, ConfirmScreen), what="the question answered")
         assert app.session.halt.halted  # no: still halted
-        await pilot.press("h", "y")
+        await press(pilot, "h", "y")
         await wait_for(pilot, lambda: not app.session.halt.halted, what="h then y resumes")
         assert [r.action for r in app.session.halt.history] == ["halt", "resume"]
         rows = {description: keys for keys, description, *_ in app.help_rows()}
@@ -483,7 +484,7 @@ async def test_light_theme_text_is_readable(view):
     async with app.run_test(size=(120, 36)) as pilot:
         await settle(pilot)
         for key in SHOTS[view]:
-            await pilot.press(key)
+            await press(pilot, key)
         app.refresh_view(slow=True)
         await pilot.pause()
         faint = set()
@@ -548,10 +549,10 @@ async def test_symbol_picker_knows_one_symbol_by_every_name_and_keeps_digit_keys
         await wait_for(pilot, lambda: subscribed(app), what="subscribed")
 
         async def pick(text: str) -> None:
-            await pilot.press("s")
+            await press(pilot, "s")
             await wait_for(pilot, lambda: isinstance(app.screen, SymbolPicker), what="the symbol picker")
             await type_text(pilot, text)
-            await pilot.press("enter")
+            await press(pilot, "enter")
 
         await pick("BNBUSDT")
         await wait_for(pilot, lambda: "BNBUSDT" in app.session.config.symbols, what="BNBUSDT added")
@@ -566,7 +567,7 @@ async def test_symbol_picker_knows_one_symbol_by_every_name_and_keeps_digit_keys
         await wait_for(pilot, lambda: "2 ETH/USD" not in screen_text(app), what="ETH/USD gone from the list")
         text = screen_text(app)
         assert "3 SOL/USD" in text and "4 BNB/USD" in text  # the others keep their keys
-        await pilot.press("3")
+        await press(pilot, "3")
         await wait_for(pilot, lambda: "SOLUSDT" in app.session.hidden, what="key 3 still toggles SOLUSDT")
         rows = {description: keys for keys, description, *_ in app.help_rows()}
         assert rows["Show/hide symbol 4: BNBUSDT"] == "4"
@@ -577,9 +578,9 @@ async def test_symbol_picker_knows_one_symbol_by_every_name_and_keeps_digit_keys
 async def test_palette_offers_replay_actions_only_in_a_replay():
     app = quiet_app()
     async with app.run_test(size=(120, 36)) as pilot:
-        await pilot.press("ctrl+p")
+        await press(pilot, "ctrl+p")
         await wait_for(pilot, lambda: "Search for commands" in screen_text(app), what="the palette")
-        await pilot.press(*"replay")
+        await press(pilot, *"replay")
         await wait_for(pilot, lambda: "Replay this session so far" in screen_text(app), what="the DVR command")
         text = screen_text(app)
         for replay_only in ("Pause the replay", "Seek back one minute", "Replay faster", "Leave the replay"):
@@ -589,9 +590,9 @@ async def test_palette_offers_replay_actions_only_in_a_replay():
     app = replay_app()
     async with app.run_test(size=(120, 36)) as pilot:
         await settle(pilot)
-        await pilot.press("ctrl+p")
+        await press(pilot, "ctrl+p")
         await wait_for(pilot, lambda: "Search for commands" in screen_text(app), what="the palette in a replay")
-        await pilot.press(*"seek back")
+        await press(pilot, *"seek back")
         await wait_for(pilot, lambda: "Seek back one minute" in screen_text(app), what="a replay command")
 
 
@@ -609,9 +610,9 @@ async def test_help_explains_marks_and_how_to_reach_the_tables_that_do_not_fit()
         for _ in range(12):  # what the help says: tab to a table ...
             if isinstance(app.focused, CandleTable):
                 break
-            await pilot.press("tab")
+            await press(pilot, "tab")
         assert isinstance(app.focused, CandleTable)
-        await pilot.press("pagedown")  # ... then PgDn scrolls the grid
+        await press(pilot, "pagedown")  # ... then PgDn scrolls the grid
         await wait_for(pilot, lambda: box.scroll_y > 0, what="the table grid scrolled")
 
 
@@ -666,7 +667,7 @@ async def test_tables_beneath_a_dialog_keep_updating():
     async with app.run_test(size=(100, 30)) as pilot:
         app.session.pipeline.apply_all([bar(10.5)])
         await wait_for(pilot, lambda: "10.500" in screen_text(app), what="the BTCUSDT table")
-        await pilot.press("h", "u")
+        await press(pilot, "h", "u")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="the resume question")
         app.session.pipeline.apply_all([bar(12.25)])
         app.refresh_view()

@@ -14,6 +14,7 @@ from pathlib import Path
 import orjson
 import pytest
 from test_record_replay import EVENTFUL_STRATEGY, replay_outcome, straight_replay
+from waiting import press
 
 from tui.app import ClearTermApp
 from tui.replay_controls import recording_end_ns
@@ -100,25 +101,25 @@ async def test_pause_step_and_speed_keys():
     runner = app.runner
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_for(pilot, lambda: runner.position_ns > 0, what="the first records")
-        await pilot.press("space")
+        await press(pilot, "space")
         await wait_for(pilot, lambda: runner.paused and "PAUSED" in bar_text(app), what="PAUSED")
         before = runner.driver.records
-        await pilot.press("full_stop")
+        await press(pilot, "full_stop")
         await wait_for(pilot, lambda: runner.driver.records == before + 1, what="one record applied")
         await pilot.pause(0.1)
         assert runner.driver.records == before + 1  # paused: nothing more
 
-        await pilot.press("plus")
+        await press(pilot, "plus")
         await wait_for(pilot, lambda: runner.speed == 2.0 and " 2x " in bar_text(app), what="2x")
-        await pilot.press("minus", "minus", "minus")
+        await press(pilot, "minus", "minus", "minus")
         await wait_for(pilot, lambda: runner.speed == 0.25, what="0.25x")
         assert app.check_action("slower", ()) is None  # the slowest speed: greyed out
         for _ in range(12):
-            await pilot.press("plus")
+            await press(pilot, "plus")
         await wait_for(pilot, lambda: runner.speed is None and " max " in bar_text(app), what="max speed")
         assert app.check_action("faster", ()) is None
 
-        await pilot.press("space")
+        await press(pilot, "space")
         await wait_for(pilot, runner.finished.is_set, what="the replay to end at max speed once resumed")
 
 
@@ -131,7 +132,7 @@ async def test_seek_back_rebuilds_the_state():
         old_session = runner.session
         await wait_for(pilot, lambda: any("12:01:14" in line for line in table(app, "BTCUSDT").text_lines()),
                        what="the last bar on screen")
-        await pilot.press("left")
+        await press(pilot, "left")
         target = end - 60 * S
         await wait_for(pilot, lambda: runner.session is not old_session and runner.paused
                        and 0 < runner.position_ns <= target, what="the seek to land, paused")
@@ -146,7 +147,7 @@ async def test_seek_back_rebuilds_the_state():
         await wait_for(pilot, lambda: shown in screen_text(app).splitlines()[0], what="the clock at the seek point")
         assert "PAUSED" in bar_text(app)
 
-        await pilot.press("right")  # forward one minute: plays fast to it, pauses again
+        await press(pilot, "right")  # forward one minute: plays fast to it, pauses again
         await wait_for(pilot, lambda: runner.paused and runner.position_ns > end - 2 * S, what="forward seek")
 
 
@@ -155,15 +156,15 @@ async def test_seek_back_while_playing_restarts_from_the_start():
     runner = app.runner
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_for(pilot, lambda: runner.position_ns > START_NS + S // 2, what="half a second played")
-        await pilot.press("space")
+        await press(pilot, "space")
         await wait_for(pilot, lambda: runner.paused, what="paused")
         old_session = runner.session
-        await pilot.press("left")  # more than the recording so far: back to its first record
+        await press(pilot, "left")  # more than the recording so far: back to its first record
         await wait_for(pilot, lambda: runner.session is not old_session and runner.paused
                        and runner.position_ns == runner.first_ns, what="the replay back at its start")
         assert not runner.finished.is_set()
         assert runner.session.pipeline.messages <= 1
-        await pilot.press("space")
+        await press(pilot, "space")
         await wait_for(pilot, lambda: runner.position_ns > runner.first_ns + S // 10, what="playing again")
         assert not runner.finished.is_set()
 
@@ -173,21 +174,21 @@ async def test_go_to_a_time_and_r_does_not_quit():
     runner = app.runner
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_for(pilot, runner.finished.is_set, what="the replay to end")
-        await pilot.press("g")
+        await press(pilot, "g")
         await wait_for(pilot, lambda: isinstance(app.screen, GotoScreen), what="the go-to question")
         assert "2026-01-01" in screen_text(app)
-        await pilot.press("space")  # typed into the input, not a replay key while the question is open
+        await press(pilot, "space")  # typed into the input, not a replay key while the question is open
         assert not runner.paused
-        await pilot.press("backspace", *"12:00:30", "enter")
+        await press(pilot, "backspace", *"12:00:30", "enter")
         target = START_NS + 30 * S
         await wait_for(pilot, lambda: runner.paused and target - S < runner.position_ns <= target,
                        what="the replay at 12:00:30")
         await wait_for(pilot, lambda: "12:00:30 UTC" in screen_text(app).splitlines()[0], what="the clock at the target")
         assert "r live" not in bar_text(app) and "q quit" in bar_text(app)
-        await pilot.press("r")  # a standalone replay has no r: it must not quit without asking
+        await press(pilot, "r")  # a standalone replay has no r: it must not quit without asking
         await pilot.pause(0.2)
         assert app.is_running and app.check_action("leave_replay", ()) is False
-        await pilot.press("q")
+        await press(pilot, "q")
         await wait_for(pilot, lambda: not app.is_running, what="the app to quit")
 
 
@@ -198,17 +199,17 @@ async def test_dvr_replays_the_live_session_while_it_goes_on(tmp_path):
     async with app.run_test(size=(80, 24)) as pilot:
         live = app.live_session
         await wait_for(pilot, lambda: live.pipeline.messages > 20, what="live data")
-        await pilot.press("r")
+        await press(pilot, "r")
         await wait_for(pilot, lambda: app.dvr is not None and "DVR" in bar_text(app), what="the DVR view")
         assert app.session is app.dvr.session and app.session is not live
         assert "DVR" in screen_text(app).splitlines()[0]
         await wait_for(pilot, lambda: app.dvr.session.pipeline.messages > 0, what="recorded frames replayed")
         shown = live.pipeline.messages
         await wait_for(pilot, lambda: live.pipeline.messages > shown + 20, what="live ingestion going on")
-        await pilot.press("h")  # halts act on the live session, also from the DVR view
+        await press(pilot, "h")  # halts act on the live session, also from the DVR view
         await wait_for(pilot, lambda: live.halt.halted, what="the live session halted")
         await wait_for(pilot, lambda: "TRADING HALTED" in screen_text(app), what="the live halt shown in the DVR")
-        await pilot.press("r")
+        await press(pilot, "r")
         await wait_for(pilot, lambda: app.dvr is None and not app.query_one(ReplayBar).display, what="live again")
         assert app.session is live
         assert "DEMO" in screen_text(app).splitlines()[0]
@@ -217,7 +218,7 @@ async def test_dvr_replays_the_live_session_while_it_goes_on(tmp_path):
 async def test_dvr_without_recording_says_so():
     app = ClearTermApp(Runner(SessionConfig(mode="live", venues=[], record_path=None)))
     async with app.run_test(size=(80, 24), notifications=True) as pilot:
-        await pilot.press("r")
+        await press(pilot, "r")
         await wait_for(pilot, lambda: "recording is off" in screen_text(app), what="the notification")
         assert app.dvr is None
 
@@ -232,6 +233,7 @@ def halt_lines(history) -> list[str]:
     return [f"{utc_hms(r.at_ns, millis=True)} {r.action.upper():7}{r.by:9}{r.cause}" for r in history]
 
 
+@pytest.mark.xdist_group("eventful_recording")  # one recording per run (see conftest.py)
 async def test_seeking_anywhere_in_the_app_then_playing_gives_the_straight_replay(eventful_recording):
     """Seek with the keys (start, forward to the middle, then back to just before and after each halt and
     resume), check the session as it was at that time, play to the end: exactly the straight replay."""
@@ -258,7 +260,7 @@ async def test_seeking_anywhere_in_the_app_then_playing_gives_the_straight_repla
         await wait_for(pilot, lambda: ("TRADING HALTED" in screen_text(app)) == halted, what="the halt banner")
 
     async def play_to_the_end() -> None:
-        await pilot.press("space")
+        await press(pilot, "space")
         await wait_for(pilot, runner.finished.is_set, timeout=60, what="the replay to end")
         assert replay_outcome(runner.session) == expected
         await wait_for(pilot, lambda: counts_title(expected["counts"]) in screen_text(app), what="the final counts")
@@ -266,9 +268,9 @@ async def test_seeking_anywhere_in_the_app_then_playing_gives_the_straight_repla
     async def go_to(target: int) -> None:
         old = runner.session
         backward = target < runner.position_ns
-        await pilot.press("g")
+        await press(pilot, "g")
         await wait_for(pilot, lambda: isinstance(app.screen, GotoScreen), what="the go-to question")
-        await pilot.press(*utc_hms(target), "enter")
+        await press(pilot, *utc_hms(target), "enter")
         await wait_for(pilot, lambda: runner.paused and runner.position_ns == target
                        and (runner.session is not old) == backward, timeout=60, what=f"the seek to {utc_hms(target)}")
 
@@ -278,7 +280,7 @@ async def test_seeking_anywhere_in_the_app_then_playing_gives_the_straight_repla
         end = runner.position_ns
 
         old = runner.session
-        await pilot.press("shift+left")  # more than the whole recording: back to its first record
+        await press(pilot, "shift+left")  # more than the whole recording: back to its first record
         await wait_for(pilot, lambda: runner.session is not old and runner.paused, what="the seek to the start")
         await check_at(runner.first_ns)
         middle = (runner.first_ns + end) // 2 // S * S
@@ -293,7 +295,7 @@ async def test_seeking_anywhere_in_the_app_then_playing_gives_the_straight_repla
                 await check_at(target)
                 await play_to_the_end()
 
-        await pilot.press("e")  # the errors view: the halt history is the recorded one, nothing invented
+        await press(pilot, "e")  # the errors view: the halt history is the recorded one, nothing invented
         await wait_for(pilot, lambda: all(line in screen_text(app) for line in halt_lines(halts)),
                        what="the halt history on screen")
         assert "BNBUSDT" not in "\n".join(line for line in screen_text(app).splitlines() if "stale feed" in line)
@@ -317,17 +319,17 @@ async def test_dvr_seek_back_shows_the_session_as_it_was_and_follows_the_recordi
         await wait_for(pilot, lambda: live.clock.now_ns() > added + 4 * S and live.signal_log.counts["approved"] > 3,
                        timeout=30, what="BNBUSDT bars and approved signals")
 
-        await pilot.press("r")
+        await press(pilot, "r")
         await wait_for(pilot, lambda: app.dvr is not None, what="the DVR")
         dvr = app.dvr
         for _ in range(len(SPEEDS)):
-            await pilot.press("plus")
+            await press(pilot, "plus")
         await wait_for(pilot, lambda: dvr.at_edge and "AT NOW" in bar_text(app), what="the DVR at now")
         old = dvr.session
-        await pilot.press("left")  # back a minute: more than the session, so to its start
+        await press(pilot, "left")  # back a minute: more than the session, so to its start
         await wait_for(pilot, lambda: dvr.session is not old and dvr.paused and dvr.position_ns == dvr.first_ns,
                        what="the DVR back at the start")
-        await pilot.press("space")
+        await press(pilot, "space")
         await wait_for(pilot, lambda: dvr.at_edge and dvr.position_ns > added + 4 * S, timeout=30,
                        what="the DVR at now again")
 
@@ -345,5 +347,5 @@ async def test_dvr_seek_back_shows_the_session_as_it_was_and_follows_the_recordi
         at_now = dvr.position_ns
         await wait_for(pilot, lambda: dvr.position_ns > at_now + S, what="the DVR following the recording")
         assert not dvr.finished.is_set()
-        await pilot.press("r")
+        await press(pilot, "r")
         await wait_for(pilot, lambda: app.dvr is None, what="back to live")

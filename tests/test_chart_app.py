@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from textual import events
+from waiting import press
 
 from tests.test_app import CALM_SIM, wait_for
 from tui.app import ClearTermApp
@@ -24,7 +25,7 @@ async def test_chart_view_draws_scrolls_and_cycles_symbols(size):
     async with app.run_test(size=size) as pilot:
         chart = app.query_one(CandleChart)
         await wait_for(pilot, lambda: app._plan, what="the symbols")
-        await pilot.press("c")
+        await press(pilot, "c")
         assert app.view == "chart" and chart.display and app.focused is chart
         await wait_for(pilot, lambda: bar_columns(chart) >= 40 and chart.max_back > 40, timeout=60,
                        what="the backfilled bars on the chart")
@@ -33,24 +34,24 @@ async def test_chart_view_draws_scrolls_and_cycles_symbols(size):
         assert lines[0].startswith("BINANCE BTCUSDT  1s  live")
         assert sum("┤ " in line for line in lines) >= 3  # labelled price levels
 
-        await pilot.press("pageup")
+        await press(pilot, "pageup")
         await wait_for(pilot, lambda: "bars back" in chart.text_lines()[0], what="a page back")
         back = chart.bars_back
         assert back > 0
-        await pilot.press("less_than_sign")
+        await press(pilot, "less_than_sign")
         assert chart.bars_back > back or chart.bars_back == chart.max_back
-        await pilot.press("end")
+        await press(pilot, "end")
         assert chart.bars_back == 0 and "live" in chart.text_lines()[0]
         chart.post_message(events.MouseScrollUp(chart, 1, 1, 0, 0, 0, False, False, False))
         await wait_for(pilot, lambda: chart.bars_back >= 3, what="the wheel")  # more once new bars come: the view stays put
-        await pilot.press("home")
+        await press(pilot, "home")
         assert chart.bars_back == chart.max_back
-        await pilot.press("end")
+        await press(pilot, "end")
 
-        await pilot.press("c")  # again: the next (venue, symbol)
+        await press(pilot, "c")  # again: the next (venue, symbol)
         await wait_for(pilot, lambda: not chart.text_lines()[0].startswith("BINANCE BTCUSDT"), what="next symbol")
         assert chart.text_lines()[0].startswith("COINBASE BTC-USD")
-        await pilot.press("left")  # not a replay: arrows are free, and do not scroll the chart
+        await press(pilot, "left")  # not a replay: arrows are free, and do not scroll the chart
         assert chart.bars_back == 0
 
 
@@ -60,13 +61,13 @@ async def test_brackets_switch_tables_and_chart_between_timeframes():
                                             venues=["BINANCE"]), sim_options={"history_s": 180, **CALM_SIM}), log_to_file=False)
     async with app.run_test(size=(120, 36)) as pilot:
         await wait_for(pilot, lambda: app._tables, what="the tables")
-        await pilot.press("right_square_bracket")
+        await press(pilot, "right_square_bracket")
         assert app.shown_interval == "1m" and {t.interval for t in app.query(CandleTable)} == {"1m"}
-        await pilot.press("c")
+        await press(pilot, "c")
         chart = app.query_one(CandleChart)
         await wait_for(pilot, lambda: chart.text_lines() and "  1m  " in chart.text_lines()[0], what="a 1m chart")
-        await pilot.press("right_square_bracket")  # no longer one: stays
+        await press(pilot, "right_square_bracket")  # no longer one: stays
         assert app.shown_interval == "1m"
-        await pilot.press("left_square_bracket")
+        await press(pilot, "left_square_bracket")
         await wait_for(pilot, lambda: "  1s  " in chart.text_lines()[0], what="the 1s chart again")
         assert {t.interval for t in app.query(CandleTable)} == {"1s"}

@@ -2,6 +2,8 @@
 state is in the title; in the real app's depth view over the demo simulator."""
 from __future__ import annotations
 
+from waiting import press
+
 from tests.test_app import demo_app, wait_for
 from tui.widgets.depth_chart import MID, STEPS, DepthChart, depth_rows
 
@@ -35,7 +37,7 @@ def test_no_book_draws_nothing():
 async def test_depth_view_shows_the_chart_of_a_synced_book():
     app = demo_app(log_to_file=False)
     async with app.run_test(size=(120, 40)) as pilot:
-        await pilot.press("d")
+        await press(pilot, "d")
         chart = app.query_one(DepthChart)
         await wait_for(pilot, lambda: chart._lines and " synced " in chart._lines[0].plain, timeout=20,
                        what="a synced book on the depth chart")

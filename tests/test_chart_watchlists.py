@@ -3,6 +3,7 @@ lists them, a bad table is one line naming the key."""
 from __future__ import annotations
 
 import pytest
+from waiting import press
 
 from tests.test_app import CALM_SIM, wait_for
 from tui.app import ClearTermApp
@@ -27,12 +28,12 @@ async def test_w_cycles_watchlists_and_the_palette_lists_them():
     async with app.run_test(size=(120, 36), notifications=True) as pilot:
         await wait_for(pilot, lambda: len(app._groups) == 3, what="the three symbols")
         session = app.runner.session
-        await pilot.press("w")
+        await press(pilot, "w")
         assert app.watchlist == "majors" and session.hidden == {"SOLUSDT"}
-        await pilot.press("w")
+        await press(pilot, "w")
         assert app.watchlist == "sol" and session.hidden == {"BTCUSDT", "ETHUSDT"}
         assert any("not subscribed: DOGE/USD" in str(n.message) for n in app._notifications)
-        await pilot.press("w")
+        await press(pilot, "w")
         assert app.watchlist is None and session.hidden == set()
         titles = [c.title for c in app.get_system_commands(app.screen)]
         assert "Watchlist majors" in titles and "Watchlist sol" in titles

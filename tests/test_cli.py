@@ -207,7 +207,7 @@ async def test_the_demo_simulator_does_not_invent_symbols():
 
 
 def test_live_refuses_symbols_the_venue_does_not_list(capsys):
-    with simulator_in_a_thread(symbols=("BTCUSDT", "ETHUSDT")) as sim:
+    with simulator_in_a_thread(symbols=("BTCUSDT", "ETHUSDT"), venues=("BINANCE", "COINBASE")) as sim:
         code, out, err = run(capsys, "live", "--endpoint", f"binance={sim.ws_url('BINANCE')}",
                              "--endpoint", f"coinbase={sim.ws_url('COINBASE')}", "--venues", "binance,coinbase",
                              "--symbols", "BTCUSDT,FOOBAR,XYZUSDT", "--headless", "--no-record", "--duration", "5")
@@ -217,7 +217,7 @@ def test_live_refuses_symbols_the_venue_does_not_list(capsys):
 
 def test_live_goes_on_when_the_listing_cannot_be_fetched(capsys, tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path))
-    with simulator_in_a_thread(symbols=("BTCUSDT",)) as sim:
+    with simulator_in_a_thread(symbols=("BTCUSDT",), venues=("BINANCE",)) as sim:
         with socket.socket() as s:  # a port with nothing listening: the REST listing is refused
             s.bind(("127.0.0.1", 0))
             dead = s.getsockname()[1]

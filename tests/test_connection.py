@@ -63,7 +63,7 @@ class Frames:
 
 @pytest.fixture
 async def sim():
-    async with Simulator(symbols=SYMBOLS, intervals=("1s",), trades_per_second=40) as s:
+    async with Simulator(symbols=SYMBOLS, intervals=("1s",), trades_per_second=40, venues=("BINANCE",)) as s:
         yield s
 
 

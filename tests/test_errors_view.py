@@ -3,6 +3,7 @@ cause, in the real app replaying a recorded session (tests/fixtures/app_session.
 import gzip
 
 import orjson
+from waiting import press
 
 from tui.screenshots import FIXTURE, replay_app, settle
 from tui.widgets.health_log import HealthLog
@@ -27,7 +28,7 @@ async def test_the_errors_view_lists_each_gap_and_duplicate():
         # The recording holds no duplicate (a ticker repeats only when every figure is equal): the venue
         # sends its last trade once more, as one does after a reconnect.
         app.runner.session.pipeline.feed("BINANCE#1", frame, at_ns + 1_000_000)
-        await pilot.press("e")
+        await press(pilot, "e")
         app.refresh_view(slow=True)
         await pilot.pause()
         stats = app.runner.session.stats()

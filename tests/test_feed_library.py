@@ -23,7 +23,7 @@ async def exchange_opens(sim, symbol: str, start_ms: int, end_ms: int) -> list[i
 
 
 async def test_a_library_feed_reconnects_a_stalled_stream_and_backfills_the_bars_it_missed():
-    async with Simulator(symbols=SYMBOLS, intervals=("1s",)) as sim:
+    async with Simulator(symbols=SYMBOLS, intervals=("1s",), venues=("BINANCE",)) as sim:
         feed = Feed(["BINANCE"], list(SYMBOLS), interval="1s", endpoints={"BINANCE": [sim.ws_url()]},
                     rest_endpoints={"BINANCE": sim.rest_url()}, startup_bars=0, stale_after_s=1.0,
                     stale_reconnect_s=0.3, policy=ReconnectPolicy(initial_s=0.02, cap_s=0.1))

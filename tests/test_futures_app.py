@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 import time
 
+from waiting import press
+
 from feeds.core.state import MarketState
 from feeds.events import Liquidation, MarkPrice, Quote
 from feeds.venues import DEMO_VENUES
@@ -31,7 +33,7 @@ async def test_the_demo_shows_perpetuals_with_funding_countdown_basis_and_liquid
     assert "BINANCE_FUTURES" in DEMO_VENUES
     app = ClearTermApp(Runner(SessionConfig(mode="demo", interval="1s", venues=list(DEMO_VENUES))))
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.press("a")
+        await press(pilot, "a")
         panel = app.query_one(FuturesPanel)
         log = app.query_one(LiquidationLog)
         log.highlight_notional = 0.0  # every liquidation is big: each must be highlighted

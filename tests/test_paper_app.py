@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import orjson
+from waiting import press
 
 from strategy.paper import PaperExecutor
 from tui.app import ClearTermApp
@@ -41,7 +42,7 @@ async def test_pnl_view_shows_positions_fills_and_curve_and_a_seek_back_replays_
         first = orjson.dumps(runner.session.stats()["paper"])
         paper: PaperExecutor = runner.session.paper
         assert paper.fill_count > 0
-        await pilot.press("p")
+        await press(pilot, "p")
         log = app.query_one(FillsLog)
         await wait_for(pilot, lambda: log.lines and "fills" in str(log.border_title), what="the fills log")
         fills = app.query_one(FillsLog).text_lines()
@@ -56,12 +57,12 @@ async def test_pnl_view_shows_positions_fills_and_curve_and_a_seek_back_replays_
         curve = app.query_one(EquityCurve).text_lines()
         assert any(ch in "".join(curve) for ch in "▁▂▃▄▅▆▇█")
         old_session = runner.session
-        await pilot.press("left")  # one minute back: the session is rebuilt from the start
+        await press(pilot, "left")  # one minute back: the session is rebuilt from the start
         await wait_for(pilot, lambda: runner.session is not old_session and runner.paused, what="the seek to land")
         assert runner.session.paper is not paper and runner.session.paper.fill_count == 0  # 12:00:15, before any
         await wait_for(pilot, lambda: app.query_one(FillsLog).text_lines()[0].startswith("no paper fills yet"),
                        what="the view to follow the rebuilt session")
-        await pilot.press("space")
+        await press(pilot, "space")
         await wait_for(pilot, runner.finished.is_set, what="the replay to end again")
         assert orjson.dumps(runner.session.stats()["paper"]) == first
         await wait_for(pilot, lambda: len(app.query_one(FillsLog).text_lines()) == paper.fill_count,

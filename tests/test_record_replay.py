@@ -136,6 +136,7 @@ async def straight_replay(path: Path) -> ReplayRunner:
     return runner
 
 
+@pytest.mark.xdist_group("eventful_recording")  # one recording per run (see conftest.py)
 async def test_the_eventful_recording_replays_its_live_session(eventful_recording):
     path, marks = eventful_recording
     runner = await straight_replay(path)
@@ -152,6 +153,7 @@ async def test_the_eventful_recording_replays_its_live_session(eventful_recordin
     assert runner.session.config.symbols == ["ETHUSDT", "BNBUSDT"]
 
 
+@pytest.mark.xdist_group("eventful_recording")  # one recording per run (see conftest.py)
 async def test_seeking_back_then_playing_gives_the_straight_replay(eventful_recording):
     """Headless: after a backward seek to any point, playing on gives exactly the straight replay."""
     path, marks = eventful_recording

@@ -23,7 +23,7 @@ def _get(url: str) -> bytes:
 async def test_5m_bars_built_from_1m_equal_the_simulators_rest_5m_klines():
     # three hours of history at 2 trades/s (still ~120 per 1m bar): the warm-up at 20/s took 40 s
     sim = Simulator(symbols=("BTCUSDT",), seed=11, port=0, intervals=("1m", "5m"), history_s=3 * 3600,
-                    trades_per_second=2.0)
+                    trades_per_second=2.0, venues=("BINANCE",))
     await sim.start()
     try:
         base = sim.rest_url("BINANCE")

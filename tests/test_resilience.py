@@ -232,7 +232,7 @@ async def equal_to_exchange(feed, sim, timeout: float = 8.0) -> bool:
 
 
 async def test_startup_backfill_warms_the_tables_with_closed_bars():
-    async with Simulator(symbols=SYMBOLS, intervals=("1s",), history_s=40) as sim:
+    async with Simulator(symbols=SYMBOLS, intervals=("1s",), venues=("BINANCE",), history_s=40) as sim:
         feed = make_feed(sim, startup_bars=20)
         async with feed:
             assert await wait_for(lambda: all(len(closed(feed, s)) >= 21 for s in SYMBOLS))
@@ -245,7 +245,7 @@ async def test_startup_backfill_warms_the_tables_with_closed_bars():
 
 
 async def test_startup_backfill_can_be_disabled():
-    async with Simulator(symbols=SYMBOLS, intervals=("1s",), history_s=40) as sim:
+    async with Simulator(symbols=SYMBOLS, intervals=("1s",), venues=("BINANCE",), history_s=40) as sim:
         feed = make_feed(sim, startup_bars=0)
         async with feed:
             assert await wait_for(lambda: all(len(closed(feed, s)) >= 2 for s in SYMBOLS))
@@ -254,7 +254,7 @@ async def test_startup_backfill_can_be_disabled():
 
 
 async def test_bars_missed_during_an_outage_are_backfilled_from_rest():
-    async with Simulator(symbols=SYMBOLS, intervals=("1s",), history_s=5) as sim:
+    async with Simulator(symbols=SYMBOLS, intervals=("1s",), venues=("BINANCE",), history_s=5) as sim:
         feed = make_feed(sim, startup_bars=0)
         async with feed:
             conn = feed.connections["BINANCE#1"]
@@ -273,7 +273,7 @@ async def test_bars_missed_during_an_outage_are_backfilled_from_rest():
 
 
 async def test_server_shutdown_rolls_over_without_a_gap():
-    async with Simulator(symbols=SYMBOLS, intervals=("1s",), trades_per_second=50) as sim:
+    async with Simulator(symbols=SYMBOLS, intervals=("1s",), venues=("BINANCE",), trades_per_second=50) as sim:
         feed = make_feed(sim, startup_bars=0)
         async with feed:
             conn = feed.connections["BINANCE#1"]
@@ -289,7 +289,7 @@ async def test_server_shutdown_rolls_over_without_a_gap():
 
 async def test_bad_frames_go_to_the_dead_letter_file_and_the_errors_list(tmp_path):
     path = tmp_path / "dlq.jsonl"
-    async with Simulator(symbols=SYMBOLS, intervals=("1s",)) as sim:
+    async with Simulator(symbols=SYMBOLS, intervals=("1s",), venues=("BINANCE",)) as sim:
         feed = make_feed(sim, startup_bars=0, dead_letter_path=str(path))
         async with feed:
             assert await wait_for(lambda: feed.pipeline.messages > 5)
@@ -304,7 +304,7 @@ async def test_bad_frames_go_to_the_dead_letter_file_and_the_errors_list(tmp_pat
 
 
 async def test_a_backlog_is_measured_and_nothing_is_dropped():
-    async with Simulator(symbols=SYMBOLS, intervals=("1s",)) as sim:
+    async with Simulator(symbols=SYMBOLS, intervals=("1s",), venues=("BINANCE",)) as sim:
         feed = make_feed(sim, startup_bars=0)
 
         def slow(ev):  # a consumer slower than the flood

@@ -147,7 +147,7 @@ def test_klines_are_built_from_the_trades_and_close_on_time():
 # the protocol over sockets ------------------------------------------------------------------------------
 @pytest.fixture
 async def sim():
-    async with Simulator(speed=10.0, trades_per_second=40.0) as s:
+    async with Simulator(speed=10.0, trades_per_second=40.0, venues=("BINANCE",)) as s:
         yield s
 
 
@@ -407,12 +407,12 @@ async def test_refuse_stall_and_depth_gap(sim):
 
 
 async def test_server_shutdown_and_connection_lifetime():
-    async with Simulator(speed=10.0, connection_lifetime_s=0.3) as sim:
+    async with Simulator(speed=10.0, connection_lifetime_s=0.3, venues=("BINANCE",)) as sim:
         async with connect(sim.ws_url() + "/stream?streams=btcusdt@trade") as ws:
             frames = await frames_until(ws, lambda m: m["stream"] == "!serverShutdown")
             assert set(frames[-1]["data"]) == {"e", "E"} and frames[-1]["data"]["e"] == "serverShutdown"
             assert await closed_code(ws) == 1000
-    async with Simulator(speed=10.0) as sim:
+    async with Simulator(speed=10.0, venues=("BINANCE",)) as sim:
         async with connect(sim.ws_url() + "/ws/btcusdt@trade") as ws:
             await recv(ws)
             sim.server_shutdown(grace_s=0.0)
@@ -456,7 +456,7 @@ async def test_flood_at_a_fixed_rate(sim):
 
 async def test_history_warm_up_and_printable_urls():
     from feeds.sim import url_lines
-    async with Simulator(history_s=150, intervals=("1m",)) as sim:
+    async with Simulator(history_s=150, intervals=("1m",), venues=("BINANCE",)) as sim:
         status, rows = await http_get(f"{sim.rest_url()}/api/v3/klines?symbol=BTCUSDT&interval=1m")
         assert status == 200 and len(rows) >= 3
         assert all(b[0] - a[0] == 60_000 for a, b in zip(rows, rows[1:]))

@@ -13,7 +13,7 @@ from websockets.exceptions import ConnectionClosed
 
 from feeds.core.trade_candles import TradeCandleBuilder, compare
 from feeds.events import Candle, Rejected, Trade
-from feeds.sim.coinbase import AUTH_REASON, iso, product_id
+from feeds.sim.coinbase import AUTH_REASON, CoinbaseConn, iso, product_id
 from feeds.sim.faults import GARBAGE_FRAME
 from feeds.sim.server import Simulator
 from feeds.symbols import SymbolMap
@@ -69,7 +69,7 @@ def subscriptions(*channels: tuple[str, list[str]]) -> dict:
 
 @pytest.fixture
 async def sim():
-    async with Simulator(speed=10.0, trades_per_second=40.0) as s:
+    async with Simulator(speed=10.0, trades_per_second=40.0, venues=("BINANCE", "COINBASE")) as s:
         yield s
 
 
@@ -192,6 +192,25 @@ async def test_heartbeats_once_a_second_with_rising_sequence_and_last_trade_id(s
             last = m
         elif m["type"] == "heartbeat" and last is not None:
             assert m["last_trade_id"] == last["trade_id"] and m["sequence"] >= last["sequence"]
+
+
+def test_a_late_step_beats_every_second_its_clock_passed():
+    """At speed 10 a step 0.8 s late passes 8 s of the sim clock: all 8 beats are sent, in order (the flake of
+    the test above: beats were made up for the last 5 seconds only, so one such step left a hole)."""
+    venue = Simulator(symbols=("BTCUSDT",), venues=("COINBASE",)).venue("COINBASE")
+    now = T0 + 300
+    venue.clock = lambda: now
+    venue.step(now)
+    conn = CoinbaseConn(None)
+    venue.control(conn, json.dumps({"type": "subscribe", "product_ids": ["BTC-USD"], "channels": ["heartbeat"]}))
+    conn.outbox.clear()
+    for now in (T0 + 1_100, T0 + 1_900, T0 + 9_950, T0 + 10_020, T0 + 11_000):  # the third step is 8 s late
+        venue.step(now)
+    beats = [json.loads(f) for f in conn.outbox]
+    assert [m["type"] for m in beats] == ["heartbeat"] * 11
+    assert [parse_time_ns(m["time"]) // 1_000_000 for m in beats] == [T0 + 1000 * s for s in range(1, 12)]
+    seqs = [m["sequence"] for m in beats]
+    assert seqs == sorted(seqs)
 
 
 async def test_matches_last_match_first_maker_side_and_contiguous_ids(sim):
@@ -353,7 +372,7 @@ async def test_rest_products_time_and_candle_errors(sim):
 
 
 async def test_warm_up_history_follows_binance_minute_by_minute():
-    async with Simulator(history_s=240, intervals=("1m",)) as sim:
+    async with Simulator(history_s=240, intervals=("1m",), venues=("BINANCE", "COINBASE")) as sim:
         _, binance = await http_get(f"{sim.rest_url()}/api/v3/klines?symbol=ETHUSDT&interval=1m")
         status, coinbase = await http_get(f"{sim.rest_url('COINBASE')}/products/ETH-USD/candles?granularity=60")
         # the warm-up stepped the venues together: Coinbase followed Binance's own market, no private twin

@@ -71,7 +71,10 @@ class Runner(RunnerBase):
             # only what it lists: a symbol it does not know is refused, never invented
             wanted = [s for s in self.session.venue_symbols(DEMO_VENUES[0]) if simulator_lists(s)]
             symbols = dict.fromkeys((*wanted, *DEMO_MORE_SYMBOLS))
-            options = {"history_s": DEMO_HISTORY_S, **self.sim_options}
+            # only the venues the session reads (and the one the others follow): a session on Binance alone
+            # spent most of its simulator's CPU on Coinbase's order-by-order book
+            served = (DEMO_VENUES[0], *(VENUES[v].simulated_by or v for v in self.config.venues))
+            options = {"history_s": DEMO_HISTORY_S, "venues": tuple(dict.fromkeys(served)), **self.sim_options}
             sim = self.sim = Simulator(symbols=tuple(symbols), seed=self.sim_seed,
                                        port=0, intervals=(self.config.interval,), **options)
             await sim.start()
