@@ -125,7 +125,30 @@ async def ensure_stream(js: Any, max_age_s: float = MAX_AGE_S, max_bytes: int = 
                         duplicate_window=DUPLICATE_WINDOW_S)
 
 
-class BusPublisher:
+class BusLink:
+    """The state of a bus client's connection, as badges and statistics show it."""
+
+    connected = False
+    outages = 0  # times the connection went down
+    down_since_ns: int | None = None
+    _closing = False  # set by our own close, which is no outage
+
+    def _set_connected(self, up: bool) -> None:
+        if up == self.connected or self._closing:
+            return
+        self.connected = up
+        if up:
+            self.down_since_ns = None
+        else:
+            self.outages += 1
+            self.down_since_ns = time.time_ns()
+        self._link_changed(up)
+
+    def _link_changed(self, up: bool) -> None:
+        """What the client does when its connection goes up or down."""
+
+
+class BusPublisher(BusLink):
     """Publishes records to the bus from a bounded buffer; has the recorder's write/flush/close."""
 
     def __init__(self, url: str, header: dict[str, Any], buffer_records: int = BUFFER_RECORDS,
@@ -143,13 +166,10 @@ class BusPublisher:
         self.dropped = 0  # records the full buffer let go before they could be published
         self.stream_seq = 0  # the stream sequence of the newest acknowledged record
         self.failures = 0  # windows that were not (wholly) acknowledged, resent later
-        self.connected = False
-        self.outages = 0
-        self.down_since_ns: int | None = time.time_ns()
+        self.down_since_ns = time.time_ns()  # down until the first connection
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._nc: Any = None
-        self._closing = False
         self._append(HEADER_SUBJECT, orjson.dumps({**header, "bus_session": self.session_id}))
 
     # -- the recorder's interface (called on the feed's path: appends only) ---------------------
@@ -203,15 +223,7 @@ class BusPublisher:
                 "published": self.published, "pending": len(self._buffer), "dropped": self.dropped,
                 "failed_windows": self.failures, "outages": self.outages}
 
-    def _set_connected(self, up: bool) -> None:
-        if up == self.connected or self._closing:  # our own close is no outage
-            return
-        self.connected = up
-        if up:
-            self.down_since_ns = None
-        else:
-            self.outages += 1
-            self.down_since_ns = time.time_ns()
+    def _link_changed(self, up: bool) -> None:
         self._wake.set()
 
     async def _run(self) -> None:
@@ -381,7 +393,7 @@ def _session_of(msg: Any) -> str:
     return str(msg_id).rpartition("-")[0]
 
 
-class BusReader:
+class BusReader(BusLink):
     """Follows the stream from a sequence or a start time: Records in stream order, across outages."""
 
     def __init__(self, url: str, start_seq: int | None = None, start_ns: int | None = None,
@@ -390,9 +402,6 @@ class BusReader:
         self.next_seq = start_seq  # the sequence to ask for next (None: from start_ns)
         self.start_ns = start_ns
         self.venues = {v.upper() for v in venues} if venues else None
-        self.connected = False
-        self.outages = 0
-        self.down_since_ns: int | None = None
         self.received = 0
         self.skipped = 0  # messages that were not records (counted, never applied)
         self.filtered = 0  # records of venues this viewer did not ask for
@@ -401,19 +410,11 @@ class BusReader:
         self.merge = RecordMerge()  # several collectors: their records merged, duplicates dropped
         self._lags: deque[int] = deque(maxlen=4096)
         self._nc: Any = None
-        self._closing = False
         self._resubscribe = asyncio.Event()
 
-    def _set_connected(self, up: bool) -> None:
-        if up == self.connected or self._closing:  # our own close is no outage
-            return
-        self.connected = up
+    def _link_changed(self, up: bool) -> None:
         if up:
-            self.down_since_ns = None
             self._resubscribe.set()  # the consumer may be gone with the old server: ask again
-        else:
-            self.outages += 1
-            self.down_since_ns = time.time_ns()
 
     def lag_percentiles(self) -> tuple[float | None, float | None]:
         """p50 and p99 of recent lags, in ms."""
