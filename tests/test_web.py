@@ -1,4 +1,7 @@
-"""``clearterm web`` in a real headless Chromium: the page loads, the app's prices arrive, a screenshot is saved.
+"""``clearterm web`` in a real headless Chromium: the page loads, the app's prices arrive, a screenshot is taken.
+
+The screenshot goes to the test's temporary folder; the tracked ``screenshots/web.png`` is rewritten only
+on purpose: ``CLEARTERM_WEB_SCREENSHOT=screenshots/web.png pytest tests/test_web.py -k chromium``.
 
 Chromium is driven over the DevTools protocol (a WebSocket, with the websockets package we already
 use); the app's screen reaches the page as WebSocket frames, in which the test waits for a price.
@@ -8,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import os
 import re
 import shutil
 import socket
@@ -23,7 +27,7 @@ from websockets.asyncio.client import connect
 from tui.runtime.web import app_command
 
 NO_CHROMIUM = "chromium not installed (apt-get install chromium chromium-driver)"
-SCREENSHOT = Path(__file__).resolve().parent.parent / "screenshots" / "web.png"
+TRACKED = Path(__file__).resolve().parent.parent / "screenshots" / "web.png"
 PRICE = re.compile(rb"\d{1,3},?\d{3}\.\d{2}")  # e.g. 61,296.43 in the symbol list
 
 
@@ -58,6 +62,7 @@ def test_web_refuses_to_serve_itself():
 
 
 async def test_the_app_in_headless_chromium_shows_prices(tmp_path):
+    tracked_before = TRACKED.stat().st_mtime_ns if TRACKED.exists() else None
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if chromium is None:
         pytest.skip(NO_CHROMIUM)
@@ -104,8 +109,9 @@ async def test_the_app_in_headless_chromium_shows_prices(tmp_path):
                     break
             png = base64.b64decode(msg["result"]["data"])
             assert png.startswith(b"\x89PNG") and len(png) > 10_000  # a drawn page, not a blank one
-            SCREENSHOT.parent.mkdir(exist_ok=True)
-            SCREENSHOT.write_bytes(png)
+            (tmp_path / "web.png").write_bytes(png)
+            if os.environ.get("CLEARTERM_WEB_SCREENSHOT"):  # the deliberate command (see the docstring)
+                Path(os.environ["CLEARTERM_WEB_SCREENSHOT"]).write_bytes(png)
     finally:
         for proc in (browser, web):
             if proc is not None and proc.poll() is None:
@@ -114,3 +120,5 @@ async def test_the_app_in_headless_chromium_shows_prices(tmp_path):
                     proc.wait(10)
                 except subprocess.TimeoutExpired:
                     proc.kill()
+    if not os.environ.get("CLEARTERM_WEB_SCREENSHOT"):  # a test run leaves the tracked screenshot alone
+        assert (TRACKED.stat().st_mtime_ns if TRACKED.exists() else None) == tracked_before

@@ -40,6 +40,7 @@ DUPLICATE_WINDOW_S = 120.0  # a resent record is recognised by its Nats-Msg-Id f
 BUFFER_RECORDS = 200_000  # records kept while the bus is down (about 60 MB of typical frames)
 WINDOW = 2000  # records in flight at once
 ACK_TIMEOUT_S = 3.0
+CLOSE_S = 2.0  # the longest a stop waits for nats-py to close a connection or end a task
 CONSUMER_IDLE_S = 30.0  # the server deletes a viewer's consumer this long after the viewer went away
 log = logging.getLogger(__name__)
 
@@ -84,6 +85,21 @@ def decode_record(data: bytes) -> Record | None:
     return Record(t, c, k, p)
 
 
+async def end_task(task: asyncio.Future[Any], timeout_s: float = CLOSE_S) -> None:
+    """Cancel ``task`` and wait until it has ended. nats-py swallows a cancel in some of its awaits (a flush
+    in its close, a refused connection racing the cancel of Python 3.11's ``wait_for``) and goes on
+    looping, so one ``cancel()`` may never end it: the cancel is repeated until one lands."""
+    deadline = time.monotonic() + timeout_s
+    while not task.done():
+        if time.monotonic() > deadline:
+            log.warning("bus: a task did not end %.1f s after it was cancelled: %r", timeout_s, task)
+            return
+        task.cancel()
+        await asyncio.wait({task}, timeout=0.05)
+    if not task.cancelled() and task.exception() is not None:
+        log.debug("bus: an ended task had failed: %s", task.exception())
+
+
 def _require_nats() -> Any:
     try:
         import nats
@@ -125,7 +141,44 @@ async def ensure_stream(js: Any, max_age_s: float = MAX_AGE_S, max_bytes: int = 
                         duplicate_window=DUPLICATE_WINDOW_S)
 
 
-class BusPublisher:
+class BusLink:
+    """The state of a bus client's connection, as badges and statistics show it."""
+
+    url: str
+    _nc: Any = None
+    connected = False
+    outages = 0  # times the connection went down
+    down_since_ns: int | None = None
+    _closing = False  # set by our own close, which is no outage
+
+    def _set_connected(self, up: bool) -> None:
+        if up == self.connected or self._closing:
+            return
+        self.connected = up
+        if up:
+            self.down_since_ns = None
+        else:
+            self.outages += 1
+            self.down_since_ns = time.time_ns()
+        self._link_changed(up)
+
+    def _link_changed(self, up: bool) -> None:
+        """What the client does when its connection goes up or down."""
+
+    async def _close_client(self) -> None:
+        """Close the NATS connection, within CLOSE_S: a dead server must not hold the caller's exit."""
+        nc, self._nc = self._nc, None
+        if nc is None:
+            return
+        closing = asyncio.ensure_future(nc.close())
+        await asyncio.wait({closing}, timeout=CLOSE_S)
+        if not closing.done():
+            await end_task(closing)
+        elif not closing.cancelled() and closing.exception() is not None:
+            log.debug("bus %s: closing: %s", self.url, closing.exception())
+
+
+class BusPublisher(BusLink):
     """Publishes records to the bus from a bounded buffer; has the recorder's write/flush/close."""
 
     def __init__(self, url: str, header: dict[str, Any], buffer_records: int = BUFFER_RECORDS,
@@ -143,13 +196,10 @@ class BusPublisher:
         self.dropped = 0  # records the full buffer let go before they could be published
         self.stream_seq = 0  # the stream sequence of the newest acknowledged record
         self.failures = 0  # windows that were not (wholly) acknowledged, resent later
-        self.connected = False
-        self.outages = 0
-        self.down_since_ns: int | None = time.time_ns()
+        self.down_since_ns = time.time_ns()  # down until the first connection
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._nc: Any = None
-        self._closing = False
         self._append(HEADER_SUBJECT, orjson.dumps({**header, "bus_session": self.session_id}))
 
     # -- the recorder's interface (called on the feed's path: appends only) ---------------------
@@ -184,47 +234,33 @@ class BusPublisher:
             deadline = time.monotonic() + drain_s
             while self._buffer and self.connected and time.monotonic() < deadline and not self._task.done():
                 await asyncio.sleep(0.02)
-            self._task.cancel()
-            try:
-                await self._task
-            except (asyncio.CancelledError, Exception):
-                pass
+            self._closing = True
+            await end_task(self._task)
             self._task = None
         self._closing = True
-        if self._nc is not None:
-            try:
-                await self._nc.close()
-            except Exception:  # noqa: BLE001 - closing a broken connection
-                pass
-            self._nc = None
+        await self._close_client()
 
     def stats(self) -> dict[str, Any]:
         return {"url": self.url, "role": "publisher", "connected": self.connected, "written": self.written,
                 "published": self.published, "pending": len(self._buffer), "dropped": self.dropped,
                 "failed_windows": self.failures, "outages": self.outages}
 
-    def _set_connected(self, up: bool) -> None:
-        if up == self.connected or self._closing:  # our own close is no outage
-            return
-        self.connected = up
-        if up:
-            self.down_since_ns = None
-        else:
-            self.outages += 1
-            self.down_since_ns = time.time_ns()
+    def _link_changed(self, up: bool) -> None:
         self._wake.set()
 
     async def _run(self) -> None:
-        while self._nc is None:
+        while self._nc is None and not self._closing:
             try:
                 self._nc = await _connect(self.url, "clearterm collector", self._set_connected)
             except Exception as exc:  # noqa: BLE001 - the bus is down: keep collecting, try again
                 log.warning("bus %s unreachable: %s", self.url, exc)
                 await asyncio.sleep(1.0)
+        if self._nc is None:  # stopped before it ever connected
+            return
         js = self._nc.jetstream()
         self._set_connected(True)
         stream_ready = False
-        while True:
+        while not self._closing:  # a cancel nats-py swallowed must not keep the loop going
             if not self._buffer or not self.connected:
                 self._wake.clear()
                 try:
@@ -381,7 +417,7 @@ def _session_of(msg: Any) -> str:
     return str(msg_id).rpartition("-")[0]
 
 
-class BusReader:
+class BusReader(BusLink):
     """Follows the stream from a sequence or a start time: Records in stream order, across outages."""
 
     def __init__(self, url: str, start_seq: int | None = None, start_ns: int | None = None,
@@ -390,9 +426,6 @@ class BusReader:
         self.next_seq = start_seq  # the sequence to ask for next (None: from start_ns)
         self.start_ns = start_ns
         self.venues = {v.upper() for v in venues} if venues else None
-        self.connected = False
-        self.outages = 0
-        self.down_since_ns: int | None = None
         self.received = 0
         self.skipped = 0  # messages that were not records (counted, never applied)
         self.filtered = 0  # records of venues this viewer did not ask for
@@ -401,19 +434,11 @@ class BusReader:
         self.merge = RecordMerge()  # several collectors: their records merged, duplicates dropped
         self._lags: deque[int] = deque(maxlen=4096)
         self._nc: Any = None
-        self._closing = False
         self._resubscribe = asyncio.Event()
 
-    def _set_connected(self, up: bool) -> None:
-        if up == self.connected or self._closing:  # our own close is no outage
-            return
-        self.connected = up
+    def _link_changed(self, up: bool) -> None:
         if up:
-            self.down_since_ns = None
             self._resubscribe.set()  # the consumer may be gone with the old server: ask again
-        else:
-            self.outages += 1
-            self.down_since_ns = time.time_ns()
 
     def lag_percentiles(self) -> tuple[float | None, float | None]:
         """p50 and p99 of recent lags, in ms."""
@@ -441,12 +466,7 @@ class BusReader:
 
     async def close(self) -> None:
         self._closing = True
-        if self._nc is not None:
-            try:
-                await self._nc.close()
-            except Exception:  # noqa: BLE001
-                pass
-            self._nc = None
+        await self._close_client()
         self.connected = False
 
     async def records(self) -> AsyncIterator[tuple[int, Record]]:

@@ -503,9 +503,15 @@ async def run_headless(runner, duration: float | None) -> None:
     setup_logging()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+    signals = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+    def on_signal() -> None:
+        stop.set()
+        for sig in signals:  # a second signal, while stopping, ends the process at once
+            loop.remove_signal_handler(sig)
+    for sig in signals:
         try:
-            loop.add_signal_handler(sig, stop.set)
+            loop.add_signal_handler(sig, on_signal)
         except (NotImplementedError, RuntimeError):
             pass
     try:
