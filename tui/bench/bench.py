@@ -453,7 +453,7 @@ def _child_env(config_home: str, terminal: bool = False) -> dict[str, str]:
     """The bench's environment minus the operator's clearterm settings; the same code on sys.path."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CLEARTERM_", "TEXTUAL_"))}
     env["XDG_CONFIG_HOME"] = config_home
-    root = str(Path(__file__).resolve().parents[1])
+    root = str(Path(__file__).resolve().parents[2])  # the repository root, which holds the tui package
     env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     if terminal:
         env["TERM"] = "xterm-256color"
