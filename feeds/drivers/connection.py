@@ -19,8 +19,8 @@ The only feeds module that touches the network besides REST (feeds/rest.py). Fra
 - A frame bigger than ``max_frame_bytes`` is refused by the library (close 1009): it is reported as
   a ``frame_too_big`` rejection through ``on_reject`` and counted, then the connection reconnects.
 - The client is picows' websockets-compatible layer (``picows.websockets``: websockets' API and close
-  semantics on picows' Cython transport): 1.65x less CPU per frame end to end than websockets, measured
-  with ``python -m tui.bench.transport`` (paired runs). Its receive queue is not visible, so the backlog
+  semantics on picows' Cython transport): 1.73x less CPU per frame end to end than websockets (1.48-1.91
+  in 4 paired runs of ``python -m tui.bench.transport``; picows' own API 1.92x). Its receive queue is not visible, so the backlog
   is measured as the frames read back to back without the queue running dry (see ``_read``).
 """
 from __future__ import annotations
