@@ -1051,7 +1051,7 @@ def run_all(plan: Plan, quick: bool) -> Json:
 def _versions() -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
     out: dict[str, str] = {}
-    for name in ("orjson", "msgspec", "websockets", "textual"):
+    for name in ("orjson", "msgspec", "websockets", "picows", "textual"):
         try:
             out[name] = version(name)
         except PackageNotFoundError:
