@@ -131,3 +131,21 @@ def test_send_stamps_join_every_frame_the_client_decided_on(tmp_path):
     assert send["client_frames"] > 100, send
     assert send["matched"] == send["client_frames"], send
     assert 0 < send["p50"] <= send["p99"] <= send["max"] < run_ms, (send, run_ms)
+    # what held the loop in that window: the live tick runs ten times a second, each shorter than the run
+    count, p50, worst = res["pauses"]["ticks"]
+    assert count >= 3 and 0 < p50 <= worst < run_ms, res["pauses"]
+
+
+def test_child_env_puts_this_tree_on_the_path(tmp_path):
+    """A bench child imports this very tree, not whatever clearterm the interpreter has installed: with
+    site-packages off (-S, so no editable install to fall back on) and run from elsewhere, ``tui`` and
+    ``feeds`` resolve to the tree the bench was started from."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(bench.__file__).resolve().parents[2]
+    out = subprocess.run([sys.executable, "-S", "-c", "import feeds, tui; print(tui.__file__); print(feeds.__file__)"],
+                         env=bench._child_env(str(tmp_path)), cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == [str(root / "tui" / "__init__.py"), str(root / "feeds" / "__init__.py")]

