@@ -13,6 +13,7 @@ import sys
 import threading
 import time
 from collections.abc import Mapping
+from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
@@ -204,24 +205,10 @@ def _add_run_options(p: argparse._ActionsContainer) -> None:
 
 
 def version() -> str:
-    from importlib import metadata  # 0.1 s of imports and a scan of the installed packages: only when asked
     try:
         return metadata.version("clearterm")
     except metadata.PackageNotFoundError:
         return "unknown"
-
-
-class _VersionAction(argparse.Action):
-    """``--version``: the version is looked up only when the flag is given."""
-
-    def __init__(self, option_strings: list[str], dest: str = argparse.SUPPRESS, default: str = argparse.SUPPRESS,
-                 help: str = "show the version and exit") -> None:  # noqa: A002 - argparse's keyword
-        super().__init__(option_strings, dest, default=default, nargs=0, help=help)
-
-    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: object,
-                 option_string: str | None = None) -> None:
-        print(f"clearterm {version()}")
-        parser.exit()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -232,7 +219,7 @@ def build_parser() -> argparse.ArgumentParser:
                                  "`clearterm live [OPTIONS]`,\nso the options of live below work without "
                                  "the word. `clearterm COMMAND --help` shows a command's options.",
                      epilog=ENVIRONMENT_HELP)
-    parser.add_argument("--version", action=_VersionAction)
+    parser.add_argument("--version", action="version", version=f"clearterm {version()}")
     # shown in the top-level help only: parse_args hands these to live
     _add_session_options(parser.add_argument_group("options of live (the default command)"), live=True)
     sub = parser.add_subparsers(dest="command", parser_class=_Parser, title="commands", prog="clearterm")
