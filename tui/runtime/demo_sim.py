@@ -90,26 +90,23 @@ class SimulatorProcess:
 async def serve_until_eof(spec: dict[str, Any]) -> None:
     from feeds.sim.server import Simulator
     sim = Simulator(**spec)
-    loop = asyncio.get_running_loop()
-    parent_gone = asyncio.Event()
-
-    def on_stdin() -> None:
-        try:
-            more = os.read(0, 4096)
-        except OSError:
-            more = b""
-        if not more:
-            loop.remove_reader(0)
-            parent_gone.set()
-
-    loop.add_reader(0, on_stdin)
+    # a thread waits for the end of stdin (a pipe only the parent holds), from before the history is built
+    parent_gone = asyncio.get_running_loop().run_in_executor(None, _read_to_eof)
     await sim.start()  # its history first: the app's backfill finds it whole
     urls = {name: [sim.ws_url(name), sim.rest_url(name)] for name in sim.venues}
     os.write(1, orjson.dumps({"port": sim.port, "urls": urls}) + b"\n")
     try:
-        await parent_gone.wait()
+        await parent_gone
     finally:
         await sim.stop()
+
+
+def _read_to_eof() -> None:
+    try:
+        while os.read(0, 4096):
+            pass
+    except OSError:  # stdin closed under us: the same as its end
+        pass
 
 
 def main(argv: list[str]) -> int:
