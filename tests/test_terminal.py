@@ -135,3 +135,46 @@ def test_a_hung_up_terminal_is_noticed():
     assert not terminal_gone(read_end)  # not a terminal at all is not a hang-up
     os.close(read_end)
     os.close(write_end)
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+def _alive(pid: int) -> bool:
+    """Running, not merely a zombie waiting for whoever inherited it."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.parametrize("ending", ["pty-closed-session-leader", "pty-closed", "SIGHUP", "SIGTERM", "SIGKILL"])
+def test_the_demo_simulator_process_ends_with_the_app(tmp_path, ending):
+    """The demo's simulator runs in a child process; however the app ends (its terminal gone, a signal, killed
+    outright as a crash would leave it), the simulator does not outlive it."""
+    import signal
+    app = PtyApp(tmp_path, controlling=ending == "pty-closed-session-leader")
+    sims: list[int] = []
+    try:
+        app.wait_for_screen(b"subscribed", START_TIMEOUT_S)
+        sims = [pid for pid in _children(app.proc.pid)
+                if b"tui.runtime.demo_sim" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+        assert len(sims) == 1, _children(app.proc.pid)
+        if ending.startswith("pty-closed"):
+            app.close_terminal()
+        else:
+            app.proc.send_signal(getattr(signal, ending))
+        app.proc.wait(timeout=EXIT_DEADLINE_S + 5)
+        deadline = time.monotonic() + 5.0
+        while _alive(sims[0]):
+            assert time.monotonic() < deadline, f"the simulator (pid {sims[0]}) outlived the app ({ending})"
+            time.sleep(0.05)
+    finally:
+        app.kill()
+        for pid in sims:  # a failed run leaves no orphan behind either
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)

@@ -545,8 +545,9 @@ def run_session(args: argparse.Namespace) -> int:
     cfg, ui = session_config(args)
     for warning in check_symbols(cfg):
         print(f"clearterm: warning: {warning}", file=sys.stderr)
-    runner = Runner(cfg)
+    runner = Runner(cfg, sim_process=True)
     runner.metrics_port = ui.metrics_port
+    runner.launch_simulator()  # the demo's history builds in the child while this process imports the app
     if args.headless or args.command == "collect":
         asyncio.run(run_headless(runner, args.duration))
         say_if_silent(runner.session)

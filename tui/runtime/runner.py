@@ -13,6 +13,7 @@ from tui.runtime.session import Session, SessionConfig
 
 if TYPE_CHECKING:
     from feeds.sim.server import Simulator
+    from tui.runtime.demo_sim import SimulatorProcess
 
 DEMO_SEED = 7
 DEMO_HISTORY_S = 40  # the simulator's past: backfill fills the tables and warms the strategy (0.2 s to build)
@@ -63,30 +64,53 @@ class RunnerBase:
 
 
 class Runner(RunnerBase):
-    def __init__(self, config: SessionConfig, sim_seed: int = DEMO_SEED, sim_options: dict | None = None) -> None:
+    """``sim_process``: the demo's simulator runs in a child process (the command line's demo), not on this
+    event loop (tests reach into the in-process one: ``runner.sim.stall(...)``)."""
+
+    def __init__(self, config: SessionConfig, sim_seed: int = DEMO_SEED, sim_options: dict | None = None,
+                 sim_process: bool = False) -> None:
         self.config = config
         self.session = Session(config)
-        self.sim: Simulator | None = None
+        self.sim: Simulator | SimulatorProcess | None = None
         self.sim_seed = sim_seed
         self.sim_options = sim_options or {}
+        self.sim_process = sim_process
         self.started = False
         self.metrics_port: int | None = None
         self.metrics = None
 
+    def _sim_spec(self) -> dict:
+        # only what it lists: a symbol it does not know is refused, never invented
+        wanted = [s for s in self.session.venue_symbols(DEMO_VENUES[0]) if simulator_lists(s)]
+        # only the venues the session reads (e.g. COINBASE_L3 reads the COINBASE simulator) and the one the
+        # others follow: a session on Binance alone spent most of its simulator's CPU on Coinbase's level 3
+        served = dict.fromkeys((DEMO_VENUES[0], *(VENUES[v].simulated_by or v for v in self.config.venues)))
+        return {"symbols": list(dict.fromkeys((*wanted, *DEMO_MORE_SYMBOLS))), "seed": self.sim_seed, "port": 0,
+                "intervals": [self.config.interval], "venues": list(served),
+                "history_s": DEMO_HISTORY_S, **self.sim_options}
+
+    def launch_simulator(self) -> None:
+        """Start the demo's simulator child now (before the app imports Textual); ``start`` waits for it."""
+        if self.config.mode == "demo" and self.sim_process and self.sim is None:
+            from tui.runtime.demo_sim import SimulatorProcess
+            self.sim = SimulatorProcess(self._sim_spec())
+            self.sim.launch()
+
     async def start(self) -> None:
         self.metrics = await start_metrics(self, self.metrics_port)
         if self.config.mode == "demo":
-            from feeds.sim.server import Simulator
-            # only what it lists: a symbol it does not know is refused, never invented
-            wanted = [s for s in self.session.venue_symbols(DEMO_VENUES[0]) if simulator_lists(s)]
-            symbols = dict.fromkeys((*wanted, *DEMO_MORE_SYMBOLS))
-            # only the venues the session reads (and the one the others follow): a session on Binance alone
-            # spent most of its simulator's CPU on Coinbase's order-by-order book
-            served = (DEMO_VENUES[0], *(VENUES[v].simulated_by or v for v in self.config.venues))
-            options = {"history_s": DEMO_HISTORY_S, "venues": tuple(dict.fromkeys(served)), **self.sim_options}
-            sim = self.sim = Simulator(symbols=tuple(symbols), seed=self.sim_seed,
-                                       port=0, intervals=(self.config.interval,), **options)
-            await sim.start()
+            if self.sim_process:
+                from tui.runtime.demo_sim import SimulatorProcess
+                self.launch_simulator()
+                assert isinstance(self.sim, SimulatorProcess)  # launched just now
+                sim: Simulator | SimulatorProcess = await self.sim.ready()
+            else:
+                from feeds.sim.server import Simulator
+                spec = self._sim_spec()
+                sim = self.sim = Simulator(**{**spec, "symbols": tuple(spec["symbols"]),
+                                              "intervals": tuple(spec["intervals"]),
+                                              "venues": tuple(spec["venues"])})
+                await self.sim.start()
             for venue in self.config.venues:
                 served = VENUES[venue].simulated_by or venue  # e.g. COINBASE_L3: the COINBASE simulator
                 self.config.endpoints[venue] = [sim.ws_url(served)]

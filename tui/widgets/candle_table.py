@@ -96,6 +96,9 @@ class CandleTable(CachedStyles, Widget, can_focus=True):
         self._rows: list[Strip] = []
         self._row_bars: list[Candle] = []
         self._layout: tuple | None = None  # (width, height, columns, widths, decimals)
+        # id(bar) -> (bar, decimals, cells) for the bars on screen: a closed bar never changes, so its cells
+        # are formatted once, not again each time a bar closes and every row moves down one line
+        self._cells_of: dict[int, tuple[Candle, int, dict[str, str]]] = {}
         self._dirty = True  # rebuild everything at the next sync or render (size, style change)
         self.behind = False  # the app skipped a sync while it was out of sight: catch up when drawn
 
@@ -229,8 +232,9 @@ class CandleTable(CachedStyles, Widget, can_focus=True):
         ref = bars[0].close if bars else 0.0
         dec = price_decimals(ref)
         cells = {key: [len(HEADERS[key])] for key in COLUMNS}
+        known, self._cells_of = self._cells_of, {}
         for bar in bars:
-            for key, txt in self._cells(bar, dec).items():
+            for key, txt in self._cached_cells(bar, dec, known).items():
                 cells[key].append(len(txt))
         natural = {key: max(v) for key, v in cells.items()}
         # Leave room for prices to grow a digit without a full re-layout.
@@ -258,10 +262,20 @@ class CandleTable(CachedStyles, Widget, can_focus=True):
             "trades": str(bar.trades),
         }
 
+    def _cached_cells(self, bar: Candle, dec: int, known: dict[int, tuple[Candle, int, dict[str, str]]]) -> dict[str, str]:
+        """``bar``'s cells, from ``known`` when formatted before (same bar object, same decimals); kept for the
+        next call in ``self._cells_of``."""
+        entry = known.get(id(bar))
+        if entry is None or entry[0] is not bar or entry[1] != dec:
+            entry = (bar, dec, self._cells(bar, dec))
+        if bar.closed:  # a forming bar is replaced at every update: not worth keeping
+            self._cells_of[id(bar)] = entry
+        return entry[2]
+
     def _row_strip(self, bar: Candle) -> Strip:
         assert self._layout is not None, "rows are built after _plan set the layout"
         _, _, cols, widths, dec = self._layout
-        cells = self._cells(bar, dec)
+        cells = self._cached_cells(bar, dec, self._cells_of)
         forming = not bar.closed
         base = self.style_of("candle-table--forming", partial=False) if forming else self.base_style()
         direction = self.style_of(
@@ -323,8 +337,12 @@ class CandleTable(CachedStyles, Widget, can_focus=True):
         if any(bars[i].closed for i in changed) and self._plan(bars) != self._layout:
             self._rebuild()
             return None
+        # a closed bar that only moved down a line keeps its strip (the layout is the same)
+        moved = {id(bar): strip for bar, strip in zip(old, self._rows) if bar.closed} if len(changed) > 1 else {}
         for i in changed:
-            self._rows[i] = self._row_strip(bars[i])
+            bar = bars[i]
+            strip = moved.get(id(bar)) if bar.closed else None
+            self._rows[i] = strip if strip is not None else self._row_strip(bar)
         self._row_bars = bars
         return changed
 
