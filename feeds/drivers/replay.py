@@ -530,11 +530,15 @@ def _cryptofeed_batches(f: IO[bytes], name: str, conn: str, report: ReadReport) 
             whole = tail + block[:cut] if tail else block[:cut]
             tail = block[cut:]
             try:
-                lines: list[str | None] = whole.decode().split("\n")
+                text = whole.decode()
             except UnicodeDecodeError:  # rare: decoded line by line, the bad ones skipped
                 lines = [_utf8_or_none(raw) for raw in whole.split(b"\n")]
+                ascii_only = False
+            else:
+                lines = text.split("\n")  # type: ignore[assignment]  # str is a str | None
+                ascii_only = text.isascii()
             lines.pop()  # after the last newline
-            batch, last_ns = _cryptofeed_block(lines, lineno, name, conn, last_ns, report)
+            batch, last_ns = _cryptofeed_block(lines, lineno, name, conn, last_ns, report, ascii_only)
             lineno += len(lines)
             count += len(batch)
             if batch:
@@ -560,14 +564,24 @@ _NS_PER_DIGIT = [10 ** (9 - n) for n in range(10)]  # a fraction of n digits, in
 
 
 def _cryptofeed_block(lines: list[str | None], lineno: int, name: str, conn: str, last_ns: int,
-                      report: ReadReport) -> tuple[list[Record], int]:
-    """Records of complete lines (None: a line that is not UTF-8); the time of the last one."""
+                      report: ReadReport, ascii_only: bool) -> tuple[list[Record], int]:
+    """Records of complete lines (None: a line that is not UTF-8); the time of the last one.
+
+    ``ascii_only``: no line has a character beyond ASCII, so ``isdigit`` means 0-9 (for int())."""
     new = tuple.__new__
     record = Record
     scale = _NS_PER_DIGIT
     out: list[Record] = []
     append = out.append
+    prefix, skip, second_ns = "-", 1, 0  # "<seconds>." of the last frame stamped so, its length, in ns
     for lineno, line in enumerate(lines, lineno + 1):  # noqa: B020 - the line number, counted on
+        if ascii_only and line.startswith(prefix):  # type: ignore[union-attr]  # a frame in the same second
+            i = line.find(": ", skip)  # type: ignore[union-attr]
+            frac = line[skip:i]  # type: ignore[index]
+            if i > 0 and frac.isdigit() and len(frac) <= 9:
+                last_ns = second_ns + int(frac) * scale[len(frac)]
+                append(new(record, (last_ns, conn, "recv", line[i + 2:])))  # type: ignore[index]
+                continue
         if not line:
             if line is None:
                 report.skipped_lines += 1
@@ -577,7 +591,10 @@ def _cryptofeed_block(lines: list[str | None], lineno: int, name: str, conn: str
             i = line.find(": ")
             whole, _, frac = line[:i].partition(".")
             if i > 0 and whole.isdigit() and frac.isdigit() and len(frac) <= 9 and whole.isascii() and frac.isascii():
-                last_ns = int(whole) * 1_000_000_000 + int(frac) * scale[len(frac)]
+                second_ns = int(whole) * 1_000_000_000
+                prefix = whole + "."
+                skip = len(prefix)
+                last_ns = second_ns + int(frac) * scale[len(frac)]
                 append(new(record, (last_ns, conn, "recv", line[i + 2:])))
                 continue
             t = _ts_ns(line[:i]) if i > 0 else None  # no fraction, more than 9 digits of it, an exponent
