@@ -1,7 +1,9 @@
 """Readers: cryptofeed captures (real files and hand-written ones), bad content, merging, format detection."""
 from __future__ import annotations
 
+import random
 from collections import Counter
+from itertools import chain
 
 import orjson
 import pytest
@@ -11,8 +13,10 @@ from feeds.drivers.recording import Record, Recorder
 from feeds.drivers.replay import (
     ReadReport,
     RecordingError,
+    batches_of,
     detect_format,
     merge,
+    merge_batches,
     read_clearterm,
     read_cryptofeed,
     read_recordings,
@@ -228,6 +232,41 @@ def test_merge_is_by_time_and_stable():
     got = [r.payload for r in merge(iter(a), iter(b))]
     assert got == ["b0", "a1", "a3", "a3b", "b3", "b9"]
     assert [r.payload for r in merge(a)] == ["a1", "a3", "a3b"]
+
+
+def test_merge_of_batches_is_merge_record_for_record():
+    """Ties, times going backwards within a source (a lying clock), empty batches, one source running out."""
+    rng = random.Random(7)
+    for trial in range(200):
+        sources = [[Record(rng.choice((rng.randrange(50), rng.randrange(1000))), f"S#{s}", "recv", f"{s}.{i}")
+                    for i in range(rng.randrange(0, 40))] for s in range(rng.randrange(1, 5))]
+        for records in sources:
+            if trial % 2:
+                records.sort()
+        expected = list(merge(*(iter(r) for r in sources)))
+        sized = [batches_of(r, rng.randrange(1, 9)) for r in sources]
+        with_empty = [chain([[]], b) for b in sized]
+        assert list(chain.from_iterable(merge_batches(*with_empty))) == expected, trial
+
+
+def test_cryptofeed_lines_read_the_same_whatever_the_block_size(tmp_path, captures, monkeypatch):
+    """Lines cut across blocks, a line longer than a block, a line that is not UTF-8 in the middle."""
+    path = tmp_path / "TESTX.ws.7.0"
+    path.write_bytes(HAND_WRITTEN.replace("notatime: {}", "103.25: {\"a\": \"\xff\"}").encode()
+                     .replace(b"\xc3\xbf", b"\xff"))  # the payload's byte is not UTF-8 in the file
+    files = [[path], [captures / "BINANCE.ws.1.0"], captures]
+    whole = []
+    for source in files:
+        _, stream = read_cryptofeed(source)
+        whole.append((list(stream), stream.report.skipped_lines, stream.report.warnings))
+    assert "TESTX.ws.7.0:9: not UTF-8, skipped" in whole[0][2]
+    assert whole[0][1] == 3 and len(whole[1][0]) > 200
+    for size in (1, 7, 64, 300):
+        monkeypatch.setattr("feeds.drivers.replay._CHUNK", size)
+        for source, (records, skipped, warnings) in zip(files, whole):
+            _, stream = read_cryptofeed(source)
+            assert list(stream) == records, size
+            assert (stream.report.skipped_lines, stream.report.warnings) == (skipped, warnings)
 
 
 def test_two_sessions_interleave_by_time(tmp_path):

@@ -23,7 +23,7 @@ import zlib
 from collections.abc import Generator, Iterable, Iterator
 from decimal import ROUND_HALF_UP, Decimal
 from io import BufferedReader
-from itertools import chain
+from itertools import chain, islice
 from operator import itemgetter
 from pathlib import Path
 from typing import IO, Any
@@ -35,6 +35,7 @@ from feeds.venues import CRYPTOFEED_IDS
 
 _GZIP_MAGIC = b"\x1f\x8b"
 _CHUNK = 1 << 20
+BATCH = 4096  # records per batch handed to a batch consumer
 _MAX_WARNINGS = 100
 _CF_NAME = re.compile(r"^(?P<venue>[A-Za-z0-9_\-]+?)(?:\.(?P<ctype>[A-Za-z]+)\.(?P<cid>\d+))?\.(?P<rot>\d+)$")
 
@@ -70,22 +71,32 @@ class ReadReport:
 
 
 class RecordStream:
-    """An iterator of Records with the ReadReport that fills in as it is consumed."""
+    """An iterator of Records with the ReadReport that fills in as it is consumed.
 
-    __slots__ = ("_records", "report")
+    Built from Records or from batches of them (lists in time order, as a block of a file yields them);
+    `batches` gives the batches, for a consumer that applies many records in one loop. Use one way or
+    the other on one stream. A batched source counts its records as it reads them, a batch ahead."""
 
-    def __init__(self, records: Iterator[Record], report: ReadReport) -> None:
-        self._records = records
+    __slots__ = ("_records", "_batches", "report")
+
+    def __init__(self, records: Iterator[Record] | None, report: ReadReport,
+                 batches: Iterator[list[Record]] | None = None) -> None:
+        self._batches = batches
+        self._records = chain.from_iterable(batches) if batches is not None else records
+        assert self._records is not None, "records or batches"
         self.report = report
 
     def __iter__(self) -> Iterator[Record]:
-        return self._records  # the bare generator: no per-record wrapper cost in for loops
+        return self._records  # the bare iterator: no per-record wrapper cost in for loops
 
     def __next__(self) -> Record:
         return next(self._records)
 
+    def batches(self) -> Iterator[list[Record]]:
+        return self._batches if self._batches is not None else batches_of(self._records)
+
     def close(self) -> None:
-        close = getattr(self._records, "close", None)
+        close = getattr(self._batches if self._batches is not None else self._records, "close", None)
         if close is not None:
             close()
 
@@ -95,6 +106,65 @@ def merge(*iterators: Iterable[Record]) -> Iterator[Record]:
     if len(iterators) == 1:
         return iter(iterators[0])
     return heapq.merge(*iterators, key=itemgetter(0))
+
+
+def batches_of(records: Iterable[Record], size: int = BATCH) -> Iterator[list[Record]]:
+    """Records in lists of ``size``."""
+    it = iter(records)
+    try:
+        while batch := list(islice(it, size)):
+            yield batch
+    finally:
+        close = getattr(it, "close", None)
+        if close is not None:
+            close()
+
+
+def merge_batches(*sources: Iterator[list[Record]]) -> Iterator[list[Record]]:
+    """`merge` for streams of batches: the same order, record for record (the next record is always the
+    earliest head, ties to the earlier source), taken in runs: the leading source gives every record
+    until another source's head comes first, and once one source is left its batches pass as they are."""
+    heads: list[list[Any]] = []  # [batch, position in it, source order, source]
+    try:
+        for order, source in enumerate(sources):
+            for batch in source:
+                if batch:
+                    heads.append([batch, 0, order, source])
+                    break
+        out: list[Record] = []
+        while len(heads) > 1:
+            lead = min(heads, key=lambda h: (h[0][h[1]][0], h[2]))
+            limit_ns, limit_order = min((h[0][h[1]][0], h[2]) for h in heads if h is not lead)
+            batch, start, order = lead[0], lead[1], lead[2]
+            end, n = start + 1, len(batch)  # the lead's head comes first by its choice
+            if order < limit_order:
+                while end < n and batch[end][0] <= limit_ns:
+                    end += 1
+            else:
+                while end < n and batch[end][0] < limit_ns:
+                    end += 1
+            out += batch[start:end]
+            if end < n:
+                lead[1] = end
+            else:
+                lead[0] = next((b for b in lead[3] if b), None)
+                lead[1] = 0
+                if lead[0] is None:
+                    heads.remove(lead)
+            if len(out) >= BATCH:
+                yield out
+                out = []
+        if out:
+            yield out
+        if heads:
+            batch, start, _, source = heads[0]
+            yield batch[start:] if start else batch
+            yield from source
+    finally:
+        for source in sources:
+            close = getattr(source, "close", None)
+            if close is not None:
+                close()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -374,7 +444,7 @@ def read_cryptofeed(
                 header["configuration"].setdefault(file_venue, {}).update(config)
                 header["symbols"] = _union([header["symbols"], *config.values()])
     streams = [_cryptofeed_records(path, conn, report) for path, _, conn in files]
-    return header, RecordStream(merge(*streams), report)
+    return header, RecordStream(None, report, batches=merge_batches(*streams))
 
 
 def _cryptofeed_files(source: str | os.PathLike[str] | Iterable[str | os.PathLike[str]], venue: str | None) -> list[tuple[Path, str, str]]:
@@ -440,55 +510,107 @@ def _configurations(path: Path) -> Iterator[dict[str, Any]]:
                     yield config
 
 
-def _cryptofeed_records(path: Path, conn: str, report: ReadReport) -> Iterator[Record]:
+def _cryptofeed_records(path: Path, conn: str, report: ReadReport) -> Iterator[list[Record]]:
     f = _open_file(path)  # opened now so that errors show before iteration
-    return _cryptofeed_lines(f, path.name, conn, report)
+    return _cryptofeed_batches(f, path.name, conn, report)
 
 
-def _cryptofeed_lines(f: IO[bytes], name: str, conn: str, report: ReadReport) -> Iterator[Record]:
-    new = tuple.__new__
-    record = Record
-    ts_ns = _ts_ns
+def _cryptofeed_batches(f: IO[bytes], name: str, conn: str, report: ReadReport) -> Iterator[list[Record]]:
+    """The file's Records, a batch per block read (about a MiB of lines, decoded as one string)."""
     last_ns = 0
     count = 0
     lineno = 0
+    tail = b""
     try:
-        for lineno, raw in enumerate(f, 1):
-            if raw[-1:] != b"\n":
-                if raw.strip():
-                    report.skipped_lines += 1
-                    report.warn(f"{name}:{lineno}: last line has no newline (truncated), skipped")
+        while block := f.read(_CHUNK):
+            cut = block.rfind(b"\n") + 1
+            if not cut:  # no line ends in this block: a long line goes on in the next
+                tail += block
                 continue
+            whole = tail + block[:cut] if tail else block[:cut]
+            tail = block[cut:]
             try:
-                line = raw[:-1].decode()
-            except UnicodeDecodeError:
-                report.skipped_lines += 1
-                report.warn(f"{name}:{lineno}: not UTF-8, skipped")
-                continue
-            if not line:
-                continue
-            if "0" <= line[0] <= "9":  # <ts>: <payload>, the common case
-                i = line.find(": ")
-                t = ts_ns(line[:i]) if i > 0 else None
-                if t is None:
-                    _skip_cryptofeed_line(lineno, name, report)
-                    continue
-                last_ns = t
-                count += 1
-                yield new(record, (t, conn, "recv", line[i + 2 :]))
-                continue
-            rec = _cryptofeed_other(line, conn, last_ns)
-            if rec is None:
-                _skip_cryptofeed_line(lineno, name, report)
-                continue
-            last_ns = rec[0]
-            count += 1
-            yield rec
+                text = whole.decode()
+            except UnicodeDecodeError:  # rare: decoded line by line, the bad ones skipped
+                lines = [_utf8_or_none(raw) for raw in whole.split(b"\n")]
+                ascii_only = False
+            else:
+                lines = text.split("\n")  # type: ignore[assignment]  # str is a str | None
+                ascii_only = text.isascii()
+            lines.pop()  # after the last newline
+            batch, last_ns = _cryptofeed_block(lines, lineno, name, conn, last_ns, report, ascii_only)
+            lineno += len(lines)
+            count += len(batch)
+            if batch:
+                yield batch
+        if tail.strip():
+            report.skipped_lines += 1
+            report.warn(f"{name}:{lineno + 1}: last line has no newline (truncated), skipped")
     except OSError as exc:
         raise RecordingError(f"cannot read {name}: {exc.strerror or exc}") from None
     finally:
         report.records += count
         f.close()
+
+
+def _utf8_or_none(raw: bytes) -> str | None:
+    try:
+        return raw.decode()
+    except UnicodeDecodeError:
+        return None
+
+
+_NS_PER_DIGIT = [10 ** (9 - n) for n in range(10)]  # a fraction of n digits, in ns per unit
+
+
+def _cryptofeed_block(lines: list[str | None], lineno: int, name: str, conn: str, last_ns: int,
+                      report: ReadReport, ascii_only: bool) -> tuple[list[Record], int]:
+    """Records of complete lines (None: a line that is not UTF-8); the time of the last one.
+
+    ``ascii_only``: no line has a character beyond ASCII, so ``isdigit`` means 0-9 (for int())."""
+    new = tuple.__new__
+    record = Record
+    scale = _NS_PER_DIGIT
+    out: list[Record] = []
+    append = out.append
+    prefix, skip, second_ns = "-", 1, 0  # "<seconds>." of the last frame stamped so, its length, in ns
+    for lineno, line in enumerate(lines, lineno + 1):  # noqa: B020 - the line number, counted on
+        if ascii_only and line.startswith(prefix):  # type: ignore[union-attr]  # a frame in the same second
+            i = line.find(": ", skip)  # type: ignore[union-attr]
+            frac = line[skip:i]  # type: ignore[index]
+            if i > 0 and frac.isdigit() and len(frac) <= 9:
+                last_ns = second_ns + int(frac) * scale[len(frac)]
+                append(new(record, (last_ns, conn, "recv", line[i + 2:])))  # type: ignore[index]
+                continue
+        if not line:
+            if line is None:
+                report.skipped_lines += 1
+                report.warn(f"{name}:{lineno}: not UTF-8, skipped")
+            continue
+        if "0" <= line[0] <= "9":  # <ts>: <payload>, the common case
+            i = line.find(": ")
+            whole, _, frac = line[:i].partition(".")
+            if i > 0 and whole.isdigit() and frac.isdigit() and len(frac) <= 9 and whole.isascii() and frac.isascii():
+                second_ns = int(whole) * 1_000_000_000
+                prefix = whole + "."
+                skip = len(prefix)
+                last_ns = second_ns + int(frac) * scale[len(frac)]
+                append(new(record, (last_ns, conn, "recv", line[i + 2:])))
+                continue
+            t = _ts_ns(line[:i]) if i > 0 else None  # no fraction, more than 9 digits of it, an exponent
+            if t is None:
+                _skip_cryptofeed_line(lineno, name, report)
+                continue
+            last_ns = t
+            append(new(record, (t, conn, "recv", line[i + 2:])))
+            continue
+        rec = _cryptofeed_other(line, conn, last_ns)
+        if rec is None:
+            _skip_cryptofeed_line(lineno, name, report)
+            continue
+        last_ns = rec[0]
+        append(rec)
+    return out, last_ns
 
 
 def _cryptofeed_other(line: str, conn: str, last_ns: int) -> Record | None:
@@ -586,7 +708,7 @@ def read_recordings(
     report = ReadReport()
     clearterm: list[Path] = []
     headers: list[dict[str, Any]] = []
-    streams: list[Iterator[Record]] = []
+    streams: list[RecordStream] = []
     seen: set[Path] = set()
     for path in paths:
         kind = fmt or detect_format(path)
@@ -598,24 +720,24 @@ def read_recordings(
         elif kind == "cryptofeed":
             header, stream = read_cryptofeed(path, report=report)
             headers.append(header)
-            streams.append(iter(stream))
+            streams.append(stream)
         else:
             raise RecordingError(f"unknown recording format {kind!r} (use clearterm or cryptofeed)")
     if clearterm:
         header, stream = read_clearterm(clearterm, report=report)
         headers.insert(0, header)
-        streams.insert(0, iter(stream))
+        streams.insert(0, stream)
     if not streams:
         raise RecordingError("no recording given")
     if len(headers) == 1:
-        return headers[0], RecordStream(streams[0], report)
+        return headers[0], streams[0]
     header = {
         "format": "mixed",
         "venues": _union(h.get("venues") for h in headers),
         "symbols": _union(h.get("symbols") for h in headers),
         "sources": headers,
     }
-    return header, RecordStream(merge(*streams), report)
+    return header, RecordStream(None, report, batches=merge_batches(*(s.batches() for s in streams)))
 
 
 def _open_file(path: Path) -> BufferedReader:

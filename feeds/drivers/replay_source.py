@@ -118,6 +118,33 @@ class ReplayDriver:
             if self.on_operator is not None:
                 self.on_operator(rec)
 
+    def apply_until(self, records: list[Record], start: int, stop: int, before_ns: int) -> int:
+        """``apply`` for ``records[start:stop]`` in order, up to the first stamped at ``before_ns`` or later;
+        returns that one's index (``stop``: all were applied). Frames of a connection already open go
+        straight to the pipeline: one loop for many records, as a replay at full speed needs."""
+        conns = self.conns
+        feed = self.pipeline.feed
+        set_clock = self.clock.set
+        fed = 0
+        i = start
+        while i < stop:
+            rec = records[i]
+            t = rec[0]
+            if t >= before_ns:
+                break
+            if rec[2] == "recv" and (conn := conns.get(rec[1])) is not None and conn.state != DISCONNECTED:
+                set_clock(t)
+                conn.messages += 1
+                feed(rec[1], rec[3], t)
+                fed += 1
+            else:
+                self.apply(rec)
+            i += 1
+        if i > start:
+            self.records += fed
+            self.last_ns = records[i - 1][0]
+        return i
+
     def _close(self, conn: ReplayConnection, rec: Record) -> None:
         try:
             close = orjson.loads(rec.payload)

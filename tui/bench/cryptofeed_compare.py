@@ -7,15 +7,22 @@ the configuration, ``BINANCE.ws.1.0`` with the frames; format: ../shared/capture
 combined-stream frames, 90 % aggTrade and 10 % kline_1m over 4 symbols, from ``tui.bench.corpus``. Then times
 ``cryptofeed.raw_data_collection.playback("BINANCE", files)`` in a Python that has cryptofeed 2.4.1 (a
 separate venv: cryptofeed is not a dependency) and ``clearterm replay --format cryptofeed DIR --speed max
---headless --json`` as whole processes (start to exit), best of ``reps``, and checks that both count the
-same trades and candles. Without such a Python it builds the capture, times clearterm and says it skipped.
+--headless --json`` as whole processes (start to exit), ``reps`` runs each taken in turns (a load that
+comes and goes on a shared machine hits both alike), and checks that both count the same trades and candles.
+Without such a Python it builds the capture, times clearterm and says it skipped.
+
+Both start from cached bytecode: pip compiled cryptofeed's when it installed it, and clearterm's packages
+are compiled here first (``--no-compile``: not; then clearterm also compiles its ~30k lines at start-up
+whenever PYTHONDONTWRITEBYTECODE is set, as it is in CI).
 """
 from __future__ import annotations
 
 import argparse
+import compileall
 import gzip
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -94,13 +101,22 @@ def time_cryptofeed(directory: Path, python: str) -> tuple[tuple[float, float], 
     return elapsed, {"trades": int(counts.get("trades", 0)), "candles": int(counts.get("candles", 0))}
 
 
+def compile_packages() -> None:
+    """clearterm's packages to bytecode, as an install does (the __pycache__ directories are not versioned)."""
+    root = Path(__file__).resolve().parents[2]
+    for package in ("feeds", "strategy", "tui"):
+        compileall.compile_dir(root / package, quiet=1)
+
+
 def _report(what: str, runs: list[tuple[tuple[float, float], dict[str, int]]]) -> tuple[tuple[float, float], dict[str, int]]:
-    """Print the best wall and best CPU time of the runs; returns them with the last run's counts."""
-    best = (min(t[0] for t, _ in runs), min(t[1] for t, _ in runs))
-    listed = ", ".join(f"{wall:.2f}/{cpu:.2f}" for (wall, cpu), _ in runs)
-    print(f"{what}: wall {best[0]:.2f} s, CPU {best[1]:.2f} s (best of {len(runs)}; wall/CPU: {listed}), "
-          f"{runs[-1][1]}", flush=True)
-    return best, runs[-1][1]
+    """Print the best and the median wall and CPU times of the runs; returns the medians with the last
+    run's counts."""
+    walls, cpus = [t[0] for t, _ in runs], [t[1] for t, _ in runs]
+    median = (statistics.median(walls), statistics.median(cpus))
+    listed = ", ".join(f"{wall:.2f}/{cpu:.2f}" for wall, cpu in zip(walls, cpus))
+    print(f"{what}: median wall {median[0]:.2f} s, CPU {median[1]:.2f} s; best {min(walls):.2f} / {min(cpus):.2f} s "
+          f"({len(runs)} runs, wall/CPU: {listed}), {runs[-1][1]}", flush=True)
+    return median, runs[-1][1]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -109,21 +125,28 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--dir", type=Path, help="where to build the capture (default: a temporary directory)")
     ap.add_argument("--cryptofeed-python", default=DEFAULT_CF_PYTHON)
     ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--no-compile", action="store_true", help="time clearterm without compiling its bytecode first")
     args = ap.parse_args(argv)
+    if not args.no_compile:
+        compile_packages()
     with tempfile.TemporaryDirectory() as tmp:
         directory = args.dir or Path(tmp)
         built = build_capture(directory, args.frames)
         print(f"capture: {args.frames} frames in {directory}: {built}", flush=True)
-        ours = [time_clearterm(directory) for _ in range(args.reps)]
+        compare = Path(args.cryptofeed_python).exists()
+        ours, theirs = [], []
+        for _ in range(args.reps):  # in turns
+            ours.append(time_clearterm(directory))
+            if compare:
+                theirs.append(time_cryptofeed(directory, args.cryptofeed_python))
         ct_s, ct_counts = _report("clearterm replay --speed max --headless", ours)
-        if not Path(args.cryptofeed_python).exists():
+        if not compare:
             print(f"cryptofeed: skipped ({args.cryptofeed_python} not found; install cryptofeed==2.4.1 in a "
                   f"separate venv)")
             return 0
-        theirs = [time_cryptofeed(directory, args.cryptofeed_python) for _ in range(args.reps)]
         cf_s, cf_counts = _report("cryptofeed playback()", theirs)
-        print(f"clearterm is {cf_s[0] / ct_s[0]:.2f}x as fast by wall time, {cf_s[1] / ct_s[1]:.2f}x by CPU time; "
-              f"counts {'match' if cf_counts == ct_counts else 'DIFFER'}")
+        print(f"clearterm is {cf_s[0] / ct_s[0]:.2f}x as fast by median wall time, {cf_s[1] / ct_s[1]:.2f}x by "
+              f"median CPU time; counts {'match' if cf_counts == ct_counts else 'DIFFER'}")
         return 0 if cf_counts == ct_counts else 1
 
 

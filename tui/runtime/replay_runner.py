@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Iterator
 
 import orjson
 
 from feeds.api import TICK_S
 from feeds.clock import ManualClock
 from feeds.drivers.recording import Record
-from feeds.drivers.replay import ReadReport, RecordingError, RecordingTail, RecordStream, read_recordings
+from feeds.drivers.replay import ReadReport, RecordingError, RecordingTail, RecordStream, batches_of, read_recordings
 from feeds.drivers.replay_source import ReplayDriver
 from feeds.venues import CRYPTOFEED_IDS, VENUES
 from tui.runtime.alert_delivery import AlertDispatcher
@@ -73,6 +74,20 @@ class RecordedTime:
             self._next_tick = rec.recv_ns + TICK_NS
         self.driver.apply(rec)
         self.position_ns = rec.recv_ns
+
+    def _apply_run(self, records: list[Record], start: int, stop: int) -> None:
+        """``_apply`` for each of ``records[start:stop]``, the records between two ticks in one loop."""
+        apply_until = self.driver.apply_until
+        i = start
+        while i < stop:
+            t = records[i][0]
+            if self._next_tick <= t:
+                if self._next_tick:
+                    self._tick_until(t)
+                else:
+                    self._next_tick = t + TICK_NS
+            i = apply_until(records, i, stop, self._next_tick)  # at least records[i]: its ticks are done
+        self.position_ns = records[stop - 1][0]
 
     def _tick_until(self, now_ns: int) -> None:
         """The session's ticks (every 100 ms of recorded time from the first record) up to ``now_ns``.
@@ -177,7 +192,7 @@ class ReplayRunner(RecordedTime, RunnerBase):
         self.session.dispatcher = self.dispatcher  # one sender (and its counts) across rebuilds on seek
         self.driver = ReplayDriver(self.session.feed, self.clock, on_operator=self._operator)
         self.report = self._stream.report
-        self._records = self._stream if self.follow else iter(self._stream)  # a tail is iterated again
+        self._batches: Iterator[list[Record]] | None = None if self.follow else self._stream.batches()
         self.position_ns = 0
         self.at_edge = False
 
@@ -271,47 +286,76 @@ class ReplayRunner(RecordedTime, RunnerBase):
     async def _play_records(self) -> None:
         """Apply records as paced, until the source has no more (for now, when following)."""
         since_yield = 0
-        for rec in self._records:
+        batches = batches_of(self._stream) if self._batches is None else self._batches  # a tail is read again
+        for batch in batches:
             self.at_edge = False
             if not self.first_ns:
-                self.first_ns = self.session.started_ns = rec.recv_ns
-            if not self._rec0:
-                self._rec0 = rec.recv_ns
-            while True:  # the gates before this record lands; a control while waiting sends it round again
+                self.first_ns = self.session.started_ns = batch[0].recv_ns
+            i, n = 0, len(batch)
+            while i < n:
+                if not self._rec0:
+                    self._rec0 = batch[i].recv_ns
+                # Nothing paces and no control can come before the next await: the records up to the next
+                # yield (or the target of a seek) go in one loop.
                 target = self._target_ns
-                if target is not None and rec.recv_ns > target:
-                    self._target_ns = None
-                    self.paused = True
-                    self._tick_until(target)  # the state as it was at the target time, ticks included
-                    self.clock.set(target)
-                    self.position_ns = max(self.position_ns, target)
-                if self.paused and not self._steps and self._target_ns is None:
-                    self._wake.clear()
-                    await self._wake.wait()
-                    if self._superseded():
-                        return
-                    continue
-                if self._steps:
-                    self._steps -= 1
-                elif self._target_ns is None and self.speed is not None:
-                    delay = self._wall0 + (rec.recv_ns - self._rec0) / 1e9 / self.speed - time.monotonic()
-                    if delay > 0.001:
+                if not self._steps and (target is not None or (self.speed is None and not self.paused)):
+                    stop = min(n, i + YIELD_EVERY - since_yield)
+                    if target is not None:
+                        stop = _first_after(batch, i, stop, target)
+                    if stop > i:
+                        self._apply_run(batch, i, stop)
+                        since_yield += stop - i
+                        i = stop
+                        if since_yield >= YIELD_EVERY:
+                            since_yield = 0
+                            await asyncio.sleep(0)
+                            if self._superseded():
+                                return
+                        continue
+                rec = batch[i]
+                while True:  # the gates before this record lands; a control while waiting sends it round again
+                    target = self._target_ns
+                    if target is not None and rec.recv_ns > target:
+                        self._target_ns = None
+                        self.paused = True
+                        self._tick_until(target)  # the state as it was at the target time, ticks included
+                        self.clock.set(target)
+                        self.position_ns = max(self.position_ns, target)
+                    if self.paused and not self._steps and self._target_ns is None:
                         self._wake.clear()
-                        since_yield = 0
-                        try:
-                            await asyncio.wait_for(self._wake.wait(), delay)
-                        except TimeoutError:
-                            pass  # on time; but a seek may have come while wait_for cleaned up: the gates again
-                        else:
-                            self._anchor()  # a control changed the pace: start timing afresh from here
+                        await self._wake.wait()
                         if self._superseded():
                             return
-                        continue  # a seek or pause made meanwhile applies before this record
-                break
-            self._apply(rec)
-            since_yield += 1
-            if since_yield >= YIELD_EVERY:
-                since_yield = 0
-                await asyncio.sleep(0)
-                if self._superseded():
-                    return
+                        continue
+                    if self._steps:
+                        self._steps -= 1
+                    elif self._target_ns is None and self.speed is not None:
+                        delay = self._wall0 + (rec.recv_ns - self._rec0) / 1e9 / self.speed - time.monotonic()
+                        if delay > 0.001:
+                            self._wake.clear()
+                            since_yield = 0
+                            try:
+                                await asyncio.wait_for(self._wake.wait(), delay)
+                            except TimeoutError:
+                                pass  # on time; but a seek may have come while wait_for cleaned up: the gates again
+                            else:
+                                self._anchor()  # a control changed the pace: start timing afresh from here
+                            if self._superseded():
+                                return
+                            continue  # a seek or pause made meanwhile applies before this record
+                    break
+                self._apply(rec)
+                i += 1
+                since_yield += 1
+                if since_yield >= YIELD_EVERY:
+                    since_yield = 0
+                    await asyncio.sleep(0)
+                    if self._superseded():
+                        return
+
+
+def _first_after(records: list[Record], start: int, stop: int, target_ns: int) -> int:
+    """The index of the first of ``records[start:stop]`` stamped after ``target_ns`` (``stop``: none is)."""
+    while start < stop and records[start][0] <= target_ns:
+        start += 1
+    return start
