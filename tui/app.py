@@ -677,11 +677,12 @@ class ClearTermApp(ReplayControls, App):
             unified = next((state[k].unified for k in venues if k in state), None)
             if unified is None and venues:
                 unified = session.feed.symbol_map.unified(*venues[0])
-            agg = aggregates.get(unified)
-            views = {(v.venue, v.symbol): v for v in agg.venues} if agg is not None else {}
             cells = []
             for venue, symbol in venues:
-                view = views.get((venue, symbol))
+                # each venue's own instrument: a perpetual (BTC/USD:PERP) shares the row of its spot market
+                own = state[(venue, symbol)].unified if (venue, symbol) in state else unified
+                agg = aggregates.get(own)
+                view = next((v for v in agg.venues if v.venue == venue and v.symbol == symbol), None) if agg else None
                 if view is None or view.age_ns is None:
                     cells.append((venue, None, "none", approximate(symbol)))
                 else:
