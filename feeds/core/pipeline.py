@@ -105,6 +105,9 @@ class Pipeline:
         self.event_listeners: list[Callable[[object], None]] = []  # every accepted event (library API)
         self.integrity_listeners: list[Callable[[str, object, str], None]] = []  # ("duplicate" | "gap", event, cause)
         self.callback_errors: deque[str] = deque(maxlen=100)  # failures of users' async callbacks
+        # What apply_all reads on every call, in one attribute: containers created here and only ever mutated.
+        self._apply_refs = (self._checks, self.state.symbols, self.state.get, self.events, self.event_listeners,
+                            self.trade_candles)
 
     # -- sources --------------------------------------------------------------------------------
     def attach(self, conn: str, venue: str, codec: Codec, symbols: Iterable[str] | None = None) -> None:
@@ -146,12 +149,7 @@ class Pipeline:
         Events are ``Any``: dispatch is on ``type(ev)`` held in a local, which mypy cannot narrow."""
         if not now_ns:
             now_ns = self._now_ns()
-        checks = self._checks
-        states = self.state.symbols
-        get_state = self.state.get
-        counts = self.events
-        listeners = self.event_listeners
-        trade_candles = self.trade_candles
+        checks, states, get_state, counts, listeners, trade_candles = self._apply_refs
         allowed = self.subscribed.get(conn)
         newest = 0
         for ev in events:
