@@ -85,7 +85,6 @@ class Pipeline:
         # before it can create state (None: the source names no set, e.g. a bare codec in a benchmark).
         self.subscribed: dict[str, set[str] | None] = {}
         self.telemetry: dict[str, VenueTelemetry] = {}
-        self.messages = 0
         self.events = dict.fromkeys(EVENT_COUNT_KEYS, 0)
         self.rejected: dict[str, int] = {}
         self.recent_rejections: deque[tuple[str, Rejected]] = deque(maxlen=max_rejections_kept)
@@ -128,7 +127,6 @@ class Pipeline:
 
     def feed(self, conn: str, raw: str | bytes, recv_ns: int) -> None:
         """Decode and apply one raw frame received on ``conn`` at ``recv_ns``."""
-        self.messages += 1
         decode, tel, processing_sample, latency_sample = self._routes[conn]
         tel.messages += 1
         tel.last_recv_ns = recv_ns
@@ -337,6 +335,11 @@ class Pipeline:
             fn(conn, ev)
 
     # -- statistics -----------------------------------------------------------------------------
+    @property
+    def messages(self) -> int:
+        """Frames fed so far (each is counted once, in its venue's telemetry)."""
+        return sum(tel.messages for tel in self.telemetry.values())
+
     @property
     def total_gaps(self) -> int:
         return self.gaps + self.guard.gaps + self.bar_gaps
