@@ -484,6 +484,14 @@ MISTYPED_REAL = [
     ("kline", ("k", "n"), 5.5, "bad_field", "'k.n'"),
     ("kline", ("k", "o"), [], "bad_field", "'k.o'"),
     ("kline", ("k", "t"), None, "missing_field", "'t'"),
+    # the typed decoders read decimal text lax (strict=False), which alone would also take these as ints / bools
+    ("aggTrade", ("a",), 26129.0, "bad_field", "'a'"),
+    ("aggTrade", ("T",), "1633998523963", "bad_field", "'T'"),
+    ("aggTrade", ("m",), 1, "bad_field", "'m'"),
+    ("bookTicker", ("u",), 7.0, "bad_field", "'u'"),
+    ("kline", ("k", "t"), "1633998480000", "bad_field", "'k.t'"),
+    ("kline", ("k", "n"), "5", "bad_field", "'k.n'"),
+    ("kline", ("k", "x"), 1, "bad_field", "'k.x'"),
     ("depth", ("U",), "499869750", "bad_field", "'U'"),
     ("depth", ("b",), [["0.35", "1", "2"]], "bad_field", "'b'"),
 ]
@@ -504,3 +512,17 @@ def test_a_mistyped_field_in_a_real_frame_is_one_rejection_naming_it(kind, path,
     [event] = BinanceCodec(SymbolMap()).decode(json.dumps(msg), RECV)
     assert isinstance(event, Rejected) and event.reason == reason, event
     assert named in event.detail and event.recv_ns == RECV
+
+
+@pytest.mark.parametrize("kind,field,value", [("aggTrade", "p", 0.35), ("aggTrade", "q", "1e-5"),
+                                               ("bookTicker", "b", 12), ("bookTicker", "a", "0.3500000000000000001")])
+def test_prices_as_json_numbers_or_exponents_decode_as_the_general_path_reads_them(kind, field, value):
+    """msgspec parses the decimal text on the typed path; the value is the one float() gives on the general path."""
+    msg = _first_real(kind)
+    msg["data"][field] = value
+    frame = json.dumps(msg)
+    [typed] = BinanceCodec(SymbolMap()).decode(frame, RECV)
+    assert not isinstance(typed, Rejected)
+    assert typed == BinanceCodec(SymbolMap())._decode_general(frame, RECV)[0]
+    assert float(value) in typed
+

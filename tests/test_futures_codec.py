@@ -109,3 +109,14 @@ def test_pipeline_keeps_mark_open_interest_and_a_liquidation_log_and_guards_them
     # a symbol nobody subscribed to is a rejection, not state
     p.feed("BINANCE_FUTURES#1", _frame({**MARK, "s": "ETHUSDT"}, "ethusdt@markPrice@1s"), NOW_NS)
     assert p.rejected.get("unexpected_symbol") == 1 and (VENUE, "ETHUSDT") not in p.state.symbols
+
+
+def test_book_ticker_on_the_typed_path_refuses_what_lax_decoding_alone_would_take():
+    """The combined-stream bookTicker is decoded lax (decimal text -> float in msgspec); its time and update id
+    must still be exact integers: text or an integral float is one bad_field naming it, as on the general path."""
+    codec = _codec()
+    [quote] = codec.decode(_frame({**BOOK_TICKER, "b": 25.3519}, "btcusdt@bookTicker"), 1)
+    assert isinstance(quote, Quote) and (quote.bid, quote.bid_size, quote.ask) == (25.3519, 31.21, 25.3652)
+    for field, value in (("T", "1568014460891"), ("T", 1568014460891.0), ("u", "400900217"), ("u", 400900217.0)):
+        [ev] = codec.decode(_frame({**BOOK_TICKER, field: value}, "btcusdt@bookTicker"), 1)
+        assert isinstance(ev, Rejected) and ev.reason == "bad_field" and repr(field) in ev.detail, (field, value, ev)

@@ -14,6 +14,7 @@ than the current book). With no trade the price is the quote mid.
 """
 from __future__ import annotations
 
+from operator import itemgetter
 from typing import Any, NamedTuple
 
 from feeds.core.state import MarketState, SymbolState
@@ -108,6 +109,11 @@ class Aggregate(NamedTuple):
         }
 
 
+_by_venue_symbol = itemgetter(0, 1)  # a VenueView's (venue, symbol)
+_DEVIATION = VenueView._fields.index("deviation_bps")
+_new = tuple.__new__  # builds a NamedTuple without its Python-level __new__ (as the codecs do)
+
+
 def _median(sorted_values: list[float]) -> float:
     n = len(sorted_values)
     mid = n // 2
@@ -171,7 +177,9 @@ class Aggregator:
                          st.volume, age, stale, price, None, data_ns)
 
     def _aggregate(self, unified: str, group: list[SymbolState], now_ns: int) -> Aggregate:
-        views = sorted((self._view(st, now_ns) for st in group), key=lambda v: (v.venue, v.symbol))
+        views = [self._view(st, now_ns) for st in group]
+        if len(views) > 1:
+            views.sort(key=_by_venue_symbol)
         fresh = [v for v in views if not v.stale]
         stale_venues = sorted({v.venue for v in views if v.stale})
 
@@ -201,7 +209,8 @@ class Aggregator:
         if priced:
             rank = self._rank
             far = len(rank)
-            first = min(priced, key=lambda v: (rank.get(v.venue, far), v.venue, v.symbol)).price
+            first = priced[0].price if len(priced) == 1 else \
+                min(priced, key=lambda v: (rank.get(v.venue, far), v.venue, v.symbol)).price
             newest = priced[0]
             for v in priced:
                 if v.updated_ns > newest.updated_ns:
@@ -213,7 +222,7 @@ class Aggregator:
             weight = sum(v.volume for v in priced)
             vwap = sum(p * v.volume for v, p in pairs) / weight if weight > 0.0 else average
             dispersion = (prices[-1] - prices[0]) / mid * 1e4
-            views = [v._replace(deviation_bps=(v.price - mid) / mid * 1e4)
+            views = [_new(VenueView, (*v[:_DEVIATION], (v.price - mid) / mid * 1e4, v.updated_ns))
                      if not v.stale and v.price is not None else v for v in views]
 
         return Aggregate(

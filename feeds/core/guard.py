@@ -128,7 +128,17 @@ class Guard:
             return "crossed_quote"
         if ev.exch_ns > now_ns + MAX_FUTURE_NS:
             return "future_time"
-        return self._price(self._stream(ev), (bid + ask) * 0.5)
+        key = (ev.venue, ev.symbol)  # self._stream inlined, and self._price's usual case: the second busiest check
+        st = self._streams.get(key)
+        if st is None:
+            st = self._streams[key] = _Stream()
+        mid = (bid + ask) * 0.5
+        ref = st.ref_price
+        if not mid < _INF or ref and (mid > ref * OUTLIER_FACTOR or mid * OUTLIER_FACTOR < ref):
+            return self._price(st, mid)  # bid + ask overflowed, or an outlier: counted there
+        st.outliers = 0
+        st.ref_price = mid
+        return None
 
     def check_candle(self, ev: Candle, now_ns: int) -> str | None:
         o, h, lo, c = ev.open, ev.high, ev.low, ev.close

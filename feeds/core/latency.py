@@ -60,7 +60,10 @@ class LatencyStats:
         below = bisect_left(samples, 0.0)  # negative delays: two clocks disagree; they count as 0
         counts[0] += below
         self._ahead += below
-        for i, edge in enumerate(BUCKET_EDGES_MS):
+        # from the bucket of the smallest sample on: the buckets below it would gain nothing
+        first = bisect_left(BUCKET_EDGES_MS, samples[below]) if below < len(samples) else len(BUCKET_EDGES_MS)
+        for i in range(first, len(BUCKET_EDGES_MS)):
+            edge = BUCKET_EDGES_MS[i]
             upto = bisect_right(samples, edge) if edge != math.inf else len(samples)
             if upto > below:
                 counts[i] += upto - below

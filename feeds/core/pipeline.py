@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, NamedTuple
 
 from feeds.clock import Clock
 from feeds.core.backfill import bar_gap
@@ -54,6 +54,15 @@ class VenueTelemetry:
         self.last_exch_recv_ns = 0  # when the frame carrying last_exch_ns arrived: the pair gives clock skew
 
 
+class _Route(NamedTuple):
+    """A connection's decoder and the telemetry its frames count in (bound methods: no attribute chain per frame)."""
+
+    decode: Callable[[str | bytes, int], list[Any]]
+    telemetry: VenueTelemetry
+    processing_sample: Callable[[float], None]  # appends to telemetry.processing.pending
+    latency_sample: Callable[[float], None]  # appends to telemetry.latency.pending
+
+
 class Pipeline:
     def __init__(self, clock: Clock, interval: str = "1m", max_rejections_kept: int = 1000) -> None:
         self.clock = clock
@@ -70,12 +79,12 @@ class Pipeline:
         self.watchdog = StalenessWatchdog()  # the session sets the threshold and says what to expect
         self.codecs: dict[str, Codec] = {}
         self.venue_of: dict[str, str] = {}
-        self._routes: dict[str, tuple[Callable[[str | bytes, int], list[Any]], VenueTelemetry]] = {}  # conn -> (decode, telemetry): one lookup per frame
+        self._routes: dict[str, _Route] = {}  # conn -> what feed() needs of it: one lookup per frame
+        self._now_ns = clock.now_ns  # bound once: feed() reads it after every frame
         # conn -> the venue symbols it subscribed to; market data for any other symbol is refused
         # before it can create state (None: the source names no set, e.g. a bare codec in a benchmark).
         self.subscribed: dict[str, set[str] | None] = {}
         self.telemetry: dict[str, VenueTelemetry] = {}
-        self.messages = 0
         self.events = dict.fromkeys(EVENT_COUNT_KEYS, 0)
         self.rejected: dict[str, int] = {}
         self.recent_rejections: deque[tuple[str, Rejected]] = deque(maxlen=max_rejections_kept)
@@ -95,6 +104,9 @@ class Pipeline:
         self.event_listeners: list[Callable[[object], None]] = []  # every accepted event (library API)
         self.integrity_listeners: list[Callable[[str, object, str], None]] = []  # ("duplicate" | "gap", event, cause)
         self.callback_errors: deque[str] = deque(maxlen=100)  # failures of users' async callbacks
+        # What apply_all reads on every call, in one attribute: containers created here and only ever mutated.
+        self._apply_refs = (self._checks, self.state.symbols, self.state.get, self.events, self.event_listeners,
+                            self.trade_candles)
 
     # -- sources --------------------------------------------------------------------------------
     def attach(self, conn: str, venue: str, codec: Codec, symbols: Iterable[str] | None = None) -> None:
@@ -105,7 +117,7 @@ class Pipeline:
         tel = self.telemetry.get(venue)
         if tel is None:
             tel = self.telemetry[venue] = VenueTelemetry(venue)
-        self._routes[conn] = (codec.decode, tel)
+        self._routes[conn] = _Route(codec.decode, tel, tel.processing.pending.append, tel.latency.pending.append)
 
     def set_symbols(self, venue: str, symbols: Iterable[str]) -> None:
         """The venue symbols every connection of ``venue`` is subscribed to from now on."""
@@ -115,17 +127,16 @@ class Pipeline:
 
     def feed(self, conn: str, raw: str | bytes, recv_ns: int) -> None:
         """Decode and apply one raw frame received on ``conn`` at ``recv_ns``."""
-        self.messages += 1
-        decode, tel = self._routes[conn]
+        decode, tel, processing_sample, latency_sample = self._routes[conn]
         tel.messages += 1
         tel.last_recv_ns = recv_ns
         exch_ns = self.apply_all(decode(raw, recv_ns), conn, recv_ns)
-        done_ns = self.clock.now_ns()
-        tel.processing.pending.append((done_ns - recv_ns) * 1e-6)  # LatencyStats folds them on the tick
+        done_ns = self._now_ns()
+        processing_sample((done_ns - recv_ns) * 1e-6)  # LatencyStats folds them on the tick
         if exch_ns:
             tel.last_exch_ns = exch_ns
             tel.last_exch_recv_ns = recv_ns
-            tel.latency.pending.append((done_ns - exch_ns) * 1e-6)
+            latency_sample((done_ns - exch_ns) * 1e-6)
 
     # -- events ---------------------------------------------------------------------------------
     def apply_all(self, events: Iterable[Any], conn: str = "", now_ns: int = 0, built: bool = False) -> int:
@@ -135,15 +146,12 @@ class Pipeline:
         ``built``: the events are candles built here from trades, not the venue's own.
         Events are ``Any``: dispatch is on ``type(ev)`` held in a local, which mypy cannot narrow."""
         if not now_ns:
-            now_ns = self.clock.now_ns()
-        checks = self._checks
-        get_state = self.state.get
-        counts = self.events
-        listeners = self.event_listeners
+            now_ns = self._now_ns()
+        checks, states, get_state, counts, listeners, trade_candles = self._apply_refs
         allowed = self.subscribed.get(conn)
         newest = 0
         for ev in events:
-            t = type(ev)
+            t = ev.__class__
             guard_check = checks.get(t)
             if guard_check is not None:
                 if allowed is not None and ev.symbol not in allowed:
@@ -155,20 +163,21 @@ class Pipeline:
                     continue
             live = True  # False for catch-up data: its exchange time says how old it is, not how late
             if t is Trade:
-                st = get_state(ev.venue, ev.symbol, ev.unified)
+                st = states.get((ev.venue, ev.symbol)) or get_state(ev.venue, ev.symbol, ev.unified)  # a dict hit once known
                 live = st.trades != 0  # the first is the venue's last trade before we came (last_match)
                 st.last_trade = ev
                 st.trades += 1
                 st.volume += ev.size
                 counts["trade"] += 1
-                builder = self.trade_candles.get(ev.venue)
-                if builder is not None:
-                    self.apply_all(builder.update(ev), conn, now_ns, built=True)
-                    check = self.candle_checks.get(ev.venue)
-                    if check is not None:
-                        check.trade(ev)
+                if trade_candles:
+                    builder = trade_candles.get(ev.venue)
+                    if builder is not None:
+                        self.apply_all(builder.update(ev), conn, now_ns, built=True)
+                        check = self.candle_checks.get(ev.venue)
+                        if check is not None:
+                            check.trade(ev)
             elif t is Quote:
-                st = get_state(ev.venue, ev.symbol, ev.unified)
+                st = states.get((ev.venue, ev.symbol)) or get_state(ev.venue, ev.symbol, ev.unified)
                 last = st.quote
                 live = last is not None  # Coinbase's first quote rides on its catch-up ticker
                 if last is not None:
@@ -326,6 +335,11 @@ class Pipeline:
             fn(conn, ev)
 
     # -- statistics -----------------------------------------------------------------------------
+    @property
+    def messages(self) -> int:
+        """Frames fed so far (each is counted once, in its venue's telemetry)."""
+        return sum(tel.messages for tel in self.telemetry.values())
+
     @property
     def total_gaps(self) -> int:
         return self.gaps + self.guard.gaps + self.bar_gaps

@@ -49,7 +49,9 @@ from feeds.venues.base import BOOK_FROM_REST_SNAPSHOT, CHAIN_PREV_ID, Codec, Net
 from feeds.venues.binance import (
     BinanceCodec,
     BinanceVenue,
+    Int,
     Num,
+    Price,
     TypedHandler,
     combined_url,
     float_levels,
@@ -111,15 +113,15 @@ class PerpNames(UnifiedNames):
 _SIDES = {"BUY": "buy", "SELL": "sell"}
 
 
-class _TimedBookTicker(Struct, gc=False):
+class _TimedBookTicker(Struct, gc=False):  # decoded lax, as spot's busiest payloads (binance.py says why)
     e: str
-    T: int
-    u: int
+    T: Int
+    u: Int
     s: str
-    b: Num
-    B: Num
-    a: Num
-    A: Num
+    b: Price
+    B: Price
+    a: Price
+    A: Price
 
 
 class _ChainedDepth(Struct, gc=False):
@@ -154,16 +156,16 @@ class BinanceFuturesCodec(BinanceCodec):
         liquidations, a few a second, take the general path)."""
         handlers = super()._typed_handlers()
         venue, names = self.venue, self._unified
-        quote_dec = msgspec.json.Decoder(_TimedBookTicker).decode
+        quote_dec = msgspec.json.Decoder(_TimedBookTicker, strict=False).decode
         depth_dec = msgspec.json.Decoder(_ChainedDepth).decode
 
         def book_ticker(data: Raw, recv_ns: int) -> list[Any] | None:
             m = quote_dec(data)
-            if m.e != "bookTicker":
+            t_ms, update_id = m.T, m.u
+            if m.e != "bookTicker" or t_ms.__class__ is not int or update_id.__class__ is not int:
                 return None
             s = m.s
-            return [Quote(venue, s, names[s], m.T * 1_000_000, recv_ns, float(m.b), float(m.B), float(m.a),
-                          float(m.A), m.u)]
+            return [Quote(venue, s, names[s], t_ms * 1_000_000, recv_ns, m.b, m.B, m.a, m.A, update_id)]
 
         def depth(data: Raw, recv_ns: int) -> list[Any] | None:
             m = depth_dec(data)
