@@ -82,9 +82,11 @@ class RecordStream:
 
     def __init__(self, records: Iterator[Record] | None, report: ReadReport,
                  batches: Iterator[list[Record]] | None = None) -> None:
+        if batches is not None:
+            records = chain.from_iterable(batches)
+        assert records is not None, "records or batches"
         self._batches = batches
-        self._records = chain.from_iterable(batches) if batches is not None else records
-        assert self._records is not None, "records or batches"
+        self._records: Iterator[Record] = records
         self.report = report
 
     def __iter__(self) -> Iterator[Record]:
