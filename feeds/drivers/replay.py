@@ -28,6 +28,7 @@ from operator import itemgetter
 from pathlib import Path
 from typing import IO, Any
 
+import msgspec
 import orjson
 
 from feeds.drivers.recording import FORMAT, VERSION, Record, part_path, recording_parts
@@ -81,9 +82,11 @@ class RecordStream:
 
     def __init__(self, records: Iterator[Record] | None, report: ReadReport,
                  batches: Iterator[list[Record]] | None = None) -> None:
+        if batches is not None:
+            records = chain.from_iterable(batches)
+        assert records is not None, "records or batches"
         self._batches = batches
-        self._records = chain.from_iterable(batches) if batches is not None else records
-        assert self._records is not None, "records or batches"
+        self._records: Iterator[Record] = records
         self.report = report
 
     def __iter__(self) -> Iterator[Record]:
@@ -253,29 +256,34 @@ def _read_header(lines: Iterator[bytes], name: str, report: ReadReport) -> tuple
     return {}, None, lineno
 
 
+class _RecordLine(msgspec.Struct, gc=False):
+    """A recording's line as JSON: the typed decoder checks every field's type as it parses."""
+
+    t: int
+    c: str
+    k: str
+    p: str
+
+
+_decode_record_line = msgspec.json.Decoder(_RecordLine).decode
+
+
 def _clearterm_records(lines: Iterator[bytes], start: int, f: IO[bytes], name: str, report: ReadReport
                        ) -> Generator[Record, None, None]:
-    loads = orjson.loads
-    decode_error = orjson.JSONDecodeError
+    decode = _decode_record_line
+    error = msgspec.DecodeError  # ValidationError is one
     new = tuple.__new__
     record = Record
     count = 0
     try:
         for lineno, line in enumerate(lines, start + 1):
             try:
-                value = loads(line)
-                t = value["t"]
-                c = value["c"]
-                k = value["k"]
-                p = value["p"]
-            except (decode_error, KeyError, TypeError):
+                v = decode(line)
+            except error:
                 _skip_clearterm_line(line, lineno, name, report)
                 continue
-            if t.__class__ is int and p.__class__ is str and c.__class__ is str and k.__class__ is str:
-                count += 1
-                yield new(record, (t, c, k, p))
-            else:
-                _skip_clearterm_line(line, lineno, name, report)
+            count += 1
+            yield new(record, (v.t, v.c, v.k, v.p))
     except OSError as exc:
         raise RecordingError(f"cannot read {name}: {exc.strerror or exc}") from None
     finally:

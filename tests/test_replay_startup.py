@@ -1,0 +1,25 @@
+"""A headless replay is a whole process: what it loads at start-up is part of its time."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import orjson
+
+
+def test_headless_replay_of_a_real_capture_imports_nothing_of_the_ui(captures, tmp_path):
+    """The real Binance capture replayed by the CLI in a child process: it counts the capture's trades and
+    no module of Textual, Rich or the app is imported (-X importtime names every module loaded)."""
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "tui.runtime.cli", "replay", "--format", "cryptofeed",
+         str(captures / "BINANCE"), "--speed", "max", "--headless", "--json"],
+        capture_output=True, timeout=120, check=False,
+        env={**os.environ, "XDG_CONFIG_HOME": str(tmp_path), "XDG_STATE_HOME": str(tmp_path)})
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
+    assert orjson.loads(done.stdout.splitlines()[-1])["events"]["trade"] > 0
+    loaded = [line.rpartition("|")[2].strip() for line in done.stderr.decode().splitlines()
+              if line.startswith("import time:") and "|" in line]
+    assert "feeds.drivers.replay" in loaded  # the list is real
+    ui = [m for m in loaded if m.split(".")[0] in ("textual", "rich") or m.startswith(("tui.app", "tui.widgets"))]
+    assert ui == []
