@@ -192,7 +192,8 @@ class ReplayRunner(RecordedTime, RunnerBase):
         self.session.dispatcher = self.dispatcher  # one sender (and its counts) across rebuilds on seek
         self.driver = ReplayDriver(self.session.feed, self.clock, on_operator=self._operator)
         self.report = self._stream.report
-        self._batches: Iterator[list[Record]] | None = None if self.follow else self._stream.batches()
+        stream = self._stream  # a followed recording is read line by line as it grows: no batches
+        self._batches: Iterator[list[Record]] | None = stream.batches() if isinstance(stream, RecordStream) else None
         self.position_ns = 0
         self.at_edge = False
 
