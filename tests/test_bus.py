@@ -240,18 +240,27 @@ def test_cli_demo_publishes_and_a_late_attach_exports_the_same_candles(nats_serv
     publisher = clearterm("demo", "--headless", "--no-record", "--publish", nats_server.url, "--json",
                           "--export-candles", str(pub_csv))
     viewer = None
-    try:
+
+    def wait(condition, what: str) -> None:
         deadline = time.monotonic() + 90
-        # the issue's scenario: the viewer starts a few seconds after the collector (three heartbeats on the bus)
-        while asyncio.run(subject_counts_or_none(nats_server.url)).get("clearterm.hb", 0) < 3:
-            assert publisher.poll() is None, publisher.communicate()[1]
-            assert time.monotonic() < deadline, "the collector published no three heartbeats in 90 s"
+        while not asyncio.run(condition()):
+            assert publisher.poll() is None or publisher.returncode == 0, publisher.communicate()[1]
+            assert viewer is None or viewer.poll() is None, viewer.communicate()[1]
+            assert time.monotonic() < deadline, f"timed out after 90 s waiting for {what}"
             time.sleep(0.2)
-        viewer = clearterm("attach", nats_server.url, "--headless", "--duration", "4", "--json",
-                           "--export-candles", str(view_csv))
-        v_out, v_err = viewer.communicate(timeout=90)
+
+    async def beats(n: int) -> bool:
+        return (await subject_counts_or_none(nats_server.url)).get("clearterm.hb", 0) >= n
+    try:
+        # the issue's scenario: the viewer starts a few seconds after the collector (three heartbeats on the bus)
+        wait(lambda: beats(3), "the collector's first heartbeats")
+        viewer = clearterm("attach", nats_server.url, "--headless", "--json", "--export-candles", str(view_csv))
+        wait(lambda: beats(6), "the viewer to follow for a while")
         publisher.send_signal(signal.SIGTERM)  # a collector runs until it is told to stop
         p_out, p_err = publisher.communicate(timeout=60)
+        wait(lambda: viewer_caught_up(nats_server.url), "the viewer to read the stream to its end")
+        viewer.send_signal(signal.SIGTERM)
+        v_out, v_err = viewer.communicate(timeout=60)
     finally:
         for proc in (publisher, viewer):
             if proc is not None and proc.poll() is None:
@@ -264,7 +273,7 @@ def test_cli_demo_publishes_and_a_late_attach_exports_the_same_candles(nats_serv
     assert set(theirs) <= set(ours)
     assert all(theirs[k] == ours[k] for k in theirs)
     stats = orjson.loads(v_out)
-    assert stats["mode"] == "attach" and stats["bus"]["received"] > 0
+    assert stats["mode"] == "attach" and stats["bus"]["received"] == orjson.loads(p_out)["bus"]["written"]
     assert orjson.loads(p_out)["bus"]["dropped"] == 0
 
 
@@ -273,6 +282,21 @@ async def subject_counts_or_none(url: str) -> dict[str, int]:
         return await subject_counts(url)
     except Exception:  # noqa: BLE001 - no stream yet
         return {}
+
+
+async def viewer_caught_up(url: str) -> bool:
+    """The server has delivered every message of the stream to the viewer's consumer."""
+    import nats
+
+    from feeds.drivers.bus import STREAM
+    nc = await nats.connect(url)
+    try:
+        js = nc.jetstream()
+        last = (await js.stream_info(STREAM)).state.last_seq
+        consumers = await js.consumers_info(STREAM)
+        return bool(consumers) and all(c.num_pending == 0 and c.delivered.stream_seq >= last for c in consumers)
+    finally:
+        await nc.close()
 
 
 @pytest.mark.parametrize("args, message", [

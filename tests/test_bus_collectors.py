@@ -41,6 +41,18 @@ async def start_collector_process(sim: Simulator, url: str) -> asyncio.subproces
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
 
 
+async def published_header(proc: asyncio.subprocess.Process, url: str) -> tuple[dict, int]:
+    """The header a viewer starts from, once the collector process has published it."""
+    deadline = asyncio.get_running_loop().time() + 60
+    while True:
+        try:
+            return await read_header(url, timeout_s=0.2)
+        except (LookupError, ConnectionError):
+            assert proc.returncode is None, (await proc.stderr.read()).decode()
+            assert asyncio.get_running_loop().time() < deadline, "the collector never published"
+            await asyncio.sleep(0.2)
+
+
 async def test_a_failover_pair_merges_bar_for_bar_and_survives_one_collector_killed(nats_server):  # noqa: F811
     sim = Simulator(symbols=tuple(SYMBOLS), seed=11, port=0, intervals=("1s",), history_s=10)
     await sim.start()
@@ -48,15 +60,7 @@ async def test_a_failover_pair_merges_bar_for_bar_and_survives_one_collector_kil
     runner = viewer = None
     try:
         proc = await start_collector_process(sim, nats_server.url)
-        deadline = asyncio.get_running_loop().time() + 60
-        while True:  # collector A's header is on the bus
-            try:
-                await read_header(nats_server.url, timeout_s=0.2)
-                break
-            except (LookupError, ConnectionError):
-                assert proc.returncode is None, (await proc.stderr.read()).decode()
-                assert asyncio.get_running_loop().time() < deadline, "collector A never published"
-                await asyncio.sleep(0.2)
+        await published_header(proc, nats_server.url)  # collector A's header is on the bus
         config = SessionConfig(mode="live", venues=VENUES, symbols=SYMBOLS, interval="1s", record_path=None,
                                publish_url=nats_server.url,
                                endpoints={v: [sim.ws_url(v)] for v in VENUES},
@@ -119,14 +123,7 @@ async def test_a_collector_killed_with_sigkill_is_gone_and_its_connections_close
     proc = viewer = None
     try:
         proc = await start_collector_process(sim, nats_server.url)
-        deadline = asyncio.get_running_loop().time() + 60
-        while True:
-            try:
-                header, seq = await read_header(nats_server.url, timeout_s=0.2)
-                break
-            except (LookupError, ConnectionError):
-                assert proc.returncode is None, (await proc.stderr.read()).decode()
-                assert asyncio.get_running_loop().time() < deadline, "the collector never published"
+        header, seq = await published_header(proc, nats_server.url)
         assert header["heartbeat_s"] == 1.0  # how a collector announces its heartbeat
         viewer = AttachRunner(nats_server.url, header, seq)
         await viewer.start()
