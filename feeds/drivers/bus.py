@@ -552,21 +552,24 @@ class BusReader(BusLink):
 
     async def _drain(self, inbox: deque[Any], arrived: asyncio.Event) -> AsyncIterator[tuple[int, Record]]:
         delivered = 0  # the consumer numbers what it delivers 1, 2, 3...: a number skipped is a message lost
-        last_arrival = time.monotonic()
         behind = 1  # messages the server still has for us after the last one (0: we follow live)
+        quiet_ns, looked = 0, time.monotonic()  # how long nothing arrived, as counted by on-time looks
         while not self._resubscribe.is_set():
             if not inbox:
                 arrived.clear()
                 try:
                     await asyncio.wait_for(arrived.wait(), 0.5)
                 except TimeoutError:
+                    now = time.monotonic()
+                    # at most 1 s a look: a stall of our own loop is not the collectors' silence
+                    quiet_ns += int(min(now - looked, 1.0) * 1e9)
+                    looked = now
                     if self.connected and not behind:  # live and nothing at all, not even a heartbeat:
                         # the collectors' time moves on (catching up, a pause is ours, not theirs)
-                        silence_ns = int((time.monotonic() - last_arrival) * 1e9)
-                        for close in self.merge.expire(self.merge.now_ns + silence_ns):
+                        for close in self.merge.expire(self.merge.now_ns + quiet_ns):
                             yield (self.next_seq or 1) - 1, close
                     continue
-            last_arrival = time.monotonic()
+            quiet_ns, looked = 0, time.monotonic()
             while inbox:
                 msg = inbox.popleft()
                 seq, consumer_seq, behind = _sequences(msg)
