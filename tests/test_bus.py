@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import csv
-import os
 import shutil
 import signal
 import socket
@@ -98,12 +97,25 @@ def candle_rows(session) -> dict[tuple, tuple]:
     return {(c.venue, c.symbol, c.interval, c.open_ns): c for c in session.closed_candles()}
 
 
-async def attach(url: str) -> AttachRunner:
+async def attach(url: str, venues: list[str] | None = None) -> AttachRunner:
     from feeds.drivers.bus import read_header
     header, seq = await read_header(url)
-    viewer = AttachRunner(url, header, seq)
+    viewer = AttachRunner(url, header, seq, venues=venues)
     await viewer.start()
     return viewer
+
+
+async def subject_counts(url: str) -> dict[str, int]:
+    """How many messages the server's stream holds on each subject."""
+    import nats
+
+    from feeds.drivers.bus import STREAM
+    nc = await nats.connect(url)
+    try:
+        info = await nc.jetstream().stream_info(STREAM, subjects_filter=">")
+        return dict(info.state.subjects or {})
+    finally:
+        await nc.close()
 
 
 def assert_same_candles(publisher, viewer) -> None:
@@ -127,22 +139,40 @@ async def test_three_viewers_see_the_publishers_candles_bar_for_bar(nats_server,
     runner = Runner(demo_config(None, nats_server.url), sim_options={"history_s": 10})
     await runner.start()
     viewers = []
+    binance_only = None
     try:
         publisher: BusPublisher = runner.session.bus
         await until(lambda: publisher.published > 100, 20, "the collector to publish")
         viewers.append(await attach(nats_server.url))  # one at the start, two later: they replay first
+        binance_only = await attach(nats_server.url, venues=["BINANCE"])
         await until(lambda: len(runner.session.closed_candles()) > 20, 20, "closed candles")
         viewers += [await attach(nats_server.url), await attach(nats_server.url)]
         await until(lambda: all(v.reader.received > 0 for v in viewers), 20, "the viewers to receive")
         runner.session.halt.halt("operator key", by="operator")  # an operator action travels too
-        await asyncio.sleep(2.5)  # let the market run on: more bars close after the halt
+        halted_at = len(runner.session.closed_candles())
+        await until(lambda: len(runner.session.closed_candles()) >= halted_at + 8, 20,
+                    "more bars to close after the halt")
     finally:
         await runner.stop()
     try:
         assert publisher.stats()["pending"] == 0 and publisher.dropped == 0
+        counts = await subject_counts(nats_server.url)
+        assert any(".COINBASE" in subject for subject in counts)  # the other venue was published
+        wanted = {subject: n for subject, n in counts.items()
+                  if subject.startswith(("clearterm.raw.BINANCE.", "clearterm.ctl.BINANCE", "clearterm.ctl.operator",
+                                         "clearterm.hdr", "clearterm.hb"))}
         last = publisher.stream_seq
         await until(lambda: all(v.reader.next_seq is not None and v.reader.next_seq > last for v in viewers),
                     30, "the viewers to reach the end of the stream")
+        await until(lambda: binance_only.reader.messages == sum(wanted.values()), 30,
+                    "the Binance viewer to receive its subjects")
+        # the server sent it its venue's subjects only: nothing of Coinbase reached it to be dropped
+        assert binance_only.reader.filtered == 0 and binance_only.reader.refollows == 0
+        assert binance_only.reader.received == sum(n for subject, n in wanted.items() if ".hdr" not in subject
+                                                   and ".hb" not in subject)
+        binance_bars = {k: c for k, c in candle_rows(runner.session).items() if k[0] == "BINANCE"}
+        theirs = candle_rows(binance_only.session)
+        assert theirs and all(k[0] == "BINANCE" and binance_bars[k] == c for k, c in theirs.items())
         for viewer in viewers:
             assert viewer.reader.received == publisher.written  # every record, none twice
             assert_same_candles(runner.session, viewer.session)
@@ -151,8 +181,9 @@ async def test_three_viewers_see_the_publishers_candles_bar_for_bar(nats_server,
             stats = viewer.session.stats()
             assert stats["mode"] == "attach" and stats["bus"]["connected"] is True
     finally:
-        for viewer in viewers:
-            await viewer.stop()
+        for viewer in [*viewers, binance_only]:
+            if viewer is not None:
+                await viewer.stop()
 
 
 async def test_server_killed_and_restarted_loses_nothing_and_viewers_recover(nats_server, tmp_path):
@@ -206,14 +237,35 @@ def read_candles(path: Path) -> dict[tuple, list[str]]:
 
 def test_cli_demo_publishes_and_a_late_attach_exports_the_same_candles(nats_server, tmp_path):
     pub_csv, view_csv = tmp_path / "pub.csv", tmp_path / "view.csv"
-    env = dict(os.environ)
-    publisher = clearterm("demo", "--headless", "--duration", "16", "--no-record", "--publish", nats_server.url,
-                          "--json", "--export-candles", str(pub_csv), env=env)
-    time.sleep(3)  # the issue's scenario: the viewer starts 3 s after the collector
-    viewer = clearterm("attach", nats_server.url, "--headless", "--duration", "10", "--json",
-                       "--export-candles", str(view_csv), env=env)
-    v_out, v_err = viewer.communicate(timeout=60)
-    p_out, p_err = publisher.communicate(timeout=60)
+    publisher = clearterm("demo", "--headless", "--no-record", "--publish", nats_server.url, "--json",
+                          "--export-candles", str(pub_csv))
+    viewer = None
+
+    def wait(condition, what: str) -> None:
+        deadline = time.monotonic() + 90
+        while not asyncio.run(condition()):
+            assert publisher.poll() is None or publisher.returncode == 0, publisher.communicate()[1]
+            assert viewer is None or viewer.poll() is None, viewer.communicate()[1]
+            assert time.monotonic() < deadline, f"timed out after 90 s waiting for {what}"
+            time.sleep(0.2)
+
+    async def beats(n: int) -> bool:
+        return (await subject_counts_or_none(nats_server.url)).get("clearterm.hb", 0) >= n
+    try:
+        # the issue's scenario: the viewer starts a few seconds after the collector (three heartbeats on the bus)
+        wait(lambda: beats(3), "the collector's first heartbeats")
+        viewer = clearterm("attach", nats_server.url, "--headless", "--json", "--export-candles", str(view_csv))
+        wait(lambda: beats(6), "the viewer to follow for a while")
+        publisher.send_signal(signal.SIGTERM)  # a collector runs until it is told to stop
+        p_out, p_err = publisher.communicate(timeout=60)
+        wait(lambda: viewer_caught_up(nats_server.url), "the viewer to read the stream to its end")
+        viewer.send_signal(signal.SIGTERM)
+        v_out, v_err = viewer.communicate(timeout=60)
+    finally:
+        for proc in (publisher, viewer):
+            if proc is not None and proc.poll() is None:
+                proc.kill()
+                proc.communicate()
     assert viewer.returncode == 0, v_err
     assert publisher.returncode == 0, p_err
     ours, theirs = read_candles(pub_csv), read_candles(view_csv)
@@ -221,8 +273,30 @@ def test_cli_demo_publishes_and_a_late_attach_exports_the_same_candles(nats_serv
     assert set(theirs) <= set(ours)
     assert all(theirs[k] == ours[k] for k in theirs)
     stats = orjson.loads(v_out)
-    assert stats["mode"] == "attach" and stats["bus"]["received"] > 0
+    assert stats["mode"] == "attach" and stats["bus"]["received"] == orjson.loads(p_out)["bus"]["written"]
     assert orjson.loads(p_out)["bus"]["dropped"] == 0
+
+
+async def subject_counts_or_none(url: str) -> dict[str, int]:
+    try:
+        return await subject_counts(url)
+    except Exception:  # noqa: BLE001 - no stream yet
+        return {}
+
+
+async def viewer_caught_up(url: str) -> bool:
+    """The server has delivered every message of the stream to the viewer's consumer."""
+    import nats
+
+    from feeds.drivers.bus import STREAM
+    nc = await nats.connect(url)
+    try:
+        js = nc.jetstream()
+        last = (await js.stream_info(STREAM)).state.last_seq
+        consumers = await js.consumers_info(STREAM)
+        return bool(consumers) and all(c.num_pending == 0 and c.delivered.stream_seq >= last for c in consumers)
+    finally:
+        await nc.close()
 
 
 @pytest.mark.parametrize("args, message", [
@@ -335,17 +409,32 @@ async def test_a_collector_started_while_the_bus_is_down_publishes_everything_on
     assert publisher.published == len(recorded) + 1  # every recorded record, and the header
 
 
-async def test_a_viewer_that_lost_messages_on_the_way_follows_again_from_the_gap():
+def delivered(stream_seq: int, consumer_seq: int, venue: str = "BINANCE"):
+    """A message as a push consumer delivers it: the sequences are in the reply subject the server sets."""
     from types import SimpleNamespace
+    body = orjson.dumps({"t": stream_seq, "c": f"{venue}#1", "k": "recv",
+                         "p": f'{{"e":"trade","s":"X","t":{stream_seq}}}'})
+    return SimpleNamespace(reply=f"$JS.ACK.CLEARTERM.viewer.1.{stream_seq}.{consumer_seq}.1700000000000000000.0",
+                           subject=f"clearterm.raw.{venue}.{venue}#1", data=body,
+                           headers={"Nats-Msg-Id": f"s1-{stream_seq}"})
 
+
+async def test_a_viewer_that_lost_messages_on_the_way_follows_again_from_the_gap():
     from feeds.drivers.bus import BusReader
-
-    def msg(seq: int):
-        meta = SimpleNamespace(sequence=SimpleNamespace(stream=seq))
-        body = orjson.dumps({"t": seq, "c": "BINANCE#1", "k": "recv", "p": f'{{"e":"trade","s":"X","t":{seq}}}'})
-        return SimpleNamespace(metadata=meta, reply=None, subject="clearterm.raw.BINANCE.BINANCE#1", data=body,
-                               headers={"Nats-Msg-Id": f"s1-{seq}"})
     reader = BusReader("nats://127.0.0.1:1", start_seq=1)
-    inbox = deque([msg(1), msg(2), msg(4), msg(5)])  # 3 dropped by a slow client
+    inbox = deque([delivered(1, 1), delivered(2, 2), delivered(4, 4), delivered(5, 5)])  # 3 dropped by a slow client
     got = [seq async for seq, _ in reader._drain(inbox, asyncio.Event())]
     assert got == [1, 2] and reader.next_seq == 3 and reader.refollows == 1  # asks again from 3, skips nothing
+
+
+async def test_a_filtered_viewers_stream_sequences_jump_without_a_loss():
+    from feeds.drivers.bus import BusReader
+    reader = BusReader("nats://127.0.0.1:1", start_seq=1, venues=["BINANCE"])
+    # stream 3 and 4 are another venue's, which the server did not send: the consumer's count has no hole
+    inbox = deque([delivered(1, 1), delivered(2, 2), delivered(5, 3), delivered(6, 4)])
+    got = []
+    async for seq, _ in reader._drain(inbox, asyncio.Event()):
+        got.append(seq)
+        if len(got) == 4:
+            break
+    assert got == [1, 2, 5, 6] and reader.refollows == 0 and reader.next_seq == 7

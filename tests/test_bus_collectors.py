@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import sys
+import time
 
 import orjson
 import pytest
@@ -40,6 +41,18 @@ async def start_collector_process(sim: Simulator, url: str) -> asyncio.subproces
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
 
 
+async def published_header(proc: asyncio.subprocess.Process, url: str) -> tuple[dict, int]:
+    """The header a viewer starts from, once the collector process has published it."""
+    deadline = asyncio.get_running_loop().time() + 60
+    while True:
+        try:
+            return await read_header(url, timeout_s=0.2)
+        except (LookupError, ConnectionError):
+            assert proc.returncode is None, (await proc.stderr.read()).decode()
+            assert asyncio.get_running_loop().time() < deadline, "the collector never published"
+            await asyncio.sleep(0.2)
+
+
 async def test_a_failover_pair_merges_bar_for_bar_and_survives_one_collector_killed(nats_server):  # noqa: F811
     sim = Simulator(symbols=tuple(SYMBOLS), seed=11, port=0, intervals=("1s",), history_s=10)
     await sim.start()
@@ -47,15 +60,7 @@ async def test_a_failover_pair_merges_bar_for_bar_and_survives_one_collector_kil
     runner = viewer = None
     try:
         proc = await start_collector_process(sim, nats_server.url)
-        deadline = asyncio.get_running_loop().time() + 60
-        while True:  # collector A's header is on the bus
-            try:
-                await read_header(nats_server.url, timeout_s=0.2)
-                break
-            except (LookupError, ConnectionError):
-                assert proc.returncode is None, (await proc.stderr.read()).decode()
-                assert asyncio.get_running_loop().time() < deadline, "collector A never published"
-                await asyncio.sleep(0.2)
+        await published_header(proc, nats_server.url)  # collector A's header is on the bus
         config = SessionConfig(mode="live", venues=VENUES, symbols=SYMBOLS, interval="1s", record_path=None,
                                publish_url=nats_server.url,
                                endpoints={v: [sim.ws_url(v)] for v in VENUES},
@@ -78,6 +83,13 @@ async def test_a_failover_pair_merges_bar_for_bar_and_survives_one_collector_kil
         dups_at_kill = reader.merge.duplicates
         await until(lambda: max(k[3] for k in bars(runner.session)) > killed_at + 3e9, 30,
                     "collector B to close bars for 3 s after A died")
+        await until(lambda: reader.merge.live_collectors() == 1, 20, "the viewer to see A gone")
+        stats = viewer.session.stats()["bus"]
+        from tui.widgets.connection_badge import bus_summary
+        # A's heartbeats stopped: one collector left, A gone; B still holds the merged connections open
+        assert bus_summary(reader).startswith("  bus up") and "gone 1" in bus_summary(reader)
+        assert stats["collectors"] == 1 and stats["collectors_gone"] == 1
+        assert {c.state for c in viewer.driver.conns.values()} == {"subscribed"}
     finally:
         if runner is not None:
             await runner.stop()
@@ -98,13 +110,61 @@ async def test_a_failover_pair_merges_bar_for_bar_and_survives_one_collector_kil
             between = [k for k in ours if k[:3] == series and opens[0] <= k[3] <= opens[-1]]
             assert len(between) == len(opens), f"{series}: bars missing in the viewer"
         stats = viewer.session.stats()["bus"]
-        from tui.widgets.connection_badge import bus_summary
-        assert "bus×2 up" in bus_summary(reader) and f"copies {reader.merge.duplicates}" in bus_summary(reader)
-        assert stats["collectors"] == 2 and stats["duplicates"] == reader.merge.duplicates > 0
+        assert stats["duplicates"] == reader.merge.duplicates > 0
         assert set(stats["duplicates_by_venue"]) == set(VENUES)
         assert reader.merge.duplicates - dups_at_kill < 50  # after A's death almost nothing is a copy
     finally:
         await viewer.stop()
+
+
+async def test_a_collector_killed_with_sigkill_is_gone_and_its_connections_close_for_the_viewer(nats_server):  # noqa: F811
+    sim = Simulator(symbols=tuple(SYMBOLS), seed=12, port=0, intervals=("1s",), history_s=5)
+    await sim.start()
+    proc = viewer = None
+    try:
+        proc = await start_collector_process(sim, nats_server.url)
+        header, seq = await published_header(proc, nats_server.url)
+        assert header["heartbeat_s"] == 1.0  # how a collector announces its heartbeat
+        viewer = AttachRunner(nats_server.url, header, seq)
+        await viewer.start()
+        conns = viewer.driver.conns
+        await until(lambda: {"BINANCE#1", "COINBASE#1"} <= set(conns) and viewer.reader.merge.live_collectors() == 1
+                    and all(c.state == "subscribed" for c in conns.values()), 60, "the viewer to follow the collector")
+        proc.send_signal(signal.SIGKILL)  # dies without a close record
+        await proc.wait()
+        killed_ns = time.time_ns()
+        await until(lambda: all(c.state == "disconnected" for c in conns.values()), 20,
+                    "the viewer to close the dead collector's connections")
+        noticed_ns = time.time_ns()
+        reason = conns["BINANCE#1"].history[-1].reason
+        assert "silent" in reason and header["bus_session"] in reason
+        stats = viewer.session.stats()["bus"]
+        assert stats["collectors"] == 0 and stats["collectors_gone"] == 1 and stats["connected"]
+        # three missed heartbeats (3 s) and the viewer's 0.5 s look: not before, not much after
+        assert 2.0e9 < noticed_ns - killed_ns < 3.0e9 + 4e9
+    finally:
+        if viewer is not None:
+            await viewer.stop()
+        if proc is not None and proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+        await sim.stop()
+
+
+def test_a_silent_collector_is_gone_on_the_newest_collectors_time_and_back_with_its_next_heartbeat():
+    merge = RecordMerge()
+    for session in ("a", "b"):
+        assert merge.accept(session, Record(1_000_000_000, "BINANCE#1", "open", "ws://x")) is (session == "a")
+        assert merge.heartbeat(session, 1_000_000_000, 1.0) == []
+    merge.accept("a", Record(1_000_000_000, "COINBASE#1", "open", "ws://y"))  # only a collects Coinbase
+    assert merge.heartbeat("b", 4_000_000_000, 1.0) == []  # a silent for 3 s: not yet
+    closes = merge.heartbeat("b", 4_000_000_001, 1.0)  # a silent for more than 3 intervals: gone
+    assert [(c.conn, c.kind, c.recv_ns) for c in closes] == [("COINBASE#1", "close", 4_000_000_001)]
+    assert "collector a silent" in closes[0].payload and merge.gone == {"a"} and merge.live_collectors() == 1
+    # b silent too (seen from the viewer's clock when nothing arrives): the last holder of Binance gone
+    assert [(c.conn, c.recv_ns) for c in merge.expire(9_000_000_000)] == [("BINANCE#1", 9_000_000_000)]
+    assert merge.expire(9_500_000_000) == [] and merge.live_collectors() == 0  # closed once
+    assert merge.heartbeat("a", 9_500_000_000, 1.0) == [] and merge.gone == {"b"}  # a is back
 
 
 def rec(payload: dict | str, conn: str = "BINANCE#1", kind: str = "recv") -> Record:

@@ -21,7 +21,7 @@ import logging
 import os
 import time
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from datetime import UTC
 from pathlib import Path
 from typing import Any
@@ -34,12 +34,14 @@ from feeds.drivers.recording import Record
 STREAM = "CLEARTERM"
 ROOT = "clearterm"
 HEADER_SUBJECT = f"{ROOT}.hdr"
+HEARTBEAT_SUBJECT = f"{ROOT}.hb"
 MAX_AGE_S = 24 * 3600.0  # the stream's time retention
 MAX_BYTES = 4 * 1024**3  # the stream's size retention
 DUPLICATE_WINDOW_S = 120.0  # a resent record is recognised by its Nats-Msg-Id for this long
 BUFFER_RECORDS = 200_000  # records kept while the bus is down (about 60 MB of typical frames)
 WINDOW = 2000  # records in flight at once
 ACK_TIMEOUT_S = 3.0
+HEARTBEAT_S = 1.0  # a collector says it is alive this often (viewers call it gone after 3 missed)
 CLOSE_S = 2.0  # the longest a stop waits for nats-py to close a connection or end a task
 CONSUMER_IDLE_S = 30.0  # the server deletes a viewer's consumer this long after the viewer went away
 log = logging.getLogger(__name__)
@@ -200,7 +202,8 @@ class BusPublisher(BusLink):
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._nc: Any = None
-        self._append(HEADER_SUBJECT, orjson.dumps({**header, "bus_session": self.session_id}))
+        self._append(HEADER_SUBJECT, orjson.dumps({**header, "bus_session": self.session_id, "heartbeat_s": HEARTBEAT_S}))
+        self._next_heartbeat = 0.0  # monotonic time of the next heartbeat
 
     # -- the recorder's interface (called on the feed's path: appends only) ---------------------
     def write(self, recv_ns: int, conn: str, kind: str, payload: str) -> None:
@@ -261,6 +264,8 @@ class BusPublisher(BusLink):
         self._set_connected(True)
         stream_ready = False
         while not self._closing:  # a cancel nats-py swallowed must not keep the loop going
+            if self.connected and time.monotonic() >= self._next_heartbeat:
+                await self._heartbeat()
             if not self._buffer or not self.connected:
                 self._wake.clear()
                 try:
@@ -280,6 +285,15 @@ class BusPublisher(BusLink):
                 stream_ready = False  # a restarted server without its store needs the stream again
                 log.info("bus publish failed (%s); %d records kept", exc, len(self._buffer))
                 await asyncio.sleep(0.25)
+
+    async def _heartbeat(self) -> None:
+        """Alive now: straight to the server, never buffered (a heartbeat kept through an outage would lie)."""
+        self._next_heartbeat = time.monotonic() + HEARTBEAT_S
+        body = orjson.dumps({"bus_session": self.session_id, "t": time.time_ns(), "every_s": HEARTBEAT_S})
+        try:
+            await self._nc.publish(HEARTBEAT_SUBJECT, body)
+        except Exception as exc:  # noqa: BLE001 - the connection is going: the next one says it
+            log.debug("bus heartbeat: %s", exc)
 
     async def _send_window(self, js: Any) -> None:
         """Publish up to WINDOW records, asking an acknowledgement of the last one only.
@@ -400,14 +414,28 @@ def merge_headers(headers: list[tuple[dict[str, Any], int]]) -> tuple[dict[str, 
     return merged, chosen[0][0]
 
 
-def _stream_seq(msg: Any) -> int:
-    """A JetStream message's stream sequence, read off its reply subject (nats-py's metadata parses all of it)."""
+def _sequences(msg: Any) -> tuple[int, int, int]:
+    """A JetStream message's stream and consumer sequences and the messages still pending after it, read off
+    its reply subject (nats-py's metadata parses all of it)."""
     tokens: list[str] = msg.reply.split(".") if msg.reply else []
     if len(tokens) == 9:  # $JS.ACK.<stream>.<consumer>.<delivered>.<stream seq>.<consumer seq>.<time>.<pending>
-        return int(tokens[5])
-    if len(tokens) >= 12:  # $JS.ACK.<domain>.<account>.<stream>.<consumer>.<delivered>.<stream seq>...
-        return int(tokens[7])
-    return int(msg.metadata.sequence.stream)
+        return int(tokens[5]), int(tokens[6]), int(tokens[8])
+    if len(tokens) >= 12:  # $JS.ACK.<domain>.<account>.<stream>.<consumer>.<delivered>.<stream seq>.<consumer seq>...
+        return int(tokens[7]), int(tokens[8]), int(tokens[10])
+    meta = msg.metadata
+    return int(meta.sequence.stream), int(meta.sequence.consumer), int(meta.num_pending)
+
+
+def viewer_subjects(venues: Iterable[str] | None) -> list[str]:
+    """The subjects a viewer of ``venues`` reads (None: all of them): the venues' frames and control
+    records, the operator's records, the collectors' headers and heartbeats. The server filters, so a
+    viewer of one venue is not sent the others' frames."""
+    if not venues:
+        return [f"{ROOT}.>"]
+    subjects = [HEADER_SUBJECT, HEARTBEAT_SUBJECT, f"{ROOT}.ctl.operator"]
+    for venue in sorted(set(venues)):
+        subjects += [f"{ROOT}.raw.{_token(venue)}.>", f"{ROOT}.ctl.{_token(venue)}"]
+    return subjects
 
 
 def _session_of(msg: Any) -> str:
@@ -428,7 +456,8 @@ class BusReader(BusLink):
         self.venues = {v.upper() for v in venues} if venues else None
         self.received = 0
         self.skipped = 0  # messages that were not records (counted, never applied)
-        self.filtered = 0  # records of venues this viewer did not ask for
+        self.messages = 0  # messages the server delivered (records, headers, heartbeats)
+        self.filtered = 0  # records of venues this viewer did not ask for (the server's filter let through)
         self.refollows = 0  # times messages went missing on the way and the viewer asked again from the gap
         self.lag_ns: int | None = None  # wall time now minus the last record's receive time
         self.merge = RecordMerge()  # several collectors: their records merged, duplicates dropped
@@ -453,9 +482,10 @@ class BusReader(BusLink):
     def stats(self) -> dict[str, Any]:
         p50, p99 = self.lag_percentiles()
         return {"url": self.url, "role": "viewer", "connected": self.connected, "received": self.received,
-                "skipped": self.skipped, "filtered": self.filtered, "refollows": self.refollows, "outages": self.outages,
+                "messages": self.messages, "skipped": self.skipped, "filtered": self.filtered, "refollows": self.refollows, "outages": self.outages,
                 "lag_ms": round(self.lag_ns / 1e6, 3) if self.lag_ns is not None else None,
-                "lag_p50_ms": p50, "lag_p99_ms": p99, "collectors": len(self.merge.sessions),
+                "lag_p50_ms": p50, "lag_p99_ms": p99, "collectors": self.merge.live_collectors(),
+                "collectors_gone": len(self.merge.gone),
                 "duplicates": self.merge.duplicates, "duplicates_by_venue": dict(self.merge.by_venue)}
 
     def state(self) -> str:
@@ -490,8 +520,9 @@ class BusReader(BusLink):
                 from datetime import datetime
                 start = {"deliver_policy": DeliverPolicy.BY_START_TIME,
                          "opt_start_time": datetime.fromtimestamp(self.start_ns / 1e9, UTC)}
+            subjects = viewer_subjects(self.venues)
             config = ConsumerConfig(ack_policy=AckPolicy.NONE, inactive_threshold=CONSUMER_IDLE_S, flow_control=False,
-                                    **start)
+                                    filter_subjects=subjects if len(subjects) > 1 else None, **start)
             try:
                 # a plain push consumer into our own queue: nats-py's ordered consumer stalled for seconds
                 # at 10 k msg/s and a pull consumer got a few messages per round trip; a lost message
@@ -503,7 +534,7 @@ class BusReader(BusLink):
                     inbox.append(msg)
                     arrived.set()
 
-                sub = await js.subscribe(f"{ROOT}.>", stream=STREAM, config=config, cb=on_msg, manual_ack=True)
+                sub = await js.subscribe(subjects[0], stream=STREAM, config=config, cb=on_msg, manual_ack=True)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - the server is (still) down
@@ -520,31 +551,58 @@ class BusReader(BusLink):
                     pass
 
     async def _drain(self, inbox: deque[Any], arrived: asyncio.Event) -> AsyncIterator[tuple[int, Record]]:
+        delivered = 0  # the consumer numbers what it delivers 1, 2, 3...: a number skipped is a message lost
+        behind = 1  # messages the server still has for us after the last one (0: we follow live)
+        quiet_ns, looked = 0, time.monotonic()  # how long nothing arrived, as counted by on-time looks
         while not self._resubscribe.is_set():
             if not inbox:
                 arrived.clear()
                 try:
                     await asyncio.wait_for(arrived.wait(), 0.5)
                 except TimeoutError:
+                    now = time.monotonic()
+                    # at most 1 s a look: a stall of our own loop is not the collectors' silence
+                    quiet_ns += int(min(now - looked, 1.0) * 1e9)
+                    looked = now
+                    if self.connected and not behind:  # live and nothing at all, not even a heartbeat:
+                        # the collectors' time moves on (catching up, a pause is ours, not theirs)
+                        for close in self.merge.expire(self.merge.now_ns + quiet_ns):
+                            yield (self.next_seq or 1) - 1, close
                     continue
+            quiet_ns, looked = 0, time.monotonic()
             while inbox:
                 msg = inbox.popleft()
-                seq = _stream_seq(msg)
-                if self.next_seq is not None and seq > self.next_seq:
+                seq, consumer_seq, behind = _sequences(msg)
+                if consumer_seq > delivered + 1:
                     self.refollows += 1  # messages lost on the way (a slow viewer): follow again from the gap
-                    log.info("bus: messages %d..%d missing; following again from %d", self.next_seq, seq - 1,
-                             self.next_seq)
+                    log.info("bus: %d messages missing before %d; following again from %s",
+                             consumer_seq - delivered - 1, seq, self.next_seq)
                     return
+                delivered = consumer_seq
+                self.messages += 1
                 for item in self._record(msg, seq):
                     yield item
+
+    def _heartbeat(self, data: bytes) -> list[Record]:
+        """A heartbeat ``{bus_session, t, every_s}`` or a header (``started_ns``, ``heartbeat_s``) to the merge."""
+        beat = _json_dict(data)
+        if beat is None:
+            self.skipped += 1
+            return []
+        session, t, every = beat.get("bus_session"), beat.get("t", beat.get("started_ns")), \
+            beat.get("every_s", beat.get("heartbeat_s"))
+        if not isinstance(session, str) or not isinstance(t, int) or not isinstance(every, (int, float)) \
+                or not every > 0:
+            return []  # a header of a collector that does not beat (older versions): never called gone
+        return self.merge.heartbeat(session, t, float(every))
 
     def _record(self, msg: Any, seq: int) -> list[tuple[int, Record]]:
         """The (sequence, Record) a message gives: none for a header, a non-record or a duplicate."""
         if self.next_seq is not None and seq < self.next_seq:
             return []  # already applied before the outage
         self.next_seq = seq + 1
-        if msg.subject == HEADER_SUBJECT:
-            return []
+        if msg.subject in (HEARTBEAT_SUBJECT, HEADER_SUBJECT):  # a collector announces itself, or says it is alive
+            return [(seq, close) for close in self._heartbeat(msg.data)]
         rec = decode_record(msg.data)
         if rec is None:
             self.skipped += 1

@@ -13,6 +13,12 @@ Connections are merged by name (``BINANCE#1`` of every collector is one connecti
 a codec sees one clean, ordered stream of first copies. The merged connection is open while any
 collector has it open: an ``open`` passes when the first collector opens it, a ``close`` when the last
 one closes it.
+
+A collector that dies says nothing, so collectors announce themselves with a heartbeat every
+``every_s`` seconds (on the bus, so a replay of the bus decides the same). A collector not heard of for
+``MISSED_HEARTBEATS`` of its intervals, on the time of the newest message of any collector, is gone: it
+no longer holds its connections, and a connection no live collector holds is closed (a ``close`` record
+is made for it). A gone collector's next heartbeat brings it back; its frames reopen the connection.
 """
 from __future__ import annotations
 
@@ -24,6 +30,7 @@ import orjson
 from feeds.drivers.recording import Record
 
 IDENTITY_WINDOW = 200_000  # identities remembered (a collector lagging further than this is not deduplicated)
+MISSED_HEARTBEATS = 3  # a collector silent for this many of its heartbeat intervals is gone
 
 
 def frame_identity(venue: str, payload: str) -> Hashable:
@@ -70,12 +77,17 @@ class RecordMerge:
         self.sessions: set[str] = set()  # collector sessions seen
         self.duplicates = 0  # frames dropped because another collector sent them first
         self.by_venue: dict[str, int] = {}  # the same, per venue
+        self.now_ns = 0  # the newest time any collector stamped on a record or a heartbeat
+        self._heard: dict[str, int] = {}  # collector session -> time of its newest heartbeat
+        self._every_ns: dict[str, int] = {}  # collector session -> its heartbeat interval (those that announce one)
+        self.gone: set[str] = set()  # collectors whose heartbeats stopped
 
     def accept(self, session: str, rec: Record) -> bool:
         """True when the viewer should apply ``rec`` (published by collector ``session``)."""
         sessions = self.sessions
         if session not in sessions:
             sessions.add(session)
+        self._hear(session, rec.recv_ns)  # a collector whose frames arrive is alive, its heartbeat late or not
         kind = rec.kind
         if kind == "recv":
             if len(sessions) == 1:  # one collector: nothing to merge, no identity to work out (the usual case)
@@ -103,6 +115,43 @@ class RecordMerge:
             holders.discard(session)
             return not holders
         return True
+
+    def heartbeat(self, session: str, t_ns: int, every_s: float) -> list[Record]:
+        """Collector ``session`` is alive at ``t_ns`` and beats every ``every_s`` (its header says so first, then
+        each heartbeat): the closes of collectors gone since."""
+        self.sessions.add(session)
+        self._every_ns[session] = int(every_s * 1e9)
+        self._heard.setdefault(session, t_ns)
+        self._hear(session, t_ns)
+        return self.expire(self.now_ns)
+
+    def _hear(self, session: str, t_ns: int) -> None:
+        if t_ns > self._heard.get(session, 0):
+            self._heard[session] = t_ns
+            if t_ns > self.now_ns:
+                self.now_ns = t_ns
+            if self.gone:
+                self.gone.discard(session)  # back (its link to the bus had failed): its frames reopen
+
+    def expire(self, now_ns: int) -> list[Record]:
+        """Collectors silent for MISSED_HEARTBEATS intervals at ``now_ns`` are gone: closes for what only they held."""
+        closes: list[Record] = []
+        for session, every_ns in self._every_ns.items():
+            if session in self.gone or now_ns - self._heard[session] <= MISSED_HEARTBEATS * every_ns:
+                continue
+            self.gone.add(session)
+            silent_s = (now_ns - self._heard[session]) / 1e9
+            for conn, holders in self._open.items():
+                if session in holders:
+                    holders.discard(session)
+                    if not holders:
+                        reason = f"collector {session} silent for {silent_s:.1f} s"
+                        closes.append(Record(max(now_ns, self.now_ns), conn, "close",
+                                             orjson.dumps({"code": 1006, "reason": reason}).decode()))
+        return closes
+
+    def live_collectors(self) -> int:
+        return len(self.sessions) - len(self.gone)
 
     def _remember(self, identity: Hashable, session: str) -> None:
         self._first[identity] = session

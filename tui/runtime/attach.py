@@ -49,7 +49,7 @@ class AttachRunner(RecordedTime, RunnerBase):
         self.session = Session(config, clock=self.clock)
         start_ns = time.time_ns() - int(since_s * 1e9) if since_s is not None else None
         self.reader = BusReader(url, start_seq=None if since_s is not None else start_seq, start_ns=start_ns,
-                                venues=config.venues if venues else None)
+                                venues=config.venues)  # the server sends only these venues' subjects
         self.session.bus = self.reader
         self.copy: Recorder | None = None
         if keep_copy:

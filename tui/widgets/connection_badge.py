@@ -52,6 +52,8 @@ def bus_summary(bus) -> str:
             text += f" lag {short_ms(stats['lag_ms'])}ms"
         if several:
             text += f" copies {stats['duplicates']}"
+        if stats.get("collectors_gone"):  # collectors whose heartbeats stopped
+            text += f" gone {stats['collectors_gone']}"
     else:
         text += f" pending {stats['pending']} dropped {stats['dropped']}"
     return text
