@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 import orjson
@@ -26,6 +27,7 @@ from tui.bench.bench import CONN, SYMBOLS, VENUE, BenchError, Json, SimChild, _c
 from tui.bench.corpus import bench_symbols
 
 Sink = Callable[[str], None]
+Client = Callable[[str, Sink, asyncio.Event, asyncio.Event], Coroutine[Any, Any, None]]
 
 
 def _pipeline_sink() -> tuple[Sink, Any]:
@@ -42,14 +44,18 @@ def _pipeline_sink() -> tuple[Sink, Any]:
     return sink, pipeline
 
 
-async def _websockets(url: str, sink: Sink, ready: asyncio.Event, done: asyncio.Event) -> None:
-    from websockets.asyncio.client import connect
-    async with connect(url, max_size=2**20, max_queue=None, compression=None, proxy=None) as ws:
-        ready.set()
-        async for raw in ws:
-            sink(raw)  # type: ignore[arg-type]  # text frames
-            if done.is_set():
-                break
+def _websockets_api(module: str) -> Client:
+    """A client with websockets' API from ``module``: websockets itself, or picows' compatible layer
+    (``picows.websockets``: websockets' API on picows' transport, the one the live connection uses)."""
+    async def run(url: str, sink: Sink, ready: asyncio.Event, done: asyncio.Event) -> None:
+        connect = importlib.import_module(module).connect
+        async with connect(url, max_size=2**20, max_queue=None, compression=None, proxy=None) as ws:
+            ready.set()
+            async for raw in ws:
+                sink(raw)  # text frames
+                if done.is_set():
+                    break
+    return run
 
 
 async def _aiohttp(url: str, sink: Sink, ready: asyncio.Event, done: asyncio.Event) -> None:
@@ -78,18 +84,8 @@ async def _picows(url: str, sink: Sink, ready: asyncio.Event, done: asyncio.Even
         transport.disconnect()
 
 
-async def _picows_compat(url: str, sink: Sink, ready: asyncio.Event, done: asyncio.Event) -> None:
-    """picows' websockets-compatible layer (``picows.websockets``): websockets' API on picows' transport."""
-    from picows.websockets import connect
-    async with connect(url, max_size=2**20, max_queue=None, compression=None, proxy=None) as ws:
-        ready.set()
-        async for raw in ws:
-            sink(raw)  # type: ignore[arg-type]  # text frames
-            if done.is_set():
-                break
-
-
-CLIENTS = {"websockets": _websockets, "aiohttp": _aiohttp, "picows": _picows, "picows_compat": _picows_compat}
+CLIENTS = {"websockets": _websockets_api("websockets.asyncio.client"), "aiohttp": _aiohttp, "picows": _picows,
+           "picows_compat": _websockets_api("picows.websockets")}
 
 
 async def measure(sim: SimChild, client: str, frames: int, pipeline: bool) -> tuple[float, float]:
