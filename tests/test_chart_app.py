@@ -14,7 +14,8 @@ from tui.widgets.candle_chart import CandleChart
 
 
 def bar_columns(chart: CandleChart) -> int:
-    return sum(1 for ch in chart.text_lines()[-1] if ch in "▁▂▃▄▅▆▇█")
+    lines = chart.text_lines()  # none until the chart's first paint after the key
+    return sum(1 for ch in lines[-1] if ch in "▁▂▃▄▅▆▇█") if lines else 0
 
 
 @pytest.mark.parametrize("size", [(80, 24), (160, 48)], ids=["80x24", "160x48"])

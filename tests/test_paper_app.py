@@ -44,7 +44,10 @@ async def test_pnl_view_shows_positions_fills_and_curve_and_a_seek_back_replays_
         assert paper.fill_count > 0
         await press(pilot, "p")
         log = app.query_one(FillsLog)
-        await wait_for(pilot, lambda: log.lines and "fills" in str(log.border_title), what="the fills log")
+        # the view's widgets fill at the next refresh after the key
+        await wait_for(pilot, lambda: log.lines and "fills" in str(log.border_title)
+                       and app.query_one(PaperPositions).text_lines() and app.query_one(EquityCurve).text_lines(),
+                       what="the fills log, the positions and the curve")
         fills = app.query_one(FillsLog).text_lines()
         assert len(fills) == paper.fill_count
         last = paper.fills[-1]
@@ -60,7 +63,7 @@ async def test_pnl_view_shows_positions_fills_and_curve_and_a_seek_back_replays_
         await press(pilot, "left")  # one minute back: the session is rebuilt from the start
         await wait_for(pilot, lambda: runner.session is not old_session and runner.paused, what="the seek to land")
         assert runner.session.paper is not paper and runner.session.paper.fill_count == 0  # 12:00:15, before any
-        await wait_for(pilot, lambda: app.query_one(FillsLog).text_lines()[0].startswith("no paper fills yet"),
+        await wait_for(pilot, lambda: "".join(app.query_one(FillsLog).text_lines()[:1]).startswith("no paper fills yet"),
                        what="the view to follow the rebuilt session")
         await press(pilot, "space")
         await wait_for(pilot, runner.finished.is_set, what="the replay to end again")

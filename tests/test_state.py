@@ -66,3 +66,18 @@ def test_latency_percentiles_are_within_bucket_width():
     assert abs(stats.percentile(0.99) - 99.0) / 99.0 < 0.06
     assert stats.max == 100.0 and stats.n == 1000
     assert stats.recent_samples()[-1] == 100.0 and len(stats.recent_samples()) == 512
+
+
+def test_latency_reset_forgets_samples_but_keeps_counting_what_a_bound_append_adds():
+    stats = LatencyStats()
+    append = stats.pending.append  # what the pipeline holds for each connection
+    for ms in (500.0, -3.0, 2.0):
+        append(ms)
+    stats.fold()
+    assert stats.n == 3 and stats.max == 500.0 and stats.clock_ahead == 1
+    stats.reset()
+    assert stats.n == 0 and stats.clock_ahead == 0 and stats.recent_samples() == []
+    append(1.0)
+    append(3.0)
+    stats.fold()
+    assert stats.n == 2 and stats.max == 3.0 and stats.recent_samples() == [1.0, 3.0]

@@ -43,6 +43,14 @@ class LatencyStats:
         self.pending: list[float] = []  # a list, not an array: sorting it needs no conversion
         self._recent: list[float] = []
 
+    def reset(self) -> None:
+        """Forget every sample; ``pending`` stays the same list (the pipeline holds its ``append``)."""
+        self.pending.clear()
+        self._counts = [0] * _BUCKETS
+        self._ahead = self._n = 0
+        self._max = self._total = 0.0
+        self._recent = []
+
     def add(self, ms: float) -> None:
         pending = self.pending
         pending.append(ms)

@@ -582,7 +582,6 @@ async def _sim_child(n_symbols: int) -> None:
 
 
 async def bench_latency(sim: SimChild, seconds: float, warm_up_s: float) -> Json:
-    from feeds.core.latency import LatencyStats
     from tui.bench.corpus import bench_symbols
     from tui.runtime.runner import Runner
     runner = Runner(_live_config(bench_symbols(SYMBOLS), sim.ws_url, sim.rest_url))  # as --headless runs it
@@ -595,7 +594,8 @@ async def bench_latency(sim: SimChild, seconds: float, warm_up_s: float) -> Json
         await _until(lambda: _subscribed(session), 10, "the client to subscribe")
         await asyncio.sleep(warm_up_s)  # book snapshots, first bars
         tel = session.pipeline.telemetry[VENUE]
-        tel.latency, tel.processing = LatencyStats(), LatencyStats()
+        tel.latency.reset()  # in place: each connection's route holds the appends of these two
+        tel.processing.reset()
         decisions.on = True
         pauses.start()
         m0, t0 = session.pipeline.messages, time.perf_counter()

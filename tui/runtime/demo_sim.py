@@ -64,10 +64,10 @@ class SimulatorProcess:
                                       + (f": {why[-1]}" if why else "") + ")") from None
         return self
 
-    def ws_url(self, venue: str = "BINANCE") -> str:
+    def ws_url(self, venue: str) -> str:
         return self.urls[venue.upper()][0]
 
-    def rest_url(self, venue: str = "BINANCE") -> str:
+    def rest_url(self, venue: str) -> str:
         return self.urls[venue.upper()][1]
 
     async def stop(self) -> None:
