@@ -130,7 +130,7 @@ async def test_closed_candles_survive_a_seeded_storm_of_faults_bar_for_bar():
     session, sim = runner.session, runner.sim
     conn = session.connections["BINANCE#1"]
     faults = schedule(rng)
-    unseen = []
+    unseen, masked = [], []
     try:
         assert await wait_for(lambda: conn.state == "subscribed", 5)
         for fault in faults:
@@ -141,7 +141,13 @@ async def test_closed_candles_survive_a_seeded_storm_of_faults_bar_for_bar():
             timeout = fault[1] + STALE_AFTER_S + 1.0 if fault[0].startswith("stall") else \
                 0.5 if key is None else 5.0  # a symbol's next frame, then a REST resync: seconds on a busy 2-core box
             if not await wait_for(lambda before=before, key=key: moved(before, evidence(session), key), timeout):
-                unseen.append((fault, conn.history[-3:]))
+                after = evidence(session)
+                # the connection rolls over every 4 s: while two sockets overlap, ids one of them skipped come
+                # on the other, and a reconnect restarts the books from a snapshot, so a skip that meets
+                # either is healed, not missed (the bars are still compared with the exchange's below)
+                healed = fault[0].startswith("skip") and any(
+                    after[k] > before[k] for k in ("rollovers", "disconnects", "stale"))
+                (masked if healed else unseen).append((fault, conn.history[-3:]))
             if fault[0].startswith("stall"):  # let the stream come back before the next fault
                 await wait_for(lambda: conn.state == "subscribed", fault[1] + 2)
             assert await wait_for(lambda: conn.state == "subscribed", 5), conn.history[-5:]
@@ -185,11 +191,12 @@ async def test_closed_candles_survive_a_seeded_storm_of_faults_bar_for_bar():
     stats = session.stats()
     assert len(faults) >= 20
     assert not [f for f, _ in unseen if EXPECT[f[0]] is not None], unseen
+    assert len(masked) <= 2, masked  # healed by a rollover or reconnect: rare, or the skips go untested
     assert stats["reconnects"] > 0 and stats["gaps"] > 0 and stats["duplicates"] > 0
     assert stats["backfilled_candles"] > 0 and stats["rejected"]["total"] > 0
     assert stats["halted"] and stats["halts"][0]["by"] == "auto"
     assert conn.rollovers >= 2
-    print(orjson.dumps({"faults": len(faults), "reorders_without_trace": len(unseen),
+    print(orjson.dumps({"faults": len(faults), "reorders_without_trace": len(unseen), "skips_healed": len(masked),
                         "elapsed_s": round(elapsed, 1), "reconnects": stats["reconnects"],
                         "rollovers": conn.rollovers, "gaps": stats["gaps"], "duplicates": stats["duplicates"],
                         "backfilled": stats["backfilled_candles"], "rejected": stats["rejected"]}).decode())
