@@ -91,12 +91,13 @@ def inject(sim, fault: tuple, rng: random.Random) -> None:
 
 
 def settled(session) -> bool:
-    """The last fault's effects are over: subscribed, every book synced, every stream healthy. A fault injected
-    earlier can be hidden for good reasons (a depth id skipped while the book waits for a snapshot that
-    already covers it), so each fault starts from here."""
+    """The last fault's effects are over: subscribed, every book synced and bridged, every stream healthy.
+    A fault injected earlier can be hidden for good reasons, so each fault starts from here: a REST snapshot
+    may already hold changes the stream has not sent yet, so depth ids skipped right after a resync can lie
+    inside the snapshot (seen: 7 of 80 skips injected on books synced but not yet bridged left no trace)."""
     conn = session.connections["BINANCE#1"]
     return conn.state == "subscribed" and not session.pipeline.watchdog.unhealthy() \
-        and all(s.state == "synced" for s in session.feed.books.syncs.values())
+        and all(s.state == "synced" and s.bridged for s in session.feed.books.syncs.values())
 
 
 def moved(before: dict, after: dict, key: str | None) -> bool:
@@ -142,11 +143,9 @@ async def test_closed_candles_survive_a_seeded_storm_of_faults_bar_for_bar():
                 0.5 if key is None else 5.0  # a symbol's next frame, then a REST resync: seconds on a busy 2-core box
             if not await wait_for(lambda before=before, key=key: moved(before, evidence(session), key), timeout):
                 after = evidence(session)
-                # the connection rolls over every 4 s: while two sockets overlap, ids one of them skipped come
-                # on the other, and a reconnect restarts the books from a snapshot, so a skip that meets
-                # either is healed, not missed (the bars are still compared with the exchange's below)
-                healed = fault[0].startswith("skip") and any(
-                    after[k] > before[k] for k in ("rollovers", "disconnects", "stale"))
+                # a skip that meets a reconnect may fall while nobody is subscribed (nothing to skip): healed,
+                # not missed (the bars are still compared with the exchange's below); a rollover heals nothing
+                healed = fault[0].startswith("skip") and any(after[k] > before[k] for k in ("disconnects", "stale"))
                 (masked if healed else unseen).append((fault, conn.history[-3:]))
             if fault[0].startswith("stall"):  # let the stream come back before the next fault
                 await wait_for(lambda: conn.state == "subscribed", fault[1] + 2)
@@ -191,7 +190,7 @@ async def test_closed_candles_survive_a_seeded_storm_of_faults_bar_for_bar():
     stats = session.stats()
     assert len(faults) >= 20
     assert not [f for f, _ in unseen if EXPECT[f[0]] is not None], unseen
-    assert len(masked) <= 2, masked  # healed by a rollover or reconnect: rare, or the skips go untested
+    assert len(masked) <= 2, masked  # healed by a reconnect: rare, or the skips go untested
     assert stats["reconnects"] > 0 and stats["gaps"] > 0 and stats["duplicates"] > 0
     assert stats["backfilled_candles"] > 0 and stats["rejected"]["total"] > 0
     assert stats["halted"] and stats["halts"][0]["by"] == "auto"

@@ -84,6 +84,12 @@ class BinanceBookSync(_BookSync):
         self._buffer: deque[BookDelta] = deque(maxlen=MAX_BUFFERED)
         self._bridged = False  # has a delta been applied since the snapshot? (the chained rule asks)
 
+    @property
+    def bridged(self) -> bool:
+        """A delta has been applied over the last snapshot: the next delta's ids start right after the book's.
+        (Until then the snapshot may already hold changes the stream has not sent yet.)"""
+        return self._bridged
+
     def snapshot_requested(self) -> None:
         """The caller has started fetching a snapshot: stop asking."""
         self.needs_snapshot = False
