@@ -10,7 +10,8 @@ import orjson
 
 def test_headless_replay_of_a_real_capture_imports_nothing_of_the_ui(captures, tmp_path):
     """The real Binance capture replayed by the CLI in a child process: it counts the capture's trades and
-    no module of Textual, Rich or the app is imported (-X importtime names every module loaded)."""
+    no module of Textual, Rich or the app is imported, nor the live client's (-X importtime names every
+    module loaded)."""
     done = subprocess.run(
         [sys.executable, "-X", "importtime", "-m", "tui.runtime.cli", "replay", "--format", "cryptofeed",
          str(captures / "BINANCE"), "--speed", "max", "--headless", "--json"],
@@ -23,3 +24,6 @@ def test_headless_replay_of_a_real_capture_imports_nothing_of_the_ui(captures, t
     assert "feeds.drivers.replay" in loaded  # the list is real
     ui = [m for m in loaded if m.split(".")[0] in ("textual", "rich") or m.startswith(("tui.app", "tui.widgets"))]
     assert ui == []
+    # nor what only a live session or --version needs: the websocket client (90 ms), importlib.metadata (40 ms)
+    unused = [m for m in loaded if m.split(".")[0] == "picows" or m == "importlib.metadata"]
+    assert unused == []
