@@ -334,3 +334,30 @@ def test_record_stream_supports_next_and_a_shared_report(tmp_path):
     assert next(stream).payload == "a"
     stream.close()
     assert report.records == 1
+
+
+def test_a_block_of_frames_is_read_in_bulk_exactly_as_line_by_line():
+    """The bulk reader (one pass in C per step over a block of frame lines) gives the Records the line-by-line
+    reader gives, for every way a time can be written; a block with a line it does not take goes line by line."""
+    from feeds.drivers.replay import _cryptofeed_block, _cryptofeed_frames
+
+    conn = "TESTX#ws7"
+    rng = random.Random(7)
+    good = [f"{rng.randrange(1_000_000_000, 9_999_999_999)}.{rng.randrange(10 ** 9):09d}"[:rng.randrange(11, 21)]
+            for _ in range(300)]  # 10 digits of seconds, a dot, 0 to 9 digits of fraction
+    odd = ["1767225600", "1767225600.1234567895", "-767225600.5", "0767225600.5", "176722560.5", "1767225600.1,2",
+           "1767225600.1e5", "1767225600. 5", "+767225600.5", "1767225600.5.", "", "1767225600.五", "x"]
+
+    def block(stamps: list[str]) -> list[str]:
+        return [f'{s}: {{"n": {i}, "note": "a: b"}}' if s != "x" else "x" for i, s in enumerate(stamps)]
+
+    def by_line(lines: list[str]) -> list[Record]:
+        return _cryptofeed_block(lines, 0, "TESTX.ws.7.0", conn, 0, ReadReport(), all(map(str.isascii, lines)))[0]
+
+    lines = block(good)
+    assert _cryptofeed_frames(lines, conn) == by_line(lines)
+    assert {len(s) for s in good} == set(range(11, 21))  # every length of fraction was met
+    assert by_line(block(["1633998512.0633569"]))[0].recv_ns == 1633998512063356900
+    for stamp in odd:
+        lines = block([*good[:5], stamp, *good[5:10]])
+        assert _cryptofeed_frames(lines, conn) is None, stamp  # read line by line, as before

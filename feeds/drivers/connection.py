@@ -38,8 +38,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import orjson
-from picows.websockets import connect
-from picows.websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from feeds.clock import Clock, WallClock
 from feeds.core.feed_core import CONNECTING, DISCONNECTED, FAILED, RECONNECTING, STALE, STATES, SUBSCRIBED, StateChange
@@ -76,6 +74,7 @@ class ReconnectPolicy:
 
 def failure_cause(exc: BaseException) -> str:
     """Why a connection attempt failed, said as an operator reads it: the kind first, then the detail."""
+    from picows.websockets.exceptions import InvalidStatus  # picows loads on the first socket (below)
     if isinstance(exc, InvalidStatus):
         return f"HTTP {exc.response.status_code}"
     if isinstance(exc, socket.gaierror):
@@ -346,6 +345,8 @@ class Connection:
         self.attempts += 1
         host = urlsplit(url).hostname or ""
         loopback = host in ("127.0.0.1", "localhost", "::1")
+        # picows (90 ms of imports) loads with the first socket: a replay, which opens none, never loads it
+        from picows.websockets import connect
         try:
             ws = await connect(url, max_size=self.max_frame_bytes, open_timeout=self.policy.open_timeout_s,
                                ping_interval=20, ping_timeout=20, close_timeout=2,
@@ -374,6 +375,7 @@ class Connection:
         return None
 
     async def _send_on(self, sock: _Socket, frame: str) -> bool:
+        from picows.websockets.exceptions import ConnectionClosed  # loaded with the socket
         wait = sock.next_send - time.monotonic()
         if wait > 0:
             await asyncio.sleep(wait)
@@ -389,6 +391,7 @@ class Connection:
     # -- reading ----------------------------------------------------------------------------------
     async def _read(self, sock: _Socket) -> None:
         """Read frames until the socket closes; feed them, or hold them while it is a replacement."""
+        from picows.websockets.exceptions import ConnectionClosed  # loaded with the socket
         ws = sock.ws
         now_ns = self.clock.now_ns
         sink, name, recorder = self.sink, self.name, self.recorder

@@ -13,7 +13,6 @@ import sys
 import threading
 import time
 from collections.abc import Mapping
-from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
@@ -205,10 +204,24 @@ def _add_run_options(p: argparse._ActionsContainer) -> None:
 
 
 def version() -> str:
+    from importlib import metadata  # 40 ms of start-up: loaded only when --version asks
     try:
         return metadata.version("clearterm")
     except metadata.PackageNotFoundError:
         return "unknown"
+
+
+class _VersionAction(argparse.Action):
+    """argparse's "version" action, looking the version up only when the flag is given."""
+
+    def __init__(self, option_strings: list[str], dest: str) -> None:
+        super().__init__(option_strings, argparse.SUPPRESS, nargs=0, default=argparse.SUPPRESS,
+                         help="show program's version number and exit")
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: object,
+                 option_string: str | None = None) -> None:
+        sys.stdout.write(f"clearterm {version()}\n")
+        parser.exit()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -219,7 +232,7 @@ def build_parser() -> argparse.ArgumentParser:
                                  "`clearterm live [OPTIONS]`,\nso the options of live below work without "
                                  "the word. `clearterm COMMAND --help` shows a command's options.",
                      epilog=ENVIRONMENT_HELP)
-    parser.add_argument("--version", action="version", version=f"clearterm {version()}")
+    parser.add_argument("--version", action=_VersionAction)
     # shown in the top-level help only: parse_args hands these to live
     _add_session_options(parser.add_argument_group("options of live (the default command)"), live=True)
     sub = parser.add_subparsers(dest="command", parser_class=_Parser, title="commands", prog="clearterm")
