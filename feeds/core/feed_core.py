@@ -230,7 +230,7 @@ class FeedCore:
         self._requests: list[Request] = []
         self._reconnect_asked: set[str] = set()  # stale connections already asked to reconnect
         self._reconnects_seen: dict[str, int] = {}
-        self._series_opens: dict[tuple[str, str, str], tuple[int, list[int]]] = {}
+        self._series_opens: dict[tuple[str, str, str], tuple[tuple[int, Candle | None, Candle | None], list[int]]] = {}
         self._rest_paused_until: dict[str, int] = {}  # venue -> ns
         self._snapshot_retries: list[tuple[int, BinanceBookSync]] = []
         self.poll_period_s: dict[str, float] = {}  # venue -> seconds between polls (open interest); default: declared
@@ -510,9 +510,12 @@ class FeedCore:
         series = st.candles.get(interval) if st is not None else None
         if series is None:
             return [], None
+        bars = series.bars
         cached = self._series_opens.get(key)
-        if cached is None or cached[0] != series.version:
-            cached = self._series_opens[key] = (series.version, [b.open_ns // 1_000_000 for b in series.bars])
+        # the closed bars, not the version (every forming update moves it): a bar added or dropped changes one end
+        mark = (len(bars), bars[0], bars[-1]) if bars else (0, None, None)
+        if cached is None or cached[0] != mark:
+            cached = self._series_opens[key] = (mark, [b.open_ns // 1_000_000 for b in bars])
         forming = series.forming
         return cached[1], forming.open_ns // 1_000_000 if forming is not None else None
 
