@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
 from functools import partial
 from typing import Any
 
@@ -276,9 +276,15 @@ class Feed:
 
     def tick(self, now_ns: int) -> None:
         """One live tick: the core's periodic work, then its requests, then the dead-letter file."""
-        self.core.tick(now_ns)
+        for _ in self.tick_slices(now_ns):
+            pass
+
+    def tick_slices(self, now_ns: int) -> Iterator[None]:
+        """``tick`` in slices, for the loop to read frames between them (the latency of those that come meanwhile)."""
+        yield from self.core.tick_slices(now_ns)
         for fn in self.tick_listeners:
             fn(now_ns)
+            yield
         self._run_requests()
         if self.dead_letters is not None:
             self.dead_letters.flush()
@@ -286,7 +292,8 @@ class Feed:
     async def _tick_loop(self) -> None:
         while True:
             await asyncio.sleep(TICK_S)
-            self.tick(self.clock.now_ns())
+            for _ in self.tick_slices(self.clock.now_ns()):
+                await asyncio.sleep(0)
 
     # -- callbacks and iteration --------------------------------------------------------------
     def on(self, kind: str, callback: Callable[[Any], Any], symbol: str | None = None) -> Callable[[Any], Any]:

@@ -21,7 +21,7 @@ counters to find them.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any, NamedTuple, Protocol
 
@@ -391,8 +391,21 @@ class FeedCore:
     # -- the clock -----------------------------------------------------------------------------------
     def tick(self, now_ns: int) -> None:
         """The periodic work, ten times a second of the feed's clock (live: wall; replay: recorded)."""
+        for _ in self.tick_slices(now_ns):
+            pass
+
+    def tick_slices(self, now_ns: int) -> Iterator[None]:
+        """``tick`` in slices: the live driver lets frames in between them (each yield), so no piece holds its
+        loop long; nothing in a slice depends on frames not having come since the one before."""
+        for tel in self.pipeline.telemetry.values():  # the pipeline's tick folds these too: the bulk here
+            tel.latency.fold()
+            yield
+            tel.processing.fold()
+            yield
         self.pipeline.tick(now_ns)  # bars built from trades close, latency samples fold
+        yield
         self.aggregates = self.aggregator.compute(self.pipeline.state, now_ns)
+        yield
         self._check_streams(now_ns)
         if self.clock_listeners:
             self._report_clocks()
@@ -400,6 +413,7 @@ class FeedCore:
             self._reconnect_stale(now_ns)
         self._check_books(now_ns)
         self._resync_books(now_ns)
+        yield
         if self.backfill and self.requests_enabled:
             self._request_missing_bars(now_ns)
         if self.requests_enabled:
