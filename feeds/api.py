@@ -87,7 +87,8 @@ class Feed:
         self.max_frame_bytes = max_frame_bytes
         self.live: dict[str, LiveConnection] = {}  # the connections this driver opened
         self.budgets: dict[str, AttemptBudget] = {}  # per venue: attempts count against one IP budget
-        self.tick_listeners: list[Callable[[int], None]] = []  # called with the time on every live tick
+        # called with the time on every live tick; one that returns an iterator is run in slices, like the core's tick
+        self.tick_listeners: list[Callable[[int], Iterator[None] | None]] = []
         self._callbacks: dict[str, list[tuple[str | None, Callable[[Any], Any]]]] = {}
         self._queue: asyncio.Queue[Any] | None = None
         self._async_calls: asyncio.Queue[tuple[Callable[[Any], Awaitable[Any]], Any]] | None = None
@@ -283,7 +284,9 @@ class Feed:
         """``tick`` in slices, for the loop to read frames between them (the latency of those that come meanwhile)."""
         yield from self.core.tick_slices(now_ns)
         for fn in self.tick_listeners:
-            fn(now_ns)
+            slices = fn(now_ns)
+            if slices is not None:
+                yield from slices
             yield
         self._run_requests()
         if self.dead_letters is not None:

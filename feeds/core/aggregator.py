@@ -16,6 +16,7 @@ than the current book). With no trade the price is the quote mid.
 """
 from __future__ import annotations
 
+from collections.abc import Generator
 from operator import itemgetter
 from typing import Any, NamedTuple
 
@@ -175,6 +176,17 @@ class Aggregator:
 
     def compute(self, state: MarketState, now_ns: int) -> dict[str, Aggregate]:
         """Every unified symbol in ``state``, in alphabetical order."""
+        work = self.compute_slices(state, now_ns)
+        while True:
+            try:
+                next(work)
+            except StopIteration as done:
+                out: dict[str, Aggregate] = done.value
+                return out
+
+    def compute_slices(self, state: MarketState, now_ns: int,
+                       per_slice: int = 10) -> Generator[None, None, dict[str, Aggregate]]:
+        """``compute``, yielding after every ``per_slice`` symbols computed (a live tick reads frames between)."""
         symbols = state.symbols
         if self._grouped[0] is not state or self._grouped[1] != len(symbols):  # symbols are only ever added
             groups: dict[str, list[SymbolState]] = {}
@@ -197,6 +209,8 @@ class Aggregator:
             else:
                 out[u] = self._compute(u, group, now_ns)
                 recomputed.append(u)
+                if not len(recomputed) % per_slice:
+                    yield
         self.recomputed = recomputed
         return out
 

@@ -404,7 +404,7 @@ class FeedCore:
             yield
         self.pipeline.tick(now_ns)  # bars built from trades close, latency samples fold
         yield
-        self.aggregates = self.aggregator.compute(self.pipeline.state, now_ns)
+        self.aggregates = yield from self.aggregator.compute_slices(self.pipeline.state, now_ns)
         yield
         self._check_streams(now_ns)
         if self.clock_listeners:
@@ -415,9 +415,10 @@ class FeedCore:
         self._resync_books(now_ns)
         yield
         if self.backfill and self.requests_enabled:
-            self._request_missing_bars(now_ns)
+            yield from self._request_missing_bars(now_ns)
         if self.requests_enabled:
             self._poll(now_ns)
+        yield  # then the tick listeners (the session's checks)
 
     def _poll(self, now_ns: int) -> None:
         """The REST calls a venue declares for polling (open interest), each venue at most once a period."""
@@ -533,9 +534,11 @@ class FeedCore:
         forming = series.forming
         return cached[1], forming.open_ns // 1_000_000 if forming is not None else None
 
-    def _request_missing_bars(self, now_ns: int) -> None:
+    def _request_missing_bars(self, now_ns: int, per_slice: int = 10) -> Iterator[None]:
         now_ms = now_ns // 1_000_000
-        for key in self.planner.plans:
+        for n, key in enumerate(list(self.planner.plans), 1):
+            if not n % per_slice:
+                yield
             venue, symbol, interval = key
             conn = f"{venue}#1"
             if conn not in self.connections or self._rest_paused_until.get(venue, 0) > now_ns:
