@@ -266,10 +266,10 @@ class Aggregator:
         else:
             price = None
         if q is None:
-            return VenueView(st.venue, st.symbol, None, None, None, None, t.price if t else None, st.volume,
-                             age, stale, price, None, max(data_ns, 0))
-        return VenueView(st.venue, st.symbol, q.bid, q.bid_size, q.ask, q.ask_size, t.price if t else None,
-                         st.volume, age, stale, price, None, data_ns)
+            return _new(VenueView, (st.venue, st.symbol, None, None, None, None, t.price if t else None, st.volume,
+                                    age, stale, price, None, max(data_ns, 0)))
+        return _new(VenueView, (st.venue, st.symbol, q.bid, q.bid_size, q.ask, q.ask_size, t.price if t else None,
+                                st.volume, age, stale, price, None, data_ns))
 
     def _aggregate(self, unified: str, group: list[SymbolState], now_ns: int) -> Aggregate:
         if len(group) == 1:
