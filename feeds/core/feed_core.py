@@ -48,6 +48,7 @@ SNAPSHOT_RETRY_NS = 1_000_000_000  # a failed book snapshot is asked for again a
 REST_BAN_PAUSE_NS = 60_000_000_000  # after HTTP 429/418 no backfill request goes to that venue for this long
 HAPPENINGS_PER_KIND = 500  # the log keeps this many of each kind: a flood of one never hides the others
 MAX_REST_ERRORS = 50
+FOLD_SLICE = 512  # latency samples folded per tick slice (about 100 us)
 
 
 class Clock(Protocol):
@@ -398,10 +399,10 @@ class FeedCore:
         """``tick`` in slices: the live driver lets frames in between them (each yield), so no piece holds its
         loop long; nothing in a slice depends on frames not having come since the one before."""
         for tel in self.pipeline.telemetry.values():  # the pipeline's tick folds these too: the bulk here
-            tel.latency.fold()
-            yield
-            tel.processing.fold()
-            yield
+            for stats in (tel.latency, tel.processing):
+                for _ in range(-(-len(stats.pending) // FOLD_SLICE)):
+                    stats.fold(FOLD_SLICE)
+                    yield
         self.pipeline.tick(now_ns)  # bars built from trades close, latency samples fold
         yield
         self.aggregates = yield from self.aggregator.compute_slices(self.pipeline.state, now_ns)
