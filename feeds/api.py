@@ -20,7 +20,8 @@ from __future__ import annotations
 import asyncio
 import inspect
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
 from functools import partial
 from typing import Any
 
@@ -56,6 +57,7 @@ from feeds.symbols import SymbolMap
 from feeds.venues import VENUES, RestRequest
 
 TICK_S = 0.1  # the live tick: the core's periodic work and the requests it returns, ten times a second
+TICK_SLICE_S = 0.0002  # the longest stretch of tick work before the loop reads frames again (plus one slice)
 _SYMBOL_TEXT = re.compile(r"[A-Za-z0-9]{2,20}|[A-Za-z0-9]{1,10}[/-][A-Za-z0-9]{1,10}")
 
 
@@ -87,7 +89,8 @@ class Feed:
         self.max_frame_bytes = max_frame_bytes
         self.live: dict[str, LiveConnection] = {}  # the connections this driver opened
         self.budgets: dict[str, AttemptBudget] = {}  # per venue: attempts count against one IP budget
-        self.tick_listeners: list[Callable[[int], None]] = []  # called with the time on every live tick
+        # called with the time on every live tick; one that returns an iterator is run in slices, like the core's tick
+        self.tick_listeners: list[Callable[[int], Iterator[None] | None]] = []
         self._callbacks: dict[str, list[tuple[str | None, Callable[[Any], Any]]]] = {}
         self._queue: asyncio.Queue[Any] | None = None
         self._async_calls: asyncio.Queue[tuple[Callable[[Any], Awaitable[Any]], Any]] | None = None
@@ -276,17 +279,40 @@ class Feed:
 
     def tick(self, now_ns: int) -> None:
         """One live tick: the core's periodic work, then its requests, then the dead-letter file."""
-        self.core.tick(now_ns)
+        for _ in self.tick_slices(now_ns):
+            pass
+
+    def tick_slices(self, now_ns: int) -> Iterator[None]:
+        """``tick`` in slices of about TICK_SLICE_S, for the loop to read frames between them (the latency of
+        those that come meanwhile)."""
+        clock = time.perf_counter
+        held = clock()
+        for _ in self._tick_parts(now_ns):
+            if clock() - held > TICK_SLICE_S:
+                yield
+                held = clock()
+
+    def _tick_parts(self, now_ns: int) -> Iterator[None]:
+        yield from self.core.tick_slices(now_ns)
         for fn in self.tick_listeners:
-            fn(now_ns)
+            slices = fn(now_ns)
+            if slices is not None:
+                yield from slices
+            yield
         self._run_requests()
         if self.dead_letters is not None:
             self.dead_letters.flush()
 
     async def _tick_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        due = loop.time()
         while True:
-            await asyncio.sleep(TICK_S)
-            self.tick(self.clock.now_ns())
+            # TICK_S after the start of the last tick (a tick spread over a busy loop does not delay the next),
+            # and at least a fifth of it after its end
+            due = max(due + TICK_S, loop.time() + TICK_S / 5)
+            await asyncio.sleep(due - loop.time())
+            for _ in self.tick_slices(self.clock.now_ns()):
+                await asyncio.sleep(0)  # frames waiting meanwhile are read now
 
     # -- callbacks and iteration --------------------------------------------------------------
     def on(self, kind: str, callback: Callable[[Any], Any], symbol: str | None = None) -> Callable[[Any], Any]:

@@ -134,6 +134,9 @@ def test_send_stamps_join_every_frame_the_client_decided_on(tmp_path):
     # what held the loop in that window: the live tick runs ten times a second, each shorter than the run
     count, p50, worst = res["pauses"]["ticks"]
     assert count >= 3 and 0 < p50 <= worst < run_ms, res["pauses"]
+    # each tick is cut into slices of about 0.2 ms the loop reads frames between: none longer than its tick
+    pieces, piece_p50, piece_worst = res["pauses"]["tick_slices"]
+    assert pieces >= count and piece_p50 <= p50 and piece_worst <= worst, res["pauses"]
 
 
 def test_child_env_puts_this_tree_on_the_path(tmp_path):

@@ -104,7 +104,8 @@ def test_planner_pages_long_gaps_and_gives_up_on_bars_that_never_come():
 def test_closed_rows_are_those_closed_before_the_server_now():
     body = orjson.dumps([[0, "1", "1", "1", "1", "1", 999, "1", 1], [1000, "1", "1", "1", "1", "1", 1999, "1", 1]])
     assert closed_open_times(body, 1500) == [0]
-    assert closed_open_times(b"not json", 1500) == [] and closed_open_times(b'{"code":-1}', 1500) == []
+    assert closed_open_times(b"not json", 1500) is None and closed_open_times(b'{"code":-1}', 1500) is None
+    assert closed_open_times(b"[]", 1500) == []  # an answer: no bars
 
 
 # -- the pipeline's duplicate, late, gap rules ------------------------------------------------------------

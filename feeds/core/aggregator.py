@@ -1,8 +1,10 @@
 """Cross-exchange aggregation: one ``Aggregate`` per unified symbol from every venue's state.
 
-Pure and time-injected: ``Aggregator.compute(state, now_ns)`` reads the market state and returns
-records; it keeps nothing between calls. It is meant for the UI timer (10-30 Hz) and the end of a
-run, not for every message, and costs O(symbols x venues).
+Time-injected: ``Aggregator.compute(state, now_ns)`` reads the market state and returns records. It
+is meant for the feed's tick (10 Hz) and the end of a run, not for every message. It is incremental:
+a unified symbol's figures are computed again only when one of its venues' inputs (quote, last trade,
+session volume) changed, or when the time reached a venue's staleness edge; otherwise the figures of the
+last computation are kept and only the venues' ages move. ``compute_one`` keeps nothing.
 
 A venue's data time is the newer of its quote's and its last trade's receive time. A venue whose
 data is older than ``stale_after_s`` (or that has neither a quote nor a trade) is *stale*: it is
@@ -14,6 +16,7 @@ than the current book). With no trade the price is the quote mid.
 """
 from __future__ import annotations
 
+from collections.abc import Generator
 from operator import itemgetter
 from typing import Any, NamedTuple
 
@@ -122,6 +125,42 @@ def _median(sorted_values: list[float]) -> float:
     return (sorted_values[mid - 1] + sorted_values[mid]) / 2.0
 
 
+class _Figures:
+    """A unified symbol's last computation: its inputs, result, and until when the result holds."""
+
+    __slots__ = ("group", "inputs", "agg", "computed_ns", "valid_until_ns", "data_ns")
+
+    def __init__(self, group: list[SymbolState], inputs: list[object], agg: Aggregate, computed_ns: int,
+                 valid_until_ns: int, data_ns: list[int]) -> None:
+        self.group = group
+        self.inputs = inputs
+        self.agg = agg
+        self.computed_ns = computed_ns
+        self.valid_until_ns = valid_until_ns
+        self.data_ns = data_ns  # per view of ``agg.venues``: its data time, -1 without data
+
+
+def _inputs(group: list[SymbolState]) -> list[object]:
+    """What a unified symbol's figures are computed from, besides the time (compared by identity)."""
+    out: list[object] = []
+    for st in group:
+        out += (st.quote, st.last_trade, st.volume)
+    return out
+
+
+def _same_inputs(group: list[SymbolState], inputs: list[object]) -> bool:
+    i = 0
+    for st in group:
+        if st.quote is not inputs[i] or st.last_trade is not inputs[i + 1] or st.volume != inputs[i + 2]:
+            return False
+        i += 3
+    return True
+
+
+_AGE = VenueView._fields.index("age_ns")
+_NEVER = 1 << 62
+
+
 class Aggregator:
     """Builds ``Aggregate`` records from a ``MarketState`` at a given time."""
 
@@ -130,17 +169,74 @@ class Aggregator:
         self.stale_after_ns = int(stale_after_s * 1e9)
         self.venue_priority = tuple(venue_priority)
         self._rank = {v: i for i, v in enumerate(self.venue_priority)}
+        self._figures: dict[str, _Figures] = {}  # unified -> its last computation (``compute``)
+        self._groups: dict[str, list[SymbolState]] = {}  # unified -> its SymbolStates, in state order
+        self._grouped: tuple[MarketState | None, int] = (None, -1)  # the state and symbol count grouped
+        self.recomputed: list[str] = []  # the unified symbols whose figures the last ``compute`` computed
 
     def compute(self, state: MarketState, now_ns: int) -> dict[str, Aggregate]:
         """Every unified symbol in ``state``, in alphabetical order."""
-        groups: dict[str, list[SymbolState]] = {}
-        for st in state.symbols.values():
-            g = groups.get(st.unified)
-            if g is None:
-                groups[st.unified] = [st]
+        work = self.compute_slices(state, now_ns)
+        while True:
+            try:
+                next(work)
+            except StopIteration as done:
+                out: dict[str, Aggregate] = done.value
+                return out
+
+    def compute_slices(self, state: MarketState, now_ns: int,
+                       per_slice: int = 10) -> Generator[None, None, dict[str, Aggregate]]:
+        """``compute``, yielding after every ``per_slice`` symbols computed (a live tick reads frames between)."""
+        symbols = state.symbols
+        if self._grouped[0] is not state or self._grouped[1] != len(symbols):  # symbols are only ever added
+            groups: dict[str, list[SymbolState]] = {}
+            for st in symbols.values():
+                g = groups.get(st.unified)
+                if g is None:
+                    groups[st.unified] = [st]
+                else:
+                    g.append(st)
+            self._groups = {u: groups[u] for u in sorted(groups)}
+            self._grouped = (state, len(symbols))
+            self._figures = {u: f for u, f in self._figures.items() if f.group == groups.get(u)}
+        out: dict[str, Aggregate] = {}
+        figures = self._figures
+        recomputed: list[str] = []
+        for u, group in self._groups.items():
+            f = figures.get(u)
+            if f is not None and f.computed_ns <= now_ns <= f.valid_until_ns and _same_inputs(group, f.inputs):
+                out[u] = self._aged(f, now_ns)
             else:
-                g.append(st)
-        return {u: self._aggregate(u, groups[u], now_ns) for u in sorted(groups)}
+                out[u] = self._compute(u, group, now_ns)
+                recomputed.append(u)
+                if not len(recomputed) % per_slice:
+                    yield
+        self.recomputed = recomputed
+        return out
+
+    def _compute(self, unified: str, group: list[SymbolState], now_ns: int) -> Aggregate:
+        agg = self._aggregate(unified, group, now_ns)
+        limit = self.stale_after_ns
+        valid_until = _NEVER  # the first time a venue's staleness or price choice changes
+        data: list[int] = []
+        for v in agg.venues:
+            data.append(-1 if v.age_ns is None else now_ns - v.age_ns)
+        for st in group:
+            for ev in (st.quote, st.last_trade):
+                if ev is not None:
+                    edge = ev.recv_ns + limit
+                    if now_ns <= edge < valid_until:
+                        valid_until = edge
+        self._figures[unified] = _Figures(group, _inputs(group), agg, now_ns, valid_until, data)
+        return agg
+
+    @staticmethod
+    def _aged(f: _Figures, now_ns: int) -> Aggregate:
+        """The figures of the last computation, with the venues' ages as of ``now_ns``."""
+        agg = f.agg
+        views = [v if d < 0 else _new(VenueView, (*v[:_AGE], now_ns - d, *v[_AGE + 1:]))
+                 for v, d in zip(agg.venues, f.data_ns)]
+        return _new(Aggregate, (agg[0], views, *agg[2:]))
 
     def compute_one(self, state: MarketState, unified: str, now_ns: int) -> Aggregate | None:
         """One unified symbol; None when no venue has it."""
@@ -150,7 +246,6 @@ class Aggregator:
     def stats(self, state: MarketState, now_ns: int) -> dict[str, dict[str, Any]]:
         """``{unified: Aggregate.to_stats()}`` for the run statistics."""
         return {u: a.to_stats() for u, a in self.compute(state, now_ns).items()}
-
     def _view(self, st: SymbolState, now_ns: int) -> VenueView:
         q = st.quote
         t = st.last_trade
@@ -171,12 +266,18 @@ class Aggregator:
         else:
             price = None
         if q is None:
-            return VenueView(st.venue, st.symbol, None, None, None, None, t.price if t else None, st.volume,
-                             age, stale, price, None, max(data_ns, 0))
-        return VenueView(st.venue, st.symbol, q.bid, q.bid_size, q.ask, q.ask_size, t.price if t else None,
-                         st.volume, age, stale, price, None, data_ns)
+            return _new(VenueView, (st.venue, st.symbol, None, None, None, None, t.price if t else None, st.volume,
+                                    age, stale, price, None, max(data_ns, 0)))
+        return _new(VenueView, (st.venue, st.symbol, q.bid, q.bid_size, q.ask, q.ask_size, t.price if t else None,
+                                st.volume, age, stale, price, None, data_ns))
 
     def _aggregate(self, unified: str, group: list[SymbolState], now_ns: int) -> Aggregate:
+        if len(group) == 1:
+            return _one_venue(unified, self._view(group[0], now_ns))
+        return self._aggregate_many(unified, group, now_ns)
+
+    def _aggregate_many(self, unified: str, group: list[SymbolState], now_ns: int) -> Aggregate:
+        """The figures by their definitions (``Aggregate``), for any number of venues."""
         views = [self._view(st, now_ns) for st in group]
         if len(views) > 1:
             views.sort(key=_by_venue_symbol)
@@ -231,3 +332,31 @@ class Aggregator:
             best_ask, ask_view.venue if ask_view else None, ask_view.ask_size if ask_view else None,
             spread_bps, first, last, average, median, vwap, best_bid_ask, dispersion, volume, stale_venues,
         )
+
+
+def _one_venue(unified: str, v: VenueView) -> Aggregate:
+    """``Aggregator._aggregate_many`` of a one-venue symbol: the same figures by the same float operations."""
+    if v.stale:
+        return _new(Aggregate, (unified, [v], None, None, None, None, None, None, None, None, None, None, None,
+                                None, None, None, 0.0, [v.venue]))
+    bid, ask = v.bid, v.ask
+    spread_bps = best_bid_ask = None
+    if bid is not None and ask is not None:
+        best_bid_ask = (bid + ask) / 2.0
+        spread_bps = (ask - bid) / best_bid_ask * 1e4
+    volume = 0.0 + v.volume  # sum() over one venue
+    p = v.price
+    if p is None:
+        first = last = average = median = vwap = dispersion = None
+        views = [v]
+    else:
+        first = last = median = p
+        average = (0.0 + p) / 1
+        vwap = (0.0 + p * v.volume) / volume if volume > 0.0 else average
+        dispersion = (p - p) / p * 1e4
+        views = [_new(VenueView, (*v[:_DEVIATION], dispersion, v.updated_ns))]
+    return _new(Aggregate, (
+        unified, views,
+        bid, v.venue if bid is not None else None, v.bid_size if bid is not None else None,
+        ask, v.venue if ask is not None else None, v.ask_size if ask is not None else None,
+        spread_bps, first, last, average, median, vwap, best_bid_ask, dispersion, volume, []))

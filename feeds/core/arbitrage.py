@@ -58,6 +58,16 @@ class ArbEvent(NamedTuple):
 Opportunity = tuple[float, float, float, float, float]  # (buy_price, sell_price, size, profit_bps, profit_quote)
 
 
+Quoted = tuple[str, float, float, float, float]  # a fresh venue's (venue, bid, bid_size, ask, ask_size)
+
+
+def _quoted(agg: Aggregate) -> list[Quoted]:
+    """The fresh venues of ``agg`` with a whole quote (a view with a quote has all four figures)."""
+    return [(v.venue, v.bid, v.bid_size, v.ask, v.ask_size) for v in agg.venues
+            if not v.stale and v.bid is not None and v.ask is not None
+            and v.bid_size is not None and v.ask_size is not None]
+
+
 class _Window:
     __slots__ = ("opened_ns", "last", "peak_bps")
 
@@ -81,17 +91,19 @@ class ArbitrageDetector:
         self.min_profit_bps = min_profit_bps
         self.default_fee_bps = default_fee_bps
         self._open: dict[str, dict[tuple[str, str], _Window]] = {}  # unified -> (buy, sell) -> window
+        self._quoted: dict[str, list[Quoted]] = {}  # unified -> the fresh quotes of its last evaluated update
 
     def _fee(self, venue: str) -> float:
         return self.taker_fee_bps.get(venue, self.default_fee_bps) * 1e-4
 
     def opportunities(self, agg: Aggregate) -> dict[tuple[str, str], Opportunity]:
         """Current (buy_venue, sell_venue) -> (buy_price, sell_price, size, profit_bps, profit_quote)."""
-        # (venue, bid, bid_size, ask, ask_size): a view with a quote has all four figures
-        quoted = [(v.venue, v.bid, v.bid_size, v.ask, v.ask_size) for v in agg.venues
-                  if not v.stale and v.bid is not None and v.ask is not None
-                  and v.bid_size is not None and v.ask_size is not None]
+        return self._found(_quoted(agg))
+
+    def _found(self, quoted: list[Quoted]) -> dict[tuple[str, str], Opportunity]:
         found: dict[tuple[str, str], Opportunity] = {}
+        if len(quoted) < 2:
+            return found
         min_bps = self.min_profit_bps
         for buy_venue, _, _, buy_ask, buy_ask_size in quoted:
             cost = buy_ask * (1.0 + self._fee(buy_venue))
@@ -112,8 +124,14 @@ class ArbitrageDetector:
     def update(self, agg: Aggregate, now_ns: int) -> list[ArbEvent]:
         """Events for windows of ``agg.unified`` that opened or closed since the last update."""
         unified = agg.unified
-        found = self.opportunities(agg)
+        quoted = _quoted(agg)
         windows = self._open.get(unified)
+        if len(quoted) < 2 and not windows:  # no pair of quotes, nothing open: nothing opens or closes
+            return []
+        if quoted == self._quoted.get(unified):  # the same quotes: the same opportunities as last time
+            return []
+        self._quoted[unified] = quoted
+        found = self._found(quoted)
         if windows is None:
             if not found:
                 return []

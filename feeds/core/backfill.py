@@ -10,6 +10,7 @@ The caller does the I/O (feeds/api.py) and feeds the answer through the pipeline
 """
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from collections.abc import Set as AbstractSet
 from typing import NamedTuple
 
@@ -18,7 +19,7 @@ import orjson
 from feeds.intervals import INTERVALS
 
 PAGE_LIMIT = 1000  # Binance /api/v3/klines maximum
-MAX_TRIES = 5  # answers in a row with nothing new for a range before its bars count as absent
+MAX_TRIES = 5  # answers in a row with rows, none in the range, before its bars count as absent
 MAX_ABSENT = 10_000  # open times remembered as absent on the venue, per series
 
 
@@ -61,14 +62,18 @@ def missing_ranges(opens: list[int], floor_ms: int, due_ms: int, interval_ms: in
         return []
     out: list[tuple[int, int]] = []
     prev = floor_ms - interval_ms  # a virtual bar just before the floor
-    for o in opens:
-        if o < floor_ms:
-            continue
-        if o > due_ms:
-            break
-        if o - prev > interval_ms:
-            _add_run(out, prev + interval_ms, o - interval_ms, interval_ms, absent)
-        prev = o
+    lo, hi = bisect_left(opens, floor_ms), bisect_right(opens, due_ms)
+    if hi > lo:
+        first, last = opens[lo], opens[hi - 1]
+        if last - first == (hi - 1 - lo) * interval_ms:  # on the grid, this says no hole between them (the usual case)
+            if first - prev > interval_ms:
+                _add_run(out, prev + interval_ms, first - interval_ms, interval_ms, absent)
+            prev = last
+        else:
+            for o in opens[lo:hi]:
+                if o - prev > interval_ms:
+                    _add_run(out, prev + interval_ms, o - interval_ms, interval_ms, absent)
+                prev = o
     if due_ms - prev >= interval_ms:
         _add_run(out, prev + interval_ms, due_ms - (due_ms - prev) % interval_ms, interval_ms, absent)
     return out
@@ -92,20 +97,22 @@ def _add_run(out: list[tuple[int, int]], first: int, last: int, step: int, absen
         out.append((start, last))
 
 
-def closed_open_times(body: bytes | str, server_now_ms: int) -> list[int]:
-    """Open times of the closed rows of a klines body (``close_time < server_now_ms``); [] if unreadable."""
+def closed_open_times(body: bytes | str, server_now_ms: int) -> list[int] | None:
+    """Open times of the closed rows of a klines body (``close_time < server_now_ms``); None when the body is
+    not a JSON list (no answer, unlike an empty list: no bars)."""
     try:
         rows = orjson.loads(body)
     except orjson.JSONDecodeError:
-        return []
+        return None
+    if rows.__class__ is not list:
+        return None
     out = []
-    if rows.__class__ is list:
-        for row in rows:
-            try:
-                if int(row[6]) < server_now_ms:
-                    out.append(int(row[0]))
-            except (TypeError, ValueError, IndexError, KeyError):
-                continue
+    for row in rows:
+        try:
+            if int(row[6]) < server_now_ms:
+                out.append(int(row[0]))
+        except (TypeError, ValueError, IndexError, KeyError):
+            continue
     return out
 
 
@@ -167,7 +174,12 @@ class BackfillPlanner:
         if len(opens) >= self.max_bars:
             floor = max(floor, opens[0])
         floor = anchor - (anchor - floor) // interval_ms * interval_ms  # onto the bars' grid, not below
-        ranges = missing_ranges(opens, floor, due, interval_ms, plan.absent)
+        absent = plan.absent
+        if floor in absent:  # the venue lacks the oldest bars wanted: want none before the first it may have
+            while floor in absent:
+                floor += interval_ms
+            plan.floor_ms = max(floor_ms, floor)
+        ranges = missing_ranges(opens, floor, due, interval_ms, absent)
         if not ranges:
             return None
         start, end = ranges[0]
@@ -204,7 +216,10 @@ class BackfillPlanner:
             plan.tries += 1
         else:
             plan.tried_start, plan.tries = req.start_ms, 1
-        if plan.tries >= MAX_TRIES:  # the venue keeps answering without these bars
+        # An empty list for bars that had all closed is the venue's answer: it has none of them. Rows that
+        # are all outside the range say nothing: asked again, until the venue keeps answering so.
+        closed = not returned_opens and req.end_ms + interval_ms <= now_ms
+        if closed or plan.tries >= MAX_TRIES:
             t = req.start_ms
             while t <= req.end_ms:
                 self._absent(plan, t)

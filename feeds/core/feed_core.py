@@ -21,7 +21,7 @@ counters to find them.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any, NamedTuple, Protocol
 
@@ -48,6 +48,7 @@ SNAPSHOT_RETRY_NS = 1_000_000_000  # a failed book snapshot is asked for again a
 REST_BAN_PAUSE_NS = 60_000_000_000  # after HTTP 429/418 no backfill request goes to that venue for this long
 HAPPENINGS_PER_KIND = 500  # the log keeps this many of each kind: a flood of one never hides the others
 MAX_REST_ERRORS = 50
+FOLD_SLICE = 1024  # latency samples folded per tick slice (a tick's worth at 10 k msg/s; about 200 us)
 
 
 class Clock(Protocol):
@@ -230,7 +231,7 @@ class FeedCore:
         self._requests: list[Request] = []
         self._reconnect_asked: set[str] = set()  # stale connections already asked to reconnect
         self._reconnects_seen: dict[str, int] = {}
-        self._series_opens: dict[tuple[str, str, str], tuple[int, list[int]]] = {}
+        self._series_opens: dict[tuple[str, str, str], tuple[tuple[int, Candle | None, Candle | None], list[int]]] = {}
         self._rest_paused_until: dict[str, int] = {}  # venue -> ns
         self._snapshot_retries: list[tuple[int, BinanceBookSync]] = []
         self.poll_period_s: dict[str, float] = {}  # venue -> seconds between polls (open interest); default: declared
@@ -391,8 +392,21 @@ class FeedCore:
     # -- the clock -----------------------------------------------------------------------------------
     def tick(self, now_ns: int) -> None:
         """The periodic work, ten times a second of the feed's clock (live: wall; replay: recorded)."""
+        for _ in self.tick_slices(now_ns):
+            pass
+
+    def tick_slices(self, now_ns: int) -> Iterator[None]:
+        """``tick`` in slices: the live driver lets frames in between them (each yield), so no piece holds its
+        loop long; nothing in a slice depends on frames not having come since the one before."""
+        for tel in self.pipeline.telemetry.values():  # the pipeline's tick folds these too: the bulk here
+            for stats in (tel.latency, tel.processing):
+                for _ in range(-(-len(stats.pending) // FOLD_SLICE)):
+                    stats.fold(FOLD_SLICE)
+                    yield
         self.pipeline.tick(now_ns)  # bars built from trades close, latency samples fold
-        self.aggregates = self.aggregator.compute(self.pipeline.state, now_ns)
+        yield
+        self.aggregates = yield from self.aggregator.compute_slices(self.pipeline.state, now_ns)
+        yield
         self._check_streams(now_ns)
         if self.clock_listeners:
             self._report_clocks()
@@ -400,10 +414,12 @@ class FeedCore:
             self._reconnect_stale(now_ns)
         self._check_books(now_ns)
         self._resync_books(now_ns)
+        yield
         if self.backfill and self.requests_enabled:
-            self._request_missing_bars(now_ns)
+            yield from self._request_missing_bars(now_ns)
         if self.requests_enabled:
             self._poll(now_ns)
+        yield  # then the tick listeners (the session's checks)
 
     def _poll(self, now_ns: int) -> None:
         """The REST calls a venue declares for polling (open interest), each venue at most once a period."""
@@ -510,15 +526,20 @@ class FeedCore:
         series = st.candles.get(interval) if st is not None else None
         if series is None:
             return [], None
+        bars = series.bars
         cached = self._series_opens.get(key)
-        if cached is None or cached[0] != series.version:
-            cached = self._series_opens[key] = (series.version, [b.open_ns // 1_000_000 for b in series.bars])
+        # the closed bars, not the version (every forming update moves it): a bar added or dropped changes one end
+        mark = (len(bars), bars[0], bars[-1]) if bars else (0, None, None)
+        if cached is None or cached[0] != mark:
+            cached = self._series_opens[key] = (mark, [b.open_ns // 1_000_000 for b in bars])
         forming = series.forming
         return cached[1], forming.open_ns // 1_000_000 if forming is not None else None
 
-    def _request_missing_bars(self, now_ns: int) -> None:
+    def _request_missing_bars(self, now_ns: int, per_slice: int = 10) -> Iterator[None]:
         now_ms = now_ns // 1_000_000
-        for key in self.planner.plans:
+        for n, key in enumerate(list(self.planner.plans), 1):
+            if not n % per_slice:
+                yield
             venue, symbol, interval = key
             conn = f"{venue}#1"
             if conn not in self.connections or self._rest_paused_until.get(venue, 0) > now_ns:

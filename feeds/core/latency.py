@@ -57,13 +57,19 @@ class LatencyStats:
         if len(pending) >= FOLD_EVERY:
             self.fold()
 
-    def fold(self) -> None:
+    def fold(self, at_most: int | None = None) -> None:
+        """Fold the pending samples, or only the ``at_most`` oldest (a live tick folds in slices)."""
         pending = self.pending
         if not pending:
             return
-        self._recent = (self._recent + pending[-RECENT:])[-RECENT:]
-        samples = sorted(pending)
-        pending.clear()
+        part = pending
+        if at_most is not None and at_most < len(pending):
+            part = pending[:at_most]
+            del pending[:at_most]
+        self._recent = (self._recent + part[-RECENT:])[-RECENT:]
+        samples = sorted(part)
+        if part is pending:
+            pending.clear()
         counts = self._counts
         below = bisect_left(samples, 0.0)  # negative delays: two clocks disagree; they count as 0
         counts[0] += below

@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import logging
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -243,9 +244,9 @@ class Session:
         return {"stale_after_s": cfg.stale_after_s, "strategy": dict(cfg.strategy), "risk": dict(cfg.risk),
                 "paper": dict(cfg.paper), "quote_aliases": cfg.quote_aliases, "intervals": list(cfg.intervals)}
 
-    def _live_tick(self, now_ns: int) -> None:
-        """The Feed's tick (it has already done the pipeline's part)."""
-        self.check(now_ns)
+    def _live_tick(self, now_ns: int) -> Iterator[None]:
+        """The Feed's tick (it has already done the pipeline's part), in slices the live loop reads frames between."""
+        yield from self.check_slices(now_ns)
         if self.recorder is not None:
             self.recorder.flush()  # at least every 100 ms even when no frame arrives
 
@@ -271,8 +272,15 @@ class Session:
         """Arbitrage and spike lines from the aggregates, then alerts, ten times a second of the session's
         clock (the feed core's tick, just before, recomputed them, ran the watchdog and reported its
         happenings)."""
+        for _ in self.check_slices(now_ns):
+            pass
+
+    def check_slices(self, now_ns: int, per_slice: int = 10) -> Iterator[None]:
+        """``check``, yielding after every ``per_slice`` unified symbols and before the alerts."""
         log = self.market_log
-        for agg in self.aggregates.values():
+        for n, agg in enumerate(list(self.aggregates.values()), 1):
+            if not n % per_slice:
+                yield
             for ev in self.arbitrage.update(agg, now_ns):
                 log.append((now_ns, ev.describe()))
             for view in agg.venues:
@@ -284,6 +292,7 @@ class Session:
             self._forming_higher_bars()
         if self.strategy.behind:
             self._warm_strategy()
+        yield
         self._check_alerts(now_ns)  # after the core's watchdog and halts, so this tick's stale streams and halts count
 
     @property
