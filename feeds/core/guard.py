@@ -54,13 +54,6 @@ class Guard:
         self.last_gap: tuple[str, str, int, int] | None = None
         self.on_gap: Callable[[Trade, int, int], None] | None = None  # (trade, first missing id, last missing id)
 
-    def _stream(self, ev: Trade | Quote) -> _Stream:
-        key = (ev.venue, ev.symbol)
-        st = self._streams.get(key)
-        if st is None:
-            st = self._streams[key] = _Stream()
-        return st
-
     @staticmethod
     def _price(st: _Stream, price: float) -> str | None:
         if not 0.0 < price < _INF:
@@ -74,15 +67,23 @@ class Guard:
         st.ref_price = price
         return None
 
+    def stream(self, venue: str, symbol: str) -> _Stream:
+        """What the guard remembers of (venue, symbol), created on first use: a fused path binds it once."""
+        key = (venue, symbol)
+        st = self._streams.get(key)
+        if st is None:
+            st = self._streams[key] = _Stream()
+        return st
+
     def check_trade(self, ev: Trade, now_ns: int) -> str | None:
+        return self.check_trade_on(self.stream(ev.venue, ev.symbol), ev, now_ns)
+
+    def check_trade_on(self, st: _Stream, ev: Trade, now_ns: int) -> str | None:
+        """``check_trade`` with the trade's stream given: the busiest check of all."""
         if not 0.0 <= ev.size < _INF:
             return "bad_size"
         if ev.exch_ns > now_ns + MAX_FUTURE_NS:
             return "future_time"
-        key = (ev.venue, ev.symbol)  # self._stream and self._price inlined: the busiest check of all
-        st = self._streams.get(key)
-        if st is None:
-            st = self._streams[key] = _Stream()
         tid = ev.trade_id
         last = st.last_trade_id
         late = tid and tid <= last
@@ -119,6 +120,10 @@ class Guard:
             st.missing.update(range(last + 1, tid))
 
     def check_quote(self, ev: Quote, now_ns: int) -> str | None:
+        return self.check_quote_on(self.stream(ev.venue, ev.symbol), ev, now_ns)
+
+    def check_quote_on(self, st: _Stream, ev: Quote, now_ns: int) -> str | None:
+        """``check_quote`` with the quote's stream given: the second busiest check."""
         bid, ask = ev.bid, ev.ask
         if not (0.0 < bid < _INF and 0.0 < ask < _INF):
             return "bad_price"
@@ -128,10 +133,6 @@ class Guard:
             return "crossed_quote"
         if ev.exch_ns > now_ns + MAX_FUTURE_NS:
             return "future_time"
-        key = (ev.venue, ev.symbol)  # self._stream inlined, and self._price's usual case: the second busiest check
-        st = self._streams.get(key)
-        if st is None:
-            st = self._streams[key] = _Stream()
         mid = (bid + ask) * 0.5
         ref = st.ref_price
         if not mid < _INF or ref and (mid > ref * OUTLIER_FACTOR or mid * OUTLIER_FACTOR < ref):
