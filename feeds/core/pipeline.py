@@ -10,6 +10,8 @@ from collections.abc import Callable, Iterable
 from functools import partial
 from typing import Any, NamedTuple
 
+from msgspec.structs import astuple
+
 from feeds.clock import Clock
 from feeds.core.backfill import bar_gap
 from feeds.core.guard import Guard
@@ -231,7 +233,7 @@ class Pipeline:
                 live = last_ticker is not None  # the first describes the last trade before we came
                 # Tickers carry no id of their own (Coinbase's sequence is checked by its codec): the same
                 # event sent twice decodes to the same record; a new one at the same time differs in its figures.
-                if last_ticker is not None and ev.exch_ns == last_ticker.exch_ns and ev[5:] == last_ticker[5:]:
+                if last_ticker is not None and ev.exch_ns == last_ticker.exch_ns and astuple(ev)[5:] == astuple(last_ticker)[5:]:
                     self._duplicate(ev, "the same 24 h statistics event again")
                     continue
                 st.ticker = ev
@@ -426,7 +428,7 @@ class Pipeline:
         series = st.series(ev.interval)
         forming = series.forming
         if forming is not None and not ev.closed and ev.exch_ns == forming.exch_ns \
-                and ev[5:] == forming[5:]:
+                and astuple(ev)[5:] == astuple(forming)[5:]:
             # the same update sent twice: every figure equal, not only the time
             self._duplicate(ev, "the same forming-bar update again")
             return None

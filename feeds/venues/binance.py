@@ -132,8 +132,6 @@ def depth_path(symbol: str, limit: int = 1000) -> str:
 _loads = msgspec.json.decode  # untyped: the general path (replies, arrays, raw streams, bad frames)
 # Not JSON, or not text at all (msgspec raises TypeError for None or an int where orjson raised its own).
 _JSONDecodeError = (msgspec.DecodeError, TypeError)
-# tuple.__new__ builds a NamedTuple without running its Python-level __new__: about half the cost.
-_new = tuple.__new__
 _TIME_MULT = {"ms": 1_000_000, "us": 1_000}
 _Handler = Callable[[dict[str, Any], int], list[Event]]
 
@@ -307,8 +305,8 @@ class BinanceCodec:
                 if m.s != symbol or m.e != "aggTrade" or e_time.__class__ is not int \
                         or trade_id.__class__ is not int or m.T.__class__ is not int or maker.__class__ is not bool:
                     return None
-                return _new(Trade, (venue, symbol, unified, e_time * mult, recv_ns, m.p, m.q,
-                                    "sell" if maker else "buy", trade_id))  # m: the buyer was the maker, so the aggressor sold
+                return Trade(venue, symbol, unified, e_time * mult, recv_ns, m.p, m.q,
+                                    "sell" if maker else "buy", trade_id)  # m: the buyer was the maker, so the aggressor sold
             return read
 
         def raw_trade(symbol: str, unified: str) -> StreamReader:
@@ -318,8 +316,8 @@ class BinanceCodec:
                 if m.s != symbol or m.e != "trade" or e_time.__class__ is not int \
                         or trade_id.__class__ is not int or m.T.__class__ is not int or maker.__class__ is not bool:
                     return None
-                return _new(Trade, (venue, symbol, unified, e_time * mult, recv_ns, m.p, m.q,
-                                    "sell" if maker else "buy", trade_id))
+                return Trade(venue, symbol, unified, e_time * mult, recv_ns, m.p, m.q,
+                                    "sell" if maker else "buy", trade_id)
             return read
 
         def kline(symbol: str, unified: str) -> StreamReader:
@@ -330,8 +328,8 @@ class BinanceCodec:
                 if m.s != symbol or m.e != "kline" or e_time.__class__ is not int or open_ms.__class__ is not int \
                         or k.n.__class__ is not int or closed.__class__ is not bool:
                     return None
-                return _new(Candle, (venue, symbol, unified, e_time * mult, recv_ns, k.i, open_ms * mult, k.o,
-                                     k.h, k.l, k.c, k.v, k.n, closed, "live"))
+                return Candle(venue, symbol, unified, e_time * mult, recv_ns, k.i, open_ms * mult, k.o,
+                                     k.h, k.l, k.c, k.v, k.n, closed, "live")
             return read
 
         def book_ticker(symbol: str, unified: str) -> StreamReader:
@@ -340,7 +338,7 @@ class BinanceCodec:
                 update_id = m.u
                 if m.s != symbol or m.e or update_id.__class__ is not int:
                     return None
-                return _new(Quote, (venue, symbol, unified, 0, recv_ns, m.b, m.B, m.a, m.A, update_id))
+                return Quote(venue, symbol, unified, 0, recv_ns, m.b, m.B, m.a, m.A, update_id)
             return read
 
         def depth(symbol: str, unified: str) -> StreamReader:
@@ -348,8 +346,8 @@ class BinanceCodec:
                 m = depth_dec(data)
                 if m.s != symbol or m.e != "depthUpdate":
                     return None
-                return _new(BookDelta, (venue, symbol, unified, m.E * mult, recv_ns, float_levels(m.b),
-                                        float_levels(m.a), m.U, m.u, -1))
+                return BookDelta(venue, symbol, unified, m.E * mult, recv_ns, float_levels(m.b),
+                                        float_levels(m.a), m.U, m.u, -1)
             return read
 
         return {"aggTrade": (Trade, agg_trade), "trade": (Trade, raw_trade), "kline": (Candle, kline),
@@ -438,8 +436,8 @@ class BinanceCodec:
                 side = "buy"
             else:
                 raise ValueError(f"'m' must be a boolean, not {type(maker).__name__}")
-            return [_new(Trade, (venue, s, u, e_time * mult, recv_ns, number(m["p"], "p"), number(m["q"], "q"),
-                                 side, trade_id))]
+            return [Trade(venue, s, u, e_time * mult, recv_ns, number(m["p"], "p"), number(m["q"], "q"),
+                                 side, trade_id)]
 
         return read_trade
 
@@ -448,24 +446,24 @@ class BinanceCodec:
         u = self._unified[s]
         k = m["k"]
         mult = self._mult
-        return [_new(Candle, (self.venue, s, u, integer(m["E"], "E") * mult, recv_ns, text(k["i"], "k.i"),
+        return [Candle(self.venue, s, u, integer(m["E"], "E") * mult, recv_ns, text(k["i"], "k.i"),
                               integer(k["t"], "k.t") * mult, number(k["o"], "k.o"), number(k["h"], "k.h"),
                               number(k["l"], "k.l"), number(k["c"], "k.c"), number(k["v"], "k.v"),
-                              integer(k["n"], "k.n"), flag(k["x"], "k.x"), "live"))]
+                              integer(k["n"], "k.n"), flag(k["x"], "k.x"), "live")]
 
     def _ticker(self, m: dict[str, Any], recv_ns: int) -> list[Event]:
         s = m["s"]
         u = self._unified[s]
-        return [_new(Ticker, (self.venue, s, u, integer(m["E"], "E") * self._mult, recv_ns, number(m["c"], "c"),
+        return [Ticker(self.venue, s, u, integer(m["E"], "E") * self._mult, recv_ns, number(m["c"], "c"),
                               number(m["o"], "o"), number(m["h"], "h"), number(m["l"], "l"),
-                              number(m["v"], "v"), number(m["q"], "q")))]
+                              number(m["v"], "v"), number(m["q"], "q"))]
 
     def _depth_update(self, m: dict[str, Any], recv_ns: int) -> list[Event]:
         s = m["s"]
         u = self._unified[s]
-        return [_new(BookDelta, (self.venue, s, u, integer(m["E"], "E") * self._mult, recv_ns,
+        return [BookDelta(self.venue, s, u, integer(m["E"], "E") * self._mult, recv_ns,
                                  levels(m["b"], "b"), levels(m["a"], "a"), integer(m["U"], "U"),
-                                 integer(m["u"], "u"), -1))]
+                                 integer(m["u"], "u"), -1)]
 
     def _server_shutdown(self, m: dict[str, Any], recv_ns: int) -> list[Event]:
         return [Control(self.venue, "", "", integer(m["E"], "E") * self._mult, recv_ns, "shutdown",
@@ -474,8 +472,8 @@ class BinanceCodec:
     def _book_ticker(self, m: dict[str, Any], recv_ns: int) -> list[Event]:
         s = m["s"]
         u = self._unified[s]
-        return [_new(Quote, (self.venue, s, u, 0, recv_ns, number(m["b"], "b"), number(m["B"], "B"),
-                             number(m["a"], "a"), number(m["A"], "A"), integer(m["u"], "u")))]
+        return [Quote(self.venue, s, u, 0, recv_ns, number(m["b"], "b"), number(m["B"], "B"),
+                             number(m["a"], "a"), number(m["A"], "A"), integer(m["u"], "u"))]
 
     def _partial_depth(self, m: dict[str, Any], raw: str | bytes, recv_ns: int, stream: object) -> list[Event]:
         if stream is not None:
