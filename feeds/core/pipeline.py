@@ -321,7 +321,7 @@ class Pipeline:
         return apply
 
     def _trade_path(self, conn: str, venue: str, symbol: str, unified: str) -> Callable[[Trade, int], int]:
-        check = partial(self.guard.check_trade_on, self.guard.stream(venue, symbol))
+        check = self.guard.trade_check(venue, symbol)
         get_state, counts, listeners, trade_candles = self.state.get, self.events, self.event_listeners, \
             self.trade_candles
         refuse = self._refuse
@@ -354,7 +354,7 @@ class Pipeline:
         return apply
 
     def _quote_path(self, conn: str, venue: str, symbol: str, unified: str) -> Callable[[Quote, int], int]:
-        check = partial(self.guard.check_quote_on, self.guard.stream(venue, symbol))
+        check = self.guard.quote_check(venue, symbol)
         get_state, counts, listeners = self.state.get, self.events, self.event_listeners
         refuse = self._refuse
         st: SymbolState | None = None
