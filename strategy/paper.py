@@ -230,7 +230,8 @@ class PaperExecutor:
         self._day = -1
         self._day_start_equity = risk.config.equity
         self._last_equity = risk.config.equity
-        self._listening: set[tuple[str, str]] = set()  # venue symbols with an order or a position
+        # venue symbol -> the venues where it has an order or a position: on_event's filter, no key built per event
+        self._listening: dict[str, set[str]] = {}
         halt.listeners.append(self._on_halt)
 
     # -- inputs -------------------------------------------------------------------------------------
@@ -247,9 +248,10 @@ class PaperExecutor:
 
     def on_event(self, ev: object) -> None:
         """A pipeline listener for every accepted event; work is done only for venue symbols it trades."""
-        key = (ev.venue, ev.symbol)  # type: ignore[attr-defined]
-        if key not in self._listening:
+        venues = self._listening.get(ev.symbol)  # type: ignore[attr-defined]
+        if venues is None or ev.venue not in venues:  # type: ignore[attr-defined]
             return  # the common case, kept to one lookup
+        key = (ev.venue, ev.symbol)  # type: ignore[attr-defined]
         t = type(ev)
         if t is not Trade and t is not Quote and t is not BookDelta and t is not BookSnapshot:
             return
@@ -279,7 +281,7 @@ class PaperExecutor:
     def _add_order(self, order: _Order) -> None:
         key = (order.venue, order.symbol)
         self.orders.setdefault(key, []).append(order)
-        self._listening.add(key)
+        self._listening.setdefault(order.symbol, set()).add(order.venue)
         self.counts["submitted"] += 1
 
     def _exit(self, pos: Position, reason: str, now: int) -> None:
@@ -332,7 +334,14 @@ class PaperExecutor:
             self.orders.pop(key, None)
             pos = self.positions.get(key)
             if pos is None or not pos.size:
-                self._listening.discard(key)
+                self._stop_listening(*key)
+
+    def _stop_listening(self, venue: str, symbol: str) -> None:
+        venues = self._listening.get(symbol)
+        if venues is not None:
+            venues.discard(venue)
+            if not venues:
+                del self._listening[symbol]
 
     def _order_size(self, order: _Order, pos: Position | None) -> float:
         held = pos.size if pos is not None else 0.0
@@ -431,7 +440,7 @@ class PaperExecutor:
             elif pos.size < 0 and (last >= pos.stop or last <= pos.take):
                 self._exit(pos, "stop" if last >= pos.stop else "take", now)
         if not pos.size and not self.orders.get((pos.venue, pos.symbol)):
-            self._listening.discard((pos.venue, pos.symbol))
+            self._stop_listening(pos.venue, pos.symbol)
         self._account(now, force_point)
 
     def _account(self, now: int, force_point: bool) -> None:

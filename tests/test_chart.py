@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from msgspec.structs import replace
 
 from feeds.events import Candle
 from tui.widgets.candle_chart import (
@@ -43,7 +44,7 @@ def bars(n: int = 500) -> list[Candle]:
 
 def data(series=None, halts=(), signals=()) -> ChartInput:
     series = bars() if series is None else series
-    forming = series[-1]._replace(closed=False)
+    forming = replace(series[-1], closed=False)
     return ChartInput(series[:-1], forming, "1m", MIN, "BINANCE BTCUSDT", list(halts), list(signals))
 
 

@@ -1,6 +1,8 @@
 """The guard: bad values rejected with a reason, duplicates found, trade-id gaps counted, reorders kept."""
 import math
 
+from msgspec.structs import replace
+
 from feeds.core.guard import Guard
 from feeds.events import Candle, Quote, Trade
 
@@ -45,7 +47,7 @@ def test_quote_and_candle_checks():
     g = Guard()
     q = Quote("BINANCE", "BTCUSDT", "BTC/USD", 0, NOW, 101.0, 1.0, 100.0, 1.0, 1)
     assert g.check_quote(q, NOW) == "crossed_quote"
-    assert g.check_quote(q._replace(bid=99.0), NOW) is None
+    assert g.check_quote(replace(q, bid=99.0), NOW) is None
     c = Candle("BINANCE", "BTCUSDT", "BTC/USD", NOW, NOW, "1m", NOW, 100.0, 99.0, 98.0, 99.5, 1.0, 2, True)
     assert g.check_candle(c, NOW) == "bad_candle"  # high below open
-    assert g.check_candle(c._replace(high=101.0), NOW) is None
+    assert g.check_candle(replace(c, high=101.0), NOW) is None

@@ -6,6 +6,7 @@ import asyncio
 import urllib.request
 
 import pytest
+from msgspec.structs import replace
 
 from feeds.core.resample import ResampleError, Resampler
 from feeds.events import Candle
@@ -59,7 +60,7 @@ def test_a_gap_gives_a_partial_bar_and_duplicates_are_ignored():
     out = r.add(bar(6, 16))  # minutes 2-4 never came: the first 5m bar closes with what it had
     assert len(out) == 1 and (out[0].open, out[0].close, out[0].volume, out[0].source) == (9, 11, 2.0, "live")
     assert r.partial == 1
-    forming = r.forming(bar(7, 18)._replace(closed=False))
+    forming = r.forming(replace(bar(7, 18), closed=False))
     assert (forming.open, forming.close, forming.closed, forming.volume) == (15, 18, False, 2.0)
     assert r.add(bar(3, 13)) == [] and r.late == 1  # older than the bar being built: the caller rebuilds
     done = [b for i in (7, 8, 9) for b in r.add(bar(i, 10 + i))]

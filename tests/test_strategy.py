@@ -4,6 +4,7 @@ from __future__ import annotations
 import math
 
 import pytest
+from msgspec.structs import replace
 
 from feeds.events import Candle
 from strategy.scalper import ScalperParams, ScalpStrategy, Signal, latency
@@ -221,7 +222,7 @@ def test_non_finite_bar_is_skipped_without_poisoning():
     closes = v_closes()
     strategy = ScalpStrategy()
     candles = [bar(i, c) for i, c in enumerate(closes)]
-    nan_bar = bar(4, math.nan)._replace(open_ns=candles[4].open_ns + 1)  # between bars 4 and 5
+    nan_bar = replace(bar(4, math.nan), open_ns=candles[4].open_ns + 1)  # between bars 4 and 5
     candles.insert(5, nan_bar)
     signals = run(strategy, candles)
     assert len(signals) == 1 and strategy.cycles == len(candles)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import pytest
+from msgspec.structs import replace
 
 from feeds.core.trade_candles import TradeCandleBuilder, compare
 from feeds.events import Candle, Trade
@@ -94,7 +95,7 @@ def test_bad_interval():
 
 def candle(**over) -> Candle:
     c = Candle("COINBASE", "BTC-USD", "BTC/USD", T0, T0, "5m", T0, 100.0, 105.0, 95.0, 101.0, 4.5, 0, True)
-    return c._replace(**over)
+    return replace(c, **over)
 
 
 def test_compare():

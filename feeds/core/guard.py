@@ -49,17 +49,12 @@ class _Stream:
 class Guard:
     def __init__(self) -> None:
         self._streams: dict[tuple[str, str], _Stream] = {}
+        self._trade_checks: dict[tuple[str, str], Callable[[Trade, int], str | None]] = {}
+        self._quote_checks: dict[tuple[str, str], Callable[[Quote, int], str | None]] = {}
         self.gaps = 0  # trade ids skipped (missed trades), counted per jump
         self.late_fills = 0  # out-of-order trades that filled a hole
         self.last_gap: tuple[str, str, int, int] | None = None
         self.on_gap: Callable[[Trade, int, int], None] | None = None  # (trade, first missing id, last missing id)
-
-    def _stream(self, ev: Trade | Quote) -> _Stream:
-        key = (ev.venue, ev.symbol)
-        st = self._streams.get(key)
-        if st is None:
-            st = self._streams[key] = _Stream()
-        return st
 
     @staticmethod
     def _price(st: _Stream, price: float) -> str | None:
@@ -74,39 +69,56 @@ class Guard:
         st.ref_price = price
         return None
 
-    def check_trade(self, ev: Trade, now_ns: int) -> str | None:
-        if not 0.0 <= ev.size < _INF:
-            return "bad_size"
-        if ev.exch_ns > now_ns + MAX_FUTURE_NS:
-            return "future_time"
-        key = (ev.venue, ev.symbol)  # self._stream and self._price inlined: the busiest check of all
+    def stream(self, venue: str, symbol: str) -> _Stream:
+        """What the guard remembers of (venue, symbol), created on first use: a fused path binds it once."""
+        key = (venue, symbol)
         st = self._streams.get(key)
         if st is None:
             st = self._streams[key] = _Stream()
-        tid = ev.trade_id
-        last = st.last_trade_id
-        late = tid and tid <= last
-        if late and (st.missing is None or tid not in st.missing):
-            return "duplicate"
-        price = ev.price
-        ref = st.ref_price
-        if not 0.0 < price < _INF:
-            return "bad_price"
-        if ref and (price > ref * OUTLIER_FACTOR or price * OUTLIER_FACTOR < ref):
-            reason = self._price(st, price)  # an outlier: counted there
-            if reason:
-                return reason
-        else:
-            st.outliers = 0
-            st.ref_price = price
-        if late:  # a reordered trade filling a hole we saw: keep it
-            st.missing.discard(tid)  # type: ignore[union-attr]  # late implies missing holds tid
-            self.late_fills += 1
-        elif tid:
-            if last and tid > last + 1:
-                self._gap(ev, st, last, tid)
-            st.last_trade_id = tid
-        return None
+        return st
+
+    def check_trade(self, ev: Trade, now_ns: int) -> str | None:
+        key = (ev.venue, ev.symbol)
+        check = self._trade_checks.get(key) or self.trade_check(*key)
+        return check(ev, now_ns)
+
+    def trade_check(self, venue: str, symbol: str) -> Callable[[Trade, int], str | None]:
+        """``check_trade`` for the trades of (venue, symbol), bound to what the guard remembers of them: the
+        busiest check of all, a closure (a fused path calls it directly; half the cost of a bound method)."""
+        st = self.stream(venue, symbol)
+
+        def check(ev: Trade, now_ns: int) -> str | None:
+            if not 0.0 <= ev.size < _INF:
+                return "bad_size"
+            if ev.exch_ns > now_ns + MAX_FUTURE_NS:
+                return "future_time"
+            tid = ev.trade_id
+            last = st.last_trade_id
+            late = tid and tid <= last
+            if late and (st.missing is None or tid not in st.missing):
+                return "duplicate"
+            price = ev.price
+            ref = st.ref_price
+            if not 0.0 < price < _INF:
+                return "bad_price"
+            if ref and (price > ref * OUTLIER_FACTOR or price * OUTLIER_FACTOR < ref):
+                reason = self._price(st, price)  # an outlier: counted there
+                if reason:
+                    return reason
+            else:
+                st.outliers = 0
+                st.ref_price = price
+            if late:  # a reordered trade filling a hole we saw: keep it
+                st.missing.discard(tid)  # type: ignore[union-attr]  # late implies missing holds tid
+                self.late_fills += 1
+            elif tid:
+                if last and tid > last + 1:
+                    self._gap(ev, st, last, tid)
+                st.last_trade_id = tid
+            return None
+
+        self._trade_checks[venue, symbol] = check
+        return check
 
     def _gap(self, ev: Trade, st: _Stream, last: int, tid: int) -> None:
         self.gaps += 1
@@ -119,26 +131,34 @@ class Guard:
             st.missing.update(range(last + 1, tid))
 
     def check_quote(self, ev: Quote, now_ns: int) -> str | None:
-        bid, ask = ev.bid, ev.ask
-        if not (0.0 < bid < _INF and 0.0 < ask < _INF):
-            return "bad_price"
-        if not (0.0 <= ev.bid_size < _INF and 0.0 <= ev.ask_size < _INF):
-            return "bad_size"
-        if bid > ask:
-            return "crossed_quote"
-        if ev.exch_ns > now_ns + MAX_FUTURE_NS:
-            return "future_time"
-        key = (ev.venue, ev.symbol)  # self._stream inlined, and self._price's usual case: the second busiest check
-        st = self._streams.get(key)
-        if st is None:
-            st = self._streams[key] = _Stream()
-        mid = (bid + ask) * 0.5
-        ref = st.ref_price
-        if not mid < _INF or ref and (mid > ref * OUTLIER_FACTOR or mid * OUTLIER_FACTOR < ref):
-            return self._price(st, mid)  # bid + ask overflowed, or an outlier: counted there
-        st.outliers = 0
-        st.ref_price = mid
-        return None
+        key = (ev.venue, ev.symbol)
+        check = self._quote_checks.get(key) or self.quote_check(*key)
+        return check(ev, now_ns)
+
+    def quote_check(self, venue: str, symbol: str) -> Callable[[Quote, int], str | None]:
+        """``check_quote`` for the quotes of (venue, symbol), bound as ``trade_check`` is: the second busiest."""
+        st = self.stream(venue, symbol)
+
+        def check(ev: Quote, now_ns: int) -> str | None:
+            bid, ask = ev.bid, ev.ask
+            if not (0.0 < bid < _INF and 0.0 < ask < _INF):
+                return "bad_price"
+            if not (0.0 <= ev.bid_size < _INF and 0.0 <= ev.ask_size < _INF):
+                return "bad_size"
+            if bid > ask:
+                return "crossed_quote"
+            if ev.exch_ns > now_ns + MAX_FUTURE_NS:
+                return "future_time"
+            mid = (bid + ask) * 0.5
+            ref = st.ref_price
+            if not mid < _INF or ref and (mid > ref * OUTLIER_FACTOR or mid * OUTLIER_FACTOR < ref):
+                return self._price(st, mid)  # bid + ask overflowed, or an outlier: counted there
+            st.outliers = 0
+            st.ref_price = mid
+            return None
+
+        self._quote_checks[venue, symbol] = check
+        return check
 
     def check_candle(self, ev: Candle, now_ns: int) -> str | None:
         o, h, lo, c = ev.open, ev.high, ev.low, ev.close

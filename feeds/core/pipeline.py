@@ -7,13 +7,16 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Iterable
+from functools import partial
 from typing import Any, NamedTuple
+
+from msgspec.structs import astuple
 
 from feeds.clock import Clock
 from feeds.core.backfill import bar_gap
 from feeds.core.guard import Guard
 from feeds.core.latency import LatencyStats
-from feeds.core.state import MarketState
+from feeds.core.state import MarketState, SymbolState
 from feeds.core.trade_candles import CandleCheck, TradeCandleBuilder
 from feeds.core.watchdog import StalenessWatchdog
 from feeds.events import (
@@ -61,6 +64,21 @@ class _Route(NamedTuple):
     telemetry: VenueTelemetry
     processing_sample: Callable[[float], None]  # appends to telemetry.processing.pending
     latency_sample: Callable[[float], None]  # appends to telemetry.latency.pending
+    envelope: Callable[[str | bytes], Any] | None  # the codec's combined-stream split (.stream, .data), if any
+    streams: dict[str, _Fused]  # stream name -> its fused path on this connection, bound on its first frame
+
+
+# One stream's fused path: the codec's typed reader (payload -> event, or None: take the general path) and
+# what applies that event, bound to its symbol's guard stream and state (returns the latency sample, as apply_all).
+_Fused = tuple[Callable[[Any, int], Any], Callable[[Any, int], int]]
+_MAX_FUSED_STREAMS = 4096  # per connection; stream names come from the network
+
+
+def _no_reader(data: Any, recv_ns: int) -> None:
+    return None
+
+
+_GENERAL: _Fused = (_no_reader, lambda ev, now_ns: 0)  # a stream without a fused path: every frame takes the general one
 
 
 class Pipeline:
@@ -117,20 +135,34 @@ class Pipeline:
         tel = self.telemetry.get(venue)
         if tel is None:
             tel = self.telemetry[venue] = VenueTelemetry(venue)
-        self._routes[conn] = _Route(codec.decode, tel, tel.processing.pending.append, tel.latency.pending.append)
+        envelope = getattr(codec, "envelope", None) if hasattr(codec, "stream_reader") else None
+        self._routes[conn] = _Route(codec.decode, tel, tel.processing.pending.append, tel.latency.pending.append,
+                                    envelope, {})
 
     def set_symbols(self, venue: str, symbols: Iterable[str]) -> None:
         """The venue symbols every connection of ``venue`` is subscribed to from now on."""
         for conn, v in self.venue_of.items():
             if v == venue:
                 self.subscribed[conn] = set(symbols)
+                self._routes[conn].streams.clear()  # each stream's subscription is decided again
 
     def feed(self, conn: str, raw: str | bytes, recv_ns: int) -> None:
         """Decode and apply one raw frame received on ``conn`` at ``recv_ns``."""
-        decode, tel, processing_sample, latency_sample = self._routes[conn]
+        decode, tel, processing_sample, latency_sample, envelope, streams = self._routes[conn]
         tel.messages += 1
         tel.last_recv_ns = recv_ns
-        exch_ns = self.apply_all(decode(raw, recv_ns), conn, recv_ns)
+        ev = None
+        if envelope is not None:
+            try:
+                env = envelope(raw)
+                fused = streams.get(env.stream) or self._bind(conn, env.stream)
+                ev = fused[0](env.data, recv_ns)
+            except Exception:  # noqa: BLE001, S110 - not a well-formed frame of its stream's kind: the general
+                pass  # path decodes it again and says what is wrong
+        if ev is not None:
+            exch_ns = fused[1](ev, recv_ns)
+        else:
+            exch_ns = self.apply_all(decode(raw, recv_ns), conn, recv_ns)
         done_ns = self._now_ns()
         processing_sample((done_ns - recv_ns) * 1e-6)  # LatencyStats folds them on the tick
         if exch_ns:
@@ -170,12 +202,7 @@ class Pipeline:
                 st.volume += ev.size
                 counts["trade"] += 1
                 if trade_candles:
-                    builder = trade_candles.get(ev.venue)
-                    if builder is not None:
-                        self.apply_all(builder.update(ev), conn, now_ns, built=True)
-                        check = self.candle_checks.get(ev.venue)
-                        if check is not None:
-                            check.trade(ev)
+                    self._build_from_trade(ev, conn, now_ns)
             elif t is Quote:
                 st = states.get((ev.venue, ev.symbol)) or get_state(ev.venue, ev.symbol, ev.unified)
                 last = st.quote
@@ -192,44 +219,10 @@ class Pipeline:
                 st.quote = ev
                 counts["quote"] += 1
             elif t is Candle:
-                if not ev.closed and ev.source == "backfill":
-                    continue  # a REST body's still-forming last row: the stream owns forming bars
-                check = None if built else self.candle_checks.get(ev.venue)
-                if check is not None and ev.interval == check.interval:
-                    check.exchange(ev)  # the venue's own candles validate the ones built from its trades
+                candle_state = self._apply_candle(ev, built)
+                if candle_state is None:
                     continue
-                st = get_state(ev.venue, ev.symbol, ev.unified)
-                if ev.source != "backfill":  # REST answers say nothing about the stream's health
-                    self.watchdog.seen(ev.venue, ev.symbol, "candle", ev.exch_ns, ev.recv_ns)
-                series = st.series(ev.interval)
-                forming = series.forming
-                if forming is not None and not ev.closed and ev.exch_ns == forming.exch_ns \
-                        and ev[5:] == forming[5:]:
-                    # the same update sent twice: every figure equal, not only the time
-                    self._duplicate(ev, "the same forming-bar update again")
-                    continue
-                outcome = series.apply(ev)
-                if outcome == "duplicate":
-                    self._duplicate(ev, "a closed bar already held")
-                    continue
-                if outcome == "stale":
-                    self.stale_updates += 1
-                    continue
-                counts["candle"] += 1
-                if outcome == "closed":
-                    counts["candle_closed"] += 1
-                    if ev.source == "backfill":
-                        self.backfilled_candles += 1
-                    elif ev.venue not in self.trade_candles:  # built bars skip quiet spells by design
-                        bars = series.bars
-                        # between two live bars only: a hole after the startup backfill is that window's
-                        if len(bars) > 1 and bars[-1] is ev and bars[-2].source == "live" \
-                                and bar_gap(bars[-2].open_ns, ev.open_ns, ev.interval):
-                            self.bar_gaps += 1
-                            self._integrity("gap", ev, f"{bar_gap(bars[-2].open_ns, ev.open_ns, ev.interval)} "
-                                                       f"{ev.interval} bars missing before this one")
-                    for on_closed in self.closed_candle_listeners:
-                        on_closed(ev)
+                st = candle_state
             elif t is BookDelta or t is BookSnapshot or t is Level3Update or t is Level3Snapshot:
                 st = get_state(ev.venue, ev.symbol, ev.unified)
                 for on_book in self.book_listeners:
@@ -240,7 +233,7 @@ class Pipeline:
                 live = last_ticker is not None  # the first describes the last trade before we came
                 # Tickers carry no id of their own (Coinbase's sequence is checked by its codec): the same
                 # event sent twice decodes to the same record; a new one at the same time differs in its figures.
-                if last_ticker is not None and ev.exch_ns == last_ticker.exch_ns and ev[5:] == last_ticker[5:]:
+                if last_ticker is not None and ev.exch_ns == last_ticker.exch_ns and astuple(ev)[5:] == astuple(last_ticker)[5:]:
                     self._duplicate(ev, "the same 24 h statistics event again")
                     continue
                 st.ticker = ev
@@ -291,6 +284,187 @@ class Pipeline:
                 for on_event in listeners:
                     on_event(ev)
         return newest
+
+    # -- fused per-stream paths ---------------------------------------------------------------
+    # A combined stream's name says its symbol and kind, so what apply_all decides per event (its type, the
+    # subscription, the guard's stream, the symbol's state) is decided once per (connection, stream): the
+    # path bound here decodes the payload with the kind's typed reader and applies it as apply_all would.
+    def _bind(self, conn: str, stream: str) -> _Fused:
+        streams = self._routes[conn].streams
+        if len(streams) >= _MAX_FUSED_STREAMS:
+            streams.clear()
+        fused = _GENERAL
+        route = self.codecs[conn].stream_reader(stream)  # type: ignore[attr-defined]  # attach checked it has one
+        if route is not None:
+            event_type, venue, symbol, unified, read = route
+            allowed = self.subscribed.get(conn)
+            if allowed is not None and symbol not in allowed:
+                fused = (read, self._unexpected_path(conn))
+            elif event_type is Trade:
+                fused = (read, self._trade_path(conn, venue, symbol, unified))
+            elif event_type is Quote:
+                fused = (read, self._quote_path(conn, venue, symbol, unified))
+            elif event_type is Candle:
+                fused = (read, self._candle_path(conn))
+            else:
+                fused = (read, partial(self._apply_one, conn))
+        streams[stream] = fused
+        return fused
+
+    def _apply_one(self, conn: str, ev: Any, now_ns: int) -> int:
+        return self.apply_all((ev,), conn, now_ns)
+
+    def _unexpected_path(self, conn: str) -> Callable[[Any, int], int]:
+        def apply(ev: Any, now_ns: int) -> int:
+            self._unexpected(ev, conn)
+            return 0
+        return apply
+
+    def _trade_path(self, conn: str, venue: str, symbol: str, unified: str) -> Callable[[Trade, int], int]:
+        check = self.guard.trade_check(venue, symbol)
+        get_state, counts, listeners, trade_candles = self.state.get, self.events, self.event_listeners, \
+            self.trade_candles
+        refuse = self._refuse
+        st: SymbolState | None = None  # created by the first accepted trade, as apply_all does
+
+        def apply(ev: Trade, now_ns: int) -> int:
+            nonlocal st
+            reason = check(ev, now_ns)
+            if reason:
+                refuse(reason, ev, conn)
+                return 0
+            if st is None:
+                st = get_state(venue, symbol, unified)
+            live = st.trades != 0  # the first is the venue's last trade before we came
+            st.last_trade = ev
+            st.trades += 1
+            st.volume += ev.size
+            counts["trade"] += 1
+            if trade_candles:
+                self._build_from_trade(ev, conn, now_ns)
+            st.messages += 1
+            st.last_recv_ns = ev.recv_ns
+            st.version += 1
+            exch = ev.exch_ns
+            if exch:
+                st.last_exch_ns = exch
+            for on_event in listeners:
+                on_event(ev)
+            return exch if live and exch > 0 else 0
+        return apply
+
+    def _quote_path(self, conn: str, venue: str, symbol: str, unified: str) -> Callable[[Quote, int], int]:
+        check = self.guard.quote_check(venue, symbol)
+        get_state, counts, listeners = self.state.get, self.events, self.event_listeners
+        refuse = self._refuse
+        st: SymbolState | None = None
+
+        def apply(ev: Quote, now_ns: int) -> int:
+            nonlocal st
+            reason = check(ev, now_ns)
+            if reason:
+                refuse(reason, ev, conn)
+                return 0
+            if st is None:
+                st = get_state(venue, symbol, unified)
+            last = st.quote
+            if last is not None:
+                uid, last_uid = ev.update_id, last.update_id
+                if uid <= last_uid and uid:  # the usual case, a newer id, costs one comparison
+                    if uid == last_uid:
+                        self._duplicate(ev, "the same quote update id again")
+                        return 0
+                    if last_uid - uid < REORDER_WINDOW:
+                        self.stale_updates += 1  # older than the quote held: it came late
+                        return 0
+            st.quote = ev
+            counts["quote"] += 1
+            st.messages += 1
+            st.last_recv_ns = ev.recv_ns
+            st.version += 1
+            exch = ev.exch_ns
+            if exch:
+                st.last_exch_ns = exch
+            for on_event in listeners:
+                on_event(ev)
+            return exch if last is not None and exch > 0 else 0  # the first quote may ride on catch-up data
+        return apply
+
+    def _candle_path(self, conn: str) -> Callable[[Candle, int], int]:
+        check, apply_candle, listeners, refuse = self.guard.check_candle, self._apply_candle, \
+            self.event_listeners, self._refuse
+
+        def apply(ev: Candle, now_ns: int) -> int:
+            reason = check(ev, now_ns)
+            if reason:
+                refuse(reason, ev, conn)
+                return 0
+            st = apply_candle(ev, False)
+            if st is None:
+                return 0
+            st.messages += 1
+            st.last_recv_ns = ev.recv_ns
+            st.version += 1
+            exch = ev.exch_ns
+            if exch:
+                st.last_exch_ns = exch
+            for on_event in listeners:
+                on_event(ev)
+            return exch if exch > 0 else 0
+        return apply
+
+    def _apply_candle(self, ev: Candle, built: bool) -> SymbolState | None:
+        """Apply a candle; its symbol's state when it counts as market data, None when it does not (a duplicate,
+        a stale update, a REST body's forming row, or one only checked against the bars built from trades)."""
+        if not ev.closed and ev.source == "backfill":
+            return None  # a REST body's still-forming last row: the stream owns forming bars
+        check = None if built else self.candle_checks.get(ev.venue)
+        if check is not None and ev.interval == check.interval:
+            check.exchange(ev)  # the venue's own candles validate the ones built from its trades
+            return None
+        st = self.state.get(ev.venue, ev.symbol, ev.unified)
+        if ev.source != "backfill":  # REST answers say nothing about the stream's health
+            self.watchdog.seen(ev.venue, ev.symbol, "candle", ev.exch_ns, ev.recv_ns)
+        series = st.series(ev.interval)
+        forming = series.forming
+        if forming is not None and not ev.closed and ev.exch_ns == forming.exch_ns \
+                and astuple(ev)[5:] == astuple(forming)[5:]:
+            # the same update sent twice: every figure equal, not only the time
+            self._duplicate(ev, "the same forming-bar update again")
+            return None
+        outcome = series.apply(ev)
+        if outcome == "duplicate":
+            self._duplicate(ev, "a closed bar already held")
+            return None
+        if outcome == "stale":
+            self.stale_updates += 1
+            return None
+        counts = self.events
+        counts["candle"] += 1
+        if outcome == "closed":
+            counts["candle_closed"] += 1
+            if ev.source == "backfill":
+                self.backfilled_candles += 1
+            elif ev.venue not in self.trade_candles:  # built bars skip quiet spells by design
+                bars = series.bars
+                # between two live bars only: a hole after the startup backfill is that window's
+                if len(bars) > 1 and bars[-1] is ev and bars[-2].source == "live" \
+                        and bar_gap(bars[-2].open_ns, ev.open_ns, ev.interval):
+                    self.bar_gaps += 1
+                    self._integrity("gap", ev, f"{bar_gap(bars[-2].open_ns, ev.open_ns, ev.interval)} "
+                                               f"{ev.interval} bars missing before this one")
+            for on_closed in self.closed_candle_listeners:
+                on_closed(ev)
+        return st
+
+    def _build_from_trade(self, ev: Trade, conn: str, now_ns: int) -> None:
+        """Venues without klines: the trade updates the bars built from trades (and their check)."""
+        builder = self.trade_candles.get(ev.venue)
+        if builder is not None:
+            self.apply_all(builder.update(ev), conn, now_ns, built=True)
+            check = self.candle_checks.get(ev.venue)
+            if check is not None:
+                check.trade(ev)
 
     def _unexpected(self, ev: Any, conn: str) -> None:
         """Market data for a symbol ``conn`` did not subscribe to: counted and dead-lettered, never state."""

@@ -132,8 +132,6 @@ def depth_path(symbol: str, limit: int = 1000) -> str:
 _loads = msgspec.json.decode  # untyped: the general path (replies, arrays, raw streams, bad frames)
 # Not JSON, or not text at all (msgspec raises TypeError for None or an int where orjson raised its own).
 _JSONDecodeError = (msgspec.DecodeError, TypeError)
-# tuple.__new__ builds a NamedTuple without running its Python-level __new__: about half the cost.
-_new = tuple.__new__
 _TIME_MULT = {"ms": 1_000_000, "us": 1_000}
 _Handler = Callable[[dict[str, Any], int], list[Event]]
 
@@ -223,7 +221,11 @@ class _DepthUpdate(Struct, gc=False):
     a: list[_Level]
 
 
-TypedHandler = Callable[[Raw, int], list[Event] | None]  # None: not that shape, take the general path
+# One stream's reader: its payload -> its event, or None when the payload is not that shape or names
+# another symbol than the stream's (the general path takes it then, and says what is wrong).
+StreamReader = Callable[[Raw, int], Event | None]
+ReaderFactory = Callable[[str, str], StreamReader]  # (venue symbol, unified name) -> that stream's reader
+StreamRoute = tuple[type, str, str, str, StreamReader]  # event type, venue, venue symbol, unified name, reader
 _TYPED_STREAMS_MAX = MAX_CACHED_NAMES
 _combined = msgspec.json.Decoder(_Combined).decode
 
@@ -282,74 +284,93 @@ class BinanceCodec:
             "depthUpdate": self._depth_update,
             "serverShutdown": self._server_shutdown,
         }
-        self._typed_by_kind = self._typed_handlers()
-        self._typed: dict[str, TypedHandler | None] = {}  # stream name -> its typed handler (None: none)
+        self._readers = self._typed_readers()
+        self._typed: dict[str, StreamReader | None] = {}  # stream name -> its typed reader (None: none)
 
-    def _typed_handlers(self) -> dict[str, TypedHandler]:
-        """Stream kind -> the handler decoding its payload straight into an event with a typed decoder."""
-        venue, mult, names = self.venue, self._mult, self._unified
+    envelope = staticmethod(_combined)  # a combined-stream frame -> its stream name and its undecoded payload
+
+    def _typed_readers(self) -> dict[str, tuple[type, ReaderFactory]]:
+        """Stream kind -> (event type, factory of one stream's reader: a typed decoder straight into the event)."""
+        venue, mult = self.venue, self._mult
         trade_dec = msgspec.json.Decoder(_AggTrade, strict=False).decode
         raw_trade_dec = msgspec.json.Decoder(_RawTrade, strict=False).decode
         kline_dec = msgspec.json.Decoder(_Kline, strict=False).decode
         quote_dec = msgspec.json.Decoder(_BookTicker, strict=False).decode
         depth_dec = msgspec.json.Decoder(_DepthUpdate).decode
 
-        def agg_trade(data: Raw, recv_ns: int) -> list[Event] | None:
-            m = trade_dec(data)
-            e_time, trade_id, maker = m.E, m.a, m.m
-            if m.e != "aggTrade" or e_time.__class__ is not int or trade_id.__class__ is not int \
-                    or m.T.__class__ is not int or maker.__class__ is not bool:
-                return None
-            s = m.s
-            return [_new(Trade, (venue, s, names[s], e_time * mult, recv_ns, m.p, m.q,
-                                 "sell" if maker else "buy", trade_id))]  # m: the buyer was the maker, so the aggressor sold
+        def agg_trade(symbol: str, unified: str) -> StreamReader:
+            def read(data: Raw, recv_ns: int) -> Event | None:
+                m = trade_dec(data)
+                e_time, trade_id, maker = m.E, m.a, m.m
+                if m.s != symbol or m.e != "aggTrade" or e_time.__class__ is not int \
+                        or trade_id.__class__ is not int or m.T.__class__ is not int or maker.__class__ is not bool:
+                    return None
+                return Trade(venue, symbol, unified, e_time * mult, recv_ns, m.p, m.q,
+                                    "sell" if maker else "buy", trade_id)  # m: the buyer was the maker, so the aggressor sold
+            return read
 
-        def raw_trade(data: Raw, recv_ns: int) -> list[Event] | None:
-            m = raw_trade_dec(data)
-            e_time, trade_id, maker = m.E, m.t, m.m
-            if m.e != "trade" or e_time.__class__ is not int or trade_id.__class__ is not int \
-                    or m.T.__class__ is not int or maker.__class__ is not bool:
-                return None
-            s = m.s
-            return [_new(Trade, (venue, s, names[s], e_time * mult, recv_ns, m.p, m.q,
-                                 "sell" if maker else "buy", trade_id))]
+        def raw_trade(symbol: str, unified: str) -> StreamReader:
+            def read(data: Raw, recv_ns: int) -> Event | None:
+                m = raw_trade_dec(data)
+                e_time, trade_id, maker = m.E, m.t, m.m
+                if m.s != symbol or m.e != "trade" or e_time.__class__ is not int \
+                        or trade_id.__class__ is not int or m.T.__class__ is not int or maker.__class__ is not bool:
+                    return None
+                return Trade(venue, symbol, unified, e_time * mult, recv_ns, m.p, m.q,
+                                    "sell" if maker else "buy", trade_id)
+            return read
 
-        def kline(data: Raw, recv_ns: int) -> list[Event] | None:
-            m = kline_dec(data)
-            k = m.k
-            e_time, open_ms, closed = m.E, k.t, k.x
-            if m.e != "kline" or e_time.__class__ is not int or open_ms.__class__ is not int \
-                    or k.n.__class__ is not int or closed.__class__ is not bool:
-                return None
-            s = m.s
-            return [_new(Candle, (venue, s, names[s], e_time * mult, recv_ns, k.i, open_ms * mult, k.o,
-                                  k.h, k.l, k.c, k.v, k.n, closed, "live"))]
+        def kline(symbol: str, unified: str) -> StreamReader:
+            def read(data: Raw, recv_ns: int) -> Event | None:
+                m = kline_dec(data)
+                k = m.k
+                e_time, open_ms, closed = m.E, k.t, k.x
+                if m.s != symbol or m.e != "kline" or e_time.__class__ is not int or open_ms.__class__ is not int \
+                        or k.n.__class__ is not int or closed.__class__ is not bool:
+                    return None
+                return Candle(venue, symbol, unified, e_time * mult, recv_ns, k.i, open_ms * mult, k.o,
+                                     k.h, k.l, k.c, k.v, k.n, closed, "live")
+            return read
 
-        def book_ticker(data: Raw, recv_ns: int) -> list[Event] | None:
-            m = quote_dec(data)
-            update_id = m.u
-            if m.e or update_id.__class__ is not int:
-                return None
-            s = m.s
-            return [_new(Quote, (venue, s, names[s], 0, recv_ns, m.b, m.B, m.a, m.A, update_id))]
+        def book_ticker(symbol: str, unified: str) -> StreamReader:
+            def read(data: Raw, recv_ns: int) -> Event | None:
+                m = quote_dec(data)
+                update_id = m.u
+                if m.s != symbol or m.e or update_id.__class__ is not int:
+                    return None
+                return Quote(venue, symbol, unified, 0, recv_ns, m.b, m.B, m.a, m.A, update_id)
+            return read
 
-        def depth(data: Raw, recv_ns: int) -> list[Event] | None:
-            m = depth_dec(data)
-            if m.e != "depthUpdate":
-                return None
-            s = m.s
-            return [_new(BookDelta, (venue, s, names[s], m.E * mult, recv_ns, float_levels(m.b), float_levels(m.a),
-                                     m.U, m.u, -1))]
+        def depth(symbol: str, unified: str) -> StreamReader:
+            def read(data: Raw, recv_ns: int) -> Event | None:
+                m = depth_dec(data)
+                if m.s != symbol or m.e != "depthUpdate":
+                    return None
+                return BookDelta(venue, symbol, unified, m.E * mult, recv_ns, float_levels(m.b),
+                                        float_levels(m.a), m.U, m.u, -1)
+            return read
 
-        return {"aggTrade": agg_trade, "trade": raw_trade, "kline": kline, "bookTicker": book_ticker,
-                "depth": depth}
+        return {"aggTrade": (Trade, agg_trade), "trade": (Trade, raw_trade), "kline": (Candle, kline),
+                "bookTicker": (Quote, book_ticker), "depth": (BookDelta, depth)}
 
-    def _typed_for(self, stream: str) -> TypedHandler | None:
-        """The typed handler for a stream name, cached per name (bounded: names come from the network)."""
+    def stream_reader(self, stream: str) -> StreamRoute | None:
+        """The typed reader of one combined stream (``btcusdt@aggTrade``), bound to the symbol its name gives;
+        None for a kind without one. Built once per stream by whoever caches it (this codec, the pipeline)."""
+        entry = self._readers.get(_stream_kind(stream))
+        if entry is None:
+            return None
+        event_type, factory = entry
+        symbol = stream.partition("@")[0].upper()
+        unified = self._unified[symbol]
+        return event_type, self.venue, symbol, unified, factory(symbol, unified)
+
+    def _typed_for(self, stream: str) -> StreamReader | None:
+        """The typed reader for a stream name, cached per name (bounded: names come from the network)."""
         if len(self._typed) >= _TYPED_STREAMS_MAX:
             self._typed.clear()
-        handler = self._typed[stream] = self._typed_by_kind.get(_stream_kind(stream))
-        return handler
+        route = self.stream_reader(stream)
+        reader = self._typed[stream] = None if route is None else route[4]
+        return reader
 
     # The hot path: the wrapper decoded with the payload left raw, one dict lookup on the stream name,
     # the payload decoded by its kind's typed decoder straight into the event.
@@ -362,9 +383,9 @@ class BinanceCodec:
                 if handler is None and stream not in self._typed:
                     handler = self._typed_for(stream)
                 if handler is not None:
-                    events = handler(env.data, recv_ns)
-                    if events is not None:
-                        return events
+                    ev = handler(env.data, recv_ns)
+                    if ev is not None:
+                        return [ev]
         except Exception:  # noqa: BLE001, S110 - not a well-formed frame of its stream's kind (bad JSON, a
             pass  # wrong type, text that is no number): the general path parses it again and says what is wrong
         return self._decode_general(raw, recv_ns)
@@ -415,8 +436,8 @@ class BinanceCodec:
                 side = "buy"
             else:
                 raise ValueError(f"'m' must be a boolean, not {type(maker).__name__}")
-            return [_new(Trade, (venue, s, u, e_time * mult, recv_ns, number(m["p"], "p"), number(m["q"], "q"),
-                                 side, trade_id))]
+            return [Trade(venue, s, u, e_time * mult, recv_ns, number(m["p"], "p"), number(m["q"], "q"),
+                                 side, trade_id)]
 
         return read_trade
 
@@ -425,24 +446,24 @@ class BinanceCodec:
         u = self._unified[s]
         k = m["k"]
         mult = self._mult
-        return [_new(Candle, (self.venue, s, u, integer(m["E"], "E") * mult, recv_ns, text(k["i"], "k.i"),
+        return [Candle(self.venue, s, u, integer(m["E"], "E") * mult, recv_ns, text(k["i"], "k.i"),
                               integer(k["t"], "k.t") * mult, number(k["o"], "k.o"), number(k["h"], "k.h"),
                               number(k["l"], "k.l"), number(k["c"], "k.c"), number(k["v"], "k.v"),
-                              integer(k["n"], "k.n"), flag(k["x"], "k.x"), "live"))]
+                              integer(k["n"], "k.n"), flag(k["x"], "k.x"), "live")]
 
     def _ticker(self, m: dict[str, Any], recv_ns: int) -> list[Event]:
         s = m["s"]
         u = self._unified[s]
-        return [_new(Ticker, (self.venue, s, u, integer(m["E"], "E") * self._mult, recv_ns, number(m["c"], "c"),
+        return [Ticker(self.venue, s, u, integer(m["E"], "E") * self._mult, recv_ns, number(m["c"], "c"),
                               number(m["o"], "o"), number(m["h"], "h"), number(m["l"], "l"),
-                              number(m["v"], "v"), number(m["q"], "q")))]
+                              number(m["v"], "v"), number(m["q"], "q"))]
 
     def _depth_update(self, m: dict[str, Any], recv_ns: int) -> list[Event]:
         s = m["s"]
         u = self._unified[s]
-        return [_new(BookDelta, (self.venue, s, u, integer(m["E"], "E") * self._mult, recv_ns,
+        return [BookDelta(self.venue, s, u, integer(m["E"], "E") * self._mult, recv_ns,
                                  levels(m["b"], "b"), levels(m["a"], "a"), integer(m["U"], "U"),
-                                 integer(m["u"], "u"), -1))]
+                                 integer(m["u"], "u"), -1)]
 
     def _server_shutdown(self, m: dict[str, Any], recv_ns: int) -> list[Event]:
         return [Control(self.venue, "", "", integer(m["E"], "E") * self._mult, recv_ns, "shutdown",
@@ -451,8 +472,8 @@ class BinanceCodec:
     def _book_ticker(self, m: dict[str, Any], recv_ns: int) -> list[Event]:
         s = m["s"]
         u = self._unified[s]
-        return [_new(Quote, (self.venue, s, u, 0, recv_ns, number(m["b"], "b"), number(m["B"], "B"),
-                             number(m["a"], "a"), number(m["A"], "A"), integer(m["u"], "u")))]
+        return [Quote(self.venue, s, u, 0, recv_ns, number(m["b"], "b"), number(m["B"], "B"),
+                             number(m["a"], "a"), number(m["A"], "A"), integer(m["u"], "u"))]
 
     def _partial_depth(self, m: dict[str, Any], raw: str | bytes, recv_ns: int, stream: object) -> list[Event]:
         if stream is not None:

@@ -52,7 +52,8 @@ from feeds.venues.binance import (
     Int,
     Num,
     Price,
-    TypedHandler,
+    ReaderFactory,
+    StreamReader,
     combined_url,
     float_levels,
     subscribe_message,
@@ -149,34 +150,37 @@ class BinanceFuturesCodec(BinanceCodec):
         self._by_event["bookTicker"] = self._timed_book_ticker
         self._by_event["markPriceUpdate"] = self._mark_price
         self._by_event["forceOrder"] = self._force_order
-        self._typed_by_kind = self._typed_handlers()  # over this name cache too
+        self._readers = self._typed_readers()  # over this name cache too
 
-    def _typed_handlers(self) -> dict[str, TypedHandler]:
-        """Spot's typed handlers for trades and klines; futures' own for bookTicker and depth (mark price and
+    def _typed_readers(self) -> dict[str, tuple[type, ReaderFactory]]:
+        """Spot's typed readers for trades and klines; futures' own for bookTicker and depth (mark price and
         liquidations, a few a second, take the general path)."""
-        handlers = super()._typed_handlers()
-        venue, names = self.venue, self._unified
+        readers = super()._typed_readers()
+        venue = self.venue
         quote_dec = msgspec.json.Decoder(_TimedBookTicker, strict=False).decode
         depth_dec = msgspec.json.Decoder(_ChainedDepth).decode
 
-        def book_ticker(data: Raw, recv_ns: int) -> list[Any] | None:
-            m = quote_dec(data)
-            t_ms, update_id = m.T, m.u
-            if m.e != "bookTicker" or t_ms.__class__ is not int or update_id.__class__ is not int:
-                return None
-            s = m.s
-            return [Quote(venue, s, names[s], t_ms * 1_000_000, recv_ns, m.b, m.B, m.a, m.A, update_id)]
+        def book_ticker(symbol: str, unified: str) -> StreamReader:
+            def read(data: Raw, recv_ns: int) -> Any:
+                m = quote_dec(data)
+                t_ms, update_id = m.T, m.u
+                if m.s != symbol or m.e != "bookTicker" or t_ms.__class__ is not int \
+                        or update_id.__class__ is not int:
+                    return None
+                return Quote(venue, symbol, unified, t_ms * 1_000_000, recv_ns, m.b, m.B, m.a, m.A, update_id)
+            return read
 
-        def depth(data: Raw, recv_ns: int) -> list[Any] | None:
-            m = depth_dec(data)
-            if m.e != "depthUpdate":
-                return None
-            s = m.s
-            return [BookDelta(venue, s, names[s], m.E * 1_000_000, recv_ns, float_levels(m.b), float_levels(m.a),
-                              m.U, m.u, m.pu)]
+        def depth(symbol: str, unified: str) -> StreamReader:
+            def read(data: Raw, recv_ns: int) -> Any:
+                m = depth_dec(data)
+                if m.s != symbol or m.e != "depthUpdate":
+                    return None
+                return BookDelta(venue, symbol, unified, m.E * 1_000_000, recv_ns, float_levels(m.b),
+                                 float_levels(m.a), m.U, m.u, m.pu)
+            return read
 
-        handlers.update(bookTicker=book_ticker, depth=depth)
-        return handlers
+        readers.update(bookTicker=(Quote, book_ticker), depth=(BookDelta, depth))
+        return readers
 
     def _chained_depth(self, m: dict[str, Any], recv_ns: int) -> list[Any]:
         s = m["s"]

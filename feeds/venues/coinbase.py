@@ -128,7 +128,6 @@ def datetime_to_ns(dt: datetime) -> int:
 
 _loads = msgspec.json.decode  # frames are parsed by msgspec everywhere (the Binance codecs' typed decoders)
 _JSONDecodeError = (msgspec.DecodeError, TypeError)  # not JSON, or not text at all
-_new = tuple.__new__  # builds a NamedTuple from a full tuple without its keyword-handling __new__
 _time = parse_time_ns
 _AGGRESSOR = {"sell": "buy", "buy": "sell"}  # match.side is the maker's side
 
@@ -216,7 +215,7 @@ class CoinbaseCodec:
                         raise ValueError(f"change side must be 'buy' or 'sell', not {side!r}")
                 else:
                     bids, asks = _changes(changes)
-                return [_new(BookDelta, (self.venue, s, u, _time(msg["time"]), recv_ns, bids, asks, 0, 0, -1))]
+                return [BookDelta(self.venue, s, u, _time(msg["time"]), recv_ns, bids, asks, 0, 0, -1)]
             handler = self._by_type.get(t)
             if handler is None:
                 return [reject(self.venue, "unknown_event", f"unknown message type {t!r}", raw, recv_ns)]
@@ -253,11 +252,11 @@ class CoinbaseCodec:
         ask_size = m.get("best_ask_size")
         venue = self.venue
         return [
-            _new(Quote, (venue, s, u, t, recv_ns, number(m["best_bid"], "best_bid"),
+            Quote(venue, s, u, t, recv_ns, number(m["best_bid"], "best_bid"),
                          0.0 if bid_size is None else number(bid_size, "best_bid_size"), number(m["best_ask"], "best_ask"),
-                         0.0 if ask_size is None else number(ask_size, "best_ask_size"), seq)),
-            _new(Ticker, (venue, s, u, t, recv_ns, number(m["price"], "price"), number(m["open_24h"], "open_24h"),
-                          number(m["high_24h"], "high_24h"), number(m["low_24h"], "low_24h"), number(m["volume_24h"], "volume_24h"), 0.0)),
+                         0.0 if ask_size is None else number(ask_size, "best_ask_size"), seq),
+            Ticker(venue, s, u, t, recv_ns, number(m["price"], "price"), number(m["open_24h"], "open_24h"),
+                          number(m["high_24h"], "high_24h"), number(m["low_24h"], "low_24h"), number(m["volume_24h"], "volume_24h"), 0.0),
         ]
 
     def _match(self, m: dict[str, Any], raw: str | bytes, recv_ns: int) -> list[Event]:
@@ -278,8 +277,8 @@ class CoinbaseCodec:
                 raise ValueError(f"trade_id must be an integer, not {trade_id!r}")
             trade_id = int(trade_id)
         t = _time(m["time"])
-        trade = _new(Trade, (self.venue, s, u, t, recv_ns, number(m["price"], "price"), number(m["size"], "size"), side,
-                             trade_id))
+        trade = Trade(self.venue, s, u, t, recv_ns, number(m["price"], "price"), number(m["size"], "size"), side,
+                             trade_id)
         if self.check_trade_ids:
             last = self._last_trade_id.get(s)
             if last is None or trade_id > last:

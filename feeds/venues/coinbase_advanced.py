@@ -29,6 +29,7 @@ from typing import Any
 
 import msgspec
 import orjson
+from msgspec.structs import replace
 
 from feeds.events import (
     BookDelta,
@@ -80,7 +81,6 @@ def _request(kind: str, product_ids: Iterable[str], channel: str) -> str:
 
 _loads = msgspec.json.decode  # frames are parsed by msgspec everywhere (the Binance codecs' typed decoders)
 _JSONDecodeError = (msgspec.DecodeError, TypeError)  # not JSON, or not text at all
-_new = tuple.__new__
 _time = parse_time_ns
 _AGGRESSOR = {"BUY": "sell", "SELL": "buy", "UNKNOWN_ORDER_SIDE": "unknown"}  # side is the maker's
 _NS_PER_S = 1_000_000_000
@@ -191,7 +191,7 @@ class CoinbaseAdvancedCodec:
                     raise ValueError(f"level side must be 'bid' or 'offer', not {side!r}")
             kind = ev["type"]
             if kind == "update":
-                out.append(_new(BookDelta, (venue, s, u, ts, recv_ns, tuple(bids), tuple(asks), 0, 0, -1)))
+                out.append(BookDelta(venue, s, u, ts, recv_ns, tuple(bids), tuple(asks), 0, 0, -1))
             elif kind == "snapshot":
                 bids.sort(reverse=True)
                 asks.sort()
@@ -210,8 +210,8 @@ class CoinbaseAdvancedCodec:
                 side = _AGGRESSOR.get(maker)
                 if side is None:
                     raise ValueError(f"trade side must be BUY, SELL or UNKNOWN_ORDER_SIDE, not {maker!r}")
-                batch.append(_new(Trade, (venue, s, u, _time(tr["time"]), recv_ns, number(tr["price"], "price"),
-                                          number(tr["size"], "size"), side, _trade_id(tr["trade_id"]))))
+                batch.append(Trade(venue, s, u, _time(tr["time"]), recv_ns, number(tr["price"], "price"),
+                                          number(tr["size"], "size"), side, _trade_id(tr["trade_id"])))
             if len(batch) > 1 and batch[0].exch_ns > batch[-1].exch_ns:
                 batch.reverse()  # batches may list the newest trade first; emit oldest first
             out.extend(batch)
@@ -225,14 +225,14 @@ class CoinbaseAdvancedCodec:
                 u = self._unified[s]
                 price = number(t["price"], "price")
                 if with_quote and "best_bid" in t:
-                    out.append(_new(Quote, (venue, s, u, ts, recv_ns, number(t["best_bid"], "best_bid"),
+                    out.append(Quote(venue, s, u, ts, recv_ns, number(t["best_bid"], "best_bid"),
                                             _float_or_zero(t.get("best_bid_quantity")), number(t["best_ask"], "best_ask"),
-                                            _float_or_zero(t.get("best_ask_quantity")), 0)))
+                                            _float_or_zero(t.get("best_ask_quantity")), 0))
                 change = t.get("price_percent_chg_24_h")
                 growth = 1.0 + number(change, "price_percent_chg_24_h") / 100.0 if change not in (None, "") else 0.0
-                out.append(_new(Ticker, (venue, s, u, ts, recv_ns, price, price / growth if growth > 0.0 else 0.0,
+                out.append(Ticker(venue, s, u, ts, recv_ns, price, price / growth if growth > 0.0 else 0.0,
                                          number(t["high_24_h"], "high_24_h"), number(t["low_24_h"], "low_24_h"),
-                                         number(t["volume_24_h"], "volume_24_h"), 0.0)))
+                                         number(t["volume_24_h"], "volume_24_h"), 0.0))
 
     def _candles(self, events: list[Any], ts: int, recv_ns: int, channel: str, out: list[Event]) -> None:
         venue = self.venue
@@ -242,10 +242,10 @@ class CoinbaseAdvancedCodec:
             for c in ev["candles"]:
                 s = c["product_id"]
                 u = self._unified[s]
-                candles.append(_new(Candle, (venue, s, u, ts, recv_ns, CANDLE_INTERVAL,
+                candles.append(Candle(venue, s, u, ts, recv_ns, CANDLE_INTERVAL,
                                              whole(c["start"], "start") * _NS_PER_S, number(c["open"], "open"), number(c["high"], "high"),
                                              number(c["low"], "low"), number(c["close"], "close"), number(c["volume"], "volume"), 0,
-                                             False, "live")))
+                                             False, "live"))
             candles.sort(key=_by_product_and_start)  # a snapshot may list the newest first
             last = len(candles) - 1
             for i, candle in enumerate(candles):
@@ -255,14 +255,14 @@ class CoinbaseAdvancedCodec:
                     if candle.open_ns < current.open_ns:
                         continue  # older than the forming bar: already closed, nothing new
                     if candle.open_ns > current.open_ns:
-                        out.append(current._replace(exch_ns=ts, recv_ns=recv_ns, closed=True))
+                        out.append(replace(current, exch_ns=ts, recv_ns=recv_ns, closed=True))
                         del forming[s]
                 if i == last or candles[i + 1].symbol != s:
                     forming[s] = candle  # the newest bar of this product: still forming
                     out.append(candle)
                 else:
                     forming.pop(s, None)
-                    out.append(candle._replace(closed=True))  # history: a newer bar follows
+                    out.append(replace(candle, closed=True))  # history: a newer bar follows
 
     def _heartbeats(self, events: list[Any], ts: int, recv_ns: int, channel: str, out: list[Event]) -> None:
         for ev in events:

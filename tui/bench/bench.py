@@ -240,6 +240,7 @@ def bench_books(plan: Plan) -> tuple[float, list[float]]:
 def bench_chart(reps: int = 50) -> float:
     """Best time (ms) to redraw the candlestick chart at 160x48 from 500 bars: what CandleChart does when
     its data changes (every cell rebuilt into strips; an unchanged chart costs nothing)."""
+    from msgspec.structs import replace
     from rich.style import Style
     from textual.strip import Strip
 
@@ -253,7 +254,7 @@ def bench_chart(reps: int = 50) -> float:
         bars.append(Candle(VENUE, "BTCUSDT", "BTC/USD", 0, 0, "1m", t0 + i * minute, o, max(o, c) + 4,
                            min(o, c) - 4, c, 1.0 + i % 7, 10, True, "backfill" if i < 300 else "live"))
         price = c
-    data = ChartInput(bars[:-1], bars[-1]._replace(closed=False), "1m", minute, f"{VENUE} BTCUSDT",
+    data = ChartInput(bars[:-1], replace(bars[-1], closed=False), "1m", minute, f"{VENUE} BTCUSDT",
                       [t0 + 480 * minute], [(t0 + 470 * minute, "long")])
     styles = ChartStyles(*(Style(color=f"color({n})") for n, _ in enumerate(STYLE_NAMES, 1)))
     best = float("inf")
