@@ -295,9 +295,15 @@ class Feed:
     def _tick_parts(self, now_ns: int) -> Iterator[None]:
         yield from self.core.tick_slices(now_ns)
         for fn in self.tick_listeners:
-            slices = fn(now_ns)
-            if slices is not None:
-                yield from slices
+            try:  # a user's listener must not stop the ticks (the watchdog and the stale-feed halt run on them)
+                slices = fn(now_ns)
+                if inspect.isgenerator(slices):
+                    yield from slices
+                elif inspect.iscoroutine(slices):
+                    slices.close()
+                    raise TypeError("a tick listener must be a plain function, not a coroutine function")
+            except Exception as exc:  # noqa: BLE001 - report, never stop ticking
+                self.pipeline.callback_errors.append(f"tick listener {getattr(fn, '__name__', fn)}: {exc!r}")
             yield
         self._run_requests()
         if self.dead_letters is not None:
