@@ -1,5 +1,6 @@
 """What the backfill planner learns from each kind of REST answer: an empty list for bars that have all closed
-means the venue has none of them (asked once, not five times); an unreadable answer is a failure, asked again;
+means the venue has none of them (asked once, not five times); an unreadable answer, or one with a damaged row,
+is a failure, asked again (never bars marked absent);
 a venue missing the oldest bars wanted costs nothing on later ticks."""
 import orjson
 
@@ -22,18 +23,34 @@ def test_an_empty_answer_for_closed_bars_marks_them_absent_at_once():
     assert p.next_request(KEY, opens, None, now + 60 * S, S).start_ms == T0_MS + 90 * S  # not the empty range again
 
 
+def test_an_empty_answer_for_bars_after_the_newest_the_exchange_sent_is_asked_again():
+    # our clock runs 10 s ahead of the exchange's: by ours bars 90..98 have closed, by the exchange's not yet
+    p = BackfillPlanner(startup_bars=0)
+    now = T0_MS + 100 * S
+    opens = [T0_MS + i * S for i in range(90)]
+    p.watch(KEY, now, S)
+    req = p.next_request(KEY, opens, None, now, S)
+    assert req.start_ms == T0_MS + 90 * S and req.end_ms + S <= now
+    p.done(req, closed_open_times(b"[]", now), now, S)
+    assert p.absent_bars == 0
+    assert p.next_request(KEY, opens, None, now + 60 * S, S).start_ms == T0_MS + 90 * S
+
+
 def test_an_unreadable_answer_is_a_failure_and_the_range_is_asked_again():
     p = BackfillPlanner(startup_bars=0)
     now = T0_MS + 100 * S
     opens = [T0_MS + i * S for i in range(50)] + [T0_MS + i * S for i in range(60, 98)]
     p.watch(KEY, now, S)
     req = p.next_request(KEY, opens, None, now, S)
-    for body in (b"<html>busy</html>", orjson.dumps({"code": -1003, "msg": "too many requests"})):
+    damaged = [[T0_MS + 50 * S, "1", "1", "1", "1", "1", None], [T0_MS + 51 * S, "1", "1", "1", "1", "1",
+                                                                  T0_MS + 52 * S - 1]]
+    for body in (b"<html>busy</html>", orjson.dumps({"code": -1003, "msg": "too many requests"}),
+                 orjson.dumps(damaged[:1]), orjson.dumps(damaged), b"[{}]", b"[[null]]"):
         p.done(req, closed_open_times(body, now), now, S)
         again = p.next_request(KEY, opens, None, now + 60 * S, S)
         assert (again.start_ms, again.end_ms) == (req.start_ms, req.end_ms)
         req = again
-    assert p.failures == 2 and p.absent_bars == 0
+    assert p.failures == 6 and p.absent_bars == 0
 
 
 def test_rows_outside_the_range_are_asked_again_before_the_bars_count_as_absent():

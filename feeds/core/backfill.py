@@ -99,7 +99,7 @@ def _add_run(out: list[tuple[int, int]], first: int, last: int, step: int, absen
 
 def closed_open_times(body: bytes | str, server_now_ms: int) -> list[int] | None:
     """Open times of the closed rows of a klines body (``close_time < server_now_ms``); None when the body is
-    not a JSON list (no answer, unlike an empty list: no bars)."""
+    not a JSON list or holds a row that cannot be read (no answer, unlike an empty list: no bars)."""
     try:
         rows = orjson.loads(body)
     except orjson.JSONDecodeError:
@@ -112,7 +112,7 @@ def closed_open_times(body: bytes | str, server_now_ms: int) -> list[int] | None
             if int(row[6]) < server_now_ms:
                 out.append(int(row[0]))
         except (TypeError, ValueError, IndexError, KeyError):
-            continue
+            return None  # a damaged row: its bar is neither there nor absent
     return out
 
 
@@ -121,6 +121,7 @@ class KlinesRequest(NamedTuple):
     start_ms: int  # first missing open time
     end_ms: int  # last open time wanted (inclusive)
     limit: int
+    anchor_ms: int  # the newest bar the exchange had sent when asked: bars before it have closed on its clock
 
 
 class _SeriesPlan:
@@ -186,7 +187,7 @@ class BackfillPlanner:
         count = (end - start) // interval_ms + 1
         plan.busy = True
         self.requests += 1
-        return KlinesRequest(key, start, end, min(PAGE_LIMIT, count))
+        return KlinesRequest(key, start, end, min(PAGE_LIMIT, count), anchor)
 
     def done(self, req: KlinesRequest, returned_opens: list[int] | None, now_ms: int, interval_ms: int) -> None:
         """Report the answer: the open times of the closed bars returned (None when the request failed)."""
@@ -216,9 +217,10 @@ class BackfillPlanner:
             plan.tries += 1
         else:
             plan.tried_start, plan.tries = req.start_ms, 1
-        # An empty list for bars that had all closed is the venue's answer: it has none of them. Rows that
-        # are all outside the range say nothing: asked again, until the venue keeps answering so.
-        closed = not returned_opens and req.end_ms + interval_ms <= now_ms
+        # An empty list for bars older than one the exchange has sent is its answer: it has none of them (the
+        # exchange's clock, not ours, which may run ahead). Rows that are all outside the range say nothing:
+        # asked again, until the venue keeps answering so.
+        closed = not returned_opens and req.end_ms < req.anchor_ms
         if closed or plan.tries >= MAX_TRIES:
             t = req.start_ms
             while t <= req.end_ms:
