@@ -97,3 +97,33 @@ def test_incremental_figures_equal_a_full_computation_over_a_random_session():
                 tid += 1
                 p.apply_all([trade(venue, unified, mid, rng.choice((0.0, 0.3, 1.0)), at, tid)], now_ns=now)
         assert agg.compute(p.state, now) == reference(agg, p, now)
+
+
+def test_a_quote_received_between_two_slices_of_a_tick_is_fresh_not_from_the_future():
+    from feeds.core.state import MarketState
+    from tui.widgets.aggregate_view import age_text
+
+    state, agg = MarketState(), Aggregator(stale_after_s=2.0)
+    names = [f"S{i:02d}USDT" for i in range(25)]  # more than one slice
+    start = 1_700_000_000 * S
+    for n in names:
+        state.get("BINANCE", n, n).quote = Quote("BINANCE", n, n, start - S, start - S, 1.0, 1.0, 1.1, 1.0, 1)
+    agg.compute(state, start)
+    tick = start + S // 10
+    for n in names:  # every symbol moved: all computed again, in slices
+        state.get("BINANCE", n, n).quote = Quote("BINANCE", n, n, tick - 1000, tick - 1000, 1.0, 1.0, 1.2, 1.0, 2)
+    work = agg.compute_slices(state, tick)
+    next(work)  # the first slice; the live loop reads a frame here, 3 ms after the tick read its time
+    late = names[20]
+    state.get("BINANCE", late, late).quote = Quote("BINANCE", late, late, tick + 3_000_000, tick + 3_000_000,
+                                                   1.0, 1.0, 1.3, 1.0, 3)
+    try:
+        while True:
+            next(work)
+    except StopIteration as done:
+        out = done.value
+    view = out[late].venues[0]
+    assert view.ask == 1.3 and view.age_ns == 0 and not view.stale
+    assert not age_text(view).startswith("-") and out[late].to_stats()["venues"]["BINANCE"]["age_ms"] >= 0
+    later = agg.compute(state, tick + S // 10)[late].venues[0]  # the next tick: aged from its data time
+    assert later.age_ns == S // 10 - 3_000_000

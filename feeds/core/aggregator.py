@@ -220,7 +220,7 @@ class Aggregator:
         valid_until = _NEVER  # the first time a venue's staleness or price choice changes
         data: list[int] = []
         for v in agg.venues:
-            data.append(-1 if v.age_ns is None else now_ns - v.age_ns)
+            data.append(-1 if v.age_ns is None else v.updated_ns)
         for st in group:
             for ev in (st.quote, st.last_trade):
                 if ev is not None:
@@ -234,7 +234,7 @@ class Aggregator:
     def _aged(f: _Figures, now_ns: int) -> Aggregate:
         """The figures of the last computation, with the venues' ages as of ``now_ns``."""
         agg = f.agg
-        views = [v if d < 0 else _new(VenueView, (*v[:_AGE], now_ns - d, *v[_AGE + 1:]))
+        views = [v if d < 0 else _new(VenueView, (*v[:_AGE], max(now_ns - d, 0), *v[_AGE + 1:]))
                  for v, d in zip(agg.venues, f.data_ns)]
         return _new(Aggregate, (agg[0], views, *agg[2:]))
 
@@ -258,6 +258,8 @@ class Aggregator:
             stale = True
         else:
             age = now_ns - data_ns
+            if age < 0:  # received after the sliced tick read its time: fresh, not from the future
+                age = 0
             stale = age > limit
         if t is not None and (q is None or now_ns - t_ns <= limit or now_ns - q_ns > limit):
             price = t.price
