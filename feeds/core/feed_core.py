@@ -398,7 +398,7 @@ class FeedCore:
     def tick_slices(self, now_ns: int) -> Iterator[None]:
         """``tick`` in slices: the live driver lets frames in between them (each yield), so no piece holds its
         loop long; nothing in a slice depends on frames not having come since the one before."""
-        for tel in self.pipeline.telemetry.values():  # the pipeline's tick folds these too: the bulk here
+        for tel in list(self.pipeline.telemetry.values()):  # the pipeline's tick folds these too: the bulk here
             for stats in (tel.latency, tel.processing):
                 for _ in range(-(-len(stats.pending) // FOLD_SLICE)):
                     stats.fold(FOLD_SLICE)
