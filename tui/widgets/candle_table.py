@@ -133,16 +133,17 @@ class CandleTable(CachedStyles, Widget, can_focus=True):
             self._rebuild()
             self.refresh()
             return True
-        width = self.size.width
         title_changed = self._build_title()
-        if title_changed:
-            self.refresh(Region(0, 0, width, 1))
         changed = self._update_rows()
         if changed is None:
             self.refresh()
-        else:
-            for i in changed:
-                self.refresh(Region(0, TOP_LINES + i, width, 1))
+            return True
+        lines = [TOP_LINES + i for i in changed]
+        if title_changed:
+            lines.append(0)
+        if lines:  # one region over the changed lines (the usual tick: the title and the forming bar)
+            top = min(lines)
+            self.refresh(Region(0, top, self.size.width, max(lines) - top + 1))
         return True
 
     def forget(self) -> None:
