@@ -6,6 +6,7 @@ test_app_replay.py; the rendered views are pinned by test_snapshots.py.
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import re
@@ -673,3 +674,36 @@ async def test_tables_beneath_a_dialog_keep_updating():
         app.refresh_view()
         t = table(app, "BTCUSDT")
         assert t._seen == t._versions()  # synced by the timer, not left for later
+
+
+async def test_the_refresh_timer_syncs_the_tables_in_turns_and_none_is_left_behind():
+    """One timer tick syncs one table in TABLE_TURNS (so no single loop turn repaints every table), the next
+    ticks the others: every table in sight shows the new bar within TABLE_TURNS ticks."""
+    from tui.app import TABLE_TURNS
+    app = quiet_app()
+    names = ("BTCUSDT", "ETHUSDT", "SOLUSDT", "BNBUSDT")
+    now = time.time_ns()
+    open_ns = now - now % 1_000_000_000
+
+    def bars(close: float) -> list[Candle]:
+        return [Candle("BINANCE", s, s[:-4] + "/USD", now, now, "1s", open_ns, 10.0, 99.0, 9.0, close, 0.1, 1, False)
+                for s in names]
+
+    async with app.run_test(size=(160, 48)) as pilot:
+        app.session.pipeline.apply_all(bars(10.5))
+        await wait_for(pilot, lambda: len(app.query(CandleTable)) == len(names)
+                       and all("10.500" in "".join(t.text_lines()) for t in app.query(CandleTable)),
+                       what="four tables in sight")
+        for timer in list(app._timers):
+            if timer.name == "refresh-view":
+                timer.pause()  # the test ticks it
+        app._slow_at = asyncio.get_running_loop().time()  # not the once-a-second tick (it leaves the tables)
+        app.session.pipeline.apply_all(bars(12.25))
+        tables = list(app.query(CandleTable))
+        synced: list[int] = []
+        for _ in range(TABLE_TURNS):
+            app._refresh_tick()
+            synced.append(sum(t._seen == t._versions() for t in tables))
+        assert synced == [len(tables) * (i + 1) // TABLE_TURNS for i in range(TABLE_TURNS)]
+        await pilot.pause()
+        assert all("12.250" in "".join(t.text_lines()) for t in tables)
