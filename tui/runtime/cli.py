@@ -552,6 +552,7 @@ def run_session(args: argparse.Namespace, early_sim: SimulatorProcess | None = N
     runner.metrics_port = ui.metrics_port
     if early_sim is not None and cfg.mode == "demo":
         early_sim.spec = runner._sim_spec()  # the child keeps what it built if this is what it guessed
+        early_sim.launch()  # sends the spec now: a wrong guess is rebuilt while this process imports the app
         runner.sim = early_sim
     runner.launch_simulator()  # the demo's history builds in the child while this process imports the app
     if args.headless or args.command == "collect":
