@@ -198,6 +198,7 @@ class ClearTermApp(ReplayControls, App):
         self._gc_threshold: tuple[int, int, int] | None = None  # the collector's setting before the app's
         self._stop_timeout = STOP_TIMEOUT_S
         self._turn = 0  # the refresh timer's tick, modulo TABLE_TURNS
+        self._rows_shown: dict[str, tuple] = {}  # symbol group -> its row in the symbol list, as last built
         self._mounted = False  # on_mount ran: the widgets exist (the runner starts before, in on_load)
         self._runner_done = False  # the runner's start returned (or failed)
         self._tables: dict[tuple[str, str], CandleTable] = {}
@@ -472,7 +473,8 @@ class ClearTermApp(ReplayControls, App):
             elif turn is None or i % TABLE_TURNS == turn:
                 table.sync(symbols.get(key))
         self._sync_badges(slow)
-        self.query_one(SymbolList).show(self._symbol_rows())
+        symbol_list = self.query_one(SymbolList)
+        symbol_list.show(self._symbol_rows(symbol_list.rows_in_sight()))
         if slow:
             self.query_one(LatencyPanel).sync(session.pipeline.telemetry)
         signals = self.query_one(SignalPanel)
@@ -484,6 +486,7 @@ class ClearTermApp(ReplayControls, App):
         """Another session is on screen (DVR on/off, a backward seek): every widget redraws from it."""
         self._session_shown = self.session
         self._plan_key = None
+        self._rows_shown = {}
         self._visible_shown = None
         self._last_counts.clear()
         self._rates.clear()
@@ -690,8 +693,10 @@ class ClearTermApp(ReplayControls, App):
         self.query_one("#depth-empty").display = not self._books
         self._depth_columns = 0
 
-    def _symbol_rows(self) -> list[tuple]:
+    def _symbol_rows(self, in_sight: range | None = None) -> list[tuple]:
+        """One row per symbol group; rows out of ``in_sight`` keep what they were (not drawn: no per-symbol work)."""
         session = self.session
+        last = self._rows_shown if in_sight is not None else {}
         approximate = session.feed.symbol_map.is_approximate
         aggregates = session.aggregates
         by_group: dict[str, list[tuple[str, str]]] = {}
@@ -699,7 +704,11 @@ class ClearTermApp(ReplayControls, App):
             by_group.setdefault(group, []).append((venue, symbol))
         state = session.pipeline.state.symbols
         rows = []
-        for group in self._groups:
+        for i, group in enumerate(self._groups):
+            kept = last.get(group)
+            if kept is not None and in_sight is not None and i not in in_sight:
+                rows.append(kept)
+                continue
             venues = by_group.get(group, [])
             unified = next((state[k].unified for k in venues if k in state), None)
             if unified is None and venues:
@@ -716,6 +725,7 @@ class ClearTermApp(ReplayControls, App):
                     price = view.last if view.last is not None else view.price
                     cells.append((venue, price, "stale" if view.stale else "fresh", approximate(symbol)))
             rows.append((self._number(group), unified or group, cells, group in session.hidden))
+        self._rows_shown = {g: row for g, row in zip(self._groups, rows)}
         return rows
 
     def symbol_names(self) -> list[tuple[str, str]]:

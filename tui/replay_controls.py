@@ -28,6 +28,7 @@ import orjson
 from textual import work
 
 from tui.widgets.formatting import utc_hms
+from tui.widgets.goto_screen import GotoScreen
 from tui.widgets.replay_bar import ReplayBar
 from tui.widgets.safe_text import clean
 
@@ -229,7 +230,6 @@ class ReplayControls(_Base):
             if seconds is not None and self.replay is replay:
                 self._seek(replay, day_start + seconds * 1_000_000_000)
 
-        from tui.widgets.goto_screen import GotoScreen
         self.push_screen(GotoScreen(day, utc_hms(at)), chosen)
 
     async def action_dvr(self) -> None:
