@@ -6,6 +6,7 @@ test_app_replay.py; the rendered views are pinned by test_snapshots.py.
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import re
@@ -673,3 +674,67 @@ async def test_tables_beneath_a_dialog_keep_updating():
         app.refresh_view()
         t = table(app, "BTCUSDT")
         assert t._seen == t._versions()  # synced by the timer, not left for later
+
+
+async def test_the_refresh_timer_syncs_the_tables_in_turns_and_none_is_left_behind():
+    """One timer tick syncs one table in TABLE_TURNS (so no single loop turn repaints every table), the next
+    ticks the others: every table in sight shows the new bar within TABLE_TURNS ticks."""
+    from tui.app import TABLE_TURNS
+    app = quiet_app()
+    names = ("BTCUSDT", "ETHUSDT", "SOLUSDT", "BNBUSDT")
+    now = time.time_ns()
+    open_ns = now - now % 1_000_000_000
+
+    def bars(close: float) -> list[Candle]:
+        return [Candle("BINANCE", s, s[:-4] + "/USD", now, now, "1s", open_ns, 10.0, 99.0, 9.0, close, 0.1, 1, False)
+                for s in names]
+
+    async with app.run_test(size=(160, 48)) as pilot:
+        app.session.pipeline.apply_all(bars(10.5))
+        await wait_for(pilot, lambda: len(app.query(CandleTable)) == len(names)
+                       and all("10.500" in "".join(t.text_lines()) for t in app.query(CandleTable)),
+                       what="four tables in sight")
+        for timer in list(app._timers):
+            if timer.name == "refresh-view":
+                timer.pause()  # the test ticks it
+        app._slow_at = asyncio.get_running_loop().time()  # not the once-a-second tick (it leaves the tables)
+        app.session.pipeline.apply_all(bars(12.25))
+        tables = list(app.query(CandleTable))
+        synced: list[int] = []
+        for _ in range(TABLE_TURNS):
+            app._refresh_tick()
+            synced.append(sum(t._seen == t._versions() for t in tables))
+        assert synced == [len(tables) * (i + 1) // TABLE_TURNS for i in range(TABLE_TURNS)]
+        await pilot.pause()
+        assert all("12.250" in "".join(t.text_lines()) for t in tables)
+
+
+async def test_symbol_rows_out_of_sight_are_not_rebuilt_and_catch_up_in_sight():
+    """The symbol list is a few lines high: a refresh builds the rows in sight (prices looked up, compared,
+    redrawn) and keeps the others as they were; coming into sight, a row shows the latest price."""
+    from tui.widgets.symbol_list import SymbolList
+    app = quiet_app()
+    names = ("BTCUSDT", "ETHUSDT", "SOLUSDT", "BNBUSDT", "XRPUSDT", "ADAUSDT", "DOGEUSDT", "LTCUSDT")
+    now = time.time_ns()
+
+    def trades(price: float, t: int) -> list[Trade]:
+        return [Trade("BINANCE", s, s[:-4] + "/USD", t, t, price, 1.0, "buy", t % 10**9) for s in names]
+
+    async with app.run_test(size=(160, 48)) as pilot:
+        app.session.pipeline.apply_all(trades(10.5, now))
+        symbol_list = app.query_one(SymbolList)
+        await wait_for(pilot, lambda: len(symbol_list._rows) == len(names) and "10.50" in symbol_list.text_lines()[0],
+                       what="eight rows, the first with its price")
+        in_sight = symbol_list.rows_in_sight()
+        assert 0 < len(in_sight) < len(names)
+        before = list(symbol_list._rows)
+        app.session.pipeline.apply_all(trades(12.25, now + 1_000_000))
+        await wait_for(pilot, lambda: all("12.25" in line for line in symbol_list.text_lines()),
+                       what="the rows in sight with the new price")
+        rows = symbol_list._rows
+        assert all(rows[i] is before[i] for i in range(len(names)) if i not in in_sight)  # never rebuilt
+        assert all(rows[i] is not before[i] for i in in_sight)
+        symbol_list.styles.max_height = symbol_list.styles.height = len(names)  # every row comes into sight
+        await wait_for(pilot, lambda: len(symbol_list.rows_in_sight()) == len(names)
+                       and all("12.25" in line for line in symbol_list.text_lines()),
+                       what="every row in sight, with the new price")

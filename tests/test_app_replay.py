@@ -176,7 +176,7 @@ async def test_go_to_a_time_and_r_does_not_quit():
         await wait_for(pilot, runner.finished.is_set, what="the replay to end")
         await press(pilot, "g")
         await wait_for(pilot, lambda: isinstance(app.screen, GotoScreen), what="the go-to question")
-        assert "2026-01-01" in screen_text(app)
+        await wait_for(pilot, lambda: "2026-01-01" in screen_text(app), what="the question drawn")  # its first paint
         await press(pilot, "space")  # typed into the input, not a replay key while the question is open
         assert not runner.paused
         await press(pilot, "backspace", *"12:00:30", "enter")

@@ -40,10 +40,9 @@ from tui.layout import (
     table_grid,
     table_plan,
 )
-from tui.replay_controls import REPLAY_ACTIONS, ReplayControls
+from tui.replay_controls import REPLAY_ACTIONS, ReplayControls, is_replay
 from tui.runtime.config import THEMES, UISettings
 from tui.runtime.logsetup import setup_logging
-from tui.runtime.replay_runner import ReplayRunner
 from tui.terminal import (
     TerminalWatch,
     alert_sequence,
@@ -51,10 +50,8 @@ from tui.terminal import (
     terminal_driver_class,
 )
 from tui.widgets.aggregate_view import AggregateView
-from tui.widgets.alert_log import AlertsScreen
 from tui.widgets.candle_chart import CandleChart, chart_input
 from tui.widgets.candle_table import CandleTable
-from tui.widgets.confirm_screen import ConfirmScreen
 from tui.widgets.connection_badge import ConnectionBadge, bus_badge_state, bus_summary
 from tui.widgets.depth_book import DepthBook
 from tui.widgets.depth_chart import DepthChart
@@ -62,7 +59,6 @@ from tui.widgets.futures_panel import FuturesPanel
 from tui.widgets.halt_history import HaltHistory
 from tui.widgets.header_bar import HeaderBar
 from tui.widgets.health_log import HealthLog
-from tui.widgets.help_screen import HelpScreen
 from tui.widgets.latency_panel import LatencyPanel, percentiles
 from tui.widgets.line_log import LineLog
 from tui.widgets.liquidation_log import LiquidationLog
@@ -74,11 +70,15 @@ from tui.widgets.safe_text import clean, plain
 from tui.widgets.signal_panel import SignalPanel
 from tui.widgets.symbol_commands import SymbolCommands
 from tui.widgets.symbol_list import SymbolList
-from tui.widgets.symbol_picker import SymbolPicker
 
 log = logging.getLogger("clearterm.app")
 
 SLOW_PERIOD_S = 1.0  # rates, latency sparklines
+# The candle tables take turns: on each timer tick one table in TABLE_TURNS is synced (each at 5 Hz with the
+# default 10 Hz refresh), so one tick never repaints every table: smaller loop turns, frames wait less behind
+# them. A forming bar's digits changing 5 times a second are as many as an eye reads; the prices of the
+# symbol list and the header's clock keep the full rate.
+TABLE_TURNS = 2
 STOP_TIMEOUT_S = 5.0
 HANGUP_STOP_TIMEOUT_S = 0.8  # the terminal is gone: stop within TerminalWatch's deadline
 DEPTH_HEIGHT = 12
@@ -197,6 +197,10 @@ class ClearTermApp(ReplayControls, App):
         self.terminal_watch = TerminalWatch(self.hang_up, self._close_recording)
         self._gc_threshold: tuple[int, int, int] | None = None  # the collector's setting before the app's
         self._stop_timeout = STOP_TIMEOUT_S
+        self._turn = 0  # the refresh timer's tick, modulo TABLE_TURNS
+        self._rows_shown: dict[str, tuple] = {}  # symbol group -> its row in the symbol list, as last built
+        self._mounted = False  # on_mount ran: the widgets exist (the runner starts before, in on_load)
+        self._runner_done = False  # the runner's start returned (or failed)
         self._tables: dict[tuple[str, str], CandleTable] = {}
         self._books: dict[tuple[str, str], DepthBook] = {}
         self._plan: list[tuple[str, str, str]] = []  # (venue, venue symbol, group) in display order
@@ -271,6 +275,11 @@ class ClearTermApp(ReplayControls, App):
             yield PnlView(id="pnl")
         yield Footer(compact=True)
 
+    def on_load(self) -> None:
+        # before the stylesheet is applied and the screen composed: the session's connections (and the demo's
+        # wait for its simulator) proceed while the first layout and paint are made
+        self._start_runner()
+
     def on_mount(self) -> None:
         self._header = self.query_one(HeaderBar)
         self._replay_bar = self.query_one(ReplayBar)
@@ -285,10 +294,14 @@ class ClearTermApp(ReplayControls, App):
         self.terminal_watch.start(fileno if isinstance(fileno, int) and not self.is_headless else None,
                                   hard_exit=not self.is_headless)
         self._warn_about_locale()
-        if isinstance(self.runner, ReplayRunner):
+        if is_replay(self.runner):
             self._find_replay_end()
-        self._start_runner()
-        self.set_interval(1.0 / self.refresh_hz, self.refresh_view, name="refresh-view")
+        self._mounted = True
+        if self._runner_done:
+            self._settle_collector()
+        if self.start_error:  # the start failed before the screen was there to say so
+            self.notify(clean(self.start_error), severity="error", timeout=10, markup=False)
+        self.set_interval(1.0 / self.refresh_hz, self._refresh_tick, name="refresh-view")
         self.refresh_view(slow=True)
 
     def _apply_settings(self) -> None:
@@ -324,17 +337,23 @@ class ClearTermApp(ReplayControls, App):
             raise
         except Exception as exc:
             self._report_start_failure(exc)
-        if not self.is_headless:  # a test process runs many apps: it must keep collecting them
-            # Everything built so far (modules, Textual's DOM, the simulator's history) lives as long as the
-            # app: out of the collector's sight, a full collection scans only what came later. Measured:
-            # gen-2 pauses of 140-180 ms CPU at 30 symbols were the app's worst stalls (92-103 ms after).
-            gc.freeze()
-            # fewer, larger young collections: Textual's strips (each with its caches) are most of what the
-            # refresh allocates, and mostly die young
-            self._gc_threshold = gc.get_threshold()
-            gc.set_threshold(10_000, 50, 50)
+        self._runner_done = True
+        if self._mounted:  # else on_mount does it, once the screen is built
+            self._settle_collector()
         if self.duration is not None:  # counted from the start of the feeds: --duration S is S seconds of data
             self.set_timer(self.duration, self.action_quit, name="duration")
+
+    def _settle_collector(self) -> None:
+        if self.is_headless or self._gc_threshold is not None:  # a test process runs many apps: it must keep collecting them
+            return
+        # Everything built so far (modules, Textual's DOM, the session's start) lives as long as the app: out
+        # of the collector's sight, a full collection scans only what came later. Measured: gen-2 pauses of
+        # 140-180 ms CPU at 30 symbols were the app's worst stalls (92-103 ms after).
+        gc.freeze()
+        # fewer, larger young collections: Textual's strips (each with its caches) are most of what the
+        # refresh allocates, and mostly die young
+        self._gc_threshold = gc.get_threshold()
+        gc.set_threshold(10_000, 50, 50)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.worker.name == "runner-start" and event.state == WorkerState.ERROR:
@@ -343,8 +362,9 @@ class ClearTermApp(ReplayControls, App):
     def _report_start_failure(self, exc: BaseException | None) -> None:
         self.start_error = f"start failed: {type(exc).__name__}: {exc}"
         log.error(self.start_error)
-        self.notify(clean(self.start_error), severity="error", timeout=10, markup=False)
-        self.refresh_view()
+        if self._mounted:  # else on_mount says it
+            self.notify(clean(self.start_error), severity="error", timeout=10, markup=False)
+            self.refresh_view()
 
     async def _stop_runner(self) -> None:
         if self._stopped:
@@ -387,9 +407,14 @@ class ClearTermApp(ReplayControls, App):
             recorder.close()
 
     # -- the refresh timer ----------------------------------------------------------------------------
-    def refresh_view(self, slow: bool | None = None) -> None:
-        """Copy what changed into the widgets of the visible view (the only path state -> screen)."""
-        if not self.is_running or not self._header.is_attached:  # shutting down: views may be gone already
+    def _refresh_tick(self) -> None:
+        self._turn = (self._turn + 1) % TABLE_TURNS
+        self.refresh_view(turn=self._turn)
+
+    def refresh_view(self, slow: bool | None = None, turn: int | None = None) -> None:
+        """Copy what changed into the widgets of the visible view (the only path state -> screen). ``turn``: the
+        timer's tick, whose share of the candle tables is synced (None, as after a key: all of them)."""
+        if not self.is_running or not self._mounted or not self._header.is_attached:  # not built yet, or shutting down
             return
         session = self.session
         if session is not self._session_shown:
@@ -406,7 +431,8 @@ class ClearTermApp(ReplayControls, App):
             self._check_alerts()
             view = self.view
             if view == "main":
-                self._sync_main(session, slow)
+                # the once-a-second work (latency panel, rates, the signal hint) takes the tables' turn
+                self._sync_main(session, slow, -1 if slow and turn is not None else turn)
             elif view == "aggregate":
                 self.query_one(AggregateView).sync(session.aggregates, session.feed.symbol_map.is_approximate)
                 self.query_one(MarketLog).sync(session.market_log)
@@ -431,21 +457,24 @@ class ClearTermApp(ReplayControls, App):
                 self.query_one(PnlView).sync(session.paper, session.risk.config.equity)
             self._sync_bindings()
 
-    def _sync_main(self, session, slow: bool) -> None:
+    def _sync_main(self, session, slow: bool, turn: int | None) -> None:
         self._sync_visibility()
         self._layout_grids()
         symbols = session.pipeline.state.symbols
         # the tables' screen (a dialog may be on top: what shows beneath it still updates); the widgets
         # its last frame showed, as Textual's own widgets ask it
         on_screen = self.screen_stack[0]._compositor.visible_widgets
-        for key, table in self._tables.items():
+        for i, (key, table) in enumerate(self._tables.items()):
             # a table scrolled out of sight (or hidden) is not touched; it catches up as it is drawn again
-            if table in on_screen or not table.has_state:
+            if not table.has_state:
                 table.sync(symbols.get(key))
-            else:
+            elif table not in on_screen:
                 table.behind = True
+            elif turn is None or i % TABLE_TURNS == turn:
+                table.sync(symbols.get(key))
         self._sync_badges(slow)
-        self.query_one(SymbolList).show(self._symbol_rows())
+        symbol_list = self.query_one(SymbolList)
+        symbol_list.show(self._symbol_rows(symbol_list.rows_in_sight()))
         if slow:
             self.query_one(LatencyPanel).sync(session.pipeline.telemetry)
         signals = self.query_one(SignalPanel)
@@ -457,6 +486,7 @@ class ClearTermApp(ReplayControls, App):
         """Another session is on screen (DVR on/off, a backward seek): every widget redraws from it."""
         self._session_shown = self.session
         self._plan_key = None
+        self._rows_shown = {}
         self._visible_shown = None
         self._last_counts.clear()
         self._rates.clear()
@@ -508,7 +538,7 @@ class ClearTermApp(ReplayControls, App):
         history = self.live_session.halt.history
         new = history[self._alerted:]
         self._alerted = len(history)
-        replaying = isinstance(self.runner, ReplayRunner)
+        replaying = is_replay(self.runner)
         self._announce_alerts(ring=not replaying)
         if replaying:
             return
@@ -663,8 +693,10 @@ class ClearTermApp(ReplayControls, App):
         self.query_one("#depth-empty").display = not self._books
         self._depth_columns = 0
 
-    def _symbol_rows(self) -> list[tuple]:
+    def _symbol_rows(self, in_sight: range | None = None) -> list[tuple]:
+        """One row per symbol group; rows out of ``in_sight`` keep what they were (not drawn: no per-symbol work)."""
         session = self.session
+        last = self._rows_shown if in_sight is not None else {}
         approximate = session.feed.symbol_map.is_approximate
         aggregates = session.aggregates
         by_group: dict[str, list[tuple[str, str]]] = {}
@@ -672,7 +704,11 @@ class ClearTermApp(ReplayControls, App):
             by_group.setdefault(group, []).append((venue, symbol))
         state = session.pipeline.state.symbols
         rows = []
-        for group in self._groups:
+        for i, group in enumerate(self._groups):
+            kept = last.get(group)
+            if kept is not None and in_sight is not None and i not in in_sight:
+                rows.append(kept)
+                continue
             venues = by_group.get(group, [])
             unified = next((state[k].unified for k in venues if k in state), None)
             if unified is None and venues:
@@ -689,6 +725,7 @@ class ClearTermApp(ReplayControls, App):
                     price = view.last if view.last is not None else view.price
                     cells.append((venue, price, "stale" if view.stale else "fresh", approximate(symbol)))
             rows.append((self._number(group), unified or group, cells, group in session.hidden))
+        self._rows_shown = {g: row for g, row in zip(self._groups, rows)}
         return rows
 
     def symbol_names(self) -> list[tuple[str, str]]:
@@ -761,7 +798,7 @@ class ClearTermApp(ReplayControls, App):
         if action == "resume":
             return self.live_session.halt.halted
         if action == "symbols":
-            return not isinstance(self.runner, ReplayRunner)
+            return not is_replay(self.runner)
         if action == "view":
             return not (parameters and parameters[0] == self.view)  # the view shown: no key needed
         if action == "interval":
@@ -786,6 +823,7 @@ class ClearTermApp(ReplayControls, App):
                 self.live_session.halt.resume(by="operator")
             self.refresh_view()
 
+        from tui.widgets.confirm_screen import ConfirmScreen  # the dialogs are imported when first shown
         self.push_screen(ConfirmScreen("Resume trading? y/n"), answered)
 
     def action_view(self, name: str) -> None:
@@ -862,6 +900,7 @@ class ClearTermApp(ReplayControls, App):
 
     def action_symbols(self) -> None:
         session = self.live_session
+        from tui.widgets.symbol_picker import SymbolPicker
         self.push_screen(SymbolPicker(list(session.config.symbols)), self._change_symbol)
 
     async def _change_symbol(self, text: str | None) -> None:
@@ -894,6 +933,7 @@ class ClearTermApp(ReplayControls, App):
 
     def action_alerts(self) -> None:
         engine = self.live_session.alerts
+        from tui.widgets.alert_log import AlertsScreen
         self.push_screen(AlertsScreen([r.text for r in engine.rules], list(engine.history), engine.fired),
                          self._change_alert)
 
@@ -930,6 +970,7 @@ class ClearTermApp(ReplayControls, App):
         return None
 
     def action_help(self) -> None:
+        from tui.widgets.help_screen import HelpScreen
         self.push_screen(HelpScreen(self.help_rows()))
 
     def help_rows(self) -> list[tuple[str, str, bool]]:

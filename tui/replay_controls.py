@@ -19,14 +19,14 @@ import asyncio
 import gzip
 import logging
 import os
+import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeGuard
 
 import orjson
 from textual import work
 
-from tui.runtime.replay_runner import SPEEDS, ReplayRunner
 from tui.widgets.formatting import utc_hms
 from tui.widgets.goto_screen import GotoScreen
 from tui.widgets.replay_bar import ReplayBar
@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from textual.app import App
 
     from tui.runtime.attach import AttachRunner
+    from tui.runtime.replay_runner import ReplayRunner
     from tui.runtime.runner import Runner
     from tui.runtime.session import Session
 
@@ -50,6 +51,12 @@ DVR_STOP_TIMEOUT_S = 5.0
 NS_PER_DAY = 86_400_000_000_000
 REPLAY_ACTIONS = frozenset({"pause", "play", "faster", "slower", "step", "seek", "goto"})
 END_SCAN_GZIP_MAX = 32 * 1024 * 1024  # compressed bytes read to find a .gz recording's end
+
+
+def is_replay(runner: object) -> TypeGuard[ReplayRunner]:
+    """Is ``runner`` a ReplayRunner? (A live or demo app does not import the replay machinery to ask.)"""
+    module = sys.modules.get("tui.runtime.replay_runner")
+    return module is not None and isinstance(runner, module.ReplayRunner)
 
 
 def recording_end_ns(paths: list[str]) -> int | None:
@@ -97,7 +104,7 @@ class ReplayControls(_Base):
         @property
         def live_session(self) -> Session: ...
 
-        def refresh_view(self, slow: bool | None = None) -> None: ...
+        def refresh_view(self, slow: bool | None = None, turn: int | None = None) -> None: ...
 
     dvr: ReplayRunner | None = None  # a replay of the live session's recording, while shown
     _replay_end_ns: int | None = None
@@ -108,17 +115,17 @@ class ReplayControls(_Base):
         """The replay on screen: the DVR, or the app's own runner in ``clearterm replay``."""
         if self.dvr is not None:
             return self.dvr
-        return self.runner if isinstance(self.runner, ReplayRunner) else None
+        return self.runner if is_replay(self.runner) else None
 
     @property
     def standalone_replay(self) -> bool:
         """The app runs ``clearterm replay`` (there is no live session to go back to)."""
-        return isinstance(self.runner, ReplayRunner)
+        return is_replay(self.runner)
 
     @work(exit_on_error=False, thread=True, name="replay-end")
     def _find_replay_end(self) -> None:
         """The recording's last time, for the progress bar (a thread: a .gz file must be read through)."""
-        assert isinstance(self.runner, ReplayRunner), "started only for clearterm replay"
+        assert is_replay(self.runner), "started only for clearterm replay"
         self._replay_end_ns = recording_end_ns(self.runner.paths)
 
     def check_replay_action(self, action: str) -> bool | None:
@@ -137,6 +144,7 @@ class ReplayControls(_Base):
         if action == "faster":
             return True if replay.speed is not None else None
         if action == "slower":
+            from tui.runtime.replay_runner import SPEEDS
             return True if replay.speed != SPEEDS[0] else None
         return True
 
@@ -180,6 +188,7 @@ class ReplayControls(_Base):
         replay = self.replay
         if replay is None:
             return
+        from tui.runtime.replay_runner import SPEEDS
         order = [s if s is not None else float("inf") for s in SPEEDS]
         current = replay.speed if replay.speed is not None else float("inf")
         if direction > 0:
@@ -228,6 +237,7 @@ class ReplayControls(_Base):
         if self.dvr is not None or self.standalone_replay:
             return
         from feeds.drivers.bus import RecordTee
+        from tui.runtime.replay_runner import ReplayRunner
         session = self.live_session
         recorder = session.recorder
         # with --publish the recorder is a tee: its local side is the file (None with --no-record)

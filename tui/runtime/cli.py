@@ -19,14 +19,14 @@ from urllib.parse import urlsplit
 
 import orjson
 
-from feeds.venues import DEMO_VENUES
-from tui.runtime.config import COLOR_SYSTEMS, NOTIFY, THEMES, UISettings
-from tui.runtime.session import DEFAULT_SYMBOLS, SessionConfig
-
+# Nothing heavy at the top: ``clearterm demo`` starts its simulator child before importing the session
+# (see main); each command imports what it needs.
 if TYPE_CHECKING:
     from feeds.api import Feed
     from feeds.drivers.rest import RestResponse
-    from tui.runtime.session import Session
+    from tui.runtime.config import UISettings
+    from tui.runtime.demo_sim import SimulatorProcess
+    from tui.runtime.session import Session, SessionConfig
 
 COMMANDS = ("live", "demo", "sim", "replay", "bench", "recordings", "collect", "attach", "serve", "web")
 REALTIME_ENV_FLAG = "FLAG_REALTIME"
@@ -158,6 +158,7 @@ def _size(text: str) -> int:
 
 
 def _add_session_options(p: argparse._ActionsContainer, live: bool) -> None:  # a parser or a group
+    from tui.runtime.session import DEFAULT_SYMBOLS
     p.add_argument("--venues", type=_csv_list, help="venues to show, e.g. binance,coinbase")
     p.add_argument("--symbols", type=_csv_list,
                    help=f"symbols, e.g. {','.join(DEFAULT_SYMBOLS)} (Binance style or BTC/USD)")
@@ -182,6 +183,7 @@ def _add_session_options(p: argparse._ActionsContainer, live: bool) -> None:  # 
 
 
 def _add_run_options(p: argparse._ActionsContainer) -> None:
+    from tui.runtime.config import COLOR_SYSTEMS, NOTIFY, THEMES
     p.add_argument("--headless", action="store_true", help="no TUI: run the same pipeline and exit")
     p.add_argument("--duration", type=_positive_float, metavar="S", help="stop after S seconds")
     p.add_argument("--json", action="store_true", help="print one JSON object of run statistics at the end")
@@ -303,9 +305,10 @@ def session_config(args: argparse.Namespace) -> tuple[SessionConfig, UISettings]
 
     from feeds.drivers.recording import default_recording_path
     from feeds.intervals import INTERVALS
-    from feeds.venues import VENUES
+    from feeds.venues import DEMO_VENUES, VENUES
     from strategy.halt import halt_from_env
-    from tui.runtime.config import ConfigError, load, state_dir
+    from tui.runtime.config import ConfigError, UISettings, load, state_dir
+    from tui.runtime.session import SessionConfig
 
     mode = args.command
     if mode == "collect":
@@ -553,13 +556,17 @@ def finish(session, args) -> None:
         sys.stdout.write(orjson.dumps(session.stats()).decode() + "\n")
 
 
-def run_session(args: argparse.Namespace) -> int:
+def run_session(args: argparse.Namespace, early_sim: SimulatorProcess | None = None) -> int:
     from tui.runtime.runner import Runner
     cfg, ui = session_config(args)
     for warning in check_symbols(cfg):
         print(f"clearterm: warning: {warning}", file=sys.stderr)
     runner = Runner(cfg, sim_process=True)
     runner.metrics_port = ui.metrics_port
+    if early_sim is not None and cfg.mode == "demo":
+        early_sim.spec = runner._sim_spec()  # the child keeps what it built if this is what it guessed
+        early_sim.launch()  # sends the spec now: a wrong guess is rebuilt while this process imports the app
+        runner.sim = early_sim
     runner.launch_simulator()  # the demo's history builds in the child while this process imports the app
     if args.headless or args.command == "collect":
         asyncio.run(run_headless(runner, args.duration))
@@ -651,6 +658,12 @@ def run_serve(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    early_sim = None
+    if argv[:1] == ["demo"] and not {"-h", "--help"} & set(argv):
+        # before any heavy import: the child builds the likely simulator while this process imports the
+        # session and the app (it gets the real spec later and rebuilds only if the guess was wrong)
+        from tui.runtime.demo_sim import SimulatorProcess
+        early_sim = SimulatorProcess.speculate()
     try:
         args = parse_args(argv)
         if args.command == "sim":
@@ -672,12 +685,15 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "replay":
             from tui.runtime.replay_cmd import run_replay
             return run_replay(args)
-        return run_session(args)
+        return run_session(args, early_sim)
     except UsageError as exc:
         print(f"clearterm: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
+    finally:
+        if early_sim is not None:
+            early_sim.abandon()  # not taken up by a session (a bad argument...): the child ends by itself
 
 
 if __name__ == "__main__":

@@ -6,8 +6,13 @@ exiting, crashing or being killed) stops the child, so it never outlives the app
 the terminal's signals (SIGHUP when the pty closes, Ctrl-C in ``--headless``) reach only the app, which
 then stops it. Port: the child binds port 0 itself and reports what it got, so there is nothing to race for.
 
-Run as ``python -m tui.runtime.demo_sim SPEC`` (SPEC: the Simulator's arguments as JSON); the child prints
-one JSON line ``{"port": P, "urls": {VENUE: [ws_url, rest_url]}}`` once its history is built and it listens.
+Start-up: ``clearterm demo`` launches the child first thing, before this process imports the session, with
+the spec of a plain demo as a guess (``LIKELY_SPEC``); the child builds that simulator's history at once, while
+this process imports. The real spec (the Simulator's arguments as JSON, one line on the child's stdin) follows
+when the session is configured: the child keeps what it built when the guess was right, else builds the spec.
+
+Run as ``python -m tui.runtime.demo_sim [GUESS]``; the child prints one JSON line
+``{"port": P, "urls": {VENUE: [ws_url, rest_url]}}`` once the simulator of the spec is built and listens.
 """
 from __future__ import annotations
 
@@ -27,21 +32,56 @@ class SimulatorStartError(OSError):
     """The child exited, or said nothing, before it listened."""
 
 
-class SimulatorProcess:
-    """The parent's handle: ``launch`` at once, ``await ready()`` for the URLs, ``await stop()``."""
+# The spec a plain ``clearterm demo`` (no config file, no flags) asks for; a test holds it equal to
+# Runner._sim_spec() of that session. Any other spec costs one more history build in the child.
+LIKELY_SPEC: dict[str, Any] = {
+    "symbols": ["BTCUSDT", "ETHUSDT", "SOLUSDT", "BNBUSDT", "XRPUSDT", "ADAUSDT", "DOGEUSDT"], "seed": 7,
+    "port": 0, "intervals": ["1s"], "venues": ["BINANCE", "COINBASE", "BINANCE_FUTURES"], "history_s": 40}
 
-    def __init__(self, spec: dict[str, Any]) -> None:
+
+class SimulatorProcess:
+    """The parent's handle: ``launch`` at once, ``await ready()`` for the URLs, ``await stop()``.
+
+    ``speculate()`` launches before the spec is known (``spec`` is set later, and sent by ``launch``)."""
+
+    def __init__(self, spec: dict[str, Any] | None) -> None:
         self.spec = spec
         self.proc: subprocess.Popen[bytes] | None = None
         self.urls: dict[str, list[str]] = {}
         self.port = 0
+        self._spec_sent = False
+        self.stderr_tail = b""
+
+    @classmethod
+    def speculate(cls, guess: dict[str, Any] = LIKELY_SPEC) -> SimulatorProcess:
+        sim = cls(None)
+        sim._start(guess)
+        return sim
+
+    def _start(self, guess: dict[str, Any] | None) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "tui.runtime.demo_sim", *([orjson.dumps(guess).decode()] if guess else [])],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, close_fds=True,
+            start_new_session=True)
 
     def launch(self) -> None:
         if self.proc is None:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "tui.runtime.demo_sim", orjson.dumps(self.spec).decode()],
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, close_fds=True,
-                start_new_session=True)
+            self._start(self.spec)
+        if self.spec is not None and not self._spec_sent and self.proc is not None and self.proc.stdin is not None:
+            self._spec_sent = True
+            try:
+                self.proc.stdin.write(orjson.dumps(self.spec) + b"\n")
+                self.proc.stdin.flush()
+            except OSError:  # the child is gone: ready() says why
+                pass
+
+    def abandon(self) -> None:
+        """Not needed after all: the child ends at the end of its stdin (nobody waits for it)."""
+        proc, self.proc = self.proc, None
+        if proc is not None:
+            for pipe in (proc.stdin, proc.stdout, proc.stderr):
+                if pipe is not None:
+                    pipe.close()
 
     async def ready(self, timeout: float = READY_TIMEOUT_S) -> SimulatorProcess:
         self.launch()
@@ -59,7 +99,7 @@ class SimulatorProcess:
             self.port, self.urls = int(reply["port"]), reply["urls"]
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
             await self.stop()
-            why = (proc.stderr.read() if proc.stderr else b"").decode(errors="replace").strip().splitlines()
+            why = self.stderr_tail.decode(errors="replace").strip().splitlines()
             raise SimulatorStartError(f"the demo simulator did not start (exit status {proc.returncode}"
                                       + (f": {why[-1]}" if why else "") + ")") from None
         return self
@@ -82,17 +122,35 @@ class SimulatorProcess:
         except subprocess.TimeoutExpired:
             proc.kill()
             await loop.run_in_executor(None, proc.wait)
+        if proc.stderr is not None:
+            self.stderr_tail = proc.stderr.read()[-4096:]  # why it stopped, if it did not start
         for pipe in (proc.stdout, proc.stderr):
             if pipe is not None:
                 pipe.close()
 
 
-async def serve_until_eof(spec: dict[str, Any]) -> None:
+def _simulator_args(spec: dict[str, Any]) -> dict[str, Any]:
+    return {k: tuple(v) if k in ("symbols", "intervals", "venues") and v is not None else v for k, v in spec.items()}
+
+
+async def serve_until_eof(guess: dict[str, Any] | None) -> None:
     from feeds.sim.server import Simulator
-    sim = Simulator(**spec)
-    # a thread waits for the end of stdin (a pipe only the parent holds), from before the history is built
-    parent_gone = asyncio.get_running_loop().run_in_executor(None, _read_to_eof)
-    await sim.start()  # its history first: the app's backfill finds it whole
+    loop = asyncio.get_running_loop()
+    stdin = sys.stdin.buffer
+    # a thread reads the spec (a pipe only the parent holds), from before the guess is built
+    spec_line = loop.run_in_executor(None, stdin.readline)
+    sim = await Simulator(**_simulator_args(guess)).start() if guess is not None else None
+    line = await spec_line
+    if not line:  # the parent went away, or did not need a simulator after all
+        if sim is not None:
+            await sim.stop()
+        return
+    spec = orjson.loads(line)
+    if sim is None or spec != guess:
+        if sim is not None:
+            await sim.stop()
+        sim = await Simulator(**_simulator_args(spec)).start()  # its history first: the backfill finds it whole
+    parent_gone = loop.run_in_executor(None, _read_to_eof)
     urls = {name: [sim.ws_url(name), sim.rest_url(name)] for name in sim.venues}
     os.write(1, orjson.dumps({"port": sim.port, "urls": urls}) + b"\n")
     try:
@@ -112,11 +170,7 @@ def _read_to_eof() -> None:
 def main(argv: list[str]) -> int:
     from tui.runtime.logsetup import setup_logging
     setup_logging()
-    spec = orjson.loads(argv[0])
-    for key in ("symbols", "intervals", "venues"):
-        if spec.get(key) is not None:
-            spec[key] = tuple(spec[key])
-    asyncio.run(serve_until_eof(spec))
+    asyncio.run(serve_until_eof(orjson.loads(argv[0]) if argv else None))
     return 0
 
 

@@ -92,6 +92,7 @@ class CandleTable(CachedStyles, Widget, can_focus=True):
         self._seen = (-1, -1)  # (symbol version, series version) drawn last
         self._title: Strip | None = None
         self._title_plain = ""
+        self._title_key: tuple | None = None  # (price, interval, bars) the title was built from
         self._header: Strip | None = None
         self._rows: list[Strip] = []
         self._row_bars: list[Candle] = []
@@ -133,16 +134,17 @@ class CandleTable(CachedStyles, Widget, can_focus=True):
             self._rebuild()
             self.refresh()
             return True
-        width = self.size.width
         title_changed = self._build_title()
-        if title_changed:
-            self.refresh(Region(0, 0, width, 1))
         changed = self._update_rows()
         if changed is None:
             self.refresh()
-        else:
-            for i in changed:
-                self.refresh(Region(0, TOP_LINES + i, width, 1))
+            return True
+        lines = [TOP_LINES + i for i in changed]
+        if title_changed:
+            lines.append(0)
+        if lines:  # one region over the changed lines (the usual tick: the title and the forming bar)
+            top = min(lines)
+            self.refresh(Region(0, top, self.size.width, max(lines) - top + 1))
         return True
 
     def forget(self) -> None:
@@ -214,6 +216,7 @@ class CandleTable(CachedStyles, Widget, can_focus=True):
         bars = self.visible_bars()
         self._layout = self._plan(bars)
         self._title_plain = ""
+        self._title_key = None
         self._build_title()
         base = self.style_of("candle-table--header", partial=False)
         header = Text()
@@ -301,6 +304,11 @@ class CandleTable(CachedStyles, Widget, can_focus=True):
         """Rebuild the title strip; True when its text changed."""
         st = self._state
         series = self.series
+        price = st.last_price() if st is not None else None
+        key = (price, series.interval if series else self.interval, len(series.bars) if series is not None else None)
+        if key == self._title_key and self._title is not None:  # what it would say is what it says
+            return False
+        self._title_key = key
         muted = self.style_of("candle-table--muted")
         title = Text()
         if self.number:
@@ -308,7 +316,6 @@ class CandleTable(CachedStyles, Widget, can_focus=True):
         title.append(clean(self.symbol), "bold")
         title.append(" · ")
         title.append(clean(self.venue))
-        price = st.last_price() if st is not None else None
         if price is not None:
             title.append("  ")
             title.append(f"{price:.{price_decimals(price)}f}", "bold")

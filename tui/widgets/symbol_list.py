@@ -34,6 +34,11 @@ class SymbolList(TextLines):
     def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
         return max(1, len(self._rows))
 
+    def rows_in_sight(self) -> range:
+        """The indexes of the rows on screen (the list is a few lines high: most of 30 symbols are not)."""
+        top = self.scroll_offset.y
+        return range(top, top + self.size.height)
+
     def show(self, rows: list[tuple]) -> bool:
         """``rows``: (number, unified, [(venue, price, status, approximate)...], hidden) per symbol.
 
