@@ -75,21 +75,22 @@ def test_the_simulator_child_guesses_the_plain_demo(monkeypatch, tmp_path):
     """``clearterm demo`` starts its simulator child before it knows the session's spec, with a guess: the
     guess must be what a plain demo asks for, or every start builds the simulator's history twice."""
     from tui.runtime.cli import parse_args, session_config
-    from tui.runtime.demo_sim import LIKELY_SPEC
+    from tui.runtime.demo_sim import LIKELY_SPEC, with_venues
     from tui.runtime.runner import Runner
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))  # no config file of the operator's
     for name in [k for k in __import__("os").environ if k.startswith("CLEARTERM_")]:
         monkeypatch.delenv(name)
     cfg, _ = session_config(parse_args(["demo"]))
-    assert orjson.loads(orjson.dumps(Runner(cfg, sim_process=True)._sim_spec())) == LIKELY_SPEC
+    assert orjson.loads(orjson.dumps(Runner(cfg, sim_process=True)._sim_spec())) == with_venues(LIKELY_SPEC)
 
 
 async def test_a_wrong_guess_still_serves_the_asked_simulator():
     """The child built the guessed simulator; the spec that comes differs (other symbols): it serves the spec."""
     from feeds.drivers import rest
+    from feeds.venues import DEMO_VENUES
     from tui.runtime.demo_sim import LIKELY_SPEC, SimulatorProcess
     sim = SimulatorProcess.speculate()
-    sim.spec = dict(LIKELY_SPEC, symbols=["LTCUSDT"], venues=["BINANCE"], history_s=2)
+    sim.spec = dict(LIKELY_SPEC, symbols=["LTCUSDT"], venues=[DEMO_VENUES[0]], history_s=2)
     try:
         await sim.ready()
         base = sim.rest_url("BINANCE")

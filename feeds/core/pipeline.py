@@ -35,7 +35,7 @@ from feeds.events import (
     Trade,
     VenueStatus,
 )
-from feeds.venues.base import Codec
+from feeds.venues.base import Codec, StreamCodec
 
 EVENT_COUNT_KEYS = ("trade", "candle", "candle_closed", "quote", "ticker", "book", "mark_price", "liquidation",
                     "open_interest")
@@ -135,7 +135,7 @@ class Pipeline:
         tel = self.telemetry.get(venue)
         if tel is None:
             tel = self.telemetry[venue] = VenueTelemetry(venue)
-        envelope = getattr(codec, "envelope", None) if hasattr(codec, "stream_reader") else None
+        envelope = codec.envelope if isinstance(codec, StreamCodec) else None
         self._routes[conn] = _Route(codec.decode, tel, tel.processing.pending.append, tel.latency.pending.append,
                                     envelope, {})
 
@@ -294,7 +294,8 @@ class Pipeline:
         if len(streams) >= _MAX_FUSED_STREAMS:
             streams.clear()
         fused = _GENERAL
-        route = self.codecs[conn].stream_reader(stream)  # type: ignore[attr-defined]  # attach checked it has one
+        codec = self.codecs[conn]
+        route = codec.stream_reader(stream) if isinstance(codec, StreamCodec) else None
         if route is not None:
             event_type, venue, symbol, unified, read = route
             allowed = self.subscribed.get(conn)

@@ -6,9 +6,9 @@ bodies parse, its taker fee, the kind of order book it keeps and the candles it 
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 from urllib.parse import urlsplit
 
 from feeds.symbols import SymbolMap
@@ -26,6 +26,15 @@ class Codec(Protocol):
     """A venue's pure decoder: one WebSocket frame -> events (``feeds.events``), never an exception."""
 
     def decode(self, raw: str | bytes, recv_ns: int) -> list[Any]: ...
+
+
+@runtime_checkable
+class StreamCodec(Codec, Protocol):
+    """A codec whose frames name their stream (Binance's combined streams): the pipeline binds a path per stream."""
+
+    envelope: Callable[[str | bytes], Any]  # a frame -> its stream name (.stream) and undecoded payload (.data)
+
+    def stream_reader(self, stream: str) -> Any: ...  # the stream's (event type, venue, symbol, unified, read) or None
 
 
 @dataclass(frozen=True)

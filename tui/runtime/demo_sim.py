@@ -34,9 +34,18 @@ class SimulatorStartError(OSError):
 
 # The spec a plain ``clearterm demo`` (no config file, no flags) asks for; a test holds it equal to
 # Runner._sim_spec() of that session. Any other spec costs one more history build in the child.
+# "venues": None is the demo's venues, named by the child (the registry is not imported here yet).
 LIKELY_SPEC: dict[str, Any] = {
     "symbols": ["BTCUSDT", "ETHUSDT", "SOLUSDT", "BNBUSDT", "XRPUSDT", "ADAUSDT", "DOGEUSDT"], "seed": 7,
-    "port": 0, "intervals": ["1s"], "venues": ["BINANCE", "COINBASE", "BINANCE_FUTURES"], "history_s": 40}
+    "port": 0, "intervals": ["1s"], "venues": None, "history_s": 40}
+
+
+def with_venues(spec: dict[str, Any]) -> dict[str, Any]:
+    """``spec`` with the demo's venues when it names none."""
+    if spec.get("venues") is not None:
+        return spec
+    from feeds.venues import DEMO_VENUES
+    return dict(spec, venues=list(DEMO_VENUES))
 
 
 class SimulatorProcess:
@@ -135,6 +144,8 @@ def _simulator_args(spec: dict[str, Any]) -> dict[str, Any]:
 
 async def serve_until_eof(guess: dict[str, Any] | None) -> None:
     from feeds.sim.server import Simulator
+    if guess is not None:
+        guess = with_venues(guess)
     loop = asyncio.get_running_loop()
     stdin = sys.stdin.buffer
     # a thread reads the spec (a pipe only the parent holds), from before the guess is built
