@@ -19,6 +19,7 @@ from rich.text import Text
 from textual import events
 from textual.app import App
 from textual.keys import _character_to_key
+from textual.screen import Screen
 from textual.widgets import Input, Static
 from waiting import press
 
@@ -738,3 +739,23 @@ async def test_symbol_rows_out_of_sight_are_not_rebuilt_and_catch_up_in_sight():
         await wait_for(pilot, lambda: len(symbol_list.rows_in_sight()) == len(names)
                        and all("12.25" in line for line in symbol_list.text_lines()),
                        what="every row in sight, with the new price")
+
+
+@pytest.mark.parametrize("size,classes", [((80, 24), {"-narrow", "-short"}), ((160, 48), {"-wide", "-tall"})])
+async def test_the_screen_is_born_with_its_size_classes(size, classes):
+    """The screen-size classes are the screen's from its creation: set by the first resize, after the compose,
+    they restyled every widget once more before the first frame (only the screen's resume restyles it now)."""
+    app = demo_app()
+    restyled = []
+    update_styles = app.update_styles
+
+    def counting(node, animate=True):
+        restyled.append(node)
+        update_styles(node, animate)
+
+    app.update_styles = counting
+    async with app.run_test(size=size) as pilot:
+        await wait_for(pilot, lambda: app._mounted, what="the app mounted")
+        await pilot.pause()
+        assert set(app.screen.classes) >= classes
+        assert sum(isinstance(node, Screen) for node in restyled) == 1

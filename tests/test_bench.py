@@ -6,6 +6,7 @@ still works against the real pipeline, simulator, recorder and app. The run uses
 the test does not measure speed. The corpus generator is checked for determinism and for frames that
 the real codec and guard accept.
 """
+import os
 import statistics
 
 import orjson
@@ -56,6 +57,7 @@ def test_quick_bench_reports_every_figure_with_unit_and_target(capsys, monkeypat
     first = result["figures"]["first_frame"]  # the median of the runs, with their spread, not the best
     assert first["value"] == pytest.approx(statistics.median(first["runs"]), rel=0.01)
     assert first["spread"] == [min(first["runs"]), max(first["runs"])]
+    assert ".pyc files compiled first" in first["method"]
     for name in ("ingest", "loopback_ratio", "latency_p99", "ui_worst_stall", "ui_cpu", "rss", "rss_growth",
                  "first_frame", "latency_send_p99", "latency_app_p99"):
         assert result["figures"][name]["target"] != "reference", name
@@ -152,3 +154,19 @@ def test_child_env_puts_this_tree_on_the_path(tmp_path):
                          env=bench._child_env(str(tmp_path)), cwd=tmp_path, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == [str(root / "tui" / "__init__.py"), str(root / "feeds" / "__init__.py")]
+
+
+def test_the_first_frame_is_measured_on_compiled_modules(tmp_path):
+    """PYTHONDONTWRITEBYTECODE is set where the bench runs: without compiling first, every start of the demo
+    compiled all of our modules, which an installed program (pip compiles them) never does."""
+    for package in bench.PACKAGES:
+        (tmp_path / package).mkdir()
+        (tmp_path / package / "__init__.py").write_text("X = 1\n")
+    (tmp_path / "tui" / "app.py").write_text("Y = 2\n")
+    assert bench.compile_packages(tmp_path) == 4  # none compiled yet
+    assert all(bench._compiled(p) for p in tmp_path.rglob("*.py"))
+    assert bench.compile_packages(tmp_path) == 0  # nothing left to do
+    source = tmp_path / "tui" / "app.py"
+    source.write_text("Y = 3\n")
+    os.utime(source, (source.stat().st_atime, source.stat().st_mtime + 10))  # edited since
+    assert bench.compile_packages(tmp_path) == 1 and bench._compiled(source)

@@ -99,3 +99,23 @@ async def test_a_wrong_guess_still_serves_the_asked_simulator():
         assert list(sim.urls) == ["BINANCE"]
     finally:
         await sim.stop()
+
+
+async def test_the_demo_child_serves_each_venue_whole_however_early_it_answers():
+    """The child answers once Binance's history is built; the other venues build theirs after: a request to one
+    made at once waits for it, and finds the whole 40 s of start-up history."""
+    from feeds.drivers import rest
+    from tui.runtime.demo_sim import LIKELY_SPEC, SimulatorProcess
+    sim = SimulatorProcess(dict(LIKELY_SPEC))
+    try:
+        await sim.ready()
+        coinbase = await rest.get(sim.rest_url("COINBASE") + "/products/BTC-USD/candles?granularity=1")
+        perp = await rest.get(sim.rest_url("BINANCE_FUTURES") + "/fapi/v1/depth?symbol=BTCUSDT&limit=1000")
+        spot = await rest.get(sim.rest_url("BINANCE") + "/api/v3/klines?symbol=BTCUSDT&interval=1s&limit=1000")
+        assert coinbase.status == perp.status == spot.status == 200
+        assert len(orjson.loads(coinbase.body)) >= 38  # a second without a trade has no candle
+        assert len(orjson.loads(spot.body)) >= 41  # 40 s and the forming bar
+        depth = orjson.loads(perp.body)
+        assert len(depth["bids"]) == len(depth["asks"]) == 200
+    finally:
+        await sim.stop()

@@ -111,6 +111,14 @@ def fitted_summary(messages: int, rejected: int, gaps: int, duplicates: int, wid
     return next((v for v in variants if len(v) <= width), variants[-1])
 
 
+def breakpoint_classes(width: int, height: int) -> list[str]:
+    """The screen's size classes for a terminal of ``width`` x ``height``, as Textual's resize sets them."""
+    out = []
+    for size, points in ((width, ClearTermApp.HORIZONTAL_BREAKPOINTS), (height, ClearTermApp.VERTICAL_BREAKPOINTS)):
+        out += [name for at, name in sorted(points, reverse=True) if size >= at][:1]
+    return out
+
+
 def _toggle_bindings() -> list[Binding]:
     out = [Binding("1", "toggle_symbol(1)", "Show/hide", key_display="1-9", id="toggle_symbol_1",
                    tooltip="Show/hide symbol 1", show=False)]
@@ -236,6 +244,12 @@ class ClearTermApp(ReplayControls, App):
         return self.runner.session
 
     # -- layout ---------------------------------------------------------------------------------------
+    def get_default_screen(self) -> Screen:
+        # born with the screen-size classes of the terminal's size: set by the first resize instead, after the
+        # compose, they restyled every widget once more before the first frame
+        size = self.size
+        return Screen(id="_default", classes=" ".join(breakpoint_classes(size.width, size.height)))
+
     @property
     def _perps(self) -> bool:
         """Does the session watch perpetuals (a venue declared ``perpetual``)?"""

@@ -12,9 +12,9 @@ every second (or 3 s) with a funding clock (funding every 8 hours of simulated t
 The market is its own SimMarket (another seed, spot's start prices), tied to spot: before every step each
 symbol's mid is set to the spot mid times (1 + basis), where the basis is a seeded mean-reverting walk around
 a premium of 1.5 bps (stationary spread about 1 bp, clamped within 3 bps of the premium), and the perp's own walk
-between steps is a quarter of spot's. The spot market is the Binance venue's live one when it runs at the
-same time, otherwise (no Binance venue, or warm-up history) a private twin with spot's seed and settings,
-which follows the same path. The index in ``markPrice`` is the spot mid, so funding follows the premium.
+between steps is a quarter of spot's. The spot market is the Binance venue's when it is at the same time (live,
+and its mids as they were at each second while this venue's history is built after Binance's), otherwise (no
+Binance venue) a private twin with spot's seed and settings, which follows the same path. The index in ``markPrice`` is the spot mid, so funding follows the premium.
 """
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ import math
 import random
 import re
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from websockets.asyncio.server import ServerConnection
@@ -39,7 +39,7 @@ from .binance import (
     qty,
     rest_routes,
 )
-from .market import INTERVAL_MS, SimMarket, SimSymbol
+from .market import INTERVAL_MS, SimMarket, SimSymbol, SpotSymbol
 
 if TYPE_CHECKING:
     from .server import Simulator
@@ -110,7 +110,7 @@ class FuturesStreams(BinanceStreams):
     def __init__(self, market: SimMarket) -> None:
         super().__init__(market)
         self.rng = random.Random(market.seed * 7919)
-        self.spot: Callable[[int], dict[str, SimSymbol]] | None = None  # spot's symbols as of a time; None: untied
+        self.spot: Callable[[int], Mapping[str, SpotSymbol]] | None = None  # spot's symbols as of a time; None: untied
         self.basis: dict[str, float] = {}  # symbol -> perp/spot - 1
         self._basis_rng = random.Random(market.seed * 7919 + 1)
         self._basis_ms: int | None = None
@@ -256,9 +256,9 @@ def make_venue(sim: Simulator) -> BinanceFuturesSimVenue:
     twin = SimMarket(sim.symbols, sim.seed, trades_per_second=sim.trades_per_second, intervals=(),
                      book_levels=sim.book_levels)
 
-    def spot_symbols(now_ms: int) -> dict[str, SimSymbol]:
-        live = getattr(sim.venues.get("BINANCE"), "market", None)
-        if isinstance(live, SimMarket) and live.now_ms is not None and abs(live.now_ms - now_ms) <= 2000:
+    def spot_symbols(now_ms: int) -> Mapping[str, SpotSymbol]:
+        live = sim.spot_market()  # live, or as it was at the step being built while the history is built
+        if live is not None and live.now_ms is not None and abs(live.now_ms - now_ms) <= 2000:
             return live.symbols
         if twin.now_ms is None or now_ms >= twin.now_ms:
             twin.step(now_ms)  # warm-up history, or no Binance venue

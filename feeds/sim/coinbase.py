@@ -23,7 +23,8 @@ Each product's price follows the Binance market of the same symbol: before every
 Coinbase mid is set to the Binance mid times (1 + basis), where the basis is a seeded mean-reverting
 walk of about 1.5 bps (clamped at 5 bps), so the venues stay a few bps apart but never equal. The
 Binance venue's market is used when it is at the same time (live, and in the warm-up, where the server
-steps all venues together); otherwise (no Binance venue) a private twin SimMarket with Binance's seed and
+builds Binance's history first and this venue's after it, reading Binance's mids as they were at each second);
+otherwise (no Binance venue) a private twin SimMarket with Binance's seed and
 settings.
 
 ``sequence`` numbers each product's ``full`` messages one by one (the order messages that explain its book
@@ -51,7 +52,7 @@ import math
 import random
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -60,7 +61,7 @@ from websockets.asyncio.server import ServerConnection
 
 from .coinbase_l3 import Message, SimOrders
 from .faults import Stalls
-from .market import SimMarket, SimSymbol, SimTrade, split_symbol
+from .market import SimMarket, SimSymbol, SimTrade, SpotMarket, SpotSymbol, split_symbol
 from .server import SimConn, Venue
 
 if TYPE_CHECKING:
@@ -175,9 +176,10 @@ class CoinbaseVenue(Venue):
 
     def __init__(self, symbols: tuple[str, ...], seed: int, *, trades_per_second: float = 20.0,
                  book_levels: int = 200, clock: Callable[[], int] | None = None,
-                 reference: Callable[[], SimMarket | None] | None = None,
+                 reference: Callable[[], SpotMarket | None] | None = None,
                  subscribe_timeout_s: float = 5.0) -> None:
-        """``reference()`` returns the live Binance SimMarket to follow, or None (then a twin is used)."""
+        """``reference()`` returns the Binance market to follow (live, or as it was at the step being built while the
+        history is built), or None (then a twin is used)."""
         super().__init__()
         self.clock = clock
         self.reference = reference
@@ -212,14 +214,14 @@ class CoinbaseVenue(Venue):
         return self.market.now_ms or int(time.time() * 1000)
 
     # the market -------------------------------------------------------------------------------------
-    def _reference_symbols(self, now_ms: int) -> dict[str, SimSymbol]:
+    def _reference_symbols(self, now_ms: int) -> Mapping[str, SpotSymbol]:
         live = self.reference() if self.reference is not None else None
         if live is not None and live.now_ms is not None and abs(live.now_ms - now_ms) <= 2000:
             return live.symbols
         self.twin.step(now_ms)  # no Binance venue at this time
         return self.twin.symbols
 
-    def _couple(self, ref: dict[str, SimSymbol], t: int) -> None:
+    def _couple(self, ref: Mapping[str, SpotSymbol], t: int) -> None:
         """Set every product's mid to its Binance mid times (1 + basis), the basis walking on."""
         for p in self.products.values():
             rs = ref.get(p.ref)
@@ -807,9 +809,5 @@ _PRODUCT_REST: dict[str, Callable[[CoinbaseVenue, Product, dict[str, str]], tupl
 def make_venue(sim: Simulator, cls: type[CoinbaseVenue] = CoinbaseVenue) -> CoinbaseVenue:
     """Registry hook used by feeds.sim.server.Simulator: follows the Binance venue's market when present."""
 
-    def reference() -> SimMarket | None:
-        binance = sim.venues.get("BINANCE")
-        return getattr(binance, "market", None)
-
     return cls(sim.symbols, sim.seed, trades_per_second=sim.trades_per_second,
-               book_levels=sim.book_levels, clock=sim.now_ms, reference=reference)
+               book_levels=sim.book_levels, clock=sim.now_ms, reference=sim.spot_market)

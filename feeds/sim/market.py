@@ -27,9 +27,9 @@ import random
 import time
 from bisect import bisect_left, bisect_right
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from operator import attrgetter
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 INTERVAL_MS = {
     "1s": 1_000, "1m": 60_000, "3m": 180_000, "5m": 300_000, "15m": 900_000, "30m": 1_800_000,
@@ -215,6 +215,42 @@ class SimSymbol:
             asks[p] = self._lots()
             p += self._gap()
         self.last_top = self.best()
+
+
+class SpotSymbol(Protocol):
+    """What a venue following another market reads of one of its symbols (a SimSymbol, or a MidPrice)."""
+
+    @property
+    def mid(self) -> float: ...  # ticks
+
+    @property
+    def tick(self) -> float: ...
+
+
+class SpotMarket(Protocol):
+    """What a venue following another market reads of it (a SimMarket, or a MarketMoment)."""
+
+    @property
+    def now_ms(self) -> int | None: ...
+
+    @property
+    def symbols(self) -> Mapping[str, SpotSymbol]: ...
+
+
+class MidPrice(NamedTuple):
+    mid: float  # ticks
+    tick: float
+
+
+class MarketMoment(NamedTuple):
+    """A market's mid prices as they were after one step: what a follower built after it reads of that step."""
+
+    now_ms: int | None
+    symbols: dict[str, MidPrice]
+
+
+def market_moment(market: SpotMarket) -> MarketMoment:
+    return MarketMoment(market.now_ms, {name: MidPrice(s.mid, s.tick) for name, s in market.symbols.items()})
 
 
 class SimMarket:

@@ -31,7 +31,7 @@ import asyncio
 import importlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Iterator
 from http import HTTPStatus
 from typing import Any, TypeVar
 from urllib.parse import parse_qs
@@ -44,6 +44,7 @@ from websockets.http11 import Request, Response
 from websockets.protocol import State
 
 from .faults import GARBAGE_FRAME, FrameFaults
+from .market import MarketMoment, SpotMarket, market_moment
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -54,6 +55,7 @@ wire_log.setLevel(logging.WARNING)
 
 VENUE_MODULES = {"BINANCE": "feeds.sim.binance", "COINBASE": "feeds.sim.coinbase",
                  "COINBASE_ADVANCED": "feeds.sim.coinbase_advanced", "BINANCE_FUTURES": "feeds.sim.binance_futures"}
+LEADER = "BINANCE"  # the venue the others follow (their prices track its prices)
 
 _HEADERS_SMALL = [bytes((0x81, n)) for n in range(126)]
 
@@ -250,6 +252,9 @@ class Simulator:
         self._server: Server | None = None
         self._ticker: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._building: dict[Venue, asyncio.Event] = {}  # venues whose history is not built yet
+        self._moment: MarketMoment | None = None  # the leader as a follower being built reads it
+        self._stopping = False
         self.venues: dict[str, Venue] = {}
         for name in (VENUE_MODULES if venues is None else venues):
             module_name = VENUE_MODULES[name.upper()]
@@ -269,33 +274,98 @@ class Simulator:
         return int((t0 + (time.time() - t0) * self.speed) * 1000)
 
     # lifecycle ----------------------------------------------------------------------------------
-    async def start(self) -> Simulator:
+    async def start(self, followers_later: bool = False) -> Simulator:
+        """Build the history and serve. ``followers_later``: serve as soon as the leader's history is built (the
+        demo's first price is Binance's); each venue that follows it is served once its own history is built, in
+        slices between which the loop serves the leader (a request to a venue still building waits for it)."""
         self._t0 = time.time()
+        self._stopping = False
         now = self.now_ms()
-        if self.history_s > 0:
-            self._warm_up(now - int(self.history_s * 1000), now)
-        for v in self.venues.values():
-            v.step(now)
+        times = [*range(now - int(self.history_s * 1000), now, 1000), now] if self.history_s > 0 else [now]
+        leader = self.venues.get(LEADER)
+        tape = self._lead(leader, times) if leader is not None else None
+        followers = [v for v in self.venues.values() if v is not leader]
+        self._building = {v: asyncio.Event() for v in followers}
+        if not followers_later:
+            self._build_followers(followers, times, tape)
         self._server = server = await serve(
             self._handle, self.host, self.requested_port, process_request=self._process_request,
             compression=None, ping_interval=self.ping_interval, ping_timeout=self.ping_timeout,
             max_size=2**20, max_queue=64, logger=wire_log)
         self.port = server.sockets[0].getsockname()[1]
         self._ticker = asyncio.create_task(self._run())
+        if followers_later:
+            self._spawn(self._build_followers_sliced(followers, times, tape))
         return self
 
+    # history ------------------------------------------------------------------------------------
+    # The venues that follow Binance (their mids track its mids) read its market at each step. Built in
+    # lockstep, no venue served before all were built; now Binance is built first, its mids taped at each step,
+    # and each follower is built after it, reading the tape: the same history, served sooner.
+
+    def _lead(self, leader: Venue, times: list[int]) -> list[MarketMoment] | None:
+        market = self.spot_market()
+        tape: list[MarketMoment] | None = [] if market is not None else None
+        for t in times:
+            leader.step(t)
+            if tape is not None and market is not None:
+                tape.append(market_moment(market))
+        return tape
+
+    def _follow(self, venue: Venue, times: list[int], tape: list[MarketMoment] | None) -> Iterator[None]:
+        """Step ``venue`` through ``times``, reading the leader as it was at each; yields after each step."""
+        for i, t in enumerate(times):
+            self._moment = tape[i] if tape is not None else None
+            try:
+                venue.step(t)
+            finally:
+                self._moment = None
+            yield
+
+    def _build_followers(self, followers: list[Venue], times: list[int], tape: list[MarketMoment] | None) -> None:
+        for v in followers:
+            for _ in self._follow(v, times, tape):
+                pass
+            self._built(v)
+
+    async def _build_followers_sliced(self, followers: list[Venue], times: list[int],
+                                      tape: list[MarketMoment] | None) -> None:
+        for v in followers:
+            for _ in self._follow(v, times, tape):
+                await asyncio.sleep(0)  # the leader's clients are served between two seconds of history
+            self._built(v)
+
+    def _built(self, venue: Venue) -> None:
+        self._building.pop(venue).set()
+
+    def building(self) -> list[str]:
+        """The venues whose history is still being built (not served yet)."""
+        return [v.name for v in self._building]
+
+    async def built(self) -> None:
+        """Wait until every venue's history is built."""
+        for event in list(self._building.values()):
+            await event.wait()
+
+    def spot_market(self) -> SpotMarket | None:
+        """What the venues following Binance read: its market, or, while one's history is built, the tape's moment."""
+        if self._moment is not None:
+            return self._moment
+        market: SpotMarket | None = getattr(self.venues.get(LEADER), "market", None)
+        return market
+
     def _warm_up(self, from_ms: int, to_ms: int) -> None:
-        """Build every venue's history (klines, 24 h stats) before anyone connects: second by second, all
-        venues together, so that a venue following another (Coinbase follows Binance) reads the other's
-        market at that second, as it does live, instead of simulating a private twin of it (20% less work)."""
-        venues = list(self.venues.values())
-        t = from_ms
-        while t < to_ms:
-            for v in venues:
-                v.step(t)
-            t += 1000
+        """Every venue's history over [from_ms, to_ms), second by second, the leader first."""
+        times = list(range(from_ms, to_ms, 1000))
+        leader = self.venues.get(LEADER)
+        tape = self._lead(leader, times) if leader is not None else None
+        for v in self.venues.values():
+            if v is not leader:
+                for _ in self._follow(v, times, tape):
+                    pass
 
     async def stop(self) -> None:
+        self._stopping = True
         if self._ticker is not None:
             self._ticker.cancel()
             try:
@@ -305,6 +375,9 @@ class Simulator:
             self._ticker = None
         for task in list(self._tasks):
             task.cancel()
+        for event in self._building.values():  # a request waiting for a history that will never be built
+            event.set()
+        self._building = {}
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
@@ -318,10 +391,11 @@ class Simulator:
 
     async def _run(self) -> None:
         period = 1.0 / self.tick_hz
-        venues = list(self.venues.values())
         while True:
             now = self.now_ms()
-            for v in venues:
+            for v in self.venues.values():
+                if v in self._building:
+                    continue  # its history is not built yet: it goes live once it is
                 try:
                     v.step(now)
                 except Exception:  # a bug in one step must not silence the whole exchange
@@ -345,13 +419,18 @@ class Simulator:
                 return v
         return None
 
-    def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
+    async def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
         if time.monotonic() < self._refuse_until:
             return json_response(503, {"code": -1008, "msg": "Service unavailable (simulated)."})
         path, _, raw_query = request.path.partition("?")
         venue = self._route(path)
         if venue is None:
             return json_response(404, {"code": -1000, "msg": f"Unknown path {path}"})
+        building = self._building.get(venue)
+        if building is not None:  # served once its history is built
+            await building.wait()
+            if self._stopping:  # released by stop(): never built
+                return json_response(503, {"code": -1008, "msg": "Service unavailable (stopping)."})
         query = _query(raw_query)
         if request.headers.get("Upgrade", "").lower() != "websocket":
             status, body = venue.rest(path, query)

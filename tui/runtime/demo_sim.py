@@ -8,7 +8,8 @@ then stops it. Port: the child binds port 0 itself and reports what it got, so t
 
 Start-up: ``clearterm demo`` launches the child first thing, before this process imports the session, with
 the spec of a plain demo as a guess (``LIKELY_SPEC``); the child builds that simulator's history at once, while
-this process imports. The real spec (the Simulator's arguments as JSON, one line on the child's stdin) follows
+this process imports: Binance's first, which is served at once, then the other venues' (served as each is built;
+a request to one still building waits for it, so a backfill always finds the whole history). The real spec (the Simulator's arguments as JSON, one line on the child's stdin) follows
 when the session is configured: the child keeps what it built when the guess was right, else builds the spec.
 
 Run as ``python -m tui.runtime.demo_sim [GUESS]``; the child prints one JSON line
@@ -150,7 +151,9 @@ async def serve_until_eof(guess: dict[str, Any] | None) -> None:
     stdin = sys.stdin.buffer
     # a thread reads the spec (a pipe only the parent holds), from before the guess is built
     spec_line = loop.run_in_executor(None, stdin.readline)
-    sim = await Simulator(**_simulator_args(guess)).start() if guess is not None else None
+    # Binance is served as soon as its history is built (the first price shown is Binance's); the venues that
+    # follow it build theirs after it, in slices on this loop, and are served once built
+    sim = await Simulator(**_simulator_args(guess)).start(followers_later=True) if guess is not None else None
     line = await spec_line
     if not line:  # the parent went away, or did not need a simulator after all
         if sim is not None:
@@ -160,7 +163,7 @@ async def serve_until_eof(guess: dict[str, Any] | None) -> None:
     if sim is None or spec != guess:
         if sim is not None:
             await sim.stop()
-        sim = await Simulator(**_simulator_args(spec)).start()  # its history first: the backfill finds it whole
+        sim = await Simulator(**_simulator_args(spec)).start(followers_later=True)  # a request waits for its venue's history
     parent_gone = loop.run_in_executor(None, _read_to_eof)
     urls = {name: [sim.ws_url(name), sim.rest_url(name)] for name in sim.venues}
     os.write(1, orjson.dumps({"port": sim.port, "urls": urls}) + b"\n")
