@@ -113,6 +113,14 @@ async def test_every_symbol_can_be_scrolled_into_view_with_the_keys_and_shows_it
         assert re.search(r"↑ \d+ more  ↓ 0 more", list_on_screen(app)[-1])
         await press(pilot, "home")
         await until(lambda: box.scroll_offset.y == 0, what="home: back to the first row")
+        paged = rows_on_screen(app)
+        while box.scroll_offset.y < box.max_scroll_y:  # a page is the rows shown: paging skips none
+            top = box.scroll_offset.y
+            await press(pilot, "pagedown")
+            await until(lambda top=top: box.scroll_offset.y > top, what="the list a page down")
+            await pilot.pause()
+            paged.update(rows_on_screen(app))
+        check_rows(app, paged)
 
 
 async def test_the_mouse_wheel_scrolls_the_list_and_the_focused_tables_symbol_is_kept_in_view():

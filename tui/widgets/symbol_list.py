@@ -131,6 +131,13 @@ class SymbolList(CachedStyles, ScrollView, can_focus=True):
         if index is not None:
             self.scroll_to_row(index)
 
+    def scroll_page_down(self, **_: object) -> None:
+        """A page is the rows shown (the "more" line is not one): paging skips no row."""
+        self.scroll_to(y=self.scroll_offset.y + self.lines_for_rows, animate=False)
+
+    def scroll_page_up(self, **_: object) -> None:
+        self.scroll_to(y=self.scroll_offset.y - self.lines_for_rows, animate=False)
+
     def scroll_to_row(self, index: int) -> None:
         """Scroll the least that brings row ``index`` into view."""
         top, lines = self.scroll_offset.y, self.lines_for_rows
