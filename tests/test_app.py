@@ -724,8 +724,8 @@ async def test_symbol_rows_out_of_sight_are_not_rebuilt_and_catch_up_in_sight():
     async with app.run_test(size=(160, 48)) as pilot:
         app.session.pipeline.apply_all(trades(10.5, now))
         symbol_list = app.query_one(SymbolList)
-        await wait_for(pilot, lambda: len(symbol_list._rows) == len(names) and "10.50" in symbol_list.text_lines()[0],
-                       what="twenty rows, the first with its price")
+        await wait_for(pilot, lambda: len(symbol_list._rows) == len(names)
+                       and "10.50" in "".join(symbol_list.text_lines()[:1]), what="twenty rows, the first with its price")
         in_sight = symbol_list.rows_in_sight()
         assert 0 < len(in_sight) < len(names)
         before = list(symbol_list._rows)

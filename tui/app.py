@@ -911,7 +911,8 @@ class ClearTermApp(ReplayControls, App):
             self.query_one(SymbolList).scroll_to_row(self._groups.index(group))  # its row says "hidden" or not
 
     def on_descendant_focus(self) -> None:
-        self._select_in_list()
+        if self.screen_stack:  # not when the app is closing
+            self._select_in_list()
 
     def _select_in_list(self) -> None:
         """The symbol list highlights the focused table's symbol, scrolled into view when it changes."""
