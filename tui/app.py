@@ -477,7 +477,7 @@ class ClearTermApp(ReplayControls, App):
         self._sync_badges(slow)
         symbol_list = self.query_one(SymbolList)
         symbol_list.show(self._symbol_rows(symbol_list.rows_in_sight()))
-        self._select_in_list()
+        self._select_in_list(symbol_list)
         if slow:
             self.query_one(LatencyPanel).sync(session.pipeline.telemetry)
         signals = self.query_one(SignalPanel)
@@ -914,11 +914,12 @@ class ClearTermApp(ReplayControls, App):
         if self.screen_stack:  # not when the app is closing
             self._select_in_list()
 
-    def _select_in_list(self) -> None:
+    def _select_in_list(self, symbol_list: SymbolList | None = None) -> None:
         """The symbol list highlights the focused table's symbol, scrolled into view when it changes."""
         focused = self.screen_stack[0].focused  # a dialog on top keeps what is highlighted beneath it
         group = focused.group if isinstance(focused, CandleTable) else None
-        self.query_one(SymbolList).select(self._groups.index(group) if group in self._groups else None)
+        index = self._groups.index(group) if group in self._groups else None
+        (symbol_list or self.query_one(SymbolList)).select(index)
 
     def action_next_theme(self) -> None:
         themes = [t for t in THEMES if t in self.available_themes]

@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 from rich.text import Text
 from textual import events
-from textual.geometry import Size
+from textual.geometry import Region, Size
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
@@ -112,10 +112,13 @@ class SymbolList(CachedStyles, ScrollView, can_focus=True):
             self.refresh(layout=relayout)
             return True
         strips = self._strips
+        top = self.scroll_offset.y
+        in_sight = range(top, top + self.lines_for_rows)
         for i, (old, new) in enumerate(zip(self._rows, rows)):
             if old != new:
                 strips[i] = None
-                self.refresh_line(i)
+                if i in in_sight:
+                    self.refresh(Region(0, i - top, width, 1))
         self._rows = rows
         return True
 
