@@ -711,11 +711,12 @@ async def test_the_refresh_timer_syncs_the_tables_in_turns_and_none_is_left_behi
 
 
 async def test_symbol_rows_out_of_sight_are_not_rebuilt_and_catch_up_in_sight():
-    """The symbol list is a few lines high: a refresh builds the rows in sight (prices looked up, compared,
-    redrawn) and keeps the others as they were; coming into sight, a row shows the latest price."""
+    """The symbol list is shorter than its 20 rows: a refresh builds the rows in sight (prices looked up, compared,
+    redrawn) and keeps the others as they were; scrolled into sight, a row shows the latest price at once, not
+    at the next refresh."""
     from tui.widgets.symbol_list import SymbolList
     app = quiet_app()
-    names = ("BTCUSDT", "ETHUSDT", "SOLUSDT", "BNBUSDT", "XRPUSDT", "ADAUSDT", "DOGEUSDT", "LTCUSDT")
+    names = tuple(f"S{i:02d}USDT" for i in range(20))
     now = time.time_ns()
 
     def trades(price: float, t: int) -> list[Trade]:
@@ -724,8 +725,8 @@ async def test_symbol_rows_out_of_sight_are_not_rebuilt_and_catch_up_in_sight():
     async with app.run_test(size=(160, 48)) as pilot:
         app.session.pipeline.apply_all(trades(10.5, now))
         symbol_list = app.query_one(SymbolList)
-        await wait_for(pilot, lambda: len(symbol_list._rows) == len(names) and "10.50" in symbol_list.text_lines()[0],
-                       what="eight rows, the first with its price")
+        await wait_for(pilot, lambda: len(symbol_list._rows) == len(names)
+                       and "10.50" in "".join(symbol_list.text_lines()[:1]), what="twenty rows, the first with its price")
         in_sight = symbol_list.rows_in_sight()
         assert 0 < len(in_sight) < len(names)
         before = list(symbol_list._rows)
@@ -735,10 +736,14 @@ async def test_symbol_rows_out_of_sight_are_not_rebuilt_and_catch_up_in_sight():
         rows = symbol_list._rows
         assert all(rows[i] is before[i] for i in range(len(names)) if i not in in_sight)  # never rebuilt
         assert all(rows[i] is not before[i] for i in in_sight)
-        symbol_list.styles.max_height = symbol_list.styles.height = len(names)  # every row comes into sight
-        await wait_for(pilot, lambda: len(symbol_list.rows_in_sight()) == len(names)
-                       and all("12.25" in line for line in symbol_list.text_lines()),
-                       what="every row in sight, with the new price")
+        for timer in list(app._timers):
+            if timer.name == "refresh-view":
+                timer.pause()  # no refresh from here on: what comes into sight is built by the scroll itself
+        symbol_list.scroll_end(animate=False)
+        await wait_for(pilot, lambda: symbol_list.rows_in_sight()[-1] == len(names) - 1, what="the last rows in sight")
+        await pilot.pause()
+        lines = symbol_list.text_lines()
+        assert len(lines) == len(in_sight) and all("12.25" in line for line in lines), lines
 
 
 @pytest.mark.parametrize("size,classes", [((80, 24), {"-narrow", "-short"}), ((160, 48), {"-wide", "-tall"})])

@@ -1,4 +1,5 @@
-"""The symbol summary formats only the lines it draws: 30 symbols in a list six lines high cost six lines."""
+"""The symbol summary formats only the lines it draws: 30 symbols in a list six lines high (five rows and a line
+saying how many more) cost five lines."""
 from __future__ import annotations
 
 from rich.text import Text
@@ -36,11 +37,12 @@ async def test_only_the_lines_in_sight_are_formatted_and_they_show_every_price_w
         box.show(rows(prices))
         await pilot.pause()
         assert box.size.height == 6
-        assert box.formatted == 6
+        assert box.formatted == 5
         assert box.text_lines()[0].split() == ["1", "S0/USD", "●", "BINANCE", "≈100.000"]
+        assert box.more_text().startswith("↑ 0 more  ↓ 25 more")
         prices[20] = 5.0  # out of sight: nothing to format
         prices[2] = 12345.678  # in sight: its line is redrawn with the new price, whole
         assert box.show(rows(prices))
         await pilot.pause()
-        assert box.formatted == 7  # the one changed line in sight
+        assert box.formatted == 6  # the one changed line in sight
         assert box.text_lines()[2].split()[-1] == "≈12345.68"

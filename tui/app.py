@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+from collections import Counter
 from functools import partial
 
 from textual import work
@@ -207,6 +208,7 @@ class ClearTermApp(ReplayControls, App):
         self._stop_timeout = STOP_TIMEOUT_S
         self._turn = 0  # the refresh timer's tick, modulo TABLE_TURNS
         self._rows_shown: dict[str, tuple] = {}  # symbol group -> its row in the symbol list, as last built
+        self._shared: tuple[tuple[str, ...], set[str]] = ((), set())  # (groups, those sharing a unified name)
         self._mounted = False  # on_mount ran: the widgets exist (the runner starts before, in on_load)
         self._runner_done = False  # the runner's start returned (or failed)
         self._tables: dict[tuple[str, str], CandleTable] = {}
@@ -267,7 +269,7 @@ class ClearTermApp(ReplayControls, App):
                         yield badge
                     yield Static(id="summary")
                 with Horizontal(id="overview"):
-                    yield SymbolList(id="symbols")
+                    yield SymbolList(self._symbol_rows, id="symbols")
                     yield LatencyPanel(list(cfg.venues), id="latency")
                 with Container(id="tables"):
                     yield Static(plain("all symbols hidden: press 1-9 to show them again"), id="tables-empty")
@@ -489,6 +491,7 @@ class ClearTermApp(ReplayControls, App):
         self._sync_badges(slow)
         symbol_list = self.query_one(SymbolList)
         symbol_list.show(self._symbol_rows(symbol_list.rows_in_sight()))
+        self._select_in_list(symbol_list)
         if slow:
             self.query_one(LatencyPanel).sync(session.pipeline.telemetry)
         signals = self.query_one(SignalPanel)
@@ -717,6 +720,7 @@ class ClearTermApp(ReplayControls, App):
         for venue, symbol, group in self._plan:
             by_group.setdefault(group, []).append((venue, symbol))
         state = session.pipeline.state.symbols
+        shared = self._shared_names(by_group)
         rows = []
         for i, group in enumerate(self._groups):
             kept = last.get(group)
@@ -738,9 +742,21 @@ class ClearTermApp(ReplayControls, App):
                 else:
                     price = view.last if view.last is not None else view.price
                     cells.append((venue, price, "stale" if view.stale else "fresh", approximate(symbol)))
-            rows.append((self._number(group), unified or group, cells, group in session.hidden))
+            name = group if group in shared else unified or group
+            rows.append((self._number(group), name, cells, group in session.hidden))
         self._rows_shown = {g: row for g, row in zip(self._groups, rows)}
         return rows
+
+    def _shared_names(self, by_group: dict[str, list[tuple[str, str]]]) -> set[str]:
+        """The groups whose unified name another group has too (BTCUSDT and BTCUSDC are both BTC/USD): their
+        rows show the symbol as configured, or two rows would look alike with different prices."""
+        key = tuple(self._groups)
+        if self._shared[0] != key:
+            unify = self.session.feed.symbol_map.unified
+            names = {g: unify(*by_group[g][0]) for g in self._groups if by_group.get(g)}
+            counts = Counter(names.values())
+            self._shared = (key, {g for g, name in names.items() if counts[name] > 1})
+        return self._shared[1]
 
     def symbol_names(self) -> list[tuple[str, str]]:
         """(name, group) for the command palette: configured, venue and unified names of every symbol."""
@@ -906,6 +922,18 @@ class ClearTermApp(ReplayControls, App):
         if group is not None:
             self.session.toggle_symbol(group)
             self.refresh_view()
+            self.query_one(SymbolList).scroll_to_row(self._groups.index(group))  # its row says "hidden" or not
+
+    def on_descendant_focus(self) -> None:
+        if self.screen_stack:  # not when the app is closing
+            self._select_in_list()
+
+    def _select_in_list(self, symbol_list: SymbolList | None = None) -> None:
+        """The symbol list highlights the focused table's symbol, scrolled into view when it changes."""
+        focused = self.screen_stack[0].focused  # a dialog on top keeps what is highlighted beneath it
+        group = focused.group if isinstance(focused, CandleTable) else None
+        index = self._groups.index(group) if group in self._groups else None
+        (symbol_list or self.query_one(SymbolList)).select(index)
 
     def action_next_theme(self) -> None:
         themes = [t for t in THEMES if t in self.available_themes]
