@@ -12,7 +12,7 @@ from typing import Any, NamedTuple
 
 from msgspec.structs import astuple
 
-from feeds.clock import Clock
+from feeds.clock import Clock, now_ns_reader
 from feeds.core.backfill import bar_gap
 from feeds.core.guard import Guard
 from feeds.core.latency import LatencyStats
@@ -45,14 +45,13 @@ REORDER_WINDOW = 1_000_000  # a quote this few update ids behind the last one ca
 class VenueTelemetry:
     """Per-venue message counts and latencies (exchange time -> processed; receive -> processed)."""
 
-    __slots__ = ("venue", "messages", "latency", "processing", "last_recv_ns", "last_exch_ns", "last_exch_recv_ns")
+    __slots__ = ("venue", "messages", "latency", "processing", "last_exch_ns", "last_exch_recv_ns")
 
     def __init__(self, venue: str) -> None:
         self.venue = venue
         self.messages = 0
         self.latency = LatencyStats()
         self.processing = LatencyStats()
-        self.last_recv_ns = 0
         self.last_exch_ns = 0
         self.last_exch_recv_ns = 0  # when the frame carrying last_exch_ns arrived: the pair gives clock skew
 
@@ -98,7 +97,7 @@ class Pipeline:
         self.codecs: dict[str, Codec] = {}
         self.venue_of: dict[str, str] = {}
         self._routes: dict[str, _Route] = {}  # conn -> what feed() needs of it: one lookup per frame
-        self._now_ns = clock.now_ns  # bound once: feed() reads it after every frame
+        self._now_ns = now_ns_reader(clock)  # bound once: feed() reads it after every frame
         # conn -> the venue symbols it subscribed to; market data for any other symbol is refused
         # before it can create state (None: the source names no set, e.g. a bare codec in a benchmark).
         self.subscribed: dict[str, set[str] | None] = {}
@@ -150,7 +149,6 @@ class Pipeline:
         """Decode and apply one raw frame received on ``conn`` at ``recv_ns``."""
         decode, tel, processing_sample, latency_sample, envelope, streams = self._routes[conn]
         tel.messages += 1
-        tel.last_recv_ns = recv_ns
         ev = None
         if envelope is not None:
             try:
