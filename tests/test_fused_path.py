@@ -168,3 +168,28 @@ def test_the_fused_path_applies_the_real_and_simulated_captures_as_the_general_p
         assert len(frames) > 150
         _compare(venue, frames, None)
         _compare(venue, frames, set(sorted(_symbols(frames))[::2]))
+
+
+def _depth(symbol: str, first: object, last: object, bids: list[list[object]], asks: list[list[object]],
+           e_time: object = T0_MS) -> str:
+    return orjson.dumps({"stream": f"{symbol.lower()}@depth@100ms", "data": {
+        "e": "depthUpdate", "E": e_time, "s": symbol, "U": first, "u": last, "b": bids, "a": asks}}).decode()
+
+
+def test_depth_diffs_with_odd_levels_and_ids_are_applied_as_the_general_path_does() -> None:
+    # The fused depth reader lets msgspec parse the levels (lax); text that float() reads but msgspec may not
+    # ("1_0", " 1", "1e400"), JSON numbers, bools, nulls and ids sent as text or floats must end as they do on
+    # the general path: the same levels in the same event, or the same named rejection.
+    odd: list[object] = ["1.5", "nan", "inf", "1_0", " 1", "1e3", "1e400", "", "0x10", 1, 2.5, True, None, "-0"]
+    frames: list[tuple[str, str | bytes, int]] = []
+    uid = 100
+    for i, value in enumerate(odd):
+        for ids in ((uid + 1, uid + 2), (str(uid + 3), uid + 4), (uid + 5, float(uid + 6)), (uid + 7, True)):
+            uid += 10
+            frames.append((CONN, _depth("BTCUSDT", ids[0], ids[1], [["100.5", value]], [[value, "2"]]),
+                           (T0_MS + i) * 1_000_000))
+    frames.append((CONN, _depth("BTCUSDT", uid + 1, uid + 2, [["100", "1", "3"]], [], e_time="1"), T0_MS * 1_000_000))
+    p = _compare("BINANCE", frames, None)
+    assert p.events["book"] == 0 and p.rejected  # no book listener here; some frames refused, some accepted
+    accepted = sum(st.messages for st in p.state.symbols.values())
+    assert 0 < accepted < len(frames)
