@@ -2,7 +2,7 @@
 
 ``add`` is on the hot path (once or twice per frame), so it only appends to a list; the pipeline even
 appends to ``pending`` itself and calls ``fold()`` on its tick. Samples are folded into the histogram
-in bulk (sort, then one bisect per bucket edge) when read, on ``fold()``, or every ``FOLD_EVERY``
+in bulk (sort, then two bisects per non-empty bucket) when read, on ``fold()``, or every ``FOLD_EVERY``
 samples given to ``add``. The pipeline's samples are raw nanosecond ints (``LatencyStats(NS)``): no float
 made per frame, and a fold sums them exactly with ``sum`` instead of ``math.fsum``; read-outs are in ms.
 """
@@ -40,7 +40,9 @@ class LatencyStats:
     def __init__(self, unit_ms: float = 1.0) -> None:
         self._unit = unit_ms
         # the buckets' upper edges in the samples' unit (the last is inf)
-        self._edges = BUCKET_EDGES_MS if unit_ms == 1.0 else tuple(e / unit_ms for e in BUCKET_EDGES_MS)
+        # (integer samples against integer edges: x <= e / unit exactly when x <= floor(e / unit))
+        self._edges: tuple[float, ...] = BUCKET_EDGES_MS if unit_ms == 1.0 else \
+            tuple(math.floor(e / unit_ms) for e in BUCKET_EDGES_MS[:-1]) + (math.inf,)
         self._counts = [0] * _BUCKETS
         self._ahead = 0
         self._n = 0
@@ -74,7 +76,7 @@ class LatencyStats:
             part = pending[:at_most]
             del pending[:at_most]
         unit, edges = self._unit, self._edges
-        self._recent = (self._recent + self._in_ms(part[-RECENT:]))[-RECENT:]
+        self._recent = (self._recent + part[-RECENT:])[-RECENT:]  # in unit_ms: converted when read
         samples = sorted(part)
         if part is pending:
             pending.clear()
@@ -82,16 +84,14 @@ class LatencyStats:
         below = bisect_left(samples, 0)  # negative delays: two clocks disagree; they count as 0
         counts[0] += below
         self._ahead += below
-        # from the bucket of the smallest sample on: the buckets below it would gain nothing
-        first = bisect_left(edges, samples[below]) if below < len(samples) else len(edges)
-        for i in range(first, len(edges)):
-            edge = edges[i]
-            upto = bisect_right(samples, edge) if edge != math.inf else len(samples)
-            if upto > below:
-                counts[i] += upto - below
-                below = upto
-                if below == len(samples):
-                    break
+        # one step per non-empty bucket: the bucket of the next sample, then every sample up to its edge
+        n, last = len(samples), len(edges) - 1
+        i = below
+        while i < n:
+            b = bisect_left(edges, samples[i])
+            upto = bisect_right(samples, edges[b], i) if b < last else n
+            counts[b] += upto - i
+            i = upto
         self._n += len(samples)
         positive = samples[bisect_left(samples, 0):]
         self._total += math.fsum(positive) if unit == 1.0 else sum(positive) * unit  # ints sum exactly
@@ -147,7 +147,7 @@ class LatencyStats:
         pending = self.pending
         if len(pending) >= RECENT:
             return self._in_ms(pending[-RECENT:])
-        return (self._recent + self._in_ms(pending))[-RECENT:]
+        return self._in_ms((self._recent + pending)[-RECENT:])
 
     def summary(self) -> dict[str, float | int]:
         return {"p50": round(self.percentile(0.5), 3), "p99": round(self.percentile(0.99), 3),
