@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
 
 from feeds.clock import ManualClock
 from feeds.core.pipeline import Pipeline
@@ -171,12 +172,15 @@ def test_the_fused_path_applies_the_real_and_simulated_captures_as_the_general_p
 
 
 def _depth(symbol: str, first: object, last: object, bids: list[list[object]], asks: list[list[object]],
-           e_time: object = T0_MS) -> str:
-    return orjson.dumps({"stream": f"{symbol.lower()}@depth@100ms", "data": {
-        "e": "depthUpdate", "E": e_time, "s": symbol, "U": first, "u": last, "b": bids, "a": asks}}).decode()
+           e_time: object = T0_MS, prev: object = None) -> str:
+    data = {"e": "depthUpdate", "E": e_time, "s": symbol, "U": first, "u": last, "b": bids, "a": asks}
+    if prev is not None:  # futures chain each diff to the one before
+        data |= {"T": e_time, "pu": prev}
+    return orjson.dumps({"stream": f"{symbol.lower()}@depth@100ms", "data": data}).decode()
 
 
-def test_depth_diffs_with_odd_levels_and_ids_are_applied_as_the_general_path_does() -> None:
+@pytest.mark.parametrize("venue", ["BINANCE", "BINANCE_FUTURES"])
+def test_depth_diffs_with_odd_levels_and_ids_are_applied_as_the_general_path_does(venue: str) -> None:
     # The fused depth reader lets msgspec parse the levels (lax); text that float() reads but msgspec may not
     # ("1_0", " 1", "1e400"), JSON numbers, bools, nulls and ids sent as text or floats must end as they do on
     # the general path: the same levels in the same event, or the same named rejection.
@@ -186,10 +190,11 @@ def test_depth_diffs_with_odd_levels_and_ids_are_applied_as_the_general_path_doe
     for i, value in enumerate(odd):
         for ids in ((uid + 1, uid + 2), (str(uid + 3), uid + 4), (uid + 5, float(uid + 6)), (uid + 7, True)):
             uid += 10
-            frames.append((CONN, _depth("BTCUSDT", ids[0], ids[1], [["100.5", value]], [[value, "2"]]),
+            prev = None if venue == "BINANCE" else (uid - 2 if ids[0] != uid - 5 else str(uid - 2))
+            frames.append((CONN, _depth("BTCUSDT", ids[0], ids[1], [["100.5", value]], [[value, "2"]], prev=prev),
                            (T0_MS + i) * 1_000_000))
     frames.append((CONN, _depth("BTCUSDT", uid + 1, uid + 2, [["100", "1", "3"]], [], e_time="1"), T0_MS * 1_000_000))
-    p = _compare("BINANCE", frames, None)
+    p = _compare(venue, frames, None)
     assert p.events["book"] == 0 and p.rejected  # no book listener here; some frames refused, some accepted
     accepted = sum(st.messages for st in p.state.symbols.values())
     assert 0 < accepted < len(frames)

@@ -139,8 +139,7 @@ _Handler = Callable[[dict[str, Any], int], list[Event]]
 # --- typed payloads: what the decoder guarantees, the handlers no longer check -------------------
 # Prices and sizes are decimal text; a JSON number is taken too, a bool never (fields.number's rule).
 # Integers are strict: a time or id sent as text is a bad field, as before.
-Num = str | float
-# The busiest payloads are decoded lax (``strict=False``) so that msgspec turns decimal text into a float
+# Every payload is decoded lax (``strict=False``) so that msgspec turns decimal text into a float
 # itself: float() on text costs more than the whole parse. Lax decoding would also read "5" or 5.0 as the
 # integer 5 and 1 as true, so ids, times and flags are declared as unions that keep such a value as it
 # came; the handler takes the frame only when they are exactly int / bool, and any other goes to the
@@ -209,7 +208,7 @@ class _BookTicker(Struct, gc=False):
 
 
 # Decoded lax too: msgspec builds the levels' float pairs itself (float() per text was most of a depth frame).
-_Levels = tuple[tuple[Price, Price], ...]
+Levels = tuple[tuple[Price, Price], ...]
 
 
 class _DepthUpdate(Struct, gc=False):
@@ -218,8 +217,8 @@ class _DepthUpdate(Struct, gc=False):
     s: str
     U: Int
     u: Int
-    b: _Levels
-    a: _Levels
+    b: Levels
+    a: Levels
 
 
 # One stream's reader: its payload -> its event, or None when the payload is not that shape or names
@@ -253,10 +252,6 @@ def typed_decode_only() -> Callable[[str | bytes], object]:
         return dec(env.data)
 
     return decode
-
-
-def float_levels(rows: list[tuple[str | float, str | float]]) -> tuple[tuple[float, float], ...]:
-    return tuple([(float(p), float(q)) for p, q in rows])
 
 
 class BinanceCodec:
