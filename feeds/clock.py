@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Protocol
 
 
@@ -16,6 +17,12 @@ class WallClock:
 
     def now_ns(self) -> int:
         return time.time_ns()
+
+
+def now_ns_reader(clock: Clock) -> Callable[[], int]:
+    """What reads ``clock`` per frame: its ``now_ns``, or for the wall clock ``time.time_ns`` itself (the same
+    value without a Python call per read: the receive loop and the pipeline each read it once a frame)."""
+    return time.time_ns if type(clock) is WallClock else clock.now_ns
 
 
 class ManualClock:

@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
+from msgspec.structs import astuple
 
 from feeds.clock import ManualClock
 from feeds.core.pipeline import Pipeline
@@ -168,3 +170,49 @@ def test_the_fused_path_applies_the_real_and_simulated_captures_as_the_general_p
         assert len(frames) > 150
         _compare(venue, frames, None)
         _compare(venue, frames, set(sorted(_symbols(frames))[::2]))
+
+
+def _depth(symbol: str, first: object, last: object, bids: list[list[object]], asks: list[list[object]],
+           e_time: object = T0_MS, prev: object = None) -> str:
+    data = {"e": "depthUpdate", "E": e_time, "s": symbol, "U": first, "u": last, "b": bids, "a": asks}
+    if prev is not None:  # futures chain each diff to the one before
+        data |= {"T": e_time, "pu": prev}
+    return orjson.dumps({"stream": f"{symbol.lower()}@depth@100ms", "data": data}).decode()
+
+
+def _same(a: object, b: object) -> bool:
+    """Equal, where nan equals nan (and -0.0 equals 0.0, as numbers: msgspec reads "-0" as 0.0, float() as -0.0)."""
+    if isinstance(a, tuple) and isinstance(b, tuple):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    return a == b or (a != a and b != b)
+
+
+@pytest.mark.parametrize("venue", ["BINANCE", "BINANCE_FUTURES"])
+def test_the_typed_depth_reader_takes_only_what_the_field_checks_take_and_reads_it_alike(venue: str) -> None:
+    # The typed depth reader lets msgspec parse the levels (lax). Text that float() reads but msgspec may not
+    # ("1_0", " 1"), JSON numbers, bools, nulls, and ids sent as text or floats: whatever the reader takes must be
+    # what the untyped handler (the field checks that name a bad field) makes of it; what it refuses, the
+    # general path decodes again.
+    codec = VENUES[venue].make_codec(SymbolMap())
+    route = codec.stream_reader("btcusdt@depth@100ms")  # type: ignore[attr-defined]
+    read, handler = route[-1], codec._by_event["depthUpdate"]  # type: ignore[attr-defined]
+    odd: list[object] = ["1.5", "nan", "inf", "1_0", " 1", "1e3", "1e400", "", "0x10", 1, 2.5, True, None, "-0"]
+    taken = refused = 0
+    for value in odd:
+        for first, last, prev in ((1, 2, 0), ("3", 4, 2), (5, 6.0, 4), (7, True, 6), (9, 10, "8")):
+            raw = _depth("BTCUSDT", first, last, [["100.5", value]], [[value, "2"]],
+                         prev=None if venue == "BINANCE" else prev)
+            try:
+                got = read(codec.envelope(raw).data, 5)  # type: ignore[attr-defined]
+            except ValueError:  # msgspec's DecodeError / ValidationError
+                got = None
+            try:
+                want = handler(orjson.loads(raw)["data"], 5)
+            except (ValueError, TypeError):
+                want = None
+            if got is None:
+                refused += 1
+            else:
+                taken += 1
+                assert want is not None and len(want) == 1 and _same(astuple(want[0]), astuple(got))
+    assert taken >= 6 and refused >= 30

@@ -2,8 +2,9 @@
 
 ``add`` is on the hot path (once or twice per frame), so it only appends to a list; the pipeline even
 appends to ``pending`` itself and calls ``fold()`` on its tick. Samples are folded into the histogram
-in bulk (sort, then one bisect per bucket edge) when read, on ``fold()``, or every ``FOLD_EVERY``
-samples given to ``add``.
+in bulk (sort, then two bisects per non-empty bucket) when read, on ``fold()``, or every ``FOLD_EVERY``
+samples given to ``add``. The pipeline's samples are raw nanosecond ints (``LatencyStats(NS)``): no float
+made per frame, and a fold sums them exactly with ``sum`` instead of ``math.fsum``; read-outs are in ms.
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ _BUCKETS = int(math.log(1e7 / _MIN_MS) / math.log(_GROWTH)) + 2  # up to ~3 hour
 BUCKET_EDGES_MS = tuple(_MIN_MS * _GROWTH ** i for i in range(_BUCKETS - 1)) + (math.inf,)
 FOLD_EVERY = 65536
 RECENT = 512
+NS = 1e-6  # the unit of samples given in nanoseconds, in ms
 
 
 def percentiles(samples: list[float]) -> tuple[float, float] | None:
@@ -29,18 +31,24 @@ def percentiles(samples: list[float]) -> tuple[float, float] | None:
 
 
 class LatencyStats:
-    """Samples in milliseconds. A negative one means the exchange's clock is ahead of ours by more than the
-    delay: it counts as 0 (the delay is unknown below the skew) and is counted in ``clock_ahead``."""
+    """Samples in milliseconds, or in ``unit_ms`` (``NS``: integer nanoseconds); every read-out is in ms.
+    A negative one means the exchange's clock is ahead of ours by more than the delay: it counts as 0
+    (the delay is unknown below the skew) and is counted in ``clock_ahead``."""
 
-    __slots__ = ("_counts", "_n", "_max", "_total", "_ahead", "pending", "_recent")
+    __slots__ = ("_counts", "_n", "_max", "_total", "_ahead", "pending", "_recent", "_unit", "_edges")
 
-    def __init__(self) -> None:
+    def __init__(self, unit_ms: float = 1.0) -> None:
+        self._unit = unit_ms
+        # the buckets' upper edges in the samples' unit (the last is inf)
+        # (integer samples against integer edges: x <= e / unit exactly when x <= floor(e / unit))
+        self._edges: tuple[float, ...] = BUCKET_EDGES_MS if unit_ms == 1.0 else \
+            tuple(math.floor(e / unit_ms) for e in BUCKET_EDGES_MS[:-1]) + (math.inf,)
         self._counts = [0] * _BUCKETS
         self._ahead = 0
         self._n = 0
         self._max = 0.0
         self._total = 0.0
-        self.pending: list[float] = []  # a list, not an array: sorting it needs no conversion
+        self.pending: list[float] = []  # in unit_ms; a list, not an array: sorting it needs no conversion
         self._recent: list[float] = []
 
     def reset(self) -> None:
@@ -51,9 +59,10 @@ class LatencyStats:
         self._max = self._total = 0.0
         self._recent = []
 
-    def add(self, ms: float) -> None:
+    def add(self, sample: float) -> None:
+        """One sample, in ``unit_ms``."""
         pending = self.pending
-        pending.append(ms)
+        pending.append(sample)
         if len(pending) >= FOLD_EVERY:
             self.fold()
 
@@ -66,28 +75,32 @@ class LatencyStats:
         if at_most is not None and at_most < len(pending):
             part = pending[:at_most]
             del pending[:at_most]
-        self._recent = (self._recent + part[-RECENT:])[-RECENT:]
+        unit, edges = self._unit, self._edges
+        self._recent = (self._recent + part[-RECENT:])[-RECENT:]  # in unit_ms: converted when read
         samples = sorted(part)
         if part is pending:
             pending.clear()
         counts = self._counts
-        below = bisect_left(samples, 0.0)  # negative delays: two clocks disagree; they count as 0
+        below = bisect_left(samples, 0)  # negative delays: two clocks disagree; they count as 0
         counts[0] += below
         self._ahead += below
-        # from the bucket of the smallest sample on: the buckets below it would gain nothing
-        first = bisect_left(BUCKET_EDGES_MS, samples[below]) if below < len(samples) else len(BUCKET_EDGES_MS)
-        for i in range(first, len(BUCKET_EDGES_MS)):
-            edge = BUCKET_EDGES_MS[i]
-            upto = bisect_right(samples, edge) if edge != math.inf else len(samples)
-            if upto > below:
-                counts[i] += upto - below
-                below = upto
-                if below == len(samples):
-                    break
+        # one step per non-empty bucket: the bucket of the next sample, then every sample up to its edge
+        n, last = len(samples), len(edges) - 1
+        i = below
+        while i < n:
+            b = bisect_left(edges, samples[i])
+            upto = bisect_right(samples, edges[b], i) if b < last else n
+            counts[b] += upto - i
+            i = upto
         self._n += len(samples)
-        self._total += math.fsum(samples[bisect_left(samples, 0.0):])
-        if samples[-1] > self._max:
-            self._max = samples[-1]
+        positive = samples[bisect_left(samples, 0):]
+        self._total += math.fsum(positive) if unit == 1.0 else sum(positive) * unit  # ints sum exactly
+        if samples[-1] * unit > self._max:
+            self._max = samples[-1] * unit
+
+    def _in_ms(self, samples: list[float]) -> list[float]:
+        unit = self._unit
+        return samples if unit == 1.0 else [x * unit for x in samples]
 
     @property
     def counts(self) -> list[int]:
@@ -133,8 +146,8 @@ class LatencyStats:
         """The most recent samples (up to 512), oldest first."""
         pending = self.pending
         if len(pending) >= RECENT:
-            return pending[-RECENT:]
-        return (self._recent + pending)[-RECENT:]
+            return self._in_ms(pending[-RECENT:])
+        return self._in_ms((self._recent + pending)[-RECENT:])
 
     def summary(self) -> dict[str, float | int]:
         return {"p50": round(self.percentile(0.5), 3), "p99": round(self.percentile(0.99), 3),

@@ -12,10 +12,10 @@ from typing import Any, NamedTuple
 
 from msgspec.structs import astuple
 
-from feeds.clock import Clock
+from feeds.clock import Clock, now_ns_reader
 from feeds.core.backfill import bar_gap
 from feeds.core.guard import Guard
-from feeds.core.latency import LatencyStats
+from feeds.core.latency import NS, LatencyStats
 from feeds.core.state import MarketState, SymbolState
 from feeds.core.trade_candles import CandleCheck, TradeCandleBuilder
 from feeds.core.watchdog import StalenessWatchdog
@@ -45,14 +45,13 @@ REORDER_WINDOW = 1_000_000  # a quote this few update ids behind the last one ca
 class VenueTelemetry:
     """Per-venue message counts and latencies (exchange time -> processed; receive -> processed)."""
 
-    __slots__ = ("venue", "messages", "latency", "processing", "last_recv_ns", "last_exch_ns", "last_exch_recv_ns")
+    __slots__ = ("venue", "messages", "latency", "processing", "last_exch_ns", "last_exch_recv_ns")
 
     def __init__(self, venue: str) -> None:
         self.venue = venue
         self.messages = 0
-        self.latency = LatencyStats()
-        self.processing = LatencyStats()
-        self.last_recv_ns = 0
+        self.latency = LatencyStats(NS)  # samples: integer ns, appended per frame by the pipeline
+        self.processing = LatencyStats(NS)
         self.last_exch_ns = 0
         self.last_exch_recv_ns = 0  # when the frame carrying last_exch_ns arrived: the pair gives clock skew
 
@@ -62,8 +61,8 @@ class _Route(NamedTuple):
 
     decode: Callable[[str | bytes, int], list[Any]]
     telemetry: VenueTelemetry
-    processing_sample: Callable[[float], None]  # appends to telemetry.processing.pending
-    latency_sample: Callable[[float], None]  # appends to telemetry.latency.pending
+    processing_sample: Callable[[int], None]  # appends to telemetry.processing.pending (ns)
+    latency_sample: Callable[[int], None]  # appends to telemetry.latency.pending (ns)
     envelope: Callable[[str | bytes], Any] | None  # the codec's combined-stream split (.stream, .data), if any
     streams: dict[str, _Fused]  # stream name -> its fused path on this connection, bound on its first frame
 
@@ -98,7 +97,7 @@ class Pipeline:
         self.codecs: dict[str, Codec] = {}
         self.venue_of: dict[str, str] = {}
         self._routes: dict[str, _Route] = {}  # conn -> what feed() needs of it: one lookup per frame
-        self._now_ns = clock.now_ns  # bound once: feed() reads it after every frame
+        self._now_ns = now_ns_reader(clock)  # bound once: feed() reads it after every frame
         # conn -> the venue symbols it subscribed to; market data for any other symbol is refused
         # before it can create state (None: the source names no set, e.g. a bare codec in a benchmark).
         self.subscribed: dict[str, set[str] | None] = {}
@@ -150,7 +149,6 @@ class Pipeline:
         """Decode and apply one raw frame received on ``conn`` at ``recv_ns``."""
         decode, tel, processing_sample, latency_sample, envelope, streams = self._routes[conn]
         tel.messages += 1
-        tel.last_recv_ns = recv_ns
         ev = None
         if envelope is not None:
             try:
@@ -164,11 +162,11 @@ class Pipeline:
         else:
             exch_ns = self.apply_all(decode(raw, recv_ns), conn, recv_ns)
         done_ns = self._now_ns()
-        processing_sample((done_ns - recv_ns) * 1e-6)  # LatencyStats folds them on the tick
+        processing_sample(done_ns - recv_ns)  # LatencyStats folds them on the tick
         if exch_ns:
             tel.last_exch_ns = exch_ns
             tel.last_exch_recv_ns = recv_ns
-            latency_sample((done_ns - exch_ns) * 1e-6)
+            latency_sample(done_ns - exch_ns)
 
     # -- events ---------------------------------------------------------------------------------
     def apply_all(self, events: Iterable[Any], conn: str = "", now_ns: int = 0, built: bool = False) -> int:
@@ -344,7 +342,7 @@ class Pipeline:
             if trade_candles:
                 self._build_from_trade(ev, conn, now_ns)
             st.messages += 1
-            st.last_recv_ns = ev.recv_ns
+            st.last_recv_ns = now_ns  # the frame's receive time, which the reader gave the event
             st.version += 1
             exch = ev.exch_ns
             if exch:
@@ -381,7 +379,7 @@ class Pipeline:
             st.quote = ev
             counts["quote"] += 1
             st.messages += 1
-            st.last_recv_ns = ev.recv_ns
+            st.last_recv_ns = now_ns  # the frame's receive time, which the reader gave the event
             st.version += 1
             exch = ev.exch_ns
             if exch:
@@ -404,7 +402,7 @@ class Pipeline:
             if st is None:
                 return 0
             st.messages += 1
-            st.last_recv_ns = ev.recv_ns
+            st.last_recv_ns = now_ns  # the frame's receive time, which the reader gave the event
             st.version += 1
             exch = ev.exch_ns
             if exch:

@@ -39,7 +39,7 @@ from urllib.parse import urlsplit
 
 import orjson
 
-from feeds.clock import Clock, WallClock
+from feeds.clock import Clock, WallClock, now_ns_reader
 from feeds.core.feed_core import CONNECTING, DISCONNECTED, FAILED, RECONNECTING, STALE, STATES, SUBSCRIBED, StateChange
 from feeds.drivers.recording import Recorder
 from feeds.events import Rejected, reject
@@ -393,7 +393,7 @@ class Connection:
         """Read frames until the socket closes; feed them, or hold them while it is a replacement."""
         from picows.websockets.exceptions import ConnectionClosed  # loaded with the socket
         ws = sock.ws
-        now_ns = self.clock.now_ns
+        now_ns = now_ns_reader(self.clock)
         sink, name, recorder = self.sink, self.name, self.recorder
         call_soon = asyncio.get_running_loop().call_soon
         code: int | None = None

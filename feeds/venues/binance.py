@@ -139,8 +139,7 @@ _Handler = Callable[[dict[str, Any], int], list[Event]]
 # --- typed payloads: what the decoder guarantees, the handlers no longer check -------------------
 # Prices and sizes are decimal text; a JSON number is taken too, a bool never (fields.number's rule).
 # Integers are strict: a time or id sent as text is a bad field, as before.
-Num = str | float
-# The busiest payloads are decoded lax (``strict=False``) so that msgspec turns decimal text into a float
+# Every payload is decoded lax (``strict=False``) so that msgspec turns decimal text into a float
 # itself: float() on text costs more than the whole parse. Lax decoding would also read "5" or 5.0 as the
 # integer 5 and 1 as true, so ids, times and flags are declared as unions that keep such a value as it
 # came; the handler takes the frame only when they are exactly int / bool, and any other goes to the
@@ -208,17 +207,18 @@ class _BookTicker(Struct, gc=False):
     e: str = ""  # spot's bookTicker has none; one that has it is not this shape
 
 
-_Level = tuple[Num, Num]
+# Decoded lax too: msgspec builds the levels' float pairs itself (float() per text was most of a depth frame).
+Levels = tuple[tuple[Price, Price], ...]
 
 
 class _DepthUpdate(Struct, gc=False):
     e: str
-    E: int
+    E: Int
     s: str
-    U: int
-    u: int
-    b: list[_Level]
-    a: list[_Level]
+    U: Int
+    u: Int
+    b: Levels
+    a: Levels
 
 
 # One stream's reader: its payload -> its event, or None when the payload is not that shape or names
@@ -239,7 +239,7 @@ def _stream_kind(stream: str) -> str:
 def typed_decode_only() -> Callable[[str | bytes], object]:
     """Decode a combined-stream frame into its typed payload and build nothing else (the bench's floor)."""
     decoders: dict[str, Callable[[Raw], object]] = {
-        kind: msgspec.json.Decoder(struct, strict=struct is _DepthUpdate).decode
+        kind: msgspec.json.Decoder(struct, strict=False).decode
         for kind, struct in (("aggTrade", _AggTrade), ("trade", _RawTrade), ("kline", _Kline),
                              ("bookTicker", _BookTicker), ("depth", _DepthUpdate))}
     by_stream: dict[str, Callable[[Raw], object]] = {}
@@ -252,10 +252,6 @@ def typed_decode_only() -> Callable[[str | bytes], object]:
         return dec(env.data)
 
     return decode
-
-
-def float_levels(rows: list[tuple[str | float, str | float]]) -> tuple[tuple[float, float], ...]:
-    return tuple([(float(p), float(q)) for p, q in rows])
 
 
 class BinanceCodec:
@@ -296,7 +292,7 @@ class BinanceCodec:
         raw_trade_dec = msgspec.json.Decoder(_RawTrade, strict=False).decode
         kline_dec = msgspec.json.Decoder(_Kline, strict=False).decode
         quote_dec = msgspec.json.Decoder(_BookTicker, strict=False).decode
-        depth_dec = msgspec.json.Decoder(_DepthUpdate).decode
+        depth_dec = msgspec.json.Decoder(_DepthUpdate, strict=False).decode
 
         def agg_trade(symbol: str, unified: str) -> StreamReader:
             def read(data: Raw, recv_ns: int) -> Event | None:
@@ -344,10 +340,11 @@ class BinanceCodec:
         def depth(symbol: str, unified: str) -> StreamReader:
             def read(data: Raw, recv_ns: int) -> Event | None:
                 m = depth_dec(data)
-                if m.s != symbol or m.e != "depthUpdate":
+                e_time, first, last = m.E, m.U, m.u
+                if m.s != symbol or m.e != "depthUpdate" or e_time.__class__ is not int \
+                        or first.__class__ is not int or last.__class__ is not int:
                     return None
-                return BookDelta(venue, symbol, unified, m.E * mult, recv_ns, float_levels(m.b),
-                                        float_levels(m.a), m.U, m.u, -1)
+                return BookDelta(venue, symbol, unified, e_time * mult, recv_ns, m.b, m.a, first, last, -1)
             return read
 
         return {"aggTrade": (Trade, agg_trade), "trade": (Trade, raw_trade), "kline": (Candle, kline),

@@ -50,12 +50,11 @@ from feeds.venues.binance import (
     BinanceCodec,
     BinanceVenue,
     Int,
-    Num,
+    Levels,
     Price,
     ReaderFactory,
     StreamReader,
     combined_url,
-    float_levels,
     subscribe_message,
     unsubscribe_message,
 )
@@ -125,15 +124,15 @@ class _TimedBookTicker(Struct, gc=False):  # decoded lax, as spot's busiest payl
     A: Price
 
 
-class _ChainedDepth(Struct, gc=False):
+class _ChainedDepth(Struct, gc=False):  # decoded lax, as spot's depth: msgspec builds the float level pairs
     e: str
-    E: int
+    E: Int
     s: str
-    U: int
-    u: int
-    pu: int
-    b: list[tuple[Num, Num]]
-    a: list[tuple[Num, Num]]
+    U: Int
+    u: Int
+    pu: Int
+    b: Levels
+    a: Levels
 
 
 class BinanceFuturesCodec(BinanceCodec):
@@ -158,7 +157,7 @@ class BinanceFuturesCodec(BinanceCodec):
         readers = super()._typed_readers()
         venue = self.venue
         quote_dec = msgspec.json.Decoder(_TimedBookTicker, strict=False).decode
-        depth_dec = msgspec.json.Decoder(_ChainedDepth).decode
+        depth_dec = msgspec.json.Decoder(_ChainedDepth, strict=False).decode
 
         def book_ticker(symbol: str, unified: str) -> StreamReader:
             def read(data: Raw, recv_ns: int) -> Any:
@@ -173,10 +172,11 @@ class BinanceFuturesCodec(BinanceCodec):
         def depth(symbol: str, unified: str) -> StreamReader:
             def read(data: Raw, recv_ns: int) -> Any:
                 m = depth_dec(data)
-                if m.s != symbol or m.e != "depthUpdate":
+                e_time, first, last, prev = m.E, m.U, m.u, m.pu
+                if m.s != symbol or m.e != "depthUpdate" or e_time.__class__ is not int or first.__class__ is not int \
+                        or last.__class__ is not int or prev.__class__ is not int:
                     return None
-                return BookDelta(venue, symbol, unified, m.E * 1_000_000, recv_ns, float_levels(m.b),
-                                 float_levels(m.a), m.U, m.u, m.pu)
+                return BookDelta(venue, symbol, unified, e_time * 1_000_000, recv_ns, m.b, m.a, first, last, prev)
             return read
 
         readers.update(bookTicker=(Quote, book_ticker), depth=(BookDelta, depth))
