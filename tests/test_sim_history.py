@@ -101,3 +101,36 @@ async def test_stop_while_a_follower_builds_answers_its_waiting_requests() -> No
     await asyncio.wait_for(sim.stop(), DEADLINE)
     status, _ = await asyncio.wait_for(waiting, DEADLINE)
     assert status == 503
+
+
+async def test_a_request_to_a_venue_building_longer_than_the_handshake_timeout_is_answered(monkeypatch):
+    """websockets closes a handshake after 10 s by default; a request waiting for a long build (many symbols,
+    a long history) must still be answered once the venue is built."""
+    release = asyncio.Event()
+    build = Simulator._build_followers_sliced
+
+    async def held(self: Simulator, *args: Any) -> None:
+        await release.wait()
+        await build(self, *args)
+
+    monkeypatch.setattr(Simulator, "_build_followers_sliced", held)
+    sim = await Simulator(symbols=("BTCUSDT",), intervals=("1s",), history_s=2).start(followers_later=True)
+    try:
+        follower = next(name for name in sim.venues if name in sim.building())
+        url = sim.rest_url(follower) + "/health-check-that-does-not-exist"
+
+        def get() -> int | str:
+            try:
+                with urllib.request.urlopen(url, timeout=60) as r:
+                    return int(r.status)
+            except urllib.error.HTTPError as e:
+                return int(e.code)
+            except Exception as e:  # noqa: BLE001 - the failure is the finding
+                return type(e).__name__
+
+        answer = asyncio.get_running_loop().run_in_executor(None, get)
+        await asyncio.sleep(11)  # the time passing is what is tested: longer than the library's 10 s
+        release.set()
+        assert await answer == 404  # answered (an unknown path), not dropped
+    finally:
+        await sim.stop()

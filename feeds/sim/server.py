@@ -290,6 +290,7 @@ class Simulator:
             self._build_followers(followers, times, tape)
         self._server = server = await serve(
             self._handle, self.host, self.requested_port, process_request=self._process_request,
+            open_timeout=None,  # a request to a venue still building waits in the handshake, however long the build
             compression=None, ping_interval=self.ping_interval, ping_timeout=self.ping_timeout,
             max_size=2**20, max_queue=64, logger=wire_log)
         self.port = server.sockets[0].getsockname()[1]
