@@ -46,3 +46,25 @@ async def test_only_the_lines_in_sight_are_formatted_and_they_show_every_price_w
         await pilot.pause()
         assert box.formatted == 6  # the one changed line in sight
         assert box.text_lines()[2].split()[-1] == "≈12345.68"
+
+
+class OneLineApp(App[None]):
+    CSS = "SymbolList { height: auto; max-height: 1; }"  # a terminal a few lines high: 28% of it is one line
+
+    def compose(self) -> ComposeResult:
+        yield SymbolList(id="symbols")
+
+
+async def test_a_list_one_line_high_shows_a_row_and_pages_through_every_symbol():
+    app = OneLineApp()
+    async with app.run_test(size=(80, 7)) as pilot:
+        box = app.query_one(SymbolList)
+        box.show(rows([100.0 + i for i in range(30)]))
+        await pilot.pause()
+        assert box.size.height == 1 and box.overflowing
+        seen = []
+        for _ in range(30):
+            seen += [w for line in box.text_lines() for w in line.split() if w.endswith("/USD")]  # a row, not "more"
+            box.action_page_down()
+            await pilot.pause()
+        assert seen == [f"S{i}/USD" for i in range(30)]

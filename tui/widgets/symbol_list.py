@@ -58,9 +58,14 @@ class SymbolList(CachedStyles, ScrollView, can_focus=True):
         return len(self._rows) > self.size.height
 
     @property
+    def more_line_shown(self) -> bool:
+        """Overflowing with room for a row besides the "more" line (one line high, it shows a row instead)."""
+        return len(self._rows) > self.size.height >= 2
+
+    @property
     def lines_for_rows(self) -> int:
         height = self.size.height
-        return height - 1 if len(self._rows) > height else height
+        return height - 1 if self.more_line_shown else height
 
     def rows_in_sight(self) -> range:
         """The indexes of the rows on screen."""
@@ -73,7 +78,7 @@ class SymbolList(CachedStyles, ScrollView, can_focus=True):
     def _fit_scroll(self) -> None:
         """The scroll range for the rows and the height: one line more than the rows when the "more" line shows."""
         rows = len(self._rows)
-        size = Size(0, rows + 1 if rows > self.size.height else rows)
+        size = Size(0, rows + 1 if self.more_line_shown else rows)
         if size != self.virtual_size:
             self.virtual_size = size
 
