@@ -124,7 +124,9 @@ def test_headless_json_log_and_stderr_say_why_there_is_no_data(capsys, tmp_path,
 
 def test_headless_with_data_says_nothing_about_silence(capsys, tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path))
-    code = main(["demo", "--headless", "--no-record", "--duration", "1", "--json"])
+    # the demo serves Binance first and the other venues once their history is built (about a second later,
+    # more on a loaded machine): the run lasts long enough for every connection to subscribe
+    code = main(["demo", "--headless", "--no-record", "--duration", "3", "--json"])
     out, err = capsys.readouterr()
     assert code == 0 and "no data" not in err
     stats = orjson.loads(out)
