@@ -162,8 +162,13 @@ async def test_keys_views_halt_resume_help_quit(size):
         await wait_for(pilot, lambda: "BTCUSDT≈ · BINANCE" in screen_text(app) and " synced " in screen_text(app),
                        what="the depth view with a synced book")
         book = next(b for b in app.query(DepthBook) if b.symbol == "BTCUSDT")
-        ladder = book.text_lines()
-        assert "│" in ladder[2] and "█" in ladder[2]  # bid │ ask with size bars
+
+        def ladder_row() -> str:
+            lines = book.text_lines()
+            return lines[2] if len(lines) > 2 else ""
+
+        # the book's levels are drawn at the view's next refresh after " synced " shows
+        await wait_for(pilot, lambda: "│" in ladder_row() and "█" in ladder_row(), what="bid │ ask with size bars")
         await press(pilot, "e")
         conn = app.session.connections["BINANCE#1"]
         change = conn.history[-1]  # the row of the connection's latest state, with its time and reason
