@@ -167,11 +167,12 @@ class _AggTrade(Struct, gc=False):
     m: Flag
 
 
-class _RawTrade(Struct, gc=False):
+class _RawTrade(Struct, rename={"a": "t"}, gc=False):
+    """A raw trade: an aggregate trade's fields, its id sent as ``t`` and read as ``a`` (one reader serves both)."""
     e: str
     E: Int
     s: str
-    t: Int
+    a: Int
     p: Price
     q: Price
     T: Int
@@ -294,27 +295,20 @@ class BinanceCodec:
         quote_dec = msgspec.json.Decoder(_BookTicker, strict=False).decode
         depth_dec = msgspec.json.Decoder(_DepthUpdate, strict=False).decode
 
-        def agg_trade(symbol: str, unified: str) -> StreamReader:
-            def read(data: Raw, recv_ns: int) -> Event | None:
-                m = trade_dec(data)
-                e_time, trade_id, maker = m.E, m.a, m.m
-                if m.s != symbol or m.e != "aggTrade" or e_time.__class__ is not int \
-                        or trade_id.__class__ is not int or m.T.__class__ is not int or maker.__class__ is not bool:
-                    return None
-                return Trade(venue, symbol, unified, e_time * mult, recv_ns, m.p, m.q,
-                                    "sell" if maker else "buy", trade_id)  # m: the buyer was the maker, so the aggressor sold
-            return read
+        def trade_reader(decode: Callable[[Raw], _AggTrade | _RawTrade], kind: str) -> Callable[[str, str], StreamReader]:
+            def bind(symbol: str, unified: str) -> StreamReader:
+                def read(data: Raw, recv_ns: int) -> Event | None:
+                    m = decode(data)
+                    e_time, trade_id, maker = m.E, m.a, m.m
+                    if m.s != symbol or m.e != kind or e_time.__class__ is not int \
+                            or trade_id.__class__ is not int or m.T.__class__ is not int or maker.__class__ is not bool:
+                        return None
+                    return Trade(venue, symbol, unified, e_time * mult, recv_ns, m.p, m.q,
+                                 "sell" if maker else "buy", trade_id)  # m: the buyer was the maker: the aggressor sold
+                return read
+            return bind
 
-        def raw_trade(symbol: str, unified: str) -> StreamReader:
-            def read(data: Raw, recv_ns: int) -> Event | None:
-                m = raw_trade_dec(data)
-                e_time, trade_id, maker = m.E, m.t, m.m
-                if m.s != symbol or m.e != "trade" or e_time.__class__ is not int \
-                        or trade_id.__class__ is not int or m.T.__class__ is not int or maker.__class__ is not bool:
-                    return None
-                return Trade(venue, symbol, unified, e_time * mult, recv_ns, m.p, m.q,
-                                    "sell" if maker else "buy", trade_id)
-            return read
+        agg_trade, raw_trade = trade_reader(trade_dec, "aggTrade"), trade_reader(raw_trade_dec, "trade")
 
         def kline(symbol: str, unified: str) -> StreamReader:
             def read(data: Raw, recv_ns: int) -> Event | None:
